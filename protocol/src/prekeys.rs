@@ -362,7 +362,9 @@ impl PreKeyStore {
     }
 
     pub(crate) fn one_time_prekey(&self, id: u32) -> Result<&StaticSecret> {
-        self.one_time.get(&id).ok_or(Error::UnknownOneTimePreKey(id))
+        self.one_time
+            .get(&id)
+            .ok_or(Error::UnknownOneTimePreKey(id))
     }
 
     pub(crate) fn was_seen(&self, signed_id: u32, base_key: &[u8; 32]) -> bool {

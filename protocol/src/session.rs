@@ -10,11 +10,11 @@ use crate::prekeys::{PreKeyBundle, PreKeyStore};
 use crate::proto::{key32, opt_key32, state, wire};
 use crate::ratchet::chain_key::ChainKey;
 use crate::ratchet::header_key::HeaderKey;
+use crate::ratchet::message_key::MessageKey;
 use crate::ratchet::ratchet_key::RatchetKeyPair;
 use crate::ratchet::root_key::RootKey;
 use crate::ratchet::skipped_keys::{ChainId, SkippedKey, SkippedKeys};
 use crate::ratchet::{DoubleRatchet, HeaderKeys, Limits};
-use crate::ratchet::message_key::MessageKey;
 use crate::safety_number::SafetyNumber;
 use crate::trace::Trace;
 use crate::x3dh;
@@ -79,7 +79,7 @@ pub enum MessageKind {
     /// there is no session with that identity yet, else to [`Session::decrypt`].
     PreKey {
         /// The sender's identity (IK_A), signature-checked.
-        sender: IdentityPublicKey,
+        sender: Box<IdentityPublicKey>,
     },
     /// A message of an established session.
     Ratchet,
@@ -121,9 +121,11 @@ fn decode_message(bytes: &[u8]) -> Result<wire::hush_message::Body> {
 pub fn message_kind(bytes: &[u8]) -> Result<MessageKind> {
     match decode_message(bytes)? {
         wire::hush_message::Body::Prekey(p) => Ok(MessageKind::PreKey {
-            sender: IdentityPublicKey::from_proto(
-                p.identity.as_ref().ok_or(Error::Malformed("prekey message"))?,
-            )?,
+            sender: Box::new(IdentityPublicKey::from_proto(
+                p.identity
+                    .as_ref()
+                    .ok_or(Error::Malformed("prekey message"))?,
+            )?),
         }),
         wire::hush_message::Body::Ratchet(_) => Ok(MessageKind::Ratchet),
     }
@@ -209,10 +211,15 @@ impl Session {
             return Err(Error::Malformed("expected an initial (prekey) message"));
         };
         let remote = IdentityPublicKey::from_proto(
-            p.identity.as_ref().ok_or(Error::Malformed("prekey message"))?,
+            p.identity
+                .as_ref()
+                .ok_or(Error::Malformed("prekey message"))?,
         )?;
         let base_key = key32(&p.base_key, "base")?;
-        let inner = p.message.as_ref().ok_or(Error::Malformed("prekey message"))?;
+        let inner = p
+            .message
+            .as_ref()
+            .ok_or(Error::Malformed("prekey message"))?;
         let spk = store.signed_prekey(p.signed_prekey_id)?;
         if store.was_seen(p.signed_prekey_id, &base_key) {
             return Err(Error::ReplayedInitialMessage);
@@ -286,7 +293,11 @@ impl Session {
 
     /// Decrypts an encoded message of this session. On error the session is unchanged, and
     /// later genuine messages still decrypt.
-    pub fn decrypt<R: CryptoRng + ?Sized>(&mut self, rng: &mut R, message: &[u8]) -> Result<Vec<u8>> {
+    pub fn decrypt<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        message: &[u8],
+    ) -> Result<Vec<u8>> {
         self.decrypt_traced(rng, message, &mut Trace::off())
     }
 
@@ -304,11 +315,17 @@ impl Session {
                 if self.initiator || p.base_key != self.base_key {
                     return Err(Error::SessionMismatch);
                 }
-                let identity = p.identity.as_ref().ok_or(Error::Malformed("prekey message"))?;
+                let identity = p
+                    .identity
+                    .as_ref()
+                    .ok_or(Error::Malformed("prekey message"))?;
                 if IdentityPublicKey::from_proto(identity)? != self.remote {
                     return Err(Error::SessionMismatch);
                 }
-                let inner = p.message.as_ref().ok_or(Error::Malformed("prekey message"))?;
+                let inner = p
+                    .message
+                    .as_ref()
+                    .ok_or(Error::Malformed("prekey message"))?;
                 self.decrypt_ratchet(rng, inner, trace)
             }
         }
@@ -400,8 +417,16 @@ impl Session {
             root_key: r.root.as_bytes().to_vec(),
             dh_self_secret: r.dh_self.secret_bytes().to_vec(),
             dh_remote: r.dh_remote.map(|k| k.to_vec()).unwrap_or_default(),
-            sending_chain_key: r.send.as_ref().map(|c| c.as_bytes().to_vec()).unwrap_or_default(),
-            receiving_chain_key: r.recv.as_ref().map(|c| c.as_bytes().to_vec()).unwrap_or_default(),
+            sending_chain_key: r
+                .send
+                .as_ref()
+                .map(|c| c.as_bytes().to_vec())
+                .unwrap_or_default(),
+            receiving_chain_key: r
+                .recv
+                .as_ref()
+                .map(|c| c.as_bytes().to_vec())
+                .unwrap_or_default(),
             ns: r.ns,
             nr: r.nr,
             pn: r.pn,
@@ -498,11 +523,17 @@ impl Session {
                 signed_prekey_id: p.signed_prekey_id,
                 one_time_prekey_id: p.one_time_prekey_id,
             }),
-            Some(_) => return Err(Error::Malformed("session state: responder with pending prekey")),
+            Some(_) => {
+                return Err(Error::Malformed(
+                    "session state: responder with pending prekey",
+                ));
+            }
             None => None,
         };
         if st.initiator && ratchet.send.is_none() {
-            return Err(Error::Malformed("session state: initiator without sending chain"));
+            return Err(Error::Malformed(
+                "session state: initiator without sending chain",
+            ));
         }
         Ok(Self {
             local: identity(&st.local_identity)?,

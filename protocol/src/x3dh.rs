@@ -65,7 +65,7 @@ pub(crate) fn initiator_agree(
         dhs.push(dh(ephemeral, opk.public_key())?);
     }
     let ad = associated_data(ours.public(), bundle.identity());
-    trace.record("associated_data", &ad);
+    trace.record("x3dh_associated_data", &ad);
     Ok(Agreement {
         shared_key: kdf(&dhs, trace),
     })
@@ -89,7 +89,7 @@ pub(crate) fn responder_agree(
         dhs.push(dh(opk, base_key)?);
     }
     let ad = associated_data(initiator, ours.public());
-    trace.record("associated_data", &ad);
+    trace.record("x3dh_associated_data", &ad);
     Ok(Agreement {
         shared_key: kdf(&dhs, trace),
     })

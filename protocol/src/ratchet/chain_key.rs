@@ -26,8 +26,8 @@ impl ChainKey {
 
     fn hmac(&self, seed: u8) -> [u8; 32] {
         // HMAC accepts keys of any length.
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
-            .expect("HMAC takes a 32-byte key");
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes a 32-byte key");
         mac.update(&[seed]);
         mac.finalize().into_bytes().into()
     }

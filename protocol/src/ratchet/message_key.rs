@@ -43,7 +43,7 @@ impl MessageKey {
 
     pub(crate) fn encrypt(&self, plaintext: &[u8], ad: &[u8], trace: &mut Trace) -> Vec<u8> {
         let (cipher, nonce) = self.aead(trace);
-        trace.record("associated_data", ad);
+        trace.record("aead_associated_data", ad);
         // Encryption fails only for inputs longer than 2^38 bytes.
         let ct = cipher
             .encrypt(
@@ -58,9 +58,14 @@ impl MessageKey {
         ct
     }
 
-    pub(crate) fn decrypt(&self, ciphertext: &[u8], ad: &[u8], trace: &mut Trace) -> Result<Vec<u8>> {
+    pub(crate) fn decrypt(
+        &self,
+        ciphertext: &[u8],
+        ad: &[u8],
+        trace: &mut Trace,
+    ) -> Result<Vec<u8>> {
         let (cipher, nonce) = self.aead(trace);
-        trace.record("associated_data", ad);
+        trace.record("aead_associated_data", ad);
         cipher
             .decrypt(
                 &nonce,

@@ -245,16 +245,16 @@ impl DoubleRatchet {
         let Some(hk) = self.header_keys.as_ref() else {
             return Err(Error::HeaderDecryptionFailed);
         };
-        if let Some(recv) = &hk.recv {
-            if let Some(h) = recv.decrypt(header_field) {
-                trace.record("header", &h.encode());
-                if h.n >= self.nr {
-                    return self.stage_current_chain(recv.as_bytes(), &h, ct, ad, trace);
-                }
-                return self
-                    .try_skipped(recv.as_bytes(), &h, ct, ad, trace)?
-                    .ok_or(Error::DuplicateMessage);
+        if let Some(recv) = &hk.recv
+            && let Some(h) = recv.decrypt(header_field)
+        {
+            trace.record("header", &h.encode());
+            if h.n >= self.nr {
+                return self.stage_current_chain(recv.as_bytes(), &h, ct, ad, trace);
             }
+            return self
+                .try_skipped(recv.as_bytes(), &h, ct, ad, trace)?
+                .ok_or(Error::DuplicateMessage);
         }
         for chain in self.skipped.chains() {
             if hk.recv.as_ref().is_some_and(|r| r.as_bytes() == &chain.0) {
@@ -389,8 +389,11 @@ impl DoubleRatchet {
         let dh_send = dh_self.dh(&h.dh)?;
         trace.record("dh_output", dh_send.as_ref());
         let send_step = recv_step.root.kdf(&dh_send, he, trace);
-        let new_header_keys = match (header_keys, recv_step.next_header_key, send_step.next_header_key)
-        {
+        let new_header_keys = match (
+            header_keys,
+            recv_step.next_header_key,
+            send_step.next_header_key,
+        ) {
             (Some(hk), Some(next_recv), Some(next_send)) => Some(HeaderKeys {
                 send: Some(hk.next_send.clone()),
                 recv: Some(hk.next_recv.clone()),
@@ -456,5 +459,4 @@ impl DoubleRatchet {
             }
         }
     }
-
 }
