@@ -153,6 +153,10 @@ impl IdentityPublicKey {
         self.dh.to_bytes()
     }
 
+    pub(crate) fn binding_signature(&self) -> [u8; 64] {
+        self.signature.to_bytes()
+    }
+
     pub(crate) fn verifying_key(&self) -> &VerifyingKey {
         &self.signing
     }

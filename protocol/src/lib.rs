@@ -35,6 +35,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod envelope;
 mod error;
 mod identity;
 mod prekeys;
@@ -52,8 +53,9 @@ pub use identity::{
     FINGERPRINT_CONTEXT, Fingerprint, IDENTITY_DH_CONTEXT, IdentityKeyPair, IdentityPublicKey,
 };
 pub use prekeys::{
-    BUNDLE_VERSION, OneTimePreKeyPublic, PreKeyBundle, PreKeyStore, SEEN_BASE_KEYS_PER_SIGNED_PREKEY,
-    SIGNED_PREKEY_CONTEXT, SIGNED_PREKEYS_KEPT, SignedPreKeyPublic,
+    BUNDLE_VERSION, OneTimePreKeyPublic, PreKeyBundle, PreKeyStore,
+    SEEN_BASE_KEYS_PER_SIGNED_PREKEY, SIGNED_PREKEY_CONTEXT, SIGNED_PREKEYS_KEPT,
+    SignedPreKeyPublic,
 };
 pub use ratchet::chain_key::{CHAIN_KEY_SEED, MESSAGE_KEY_SEED};
 pub use ratchet::header::HEADER_LEN;
