@@ -1,1 +1,41 @@
+//! # hush-relay
+//!
+//! The Hush blind relay: a QUIC server that stores and forwards only ciphertext, and the
+//! async client that talks to it.
+//!
+//! * [`server`] runs the relay ([`server::Relay::start`]);
+//! * [`client`] connects to one by its `hush://FPR@HOST:PORT` URL ([`client::Client`]);
+//! * [`storage`] is the storage trait and its embedded redb backend;
+//! * [`proto`] holds the wire types generated from `spec/proto/relay.proto`.
+//!
+//! The wire protocol is specified in `spec/relay-protocol.md`, the threat model in
+//! `spec/threat-model.md`.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod client;
+mod cmd;
+mod connection;
+pub mod frame;
+mod limits;
+mod notify;
+pub mod server;
+mod shutdown;
+pub mod storage;
+pub mod tls;
+pub mod types;
+pub mod url;
+
+/// Wire types generated from `spec/proto/relay.proto`.
+#[allow(missing_docs, clippy::all)]
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/hush.relay.v1.rs"));
+}
+
+pub use client::{Client, ClientError};
+pub use server::{Relay, RelayConfig, RelayError, RelayHandle};
+pub use types::{
+    DeliveredReceipt, EnvelopeId, Fingerprint, GroupId, MailboxAddress, StoredReceipt,
+};
+pub use url::RelayUrl;

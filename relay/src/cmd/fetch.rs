@@ -1,0 +1,40 @@
+//! FETCH: the owner reads its mailbox from a cursor.
+
+use super::{CmdError, Context, owned_mailbox, page_bytes, page_limit, stock_to_proto};
+use crate::proto::{self, response};
+use crate::storage::StoredEnvelope;
+use crate::types::now_ms;
+
+pub(crate) fn envelope_to_proto(e: StoredEnvelope) -> proto::Envelope {
+    proto::Envelope {
+        seq: e.seq,
+        envelope_id: e.envelope_id.as_bytes().to_vec(),
+        stored_at_ms: e.stored_at_ms,
+        expires_at_ms: e.expires_at_ms,
+        ciphertext: e.ciphertext,
+    }
+}
+
+pub(crate) async fn handle(
+    ctx: &Context,
+    req: proto::FetchRequest,
+) -> Result<response::Body, CmdError> {
+    let mailbox = owned_mailbox(ctx, &req.mailbox_address)?;
+    let storage = &ctx.shared.storage;
+    let envs = storage
+        .fetch_envelopes(
+            mailbox,
+            req.cursor,
+            page_limit(req.limit),
+            page_bytes(ctx),
+            now_ms(),
+        )
+        .await?;
+    let next_cursor = envs.last().map(|e| e.seq + 1).unwrap_or(req.cursor);
+    let stock = storage.directory_stock(mailbox).await?;
+    Ok(response::Body::Fetch(proto::FetchResponse {
+        envelopes: envs.into_iter().map(envelope_to_proto).collect(),
+        next_cursor,
+        stock: Some(stock_to_proto(ctx, stock)),
+    }))
+}

@@ -1,0 +1,23 @@
+//! KEY_PACKAGE_FETCH: anyone takes one KeyPackage of a mailbox (atomically, never twice), or
+//! gets the reusable last-resort one when none are left.
+
+use super::{CmdError, Context};
+use crate::proto::{self, ErrorCode, response};
+use crate::types::MailboxAddress;
+
+pub(crate) async fn handle(
+    ctx: &Context,
+    req: proto::KeyPackageFetchRequest,
+) -> Result<response::Body, CmdError> {
+    let mailbox = MailboxAddress::from_slice(&req.mailbox_address)?;
+    let Some(kp) = ctx.shared.storage.take_key_package(mailbox).await? else {
+        return Err(CmdError::new(
+            ErrorCode::NotFound,
+            "no KeyPackage for this mailbox",
+        ));
+    };
+    Ok(response::Body::KeyPackage(proto::KeyPackageResponse {
+        key_package: kp.blob,
+        last_resort: kp.last_resort,
+    }))
+}

@@ -1,0 +1,32 @@
+//! KEY_PACKAGE_UPLOAD: the owner adds MLS KeyPackages and sets its last-resort KeyPackage.
+
+use super::prekey_upload::MAX_UPLOAD;
+use super::{CmdError, Context, owned_mailbox, stock_to_proto};
+use crate::proto::{self, response};
+
+pub(crate) async fn handle(
+    ctx: &Context,
+    req: proto::KeyPackageUploadRequest,
+) -> Result<response::Body, CmdError> {
+    let mailbox = owned_mailbox(ctx, &req.mailbox_address)?;
+    if req.key_packages.len() > MAX_UPLOAD {
+        return Err(CmdError::malformed(format!(
+            "at most {MAX_UPLOAD} KeyPackages per upload"
+        )));
+    }
+    if req.key_packages.iter().any(|k| k.is_empty()) {
+        return Err(CmdError::malformed("empty KeyPackage"));
+    }
+    let last_resort = (!req.last_resort.is_empty()).then_some(req.last_resort);
+    let stock = ctx
+        .shared
+        .storage
+        .put_key_packages(
+            mailbox,
+            req.key_packages,
+            last_resort,
+            ctx.shared.config.directory_max_stock,
+        )
+        .await?;
+    Ok(response::Body::DirectoryStock(stock_to_proto(ctx, stock)))
+}

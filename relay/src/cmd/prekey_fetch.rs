@@ -1,0 +1,33 @@
+//! PREKEY_FETCH: anyone gets a mailbox's prekey bundle; each one-time prekey is handed out
+//! at most once (the storage takes it atomically), and the bundle comes without one when the
+//! stock is empty.
+
+use super::{CmdError, Context};
+use crate::proto::{self, ErrorCode, response};
+use crate::types::MailboxAddress;
+
+pub(crate) async fn handle(
+    ctx: &Context,
+    req: proto::PrekeyFetchRequest,
+) -> Result<response::Body, CmdError> {
+    let mailbox = MailboxAddress::from_slice(&req.mailbox_address)?;
+    let Some(b) = ctx.shared.storage.take_prekey_bundle(mailbox).await? else {
+        return Err(CmdError::new(
+            ErrorCode::NotFound,
+            "no prekey bundle for this mailbox",
+        ));
+    };
+    if b.one_time_prekey.is_none() {
+        metrics::counter!("hush_relay_prekey_bundles_without_one_time_total").increment(1);
+    }
+    Ok(response::Body::PrekeyBundle(proto::PrekeyBundle {
+        signed_prekey: Some(proto::SignedPrekey {
+            id: b.signed_prekey.id,
+            blob: b.signed_prekey.blob,
+        }),
+        one_time_prekey: b.one_time_prekey.map(|k| proto::OneTimePrekey {
+            id: k.id,
+            blob: k.blob,
+        }),
+    }))
+}

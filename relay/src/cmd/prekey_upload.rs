@@ -1,0 +1,50 @@
+//! PREKEY_UPLOAD: the owner stores its signed prekey and adds one-time prekeys (opaque blobs).
+
+use super::{CmdError, Context, owned_mailbox, stock_to_proto};
+use crate::proto::{self, response};
+use crate::storage::{OneTimePrekey, SignedPrekey};
+
+/// Most keys in one upload.
+pub(crate) const MAX_UPLOAD: usize = 1000;
+
+pub(crate) async fn handle(
+    ctx: &Context,
+    req: proto::PrekeyUploadRequest,
+) -> Result<response::Body, CmdError> {
+    let mailbox = owned_mailbox(ctx, &req.mailbox_address)?;
+    if req.one_time_prekeys.len() > MAX_UPLOAD {
+        return Err(CmdError::malformed(format!(
+            "at most {MAX_UPLOAD} one-time prekeys per upload"
+        )));
+    }
+    if req.one_time_prekeys.iter().any(|k| k.blob.is_empty()) {
+        return Err(CmdError::malformed("empty one-time prekey"));
+    }
+    let signed = match req.signed_prekey {
+        Some(s) if s.blob.is_empty() => return Err(CmdError::malformed("empty signed prekey")),
+        Some(s) => Some(SignedPrekey {
+            id: s.id,
+            blob: s.blob,
+        }),
+        None => None,
+    };
+    let one_time = req
+        .one_time_prekeys
+        .into_iter()
+        .map(|k| OneTimePrekey {
+            id: k.id,
+            blob: k.blob,
+        })
+        .collect();
+    let stock = ctx
+        .shared
+        .storage
+        .put_prekeys(
+            mailbox,
+            signed,
+            one_time,
+            ctx.shared.config.directory_max_stock,
+        )
+        .await?;
+    Ok(response::Body::DirectoryStock(stock_to_proto(ctx, stock)))
+}

@@ -1,0 +1,252 @@
+//! One QUIC connection: accepts request streams, keeps the per-connection state (challenges,
+//! authenticated mailboxes, rate limiter) and runs one task per request stream.
+
+use crate::cmd::{self, CmdError, Context};
+use crate::frame::{self, FrameError, PROTOCOL_VERSION};
+use crate::limits::TokenBucket;
+use crate::proto::{self, ErrorCode, response};
+use crate::server::Shared;
+use crate::shutdown::Shutdown;
+use crate::types::MailboxAddress;
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How long a client may take to send its request frame after opening a stream.
+const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most outstanding challenges per connection.
+const MAX_CHALLENGES: usize = 8;
+/// Most mailboxes one connection may authenticate.
+pub(crate) const MAX_MAILBOXES_PER_CONNECTION: usize = 64;
+
+/// Per-connection state.
+pub(crate) struct ConnState {
+    challenges: Mutex<VecDeque<[u8; 32]>>,
+    authed: Mutex<HashSet<MailboxAddress>>,
+    bucket: Mutex<TokenBucket>,
+    pub(crate) remote: SocketAddr,
+}
+
+impl ConnState {
+    fn new(shared: &Shared, remote: SocketAddr) -> Self {
+        ConnState {
+            challenges: Mutex::new(VecDeque::new()),
+            authed: Mutex::new(HashSet::new()),
+            bucket: Mutex::new(TokenBucket::new(
+                shared.config.rate_limit_per_sec,
+                shared.config.rate_limit_burst,
+            )),
+            remote,
+        }
+    }
+
+    /// Remembers a fresh challenge (dropping the oldest beyond the limit).
+    pub(crate) fn add_challenge(&self, c: [u8; 32]) {
+        if let Ok(mut q) = self.challenges.lock() {
+            if q.len() >= MAX_CHALLENGES {
+                q.pop_front();
+            }
+            q.push_back(c);
+        }
+    }
+
+    /// Removes `c` if it is outstanding; true if it was. A challenge is good for one attempt.
+    pub(crate) fn take_challenge(&self, c: &[u8]) -> bool {
+        match self.challenges.lock() {
+            Ok(mut q) => match q.iter().position(|x| x.as_slice() == c) {
+                Some(i) => {
+                    q.remove(i);
+                    true
+                }
+                None => false,
+            },
+            Err(_) => false,
+        }
+    }
+
+    /// Marks a mailbox as proven on this connection.
+    pub(crate) fn authenticate(&self, a: MailboxAddress) -> Result<(), CmdError> {
+        let mut set = self
+            .authed
+            .lock()
+            .map_err(|_| CmdError::internal("connection state poisoned"))?;
+        if set.len() >= MAX_MAILBOXES_PER_CONNECTION && !set.contains(&a) {
+            return Err(CmdError::new(
+                ErrorCode::QuotaExceeded,
+                format!("at most {MAX_MAILBOXES_PER_CONNECTION} mailboxes per connection"),
+            ));
+        }
+        set.insert(a);
+        Ok(())
+    }
+
+    /// Fails unless this connection proved ownership of `a`.
+    pub(crate) fn require_owner(&self, a: &MailboxAddress) -> Result<(), CmdError> {
+        let ok = self.authed.lock().map(|s| s.contains(a)).unwrap_or(false);
+        if ok {
+            Ok(())
+        } else {
+            Err(CmdError::new(
+                ErrorCode::Unauthenticated,
+                "this connection has not authenticated that mailbox",
+            ))
+        }
+    }
+
+    fn take_token(&self) -> Result<(), Duration> {
+        match self.bucket.lock() {
+            Ok(mut b) => b.take(),
+            Err(_) => Err(Duration::from_secs(1)),
+        }
+    }
+}
+
+/// Serves one connection until it closes or the relay shuts down.
+pub(crate) async fn handle<G: Send + 'static>(
+    incoming: quinn::Incoming,
+    shared: Arc<Shared>,
+    mut shutdown: Shutdown,
+    _done: mpsc::Sender<()>,
+    _guard: G,
+) {
+    let remote = incoming.remote_address();
+    let conn = match incoming.await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(%remote, error = %e, "handshake failed");
+            metrics::counter!("hush_relay_errors_total", "kind" => "handshake").increment(1);
+            return;
+        }
+    };
+    metrics::counter!("hush_relay_connections_total").increment(1);
+    metrics::gauge!("hush_relay_connections_active").increment(1.0);
+    tracing::debug!(%remote, "connection open");
+    let state = Arc::new(ConnState::new(&shared, remote));
+    let (streams_tx, mut streams_rx) = mpsc::channel::<()>(1);
+    let reason = loop {
+        tokio::select! {
+            s = conn.accept_bi() => match s {
+                Ok((send, recv)) => {
+                    let ctx = Context {
+                        shared: shared.clone(),
+                        conn: state.clone(),
+                        shutdown: shutdown.clone(),
+                    };
+                    tokio::spawn(handle_stream(ctx, send, recv, streams_tx.clone()));
+                }
+                Err(e) => break e.to_string(),
+            },
+            _ = shutdown.recv() => break "relay shutting down".to_string(),
+        }
+    };
+    drop(streams_tx);
+    // In-flight requests finish (and their writes commit) before the connection goes.
+    let _ = streams_rx.recv().await;
+    conn.close(0u32.into(), b"bye");
+    metrics::gauge!("hush_relay_connections_active").decrement(1.0);
+    tracing::debug!(%remote, %reason, "connection closed");
+}
+
+fn error_response(e: &CmdError) -> proto::Response {
+    proto::Response {
+        version: PROTOCOL_VERSION,
+        body: Some(response::Body::Error(e.to_proto())),
+    }
+}
+
+async fn handle_stream(
+    ctx: Context,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    _done: mpsc::Sender<()>,
+) {
+    let started = Instant::now();
+    let max = ctx.shared.config.max_frame_bytes;
+    let read = tokio::time::timeout(
+        REQUEST_READ_TIMEOUT,
+        frame::read_message::<proto::Request, _>(&mut recv, max),
+    )
+    .await;
+    let result: Result<(&'static str, Option<response::Body>), CmdError> = match read {
+        Err(_) => Err(CmdError::new(
+            ErrorCode::Malformed,
+            "no complete request frame in time",
+        )),
+        Ok(Ok(None)) => {
+            let _ = send.finish();
+            return;
+        }
+        Ok(Err(FrameError::TooLarge { len, max })) => {
+            let _ = recv.stop(0u32.into());
+            Err(CmdError::new(
+                ErrorCode::FrameTooLarge,
+                format!("frame of {len} bytes exceeds the maximum of {max}"),
+            ))
+        }
+        Ok(Err(e)) => Err(CmdError::new(ErrorCode::Malformed, e.to_string())),
+        Ok(Ok(Some(req))) => serve(&ctx, req, &mut send).await,
+    };
+    let (kind, outcome) = match result {
+        Ok((kind, body)) => (
+            kind,
+            body.map(|b| proto::Response {
+                version: PROTOCOL_VERSION,
+                body: Some(b),
+            }),
+        ),
+        Err(e) => {
+            metrics::counter!("hush_relay_errors_total", "kind" => e.kind()).increment(1);
+            if e.code == ErrorCode::Internal {
+                tracing::error!(remote = %ctx.conn.remote, error = %e.message, "request failed");
+            } else {
+                tracing::debug!(remote = %ctx.conn.remote, error = %e.message, "request refused");
+            }
+            ("invalid", Some(error_response(&e)))
+        }
+    };
+    if let Some(resp) = outcome {
+        match frame::write_message(&mut send, &resp, max).await {
+            Ok(()) => {}
+            Err(e) => tracing::debug!(error = %e, "could not write response"),
+        }
+    }
+    let _ = send.finish();
+    metrics::histogram!("hush_relay_request_duration_seconds", "request" => kind)
+        .record(started.elapsed().as_secs_f64());
+}
+
+/// Checks version and rate limit, then runs the command.
+async fn serve(
+    ctx: &Context,
+    req: proto::Request,
+    send: &mut quinn::SendStream,
+) -> Result<(&'static str, Option<response::Body>), CmdError> {
+    if let Err(wait) = ctx.conn.take_token() {
+        let mut e = CmdError::new(ErrorCode::RateLimited, "rate limit exceeded");
+        e.retry_after_ms = wait.as_millis().max(1) as u64;
+        return Err(e);
+    }
+    if req.version != PROTOCOL_VERSION {
+        return Err(CmdError::new(
+            ErrorCode::UnsupportedVersion,
+            format!(
+                "protocol version {} is not supported; this relay speaks {PROTOCOL_VERSION}",
+                req.version
+            ),
+        ));
+    }
+    if ctx.shutdown.is_shutdown() {
+        return Err(CmdError::new(
+            ErrorCode::ShuttingDown,
+            "relay is shutting down",
+        ));
+    }
+    let Some(body) = req.body else {
+        return Err(CmdError::new(ErrorCode::Malformed, "request has no body"));
+    };
+    let kind = cmd::kind(&body);
+    let out = cmd::dispatch(ctx, body, send).await?;
+    Ok((kind, out))
+}

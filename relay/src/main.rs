@@ -1,0 +1,297 @@
+//! `hush-relay`: the Hush blind relay binary.
+//!
+//! Every setting can come from a flag, an environment variable or the TOML config file, in
+//! that order of precedence; see `hush-relay --help`.
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use hush_relay::server::{Relay, RelayConfig};
+use hush_relay::tls::CertSource;
+use serde::Deserialize;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings. Each is a flag, an environment variable (`HUSH_RELAY_...`) and a key of the
+/// TOML config file (the same name with `_` for `-`).
+#[derive(Parser, Deserialize, Debug, Default)]
+#[command(
+    name = "hush-relay",
+    version,
+    about = "Hush blind relay: stores and forwards only ciphertext over QUIC"
+)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    /// UDP address to listen on [default: 127.0.0.1:4433]
+    #[arg(long, env = "HUSH_RELAY_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+
+    /// Data folder for the database, certificate and keys [default: ./hush-data]
+    #[arg(long, env = "HUSH_RELAY_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+
+    /// TOML config file; flags and environment variables override its values
+    #[arg(long, env = "HUSH_RELAY_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+
+    /// Serve Prometheus metrics over HTTP on this address (off when unset)
+    #[arg(long, env = "HUSH_RELAY_METRICS", value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+
+    /// Log format: text or json [default: text]
+    #[arg(long, env = "HUSH_RELAY_LOG_FORMAT", value_name = "FORMAT")]
+    log_format: Option<String>,
+
+    /// Log filter, tracing syntax such as "info" or "hush_relay=debug" [default: info]
+    #[arg(long, env = "HUSH_RELAY_LOG", value_name = "FILTER")]
+    log: Option<String>,
+
+    /// PEM certificate chain (for example CA-issued) instead of the self-signed one; needs --tls-key
+    #[arg(long, env = "HUSH_RELAY_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert
+    #[arg(long, env = "HUSH_RELAY_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+
+    /// Seconds an unread envelope is kept [default: 2592000 = 30 days]
+    #[arg(long, env = "HUSH_RELAY_TTL_SECONDS", value_name = "SECS")]
+    ttl_seconds: Option<u64>,
+
+    /// Seconds envelope ids and receipts are remembered after the TTL [default: 604800]
+    #[arg(
+        long,
+        env = "HUSH_RELAY_RECEIPT_RETENTION_SECONDS",
+        value_name = "SECS"
+    )]
+    receipt_retention_seconds: Option<u64>,
+
+    /// Milliseconds between expiry sweeps [default: 60000]
+    #[arg(long, env = "HUSH_RELAY_SWEEP_INTERVAL_MS", value_name = "MS")]
+    sweep_interval_ms: Option<u64>,
+
+    /// Largest frame in bytes [default: 1114112]
+    #[arg(long, env = "HUSH_RELAY_MAX_FRAME_BYTES", value_name = "BYTES")]
+    max_frame_bytes: Option<usize>,
+
+    /// Largest envelope ciphertext in bytes [default: 1048576]
+    #[arg(long, env = "HUSH_RELAY_MAX_ENVELOPE_BYTES", value_name = "BYTES")]
+    max_envelope_bytes: Option<usize>,
+
+    /// Most envelopes one mailbox holds [default: 10000]
+    #[arg(long, env = "HUSH_RELAY_MAILBOX_MAX_ENVELOPES", value_name = "N")]
+    mailbox_max_envelopes: Option<u64>,
+
+    /// Most ciphertext bytes one mailbox holds [default: 268435456]
+    #[arg(long, env = "HUSH_RELAY_MAILBOX_MAX_BYTES", value_name = "BYTES")]
+    mailbox_max_bytes: Option<u64>,
+
+    /// Most one-time prekeys (and KeyPackages) one mailbox may stock [default: 1000]
+    #[arg(long, env = "HUSH_RELAY_DIRECTORY_MAX_STOCK", value_name = "N")]
+    directory_max_stock: Option<u64>,
+
+    /// Stock below which the owner is told it runs low [default: 10]
+    #[arg(long, env = "HUSH_RELAY_LOW_STOCK_THRESHOLD", value_name = "N")]
+    low_stock_threshold: Option<u64>,
+
+    /// Most simultaneous connections [default: 10000]
+    #[arg(long, env = "HUSH_RELAY_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+
+    /// Most simultaneous request streams per connection [default: 256]
+    #[arg(long, env = "HUSH_RELAY_MAX_STREAMS_PER_CONNECTION", value_name = "N")]
+    max_streams_per_connection: Option<u32>,
+
+    /// Seconds without traffic before a connection is closed [default: 60]
+    #[arg(long, env = "HUSH_RELAY_IDLE_TIMEOUT_SECONDS", value_name = "SECS")]
+    idle_timeout_seconds: Option<u64>,
+
+    /// Sustained requests per second per connection [default: 500]
+    #[arg(long, env = "HUSH_RELAY_RATE_LIMIT_PER_SECOND", value_name = "N")]
+    rate_limit_per_second: Option<f64>,
+
+    /// Burst of requests per connection [default: 1000]
+    #[arg(long, env = "HUSH_RELAY_RATE_LIMIT_BURST", value_name = "N")]
+    rate_limit_burst: Option<f64>,
+
+    /// Seconds a shutdown waits for in-flight requests [default: 10]
+    #[arg(long, env = "HUSH_RELAY_SHUTDOWN_GRACE_SECONDS", value_name = "SECS")]
+    shutdown_grace_seconds: Option<u64>,
+}
+
+macro_rules! merge {
+    ($cli:ident, $file:ident, $($f:ident),*) => {
+        $( if $cli.$f.is_none() { $cli.$f = $file.$f.take(); } )*
+    };
+}
+
+impl Settings {
+    /// Flags and environment first, then the config file.
+    fn load() -> Result<Settings> {
+        let mut s = Settings::parse();
+        if let Some(path) = &s.config {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            let mut f: Settings = toml::from_str(&text)
+                .with_context(|| format!("invalid config file {}", path.display()))?;
+            merge!(
+                s,
+                f,
+                listen,
+                data,
+                metrics,
+                log_format,
+                log,
+                tls_cert,
+                tls_key,
+                ttl_seconds,
+                receipt_retention_seconds,
+                sweep_interval_ms,
+                max_frame_bytes,
+                max_envelope_bytes,
+                mailbox_max_envelopes,
+                mailbox_max_bytes,
+                directory_max_stock,
+                low_stock_threshold,
+                max_connections,
+                max_streams_per_connection,
+                idle_timeout_seconds,
+                rate_limit_per_second,
+                rate_limit_burst,
+                shutdown_grace_seconds
+            );
+        }
+        Ok(s)
+    }
+
+    fn relay_config(&self) -> Result<RelayConfig> {
+        let d = RelayConfig::default();
+        let cert = match (&self.tls_cert, &self.tls_key) {
+            (None, None) => CertSource::SelfSigned,
+            (Some(cert), Some(key)) => CertSource::Pem {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ => bail!("tls_cert and tls_key must be given together"),
+        };
+        Ok(RelayConfig {
+            listen: self.listen.unwrap_or(d.listen),
+            data_dir: self.data.clone().unwrap_or(d.data_dir),
+            cert,
+            ttl: self.ttl_seconds.map(Duration::from_secs).unwrap_or(d.ttl),
+            receipt_retention: self
+                .receipt_retention_seconds
+                .map(Duration::from_secs)
+                .unwrap_or(d.receipt_retention),
+            sweep_interval: self
+                .sweep_interval_ms
+                .map(|ms| Duration::from_millis(ms.max(10)))
+                .unwrap_or(d.sweep_interval),
+            max_frame_bytes: self.max_frame_bytes.unwrap_or(d.max_frame_bytes),
+            max_envelope_bytes: self.max_envelope_bytes.unwrap_or(d.max_envelope_bytes),
+            mailbox_max_envelopes: self
+                .mailbox_max_envelopes
+                .unwrap_or(d.mailbox_max_envelopes),
+            mailbox_max_bytes: self.mailbox_max_bytes.unwrap_or(d.mailbox_max_bytes),
+            directory_max_stock: self.directory_max_stock.unwrap_or(d.directory_max_stock),
+            low_stock_threshold: self.low_stock_threshold.unwrap_or(d.low_stock_threshold),
+            max_connections: self.max_connections.unwrap_or(d.max_connections),
+            max_streams_per_connection: self
+                .max_streams_per_connection
+                .unwrap_or(d.max_streams_per_connection),
+            idle_timeout: self
+                .idle_timeout_seconds
+                .map(Duration::from_secs)
+                .unwrap_or(d.idle_timeout),
+            rate_limit_per_sec: self.rate_limit_per_second.unwrap_or(d.rate_limit_per_sec),
+            rate_limit_burst: self.rate_limit_burst.unwrap_or(d.rate_limit_burst),
+            shutdown_grace: self
+                .shutdown_grace_seconds
+                .map(Duration::from_secs)
+                .unwrap_or(d.shutdown_grace),
+        })
+    }
+}
+
+fn init_logging(s: &Settings) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(s.log.as_deref().unwrap_or("info"))
+        .context("invalid log filter")?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match s.log_format.as_deref().unwrap_or("text") {
+        "text" => builder.init(),
+        "json" => builder.json().init(),
+        other => bail!("unknown log format {other:?} (expected text or json)"),
+    }
+    Ok(())
+}
+
+fn init_metrics(addr: SocketAddr) -> Result<()> {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(
+                "hush_relay_request_duration_seconds".into(),
+            ),
+            &[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ],
+        )
+        .context("metrics buckets")?
+        .install()
+        .with_context(|| format!("cannot serve metrics on {addr}"))?;
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot install SIGTERM handler")?;
+        tokio::select! {
+            _ = term.recv() => {}
+            r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot listen for Ctrl-C")?;
+    Ok(())
+}
+
+async fn run() -> Result<()> {
+    let settings = Settings::load()?;
+    init_logging(&settings)?;
+    if let Some(addr) = settings.metrics {
+        init_metrics(addr)?;
+    }
+    let config = settings.relay_config()?;
+    let relay = Relay::start(config).await.context("cannot start relay")?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "hush-relay listening on {}", relay.url())?;
+        out.flush()?;
+    }
+    wait_for_signal().await?;
+    tracing::info!("signal received, shutting down");
+    relay.shutdown().await.context("shutdown")?;
+    Ok(())
+}
+
+fn main() {
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hush-relay: cannot start runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(run()) {
+        eprintln!("hush-relay: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,384 @@
+//! The storage trait and the records it deals in.
+//!
+//! Every method that changes state is a single atomic operation on the backend, so a
+//! backend that serves many relay nodes (PostgreSQL, a later issue) can implement each one as
+//! one transaction: "store an envelope unless the mailbox is full", "take one one-time
+//! prekey", "append a commit if its epoch is current". A method returns only once its effect is
+//! durable. Methods return boxed futures so the trait is object-safe (`Arc<dyn Storage>`) and
+//! async backends fit as well as blocking ones.
+
+mod records;
+mod redb_backend;
+
+pub use redb_backend::RedbStorage;
+
+use crate::types::{EnvelopeId, GroupId, MailboxAddress};
+use std::future::Future;
+use std::pin::Pin;
+
+/// The future every storage method returns.
+pub type StorageFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StorageError>> + Send + 'a>>;
+
+/// A storage failure. The logical variants leave the store unchanged.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum StorageError {
+    /// The mailbox would exceed its envelope count or byte quota; nothing was stored.
+    #[error(
+        "mailbox full: {count} envelopes / {bytes} bytes stored, limit {max_count} envelopes / {max_bytes} bytes"
+    )]
+    QuotaExceeded {
+        /// Envelopes stored now.
+        count: u64,
+        /// Bytes stored now.
+        bytes: u64,
+        /// Envelope limit.
+        max_count: u64,
+        /// Byte limit.
+        max_bytes: u64,
+    },
+    /// The envelope id is already used for another mailbox or other bytes.
+    #[error("envelope id already used for a different envelope")]
+    EnvelopeIdConflict,
+    /// A commit for an epoch that is not the group's current one.
+    #[error("epoch conflict, current epoch is {current}")]
+    EpochConflict {
+        /// The group's current epoch.
+        current: u64,
+    },
+    /// The directory stock would exceed its limit.
+    #[error("directory full: {0}")]
+    DirectoryFull(String),
+    /// Stored bytes could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// The backend failed (I/O, database error). Nothing of this operation is acknowledged.
+    #[error("storage backend error: {0}")]
+    Backend(String),
+    /// The store was closed.
+    #[error("storage is closed")]
+    Closed,
+}
+
+/// Per-mailbox limits, checked atomically with each insert.
+#[derive(Debug, Clone, Copy)]
+pub struct MailboxQuota {
+    /// Most envelopes a mailbox holds.
+    pub max_count: u64,
+    /// Most ciphertext bytes a mailbox holds.
+    pub max_bytes: u64,
+}
+
+/// An envelope to store.
+#[derive(Debug, Clone)]
+pub struct NewEnvelope {
+    /// Recipient.
+    pub mailbox: MailboxAddress,
+    /// Client-chosen id.
+    pub envelope_id: EnvelopeId,
+    /// Opaque ciphertext.
+    pub ciphertext: Vec<u8>,
+    /// Time of storing, Unix ms.
+    pub now_ms: u64,
+    /// When it expires, Unix ms.
+    pub expires_at_ms: u64,
+    /// When the relay forgets the envelope id and its receipts, Unix ms.
+    pub forget_at_ms: u64,
+}
+
+/// Result of storing an envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutOutcome {
+    /// Recipient.
+    pub mailbox: MailboxAddress,
+    /// Sequence number in the mailbox.
+    pub seq: u64,
+    /// Time it was (first) stored.
+    pub stored_at_ms: u64,
+    /// True when the id was already stored with the same bytes.
+    pub duplicate: bool,
+}
+
+/// An envelope as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEnvelope {
+    /// Sequence number in its mailbox.
+    pub seq: u64,
+    /// Client-chosen id.
+    pub envelope_id: EnvelopeId,
+    /// Time stored.
+    pub stored_at_ms: u64,
+    /// Expiry time.
+    pub expires_at_ms: u64,
+    /// Opaque ciphertext.
+    pub ciphertext: Vec<u8>,
+}
+
+/// Lifecycle state of an envelope id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvelopeState {
+    /// In the mailbox.
+    Stored,
+    /// Acknowledged by the owner (and deleted) at this time.
+    Delivered {
+        /// Unix ms.
+        at_ms: u64,
+    },
+    /// Removed unread by TTL at this time.
+    Expired {
+        /// Unix ms.
+        at_ms: u64,
+    },
+}
+
+/// What the relay remembers about an envelope id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeStatus {
+    /// Recipient.
+    pub mailbox: MailboxAddress,
+    /// Time stored.
+    pub stored_at_ms: u64,
+    /// Expiry time.
+    pub expires_at_ms: u64,
+    /// Current state.
+    pub state: EnvelopeState,
+}
+
+/// Counts from an expiry sweep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Envelopes removed by TTL.
+    pub envelopes_expired: u64,
+    /// Ciphertext bytes removed by TTL.
+    pub bytes_expired: u64,
+    /// Envelope ids (and receipts) forgotten.
+    pub ids_forgotten: u64,
+    /// Group log entries removed by TTL.
+    pub group_entries_expired: u64,
+}
+
+/// A signed prekey: opaque blob with the owner's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedPrekey {
+    /// Owner-chosen id.
+    pub id: u32,
+    /// Opaque bytes.
+    pub blob: Vec<u8>,
+}
+
+/// A one-time prekey: opaque blob with the owner's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneTimePrekey {
+    /// Owner-chosen id.
+    pub id: u64,
+    /// Opaque bytes.
+    pub blob: Vec<u8>,
+}
+
+/// What a prekey fetch hands out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrekeyBundle {
+    /// The signed prekey.
+    pub signed_prekey: SignedPrekey,
+    /// One one-time prekey, removed from the stock, or `None` when the stock is empty.
+    pub one_time_prekey: Option<OneTimePrekey>,
+}
+
+/// A KeyPackage handed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPackage {
+    /// Opaque bytes.
+    pub blob: Vec<u8>,
+    /// True when it is the reusable last-resort KeyPackage.
+    pub last_resort: bool,
+}
+
+/// Directory stock of a mailbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DirectoryStock {
+    /// One-time prekeys left.
+    pub one_time_prekeys: u64,
+    /// KeyPackages left (not counting the last resort).
+    pub key_packages: u64,
+    /// Whether a signed prekey is stored.
+    pub has_signed_prekey: bool,
+    /// Whether a last-resort KeyPackage is stored.
+    pub has_last_resort: bool,
+}
+
+/// Kind of a group log entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupMessageKind {
+    /// An MLS commit: ordered, one per epoch.
+    Commit,
+    /// An MLS proposal.
+    Proposal,
+    /// An MLS application message.
+    Application,
+}
+
+impl GroupMessageKind {
+    pub(crate) fn to_u8(self) -> u8 {
+        match self {
+            GroupMessageKind::Commit => 1,
+            GroupMessageKind::Proposal => 2,
+            GroupMessageKind::Application => 3,
+        }
+    }
+
+    pub(crate) fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(GroupMessageKind::Commit),
+            2 => Some(GroupMessageKind::Proposal),
+            3 => Some(GroupMessageKind::Application),
+            _ => None,
+        }
+    }
+}
+
+/// A message to append to a group log.
+#[derive(Debug, Clone)]
+pub struct NewGroupMessage {
+    /// The group.
+    pub group: GroupId,
+    /// Epoch the message was created in.
+    pub epoch: u64,
+    /// Its kind.
+    pub kind: GroupMessageKind,
+    /// Opaque bytes.
+    pub message: Vec<u8>,
+    /// Time of appending, Unix ms.
+    pub now_ms: u64,
+    /// When the entry expires, Unix ms.
+    pub expires_at_ms: u64,
+}
+
+/// Result of an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupAppendOutcome {
+    /// Sequence number of the entry.
+    pub seq: u64,
+    /// The group's epoch after the append, if it has seen a commit.
+    pub current_epoch: Option<u64>,
+    /// True when this exact commit was already accepted.
+    pub duplicate: bool,
+    /// Outcome of each welcome envelope, in order.
+    pub welcomes: Vec<PutOutcome>,
+}
+
+/// A group log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupEntry {
+    /// Sequence number in the log.
+    pub seq: u64,
+    /// Epoch the message was created in.
+    pub epoch: u64,
+    /// Its kind.
+    pub kind: GroupMessageKind,
+    /// Time appended.
+    pub stored_at_ms: u64,
+    /// Opaque bytes.
+    pub message: Vec<u8>,
+}
+
+/// A page of a group log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupPage {
+    /// Entries with seq >= cursor, in order.
+    pub entries: Vec<GroupEntry>,
+    /// The group's current epoch (after its last commit).
+    pub current_epoch: Option<u64>,
+}
+
+/// Durable storage for the relay. See the module docs for the contract.
+pub trait Storage: Send + Sync + 'static {
+    /// Stores an envelope unless the mailbox is full. A repeated id with the same mailbox and
+    /// bytes returns the first outcome with `duplicate = true`.
+    fn put_envelope(&self, env: NewEnvelope, quota: MailboxQuota) -> StorageFuture<'_, PutOutcome>;
+
+    /// Envelopes of `mailbox` with `seq >= cursor` that have not expired at `now_ms`, at most
+    /// `limit` of them and about `max_bytes` of ciphertext (always at least one if any).
+    fn fetch_envelopes(
+        &self,
+        mailbox: MailboxAddress,
+        cursor: u64,
+        limit: usize,
+        max_bytes: usize,
+        now_ms: u64,
+    ) -> StorageFuture<'_, Vec<StoredEnvelope>>;
+
+    /// Deletes the named envelopes and marks them delivered at `now_ms`. Returns how many were
+    /// present.
+    fn ack_envelopes(
+        &self,
+        mailbox: MailboxAddress,
+        seqs: Vec<u64>,
+        now_ms: u64,
+    ) -> StorageFuture<'_, u32>;
+
+    /// The status of an envelope id, if the relay still remembers it. An envelope past its
+    /// expiry that the sweep has not removed yet reports `Expired`.
+    fn envelope_status(
+        &self,
+        id: EnvelopeId,
+        now_ms: u64,
+    ) -> StorageFuture<'_, Option<EnvelopeStatus>>;
+
+    /// Removes expired envelopes and group entries, and forgets old envelope ids.
+    fn sweep(&self, now_ms: u64) -> StorageFuture<'_, SweepReport>;
+
+    /// Replaces the signed prekey (if given) and adds one-time prekeys, unless the stock would
+    /// exceed `max_stock`.
+    fn put_prekeys(
+        &self,
+        mailbox: MailboxAddress,
+        signed: Option<SignedPrekey>,
+        one_time: Vec<OneTimePrekey>,
+        max_stock: u64,
+    ) -> StorageFuture<'_, DirectoryStock>;
+
+    /// Atomically takes one one-time prekey (never the same twice) with the signed prekey.
+    /// `None` when no signed prekey is stored.
+    fn take_prekey_bundle(
+        &self,
+        mailbox: MailboxAddress,
+    ) -> StorageFuture<'_, Option<PrekeyBundle>>;
+
+    /// Adds KeyPackages and replaces the last-resort one (if given), unless the stock would
+    /// exceed `max_stock`.
+    fn put_key_packages(
+        &self,
+        mailbox: MailboxAddress,
+        key_packages: Vec<Vec<u8>>,
+        last_resort: Option<Vec<u8>>,
+        max_stock: u64,
+    ) -> StorageFuture<'_, DirectoryStock>;
+
+    /// Atomically takes one KeyPackage, or returns the last-resort one when none are left.
+    fn take_key_package(&self, mailbox: MailboxAddress) -> StorageFuture<'_, Option<KeyPackage>>;
+
+    /// The directory stock of a mailbox.
+    fn directory_stock(&self, mailbox: MailboxAddress) -> StorageFuture<'_, DirectoryStock>;
+
+    /// Appends to a group log. A commit is accepted only if its epoch is the group's current
+    /// epoch (any epoch for a group without commits) and moves the group to `epoch + 1`; the
+    /// welcomes are stored in the same transaction, only if the commit is accepted.
+    fn append_group(
+        &self,
+        msg: NewGroupMessage,
+        welcomes: Vec<NewEnvelope>,
+        quota: MailboxQuota,
+    ) -> StorageFuture<'_, GroupAppendOutcome>;
+
+    /// Entries of a group log with `seq >= cursor`, bounded like [`Storage::fetch_envelopes`].
+    fn fetch_group(
+        &self,
+        group: GroupId,
+        cursor: u64,
+        limit: usize,
+        max_bytes: usize,
+        now_ms: u64,
+    ) -> StorageFuture<'_, GroupPage>;
+
+    /// Finishes pending writes and closes the store. Later calls fail with `Closed`.
+    fn close(&self) -> StorageFuture<'_, ()>;
+}

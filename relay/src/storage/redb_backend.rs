@@ -1,0 +1,912 @@
+//! The embedded default backend, on [redb](https://docs.rs/redb).
+//!
+//! All writes go through one writer thread that practises group commit: it takes every
+//! operation waiting in its queue, applies them in order inside one write transaction and
+//! commits once (`Durability::Immediate`, so one fsync for the whole batch). Only after the
+//! commit returns does any caller of the batch get its answer. Operations are serial, so each
+//! is atomic: one that fails a check (quota, epoch, id conflict) does so before it writes.
+//! Reads run on the blocking pool against a snapshot.
+
+use super::records::*;
+use super::*;
+use crate::types::sha256;
+use prost::Message;
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, Table, TableDefinition,
+    WriteTransaction,
+};
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+type Bytes<'a> = &'a [u8];
+const ENVELOPES: TableDefinition<Bytes, Bytes> = TableDefinition::new("envelopes");
+const ENVELOPE_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("envelope_index");
+const MAILBOXES: TableDefinition<Bytes, Bytes> = TableDefinition::new("mailboxes");
+const EXPIRY: TableDefinition<Bytes, Bytes> = TableDefinition::new("envelope_expiry");
+const FORGET: TableDefinition<Bytes, Bytes> = TableDefinition::new("envelope_forget");
+const SIGNED_PREKEYS: TableDefinition<Bytes, Bytes> = TableDefinition::new("signed_prekeys");
+const ONE_TIME_PREKEYS: TableDefinition<Bytes, Bytes> = TableDefinition::new("one_time_prekeys");
+const KEY_PACKAGES: TableDefinition<Bytes, Bytes> = TableDefinition::new("key_packages");
+const LAST_RESORT: TableDefinition<Bytes, Bytes> = TableDefinition::new("last_resort_key_packages");
+const GROUPS: TableDefinition<Bytes, Bytes> = TableDefinition::new("groups");
+const GROUP_LOG: TableDefinition<Bytes, Bytes> = TableDefinition::new("group_log");
+const GROUP_EXPIRY: TableDefinition<Bytes, Bytes> = TableDefinition::new("group_expiry");
+
+/// Most operations in one group commit.
+const MAX_BATCH: usize = 512;
+/// Most items one sweep removes per index (the next sweep continues).
+const SWEEP_LIMIT: usize = 10_000;
+
+macro_rules! backend_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StorageError {
+            fn from(e: $t) -> Self {
+                StorageError::Backend(e.to_string())
+            }
+        }
+    )*};
+}
+backend_error!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+impl StorageError {
+    /// Whether the error means the write transaction can no longer be trusted.
+    fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Backend(_) | StorageError::Corrupt(_) | StorageError::Closed
+        )
+    }
+}
+
+type Completion = Box<dyn FnOnce(Option<&StorageError>) + Send>;
+type Job = Box<dyn FnOnce(&WriteTransaction) -> Result<Completion, StorageError> + Send>;
+
+/// The redb-backed [`Storage`].
+pub struct RedbStorage {
+    db: Arc<Database>,
+    sender: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl RedbStorage {
+    /// Opens (or creates) the database file at `path` and starts the writer thread.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
+        for t in [
+            ENVELOPES,
+            ENVELOPE_INDEX,
+            MAILBOXES,
+            EXPIRY,
+            FORGET,
+            SIGNED_PREKEYS,
+            ONE_TIME_PREKEYS,
+            KEY_PACKAGES,
+            LAST_RESORT,
+            GROUPS,
+            GROUP_LOG,
+            GROUP_EXPIRY,
+        ] {
+            txn.open_table(t)?;
+        }
+        txn.commit()?;
+        let db = Arc::new(db);
+        let (tx, rx) = mpsc::channel::<Job>();
+        let wdb = db.clone();
+        let writer = std::thread::Builder::new()
+            .name("hush-redb-writer".into())
+            .spawn(move || writer_loop(&wdb, rx))
+            .map_err(|e| StorageError::Backend(format!("cannot start writer thread: {e}")))?;
+        Ok(RedbStorage {
+            db,
+            sender: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    fn submit<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&WriteTransaction) -> Result<T, StorageError> + Send + 'static,
+    ) -> StorageFuture<'_, T> {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, StorageError>>();
+        let job: Job = Box::new(move |txn| match op(txn) {
+            Ok(v) => Ok(Box::new(move |err: Option<&StorageError>| {
+                let _ = tx.send(match err {
+                    None => Ok(v),
+                    Some(e) => Err(e.clone()),
+                });
+            }) as Completion),
+            Err(e) if e.is_fatal() => {
+                let _ = tx.send(Err(e.clone()));
+                Err(e)
+            }
+            Err(e) => Ok(Box::new(move |err: Option<&StorageError>| {
+                let _ = tx.send(Err(err.cloned().unwrap_or(e)));
+            }) as Completion),
+        });
+        let sent = match self.sender.lock() {
+            Ok(guard) => guard.as_ref().map(|s| s.send(job).is_ok()).unwrap_or(false),
+            Err(_) => false,
+        };
+        Box::pin(async move {
+            if !sent {
+                return Err(StorageError::Closed);
+            }
+            rx.await.unwrap_or_else(|_| {
+                Err(StorageError::Backend(
+                    "write batch aborted by an earlier failure".into(),
+                ))
+            })
+        })
+    }
+
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&ReadTransaction) -> Result<T, StorageError> + Send + 'static,
+    ) -> StorageFuture<'_, T> {
+        let db = self.db.clone();
+        let open = self.sender.lock().map(|g| g.is_some()).unwrap_or(false);
+        Box::pin(async move {
+            if !open {
+                return Err(StorageError::Closed);
+            }
+            tokio::task::spawn_blocking(move || {
+                let txn = db.begin_read()?;
+                f(&txn)
+            })
+            .await
+            .map_err(|e| StorageError::Backend(format!("read task failed: {e}")))?
+        })
+    }
+}
+
+fn writer_loop(db: &Database, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let size = batch.len();
+        let txn = match db.begin_write() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot begin write transaction");
+                continue; // dropping the batch answers every caller with an error
+            }
+        };
+        let mut completions = Vec::with_capacity(size);
+        let mut fatal = None;
+        for job in batch {
+            match job(&txn) {
+                Ok(c) => completions.push(c),
+                Err(e) => {
+                    fatal = Some(e);
+                    break;
+                }
+            }
+        }
+        let result = match fatal {
+            Some(e) => {
+                tracing::error!(error = %e, "write batch aborted");
+                let _ = txn.abort();
+                Err(e)
+            }
+            None => txn.commit().map_err(StorageError::from),
+        };
+        metrics::histogram!("hush_relay_commit_batch_size").record(size as f64);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "commit failed");
+        }
+        for c in completions {
+            c(result.as_ref().err());
+        }
+    }
+}
+
+fn get_row<M: prost::Message + Default>(
+    t: &impl ReadableTable<Bytes<'static>, Bytes<'static>>,
+    key: &[u8],
+    what: &str,
+) -> Result<Option<M>, StorageError> {
+    match t.get(key)? {
+        None => Ok(None),
+        Some(g) => decode(what, g.value()).map(Some),
+    }
+}
+
+fn count_range(
+    t: &impl ReadableTable<Bytes<'static>, Bytes<'static>>,
+    lo: &[u8],
+    hi: &[u8],
+) -> Result<u64, StorageError> {
+    let mut n = 0;
+    for item in t.range(lo..=hi)? {
+        item?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn stock_of(
+    otpk: &impl ReadableTable<Bytes<'static>, Bytes<'static>>,
+    kps: &impl ReadableTable<Bytes<'static>, Bytes<'static>>,
+    signed: &impl ReadableTable<Bytes<'static>, Bytes<'static>>,
+    last: &impl ReadableTable<Bytes<'static>, Bytes<'static>>,
+    a: &[u8; 32],
+) -> Result<DirectoryStock, StorageError> {
+    Ok(DirectoryStock {
+        one_time_prekeys: count_range(otpk, &key_prefix_u64(a, 0), &key_prefix_u64(a, u64::MAX))?,
+        key_packages: count_range(
+            kps,
+            &key_prefix_bytes(a, &[0u8; 32]),
+            &key_prefix_bytes(a, &[0xffu8; 32]),
+        )?,
+        has_signed_prekey: signed.get(a.as_slice())?.is_some(),
+        has_last_resort: last.get(a.as_slice())?.is_some(),
+    })
+}
+
+fn stock_tx(txn: &WriteTransaction, a: &[u8; 32]) -> Result<DirectoryStock, StorageError> {
+    let otpk = txn.open_table(ONE_TIME_PREKEYS)?;
+    let kps = txn.open_table(KEY_PACKAGES)?;
+    let signed = txn.open_table(SIGNED_PREKEYS)?;
+    let last = txn.open_table(LAST_RESORT)?;
+    stock_of(&otpk, &kps, &signed, &last, a)
+}
+
+/// Checks that `envs` can all be stored (ids free or idempotent, quotas respected).
+fn check_envelopes(
+    txn: &WriteTransaction,
+    envs: &[NewEnvelope],
+    quota: MailboxQuota,
+) -> Result<(), StorageError> {
+    let index = txn.open_table(ENVELOPE_INDEX)?;
+    let mailboxes = txn.open_table(MAILBOXES)?;
+    let mut added: HashMap<[u8; 32], (u64, u64)> = HashMap::new();
+    for env in envs {
+        if let Some(row) = get_row::<IndexRow>(&index, env.envelope_id.as_bytes(), "index")? {
+            if row.mailbox != env.mailbox.0 || row.digest != sha256(&[&env.ciphertext]) {
+                return Err(StorageError::EnvelopeIdConflict);
+            }
+            continue;
+        }
+        let e = added.entry(env.mailbox.0).or_default();
+        e.0 += 1;
+        e.1 += env.ciphertext.len() as u64;
+    }
+    for (a, (n, b)) in added {
+        let meta = get_row::<MailboxRow>(&mailboxes, &a, "mailbox")?.unwrap_or_default();
+        if meta.count.saturating_add(n) > quota.max_count
+            || meta.bytes.saturating_add(b) > quota.max_bytes
+        {
+            return Err(StorageError::QuotaExceeded {
+                count: meta.count,
+                bytes: meta.bytes,
+                max_count: quota.max_count,
+                max_bytes: quota.max_bytes,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn put_envelope_tx(
+    txn: &WriteTransaction,
+    env: &NewEnvelope,
+    quota: MailboxQuota,
+) -> Result<PutOutcome, StorageError> {
+    let digest = sha256(&[&env.ciphertext]);
+    let a = env.mailbox.0;
+    let mut index = txn.open_table(ENVELOPE_INDEX)?;
+    if let Some(row) = get_row::<IndexRow>(&index, env.envelope_id.as_bytes(), "index")? {
+        if row.mailbox != a || row.digest != digest {
+            return Err(StorageError::EnvelopeIdConflict);
+        }
+        return Ok(PutOutcome {
+            mailbox: env.mailbox,
+            seq: row.seq,
+            stored_at_ms: row.stored_at_ms,
+            duplicate: true,
+        });
+    }
+    let mut mailboxes = txn.open_table(MAILBOXES)?;
+    let mut meta = get_row::<MailboxRow>(&mailboxes, &a, "mailbox")?.unwrap_or_default();
+    let len = env.ciphertext.len() as u64;
+    if meta.count.saturating_add(1) > quota.max_count
+        || meta.bytes.saturating_add(len) > quota.max_bytes
+    {
+        return Err(StorageError::QuotaExceeded {
+            count: meta.count,
+            bytes: meta.bytes,
+            max_count: quota.max_count,
+            max_bytes: quota.max_bytes,
+        });
+    }
+    // Checks done: from here on only writes.
+    let seq = meta.next_seq;
+    meta.next_seq += 1;
+    meta.count += 1;
+    meta.bytes += len;
+    mailboxes.insert(a.as_slice(), meta.encode_to_vec().as_slice())?;
+    let row = EnvelopeRow {
+        envelope_id: env.envelope_id.as_bytes().to_vec(),
+        stored_at_ms: env.now_ms,
+        expires_at_ms: env.expires_at_ms,
+        ciphertext: env.ciphertext.clone(),
+    };
+    let mut envelopes = txn.open_table(ENVELOPES)?;
+    envelopes.insert(
+        key_prefix_u64(&a, seq).as_slice(),
+        row.encode_to_vec().as_slice(),
+    )?;
+    let idx = IndexRow {
+        mailbox: a.to_vec(),
+        seq,
+        state: STATE_STORED,
+        stored_at_ms: env.now_ms,
+        expires_at_ms: env.expires_at_ms,
+        state_at_ms: env.now_ms,
+        digest: digest.to_vec(),
+        forget_at_ms: env.forget_at_ms,
+    };
+    index.insert(env.envelope_id.as_bytes(), idx.encode_to_vec().as_slice())?;
+    let mut expiry = txn.open_table(EXPIRY)?;
+    expiry.insert(
+        expiry_key(env.expires_at_ms, &a, seq).as_slice(),
+        [].as_slice(),
+    )?;
+    let mut forget = txn.open_table(FORGET)?;
+    forget.insert(
+        forget_key(env.forget_at_ms, env.envelope_id.as_bytes()).as_slice(),
+        [].as_slice(),
+    )?;
+    Ok(PutOutcome {
+        mailbox: env.mailbox,
+        seq,
+        stored_at_ms: env.now_ms,
+        duplicate: false,
+    })
+}
+
+/// Removes one envelope and marks its id `state` at `at`. Returns its size if it existed.
+fn remove_envelope_tx(
+    txn: &WriteTransaction,
+    a: &[u8; 32],
+    seq: u64,
+    state: u32,
+    at: u64,
+) -> Result<Option<u64>, StorageError> {
+    let mut envelopes = txn.open_table(ENVELOPES)?;
+    let key = key_prefix_u64(a, seq);
+    let row: EnvelopeRow = match envelopes.remove(key.as_slice())? {
+        None => return Ok(None),
+        Some(g) => decode("envelope", g.value())?,
+    };
+    let len = row.ciphertext.len() as u64;
+    let mut expiry = txn.open_table(EXPIRY)?;
+    expiry.remove(expiry_key(row.expires_at_ms, a, seq).as_slice())?;
+    let mut mailboxes = txn.open_table(MAILBOXES)?;
+    if let Some(mut meta) = get_row::<MailboxRow>(&mailboxes, a, "mailbox")? {
+        meta.count = meta.count.saturating_sub(1);
+        meta.bytes = meta.bytes.saturating_sub(len);
+        mailboxes.insert(a.as_slice(), meta.encode_to_vec().as_slice())?;
+    }
+    let mut index = txn.open_table(ENVELOPE_INDEX)?;
+    if let Some(mut idx) = get_row::<IndexRow>(&index, &row.envelope_id, "index")?
+        && idx.state == STATE_STORED
+        && idx.mailbox == a.as_slice()
+        && idx.seq == seq
+    {
+        idx.state = state;
+        idx.state_at_ms = at;
+        index.insert(row.envelope_id.as_slice(), idx.encode_to_vec().as_slice())?;
+    }
+    Ok(Some(len))
+}
+
+/// An owned key and value.
+type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// First key/value of `lo..=hi`, owned.
+fn first_in_range(
+    t: &Table<Bytes<'static>, Bytes<'static>>,
+    lo: &[u8],
+    hi: &[u8],
+) -> Result<Option<KeyValue>, StorageError> {
+    let mut r = t.range(lo..=hi)?;
+    match r.next() {
+        None => Ok(None),
+        Some(item) => {
+            let (k, v) = item?;
+            Ok(Some((k.value().to_vec(), v.value().to_vec())))
+        }
+    }
+}
+
+/// Keys of `table` below `limit_exclusive`, at most `n`.
+fn keys_below(
+    t: &Table<Bytes<'static>, Bytes<'static>>,
+    limit_exclusive: &[u8],
+    n: usize,
+) -> Result<Vec<Vec<u8>>, StorageError> {
+    let mut out = Vec::new();
+    for item in t.range(..limit_exclusive)? {
+        let (k, _) = item?;
+        out.push(k.value().to_vec());
+        if out.len() >= n {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+fn group_entry(seq: u64, row: GroupEntryRow) -> Result<GroupEntry, StorageError> {
+    Ok(GroupEntry {
+        seq,
+        epoch: row.epoch,
+        kind: GroupMessageKind::from_u8(row.kind as u8)
+            .ok_or_else(|| StorageError::Corrupt("group entry kind".into()))?,
+        stored_at_ms: row.stored_at_ms,
+        message: row.message,
+    })
+}
+
+impl Storage for RedbStorage {
+    fn put_envelope(&self, env: NewEnvelope, quota: MailboxQuota) -> StorageFuture<'_, PutOutcome> {
+        self.submit(move |txn| put_envelope_tx(txn, &env, quota))
+    }
+
+    fn fetch_envelopes(
+        &self,
+        mailbox: MailboxAddress,
+        cursor: u64,
+        limit: usize,
+        max_bytes: usize,
+        now_ms: u64,
+    ) -> StorageFuture<'_, Vec<StoredEnvelope>> {
+        self.read(move |txn| {
+            let t = txn.open_table(ENVELOPES)?;
+            let lo = key_prefix_u64(&mailbox.0, cursor);
+            let hi = key_prefix_u64(&mailbox.0, u64::MAX);
+            let mut out = Vec::new();
+            let mut bytes = 0usize;
+            for item in t.range(lo.as_slice()..=hi.as_slice())? {
+                let (k, v) = item?;
+                let row: EnvelopeRow = decode("envelope", v.value())?;
+                if row.expires_at_ms <= now_ms {
+                    continue;
+                }
+                if !out.is_empty() && bytes + row.ciphertext.len() > max_bytes {
+                    break;
+                }
+                bytes += row.ciphertext.len();
+                out.push(StoredEnvelope {
+                    seq: trailing_u64(k.value())?,
+                    envelope_id: EnvelopeId::new(row.envelope_id)
+                        .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+                    stored_at_ms: row.stored_at_ms,
+                    expires_at_ms: row.expires_at_ms,
+                    ciphertext: row.ciphertext,
+                });
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn ack_envelopes(
+        &self,
+        mailbox: MailboxAddress,
+        seqs: Vec<u64>,
+        now_ms: u64,
+    ) -> StorageFuture<'_, u32> {
+        self.submit(move |txn| {
+            let mut n = 0u32;
+            let unique: BTreeSet<u64> = seqs.into_iter().collect();
+            for seq in unique {
+                if remove_envelope_tx(txn, &mailbox.0, seq, STATE_DELIVERED, now_ms)?.is_some() {
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
+    }
+
+    fn envelope_status(
+        &self,
+        id: EnvelopeId,
+        now_ms: u64,
+    ) -> StorageFuture<'_, Option<EnvelopeStatus>> {
+        self.read(move |txn| {
+            let index = txn.open_table(ENVELOPE_INDEX)?;
+            let Some(row) = get_row::<IndexRow>(&index, id.as_bytes(), "index")? else {
+                return Ok(None);
+            };
+            let state = match row.state {
+                STATE_STORED if row.expires_at_ms <= now_ms => EnvelopeState::Expired {
+                    at_ms: row.expires_at_ms,
+                },
+                STATE_STORED => EnvelopeState::Stored,
+                STATE_DELIVERED => EnvelopeState::Delivered {
+                    at_ms: row.state_at_ms,
+                },
+                STATE_EXPIRED => EnvelopeState::Expired {
+                    at_ms: row.state_at_ms,
+                },
+                other => return Err(StorageError::Corrupt(format!("envelope state {other}"))),
+            };
+            Ok(Some(EnvelopeStatus {
+                mailbox: MailboxAddress::from_slice(&row.mailbox)
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+                stored_at_ms: row.stored_at_ms,
+                expires_at_ms: row.expires_at_ms,
+                state,
+            }))
+        })
+    }
+
+    fn sweep(&self, now_ms: u64) -> StorageFuture<'_, SweepReport> {
+        self.submit(move |txn| {
+            let mut report = SweepReport::default();
+            let bound = now_ms.saturating_add(1).to_be_bytes();
+            let expired = {
+                let t = txn.open_table(EXPIRY)?;
+                keys_below(&t, &bound, SWEEP_LIMIT)?
+            };
+            for k in expired {
+                let (a, seq) = parse_expiry_key(&k)?;
+                let at = trailing_u64(&k[..8])?;
+                if let Some(len) = remove_envelope_tx(txn, &a, seq, STATE_EXPIRED, at)? {
+                    report.envelopes_expired += 1;
+                    report.bytes_expired += len;
+                } else {
+                    txn.open_table(EXPIRY)?.remove(k.as_slice())?;
+                }
+            }
+            let forgotten = {
+                let t = txn.open_table(FORGET)?;
+                keys_below(&t, &bound, SWEEP_LIMIT)?
+            };
+            {
+                let mut forget = txn.open_table(FORGET)?;
+                let mut index = txn.open_table(ENVELOPE_INDEX)?;
+                for k in forgotten {
+                    let id = &k[8..];
+                    // Only forget ids whose envelope is gone (an ack or the sweep removed it);
+                    // a still-stored one waits for its expiry.
+                    match get_row::<IndexRow>(&index, id, "index")? {
+                        Some(row) if row.state == STATE_STORED => {}
+                        Some(_) => {
+                            forget.remove(k.as_slice())?;
+                            index.remove(id)?;
+                            report.ids_forgotten += 1;
+                        }
+                        None => {
+                            forget.remove(k.as_slice())?;
+                        }
+                    }
+                }
+            }
+            let group_expired = {
+                let t = txn.open_table(GROUP_EXPIRY)?;
+                keys_below(&t, &bound, SWEEP_LIMIT)?
+            };
+            {
+                let mut gexp = txn.open_table(GROUP_EXPIRY)?;
+                let mut log = txn.open_table(GROUP_LOG)?;
+                for k in group_expired {
+                    let (g, seq) = parse_expiry_key(&k)?;
+                    gexp.remove(k.as_slice())?;
+                    if log.remove(key_prefix_u64(&g, seq).as_slice())?.is_some() {
+                        report.group_entries_expired += 1;
+                    }
+                }
+            }
+            Ok(report)
+        })
+    }
+
+    fn put_prekeys(
+        &self,
+        mailbox: MailboxAddress,
+        signed: Option<SignedPrekey>,
+        one_time: Vec<OneTimePrekey>,
+        max_stock: u64,
+    ) -> StorageFuture<'_, DirectoryStock> {
+        self.submit(move |txn| {
+            let a = mailbox.0;
+            {
+                let mut otpk = txn.open_table(ONE_TIME_PREKEYS)?;
+                let have =
+                    count_range(&otpk, &key_prefix_u64(&a, 0), &key_prefix_u64(&a, u64::MAX))?;
+                let ids: BTreeSet<u64> = one_time.iter().map(|k| k.id).collect();
+                let mut new = 0u64;
+                for id in &ids {
+                    if otpk.get(key_prefix_u64(&a, *id).as_slice())?.is_none() {
+                        new += 1;
+                    }
+                }
+                if have + new > max_stock {
+                    return Err(StorageError::DirectoryFull(format!(
+                        "{have} one-time prekeys stored, {new} more would exceed {max_stock}"
+                    )));
+                }
+                for k in &one_time {
+                    otpk.insert(key_prefix_u64(&a, k.id).as_slice(), k.blob.as_slice())?;
+                }
+            }
+            if let Some(s) = signed {
+                let row = SignedPrekeyRow {
+                    id: s.id,
+                    blob: s.blob,
+                };
+                txn.open_table(SIGNED_PREKEYS)?
+                    .insert(a.as_slice(), row.encode_to_vec().as_slice())?;
+            }
+            stock_tx(txn, &a)
+        })
+    }
+
+    fn take_prekey_bundle(
+        &self,
+        mailbox: MailboxAddress,
+    ) -> StorageFuture<'_, Option<PrekeyBundle>> {
+        self.submit(move |txn| {
+            let a = mailbox.0;
+            let signed = {
+                let t = txn.open_table(SIGNED_PREKEYS)?;
+                match get_row::<SignedPrekeyRow>(&t, &a, "signed prekey")? {
+                    None => return Ok(None),
+                    Some(r) => SignedPrekey {
+                        id: r.id,
+                        blob: r.blob,
+                    },
+                }
+            };
+            let mut otpk = txn.open_table(ONE_TIME_PREKEYS)?;
+            let first =
+                first_in_range(&otpk, &key_prefix_u64(&a, 0), &key_prefix_u64(&a, u64::MAX))?;
+            let one_time = match first {
+                None => None,
+                Some((k, blob)) => {
+                    otpk.remove(k.as_slice())?;
+                    Some(OneTimePrekey {
+                        id: trailing_u64(&k)?,
+                        blob,
+                    })
+                }
+            };
+            Ok(Some(PrekeyBundle {
+                signed_prekey: signed,
+                one_time_prekey: one_time,
+            }))
+        })
+    }
+
+    fn put_key_packages(
+        &self,
+        mailbox: MailboxAddress,
+        key_packages: Vec<Vec<u8>>,
+        last_resort: Option<Vec<u8>>,
+        max_stock: u64,
+    ) -> StorageFuture<'_, DirectoryStock> {
+        self.submit(move |txn| {
+            let a = mailbox.0;
+            {
+                let mut kps = txn.open_table(KEY_PACKAGES)?;
+                let have = count_range(
+                    &kps,
+                    &key_prefix_bytes(&a, &[0u8; 32]),
+                    &key_prefix_bytes(&a, &[0xffu8; 32]),
+                )?;
+                let keys: BTreeSet<Vec<u8>> = key_packages
+                    .iter()
+                    .map(|kp| key_prefix_bytes(&a, &sha256(&[kp])))
+                    .collect();
+                let mut new = 0u64;
+                for k in &keys {
+                    if kps.get(k.as_slice())?.is_none() {
+                        new += 1;
+                    }
+                }
+                if have + new > max_stock {
+                    return Err(StorageError::DirectoryFull(format!(
+                        "{have} KeyPackages stored, {new} more would exceed {max_stock}"
+                    )));
+                }
+                for kp in &key_packages {
+                    let k = key_prefix_bytes(&a, &sha256(&[kp]));
+                    kps.insert(k.as_slice(), kp.as_slice())?;
+                }
+            }
+            if let Some(lr) = last_resort {
+                txn.open_table(LAST_RESORT)?
+                    .insert(a.as_slice(), lr.as_slice())?;
+            }
+            stock_tx(txn, &a)
+        })
+    }
+
+    fn take_key_package(&self, mailbox: MailboxAddress) -> StorageFuture<'_, Option<KeyPackage>> {
+        self.submit(move |txn| {
+            let a = mailbox.0;
+            let mut kps = txn.open_table(KEY_PACKAGES)?;
+            if let Some((k, blob)) = first_in_range(
+                &kps,
+                &key_prefix_bytes(&a, &[0u8; 32]),
+                &key_prefix_bytes(&a, &[0xffu8; 32]),
+            )? {
+                kps.remove(k.as_slice())?;
+                return Ok(Some(KeyPackage {
+                    blob,
+                    last_resort: false,
+                }));
+            }
+            let last = txn.open_table(LAST_RESORT)?;
+            Ok(last.get(a.as_slice())?.map(|g| KeyPackage {
+                blob: g.value().to_vec(),
+                last_resort: true,
+            }))
+        })
+    }
+
+    fn directory_stock(&self, mailbox: MailboxAddress) -> StorageFuture<'_, DirectoryStock> {
+        self.read(move |txn| {
+            let otpk = txn.open_table(ONE_TIME_PREKEYS)?;
+            let kps = txn.open_table(KEY_PACKAGES)?;
+            let signed = txn.open_table(SIGNED_PREKEYS)?;
+            let last = txn.open_table(LAST_RESORT)?;
+            stock_of(&otpk, &kps, &signed, &last, &mailbox.0)
+        })
+    }
+
+    fn append_group(
+        &self,
+        msg: NewGroupMessage,
+        welcomes: Vec<NewEnvelope>,
+        quota: MailboxQuota,
+    ) -> StorageFuture<'_, GroupAppendOutcome> {
+        self.submit(move |txn| {
+            let g = msg.group.digest();
+            let mut row = {
+                let groups = txn.open_table(GROUPS)?;
+                get_row::<GroupRow>(&groups, &g, "group")?.unwrap_or_default()
+            };
+            let digest = sha256(&[&msg.message]);
+            let is_commit = msg.kind == GroupMessageKind::Commit;
+            if is_commit {
+                if let Some(cur) = row.current_epoch
+                    && msg.epoch != cur
+                {
+                    let retry =
+                        msg.epoch.checked_add(1) == Some(cur) && row.last_commit_digest == digest;
+                    if !retry {
+                        return Err(StorageError::EpochConflict { current: cur });
+                    }
+                    check_envelopes(txn, &welcomes, quota)?;
+                    let mut outs = Vec::with_capacity(welcomes.len());
+                    for w in &welcomes {
+                        outs.push(put_envelope_tx(txn, w, quota)?);
+                    }
+                    return Ok(GroupAppendOutcome {
+                        seq: row.last_commit_seq,
+                        current_epoch: Some(cur),
+                        duplicate: true,
+                        welcomes: outs,
+                    });
+                }
+                if msg.epoch == u64::MAX {
+                    return Err(StorageError::EpochConflict {
+                        current: row.current_epoch.unwrap_or(msg.epoch),
+                    });
+                }
+            }
+            check_envelopes(txn, &welcomes, quota)?;
+            // Checks done: from here on only writes.
+            let seq = row.next_seq;
+            row.next_seq += 1;
+            if is_commit {
+                row.current_epoch = Some(msg.epoch + 1);
+                row.last_commit_digest = digest.to_vec();
+                row.last_commit_seq = seq;
+            }
+            txn.open_table(GROUPS)?
+                .insert(g.as_slice(), row.encode_to_vec().as_slice())?;
+            let entry = GroupEntryRow {
+                epoch: msg.epoch,
+                kind: msg.kind.to_u8() as u32,
+                stored_at_ms: msg.now_ms,
+                message: msg.message,
+                expires_at_ms: msg.expires_at_ms,
+            };
+            txn.open_table(GROUP_LOG)?.insert(
+                key_prefix_u64(&g, seq).as_slice(),
+                entry.encode_to_vec().as_slice(),
+            )?;
+            txn.open_table(GROUP_EXPIRY)?.insert(
+                expiry_key(msg.expires_at_ms, &g, seq).as_slice(),
+                [].as_slice(),
+            )?;
+            let mut outs = Vec::with_capacity(welcomes.len());
+            for w in &welcomes {
+                outs.push(put_envelope_tx(txn, w, quota)?);
+            }
+            Ok(GroupAppendOutcome {
+                seq,
+                current_epoch: row.current_epoch,
+                duplicate: false,
+                welcomes: outs,
+            })
+        })
+    }
+
+    fn fetch_group(
+        &self,
+        group: GroupId,
+        cursor: u64,
+        limit: usize,
+        max_bytes: usize,
+        now_ms: u64,
+    ) -> StorageFuture<'_, GroupPage> {
+        self.read(move |txn| {
+            let g = group.digest();
+            let groups = txn.open_table(GROUPS)?;
+            let current_epoch =
+                get_row::<GroupRow>(&groups, &g, "group")?.and_then(|r| r.current_epoch);
+            let log = txn.open_table(GROUP_LOG)?;
+            let lo = key_prefix_u64(&g, cursor);
+            let hi = key_prefix_u64(&g, u64::MAX);
+            let mut entries = Vec::new();
+            let mut bytes = 0usize;
+            for item in log.range(lo.as_slice()..=hi.as_slice())? {
+                let (k, v) = item?;
+                let row: GroupEntryRow = decode("group entry", v.value())?;
+                if row.expires_at_ms <= now_ms {
+                    continue;
+                }
+                if !entries.is_empty() && bytes + row.message.len() > max_bytes {
+                    break;
+                }
+                bytes += row.message.len();
+                entries.push(group_entry(trailing_u64(k.value())?, row)?);
+                if entries.len() >= limit {
+                    break;
+                }
+            }
+            Ok(GroupPage {
+                entries,
+                current_epoch,
+            })
+        })
+    }
+
+    fn close(&self) -> StorageFuture<'_, ()> {
+        let sender = self.sender.lock().ok().and_then(|mut g| g.take());
+        let writer = self.writer.lock().ok().and_then(|mut g| g.take());
+        Box::pin(async move {
+            drop(sender);
+            if let Some(w) = writer {
+                tokio::task::spawn_blocking(move || w.join())
+                    .await
+                    .map_err(|e| StorageError::Backend(format!("close: {e}")))?
+                    .map_err(|_| StorageError::Backend("writer thread panicked".into()))?;
+            }
+            Ok(())
+        })
+    }
+}
