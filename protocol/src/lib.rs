@@ -69,5 +69,10 @@ pub use session::{
 };
 pub use x3dh::{HEADER_KEYS_INFO, X3DH_INFO};
 
+/// The README's Rust examples run as doc tests, so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 /// The random number generator trait this crate takes (`rand_core` 0.10's `CryptoRng`).
 pub use rand_core::CryptoRng;
