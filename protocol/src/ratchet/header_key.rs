@@ -12,7 +12,7 @@ use crate::trace::Trace;
 pub const ENCRYPTED_HEADER_LEN: usize = 24 + HEADER_LEN + 16;
 
 /// A header key (32 bytes): XChaCha20-Poly1305 key for message headers.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub(crate) struct HeaderKey([u8; 32]);
 
 impl HeaderKey {

@@ -257,7 +257,7 @@ impl DoubleRatchet {
                 .ok_or(Error::DuplicateMessage);
         }
         for chain in self.skipped.chains() {
-            if hk.recv.as_ref().is_some_and(|r| r.as_bytes() == &chain.0) {
+            if hk.recv.as_ref().is_some_and(|r| chain.is(r.as_bytes())) {
                 continue;
             }
             if let Some(h) = HeaderKey::new(chain.0).decrypt(header_field) {

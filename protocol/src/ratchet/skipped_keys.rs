@@ -2,14 +2,31 @@
 
 use std::collections::VecDeque;
 
+use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::message_key::MessageKey;
 
 /// Identifies a receiving chain: the sender's ratchet public key with plain headers, the
 /// header key with encrypted headers.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+///
+/// Header keys are secret, so chain ids compare in constant time.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub(crate) struct ChainId(pub(crate) [u8; 32]);
+
+impl ChainId {
+    pub(crate) fn is(&self, other: &[u8; 32]) -> bool {
+        bool::from(self.0.ct_eq(other))
+    }
+}
+
+impl PartialEq for ChainId {
+    fn eq(&self, other: &Self) -> bool {
+        self.is(&other.0)
+    }
+}
+
+impl Eq for ChainId {}
 
 /// One skipped message key.
 pub(crate) struct SkippedKey {
@@ -37,7 +54,7 @@ impl SkippedKeys {
     fn position(&self, chain: &[u8; 32], n: u32) -> Option<usize> {
         self.keys
             .iter()
-            .position(|k| k.n == n && k.chain.0 == *chain)
+            .position(|k| k.n == n && k.chain.is(chain))
     }
 
     pub(crate) fn get(&self, chain: &[u8; 32], n: u32) -> Option<&MessageKey> {
