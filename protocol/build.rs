@@ -3,7 +3,7 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = "../spec/proto";
-    let files = ["messages.proto", "state.proto"];
+    let files = ["messages.proto", "state.proto", "group.proto"];
     for f in files {
         println!("cargo:rerun-if-changed={dir}/{f}");
     }

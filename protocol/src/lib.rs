@@ -37,6 +37,7 @@
 
 pub mod envelope;
 mod error;
+pub mod group;
 mod identity;
 mod prekeys;
 pub mod proto;
