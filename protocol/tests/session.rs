@@ -303,3 +303,22 @@ fn wrong_version_is_rejected() {
         }
     );
 }
+
+#[test]
+fn debug_output_never_shows_secret_bytes() {
+    let p = established(12, SessionConfig::default());
+    let state = p.alice.to_bytes();
+    let identity_state = p.alice_id.to_bytes();
+    let shown = format!(
+        "{:?} {:?} {:?} {:?}",
+        p.alice, p.alice_id, p.bob_store, p.bob
+    );
+    // No 8-byte window of any serialized secret state appears in hex in the Debug output.
+    for blob in [&state[..], &identity_state[..], &p.bob_store.to_bytes()[..]] {
+        for w in blob.windows(8).step_by(8) {
+            let hex: String = w.iter().map(|b| format!("{b:02x}")).collect();
+            assert!(!shown.contains(&hex), "Debug output leaks {hex}");
+        }
+    }
+    assert!(shown.contains("IdentityPublicKey("));
+}
