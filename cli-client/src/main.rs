@@ -1,1 +1,173 @@
-fn main() {}
+//! `hush`: the Hush command-line client. See `spec/cli.md` and `QUICKSTART.md`.
+
+#![forbid(unsafe_code)]
+
+mod card;
+mod cmd;
+mod engine;
+mod home;
+mod net;
+mod state;
+mod store;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "hush",
+    version,
+    about = "End-to-end encrypted messaging through a blind Hush relay",
+    after_help = "The passphrase protecting the home comes from HUSH_PASSPHRASE or a terminal prompt."
+)]
+struct Cli {
+    /// Folder holding this user's encrypted state
+    #[arg(long, env = "HUSH_HOME", value_name = "DIR")]
+    home: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create an identity and a mailbox, and publish prekeys and KeyPackages
+    Init {
+        /// The relay: hush://FINGERPRINT@HOST:PORT
+        #[arg(long)]
+        relay: String,
+        /// Name shown on the contact card
+        #[arg(long)]
+        name: String,
+    },
+    /// Print this user's contact card (one line)
+    Card,
+    /// Manage contacts
+    Contact {
+        #[command(subcommand)]
+        command: ContactCommand,
+    },
+    /// Print the safety number shared with a contact, to compare out of band
+    Safety {
+        /// Contact alias
+        alias: String,
+    },
+    /// Send a message; prints the envelope id once the relay stored it
+    Send {
+        /// Contact alias
+        alias: String,
+        /// The message
+        text: String,
+    },
+    /// Show whether a sent message is stored, delivered or expired
+    Status {
+        /// Envelope id printed by `send`
+        envelope_id: String,
+    },
+    /// Fetch, decrypt and print new messages (1:1 and groups)
+    Recv {
+        /// Keep listening and print messages as they arrive, for this many seconds
+        #[arg(long, value_name = "SECS")]
+        wait: Option<u64>,
+        /// One JSON object per line: event, from, group, text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage groups
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContactCommand {
+    /// Remember a contact: its card, or the fingerprint of someone who wrote to you
+    Add {
+        /// Local name for the contact
+        alias: String,
+        /// The contact's card (hush1:...)
+        card: String,
+    },
+    /// List contacts
+    List,
+}
+
+#[derive(Subcommand)]
+enum GroupCommand {
+    /// Create a group
+    Create {
+        /// Local group name
+        group: String,
+    },
+    /// Add contacts to a group
+    Add {
+        /// Group name
+        group: String,
+        /// Contact aliases
+        #[arg(required = true)]
+        aliases: Vec<String>,
+    },
+    /// Remove members from a group
+    Remove {
+        /// Group name
+        group: String,
+        /// Contact aliases
+        #[arg(required = true)]
+        aliases: Vec<String>,
+    },
+    /// Send a message to a group
+    Send {
+        /// Group name
+        group: String,
+        /// The message
+        text: String,
+    },
+    /// List groups and their members
+    List,
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let home = cli.home.as_path();
+    match cli.command {
+        Command::Init { relay, name } => cmd::basic::init(home, &relay, &name).await,
+        Command::Card => cmd::basic::card(home),
+        Command::Contact { command } => match command {
+            ContactCommand::Add { alias, card } => cmd::basic::contact_add(home, &alias, &card),
+            ContactCommand::List => cmd::basic::contact_list(home),
+        },
+        Command::Safety { alias } => cmd::basic::safety(home, &alias),
+        Command::Send { alias, text } => cmd::send::send(home, &alias, &text).await,
+        Command::Status { envelope_id } => cmd::send::status(home, &envelope_id).await,
+        Command::Recv { wait, json } => cmd::recv::recv(home, wait, json).await,
+        Command::Group { command } => match command {
+            GroupCommand::Create { group } => cmd::group::create(home, &group),
+            GroupCommand::Add { group, aliases } => cmd::group::add(home, &group, &aliases).await,
+            GroupCommand::Remove { group, aliases } => {
+                cmd::group::remove(home, &group, &aliases).await
+            }
+            GroupCommand::Send { group, text } => cmd::group::send(home, &group, &text).await,
+            GroupCommand::List => cmd::group::list(home),
+        },
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|rt| rt.block_on(run(cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let line = format!("{e:#}").replace('\n', " ");
+            eprintln!("hush: error: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! One file per family of commands.
+
+pub mod basic;
+pub mod group;
+pub mod recv;
+pub mod send;

@@ -1,0 +1,119 @@
+//! send, status.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use hush_protocol::envelope::{self, ContentKind};
+use hush_protocol::{PreKeyBundle, Session, SessionConfig};
+use hush_relay::EnvelopeId;
+use hush_relay::client::Status;
+use hush_relay::proto::ErrorCode;
+
+use crate::home::Home;
+use crate::net;
+use crate::state::Sent;
+
+/// `hush send`: prints the envelope id once the relay stored it.
+pub async fn send(dir: &Path, alias: &str, text: &str) -> Result<()> {
+    let mut l = Home::lock(dir, false)?.load()?;
+    let card = l.state.contact(alias)?;
+    let me = l.state.identity()?;
+    let reply_to = l.state.card()?.encode().map_err(|e| anyhow!("{e}"))?;
+    let client = net::connect(&card.relay).await?;
+    let mut rng = rand::rng();
+    let mut session = match l.state.session(&card.identity)? {
+        Some(s) => s,
+        None => {
+            let b = client
+                .fetch_prekey_bundle(&card.mailbox)
+                .await
+                .map_err(|e| match e.relay_code() {
+                    Some(ErrorCode::NotFound) => anyhow!(
+                        "{alias} has no prekeys on {} (is the card current?)",
+                        card.relay
+                    ),
+                    _ => anyhow!("cannot fetch {alias}'s prekeys: {}", net::describe(&e)),
+                })?;
+            let bundle = PreKeyBundle::from_parts(
+                &b.signed_prekey.blob,
+                b.one_time_prekey.as_ref().map(|k| k.blob.as_slice()),
+            )
+            .with_context(|| format!("{alias}'s prekey bundle is invalid"))?;
+            if bundle.identity() != &card.identity {
+                bail!("the relay returned prekeys of another identity than {alias}'s card");
+            }
+            Session::initiate(&mut rng, &me, &bundle, SessionConfig::default())
+                .context("cannot start a session")?
+        }
+    };
+    let message = session
+        .encrypt(&mut rng, text.as_bytes())
+        .context("cannot encrypt")?;
+    let sealed = envelope::seal(
+        &mut rng,
+        &me,
+        &card.identity,
+        ContentKind::SessionMessage,
+        &message,
+        reply_to.as_bytes(),
+    )
+    .context("cannot seal the message")?;
+    let id = EnvelopeId::random().map_err(|e| anyhow!("no randomness: {e}"))?;
+    let id_hex = hex::encode(id.as_bytes());
+    // The session's new keys are on disk before the message leaves: a crash cannot make a
+    // later run reuse a message key.
+    l.state.set_session(&session);
+    l.state.record_sent(Sent {
+        id: id_hex.clone(),
+        relay: card.relay.to_string(),
+        to: alias.to_string(),
+    });
+    l.save()?;
+    client
+        .send(&card.mailbox, &id, sealed)
+        .await
+        .map_err(net::err("the relay did not store the message"))?;
+    client.close().await;
+    println!("{id_hex}");
+    Ok(())
+}
+
+/// `hush status`.
+pub async fn status(dir: &Path, id: &str) -> Result<()> {
+    let l = Home::lock(dir, false)?.load()?;
+    let id = id.trim().to_ascii_lowercase();
+    let bytes = hex::decode(&id).map_err(|_| anyhow!("'{id}' is not an envelope id (hex)"))?;
+    let eid = EnvelopeId::new(bytes).map_err(|_| anyhow!("'{id}' is not an envelope id"))?;
+    let sent = l
+        .state
+        .sent
+        .iter()
+        .rev()
+        .find(|s| s.id == id)
+        .ok_or_else(|| anyhow!("no message with id {id} was sent from this home"))?;
+    let relay = sent
+        .relay
+        .parse()
+        .map_err(|e| anyhow!("stored relay URL is invalid: {e}"))?;
+    drop(l);
+    let client = net::connect(&relay).await?;
+    let report = client
+        .status(&eid)
+        .await
+        .map_err(|e| match e.relay_code() {
+            Some(ErrorCode::NotFound) => {
+                anyhow!("the relay does not know envelope {id} (never stored, or forgotten)")
+            }
+            _ => anyhow!("cannot get the status: {}", net::describe(&e)),
+        })?;
+    client.close().await;
+    println!(
+        "{}",
+        match report.status {
+            Status::Stored => "stored",
+            Status::Delivered(_) => "delivered",
+            Status::Expired { .. } => "expired",
+        }
+    );
+    Ok(())
+}

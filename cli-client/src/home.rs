@@ -1,0 +1,155 @@
+//! A home folder: its lock, its passphrase and its encrypted state file.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use zeroize::Zeroizing;
+
+use crate::state::State;
+use crate::store::{self, StateKey};
+
+/// Name of the state file inside a home.
+pub const STATE_FILE: &str = "state.hush";
+/// Name of the lock file inside a home.
+pub const LOCK_FILE: &str = "lock";
+/// Environment variable holding the passphrase.
+pub const PASSPHRASE_ENV: &str = "HUSH_PASSPHRASE";
+/// How long a command waits for another one using the same home.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// A locked home folder. The lock is released when this is dropped (or the process ends).
+pub struct Home {
+    dir: PathBuf,
+    _lock: File,
+}
+
+/// A home with its decrypted state, and the key to write it back.
+pub struct Loaded {
+    /// The home.
+    pub home: Home,
+    /// The state.
+    pub state: State,
+    key: StateKey,
+}
+
+impl Home {
+    /// Opens (creating it if `create`) and locks the home folder.
+    pub fn lock(dir: &Path, create: bool) -> Result<Self> {
+        if create {
+            fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create home folder {}", dir.display()))?;
+        } else if !dir.join(STATE_FILE).exists() {
+            bail!(
+                "{} is not a Hush home (no {STATE_FILE}); run `hush --home {} init` first",
+                dir.display(),
+                dir.display()
+            );
+        }
+        let path = dir.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let start = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) if start.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(TryLockError::WouldBlock) => bail!(
+                    "another hush command is using {} (waited {} s)",
+                    dir.display(),
+                    LOCK_WAIT.as_secs()
+                ),
+                Err(TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+                }
+            }
+        }
+        Ok(Home {
+            dir: dir.to_path_buf(),
+            _lock: file,
+        })
+    }
+
+    /// Path of the state file.
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join(STATE_FILE)
+    }
+
+    /// Decrypts the state.
+    pub fn load(self) -> Result<Loaded> {
+        let path = self.state_path();
+        let image = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let pass = passphrase(false)?;
+        let (body, key) = store::open(&image, pass.as_bytes())?;
+        let state = State::from_json(&body)?;
+        Ok(Loaded {
+            home: self,
+            state,
+            key,
+        })
+    }
+
+    /// Writes a brand-new state (init).
+    pub fn create(self, state: State, passphrase: &[u8]) -> Result<Loaded> {
+        let key = StateKey::new(passphrase)?;
+        let loaded = Loaded {
+            home: self,
+            state,
+            key,
+        };
+        loaded.save()?;
+        Ok(loaded)
+    }
+}
+
+impl Loaded {
+    /// Encrypts and atomically replaces the state file.
+    pub fn save(&self) -> Result<()> {
+        let body = self.state.to_json()?;
+        let image = self.key.seal(&body)?;
+        store::write_atomic(&self.home.state_path(), &image)
+    }
+}
+
+/// The passphrase: `HUSH_PASSPHRASE`, else a prompt on the terminal (asked twice when
+/// `confirm`), else an error.
+pub fn passphrase(confirm: bool) -> Result<Zeroizing<String>> {
+    if let Some(p) = std::env::var_os(PASSPHRASE_ENV) {
+        let p = Zeroizing::new(
+            p.into_string()
+                .map_err(|_| anyhow::anyhow!("{PASSPHRASE_ENV} is not valid UTF-8"))?,
+        );
+        if p.is_empty() {
+            bail!("{PASSPHRASE_ENV} is empty; a passphrase is required");
+        }
+        return Ok(p);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no passphrase: set {PASSPHRASE_ENV} or run hush on a terminal to be asked for it");
+    }
+    let p = Zeroizing::new(
+        rpassword::prompt_password("Passphrase: ").context("cannot read the passphrase")?,
+    );
+    if p.is_empty() {
+        bail!("a passphrase is required");
+    }
+    if confirm {
+        let again = Zeroizing::new(
+            rpassword::prompt_password("Passphrase again: ")
+                .context("cannot read the passphrase")?,
+        );
+        if *again != *p {
+            bail!("the two passphrases differ");
+        }
+    }
+    Ok(p)
+}

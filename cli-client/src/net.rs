@@ -1,0 +1,50 @@
+//! Talking to relays: connecting with a bounded wait and clear errors.
+
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use hush_relay::client::{ClientError, ClientOptions};
+use hush_relay::{Client, RelayUrl};
+
+/// Environment variable: seconds to wait for a relay to answer a connection (default 10).
+pub const CONNECT_TIMEOUT_ENV: &str = "HUSH_CONNECT_TIMEOUT";
+const DEFAULT_CONNECT_TIMEOUT: u64 = 10;
+
+fn connect_timeout() -> Duration {
+    let secs = std::env::var(CONNECT_TIMEOUT_ENV)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|s| (1..=300).contains(s))
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    Duration::from_secs(secs)
+}
+
+/// Connects to `url`; "unreachable" if it does not answer in time.
+pub async fn connect(url: &RelayUrl) -> Result<Client> {
+    let wait = connect_timeout();
+    let options = ClientOptions {
+        keep_alive: Duration::from_secs(5),
+        ..ClientOptions::default()
+    };
+    match tokio::time::timeout(wait, Client::connect_with(url, options)).await {
+        Err(_) => Err(anyhow!(
+            "relay {url} is unreachable (no answer within {} s)",
+            wait.as_secs()
+        )),
+        Ok(Err(e)) => Err(anyhow!("relay {url} is unreachable: {}", describe(&e))),
+        Ok(Ok(c)) => Ok(c),
+    }
+}
+
+/// A one-line description of a relay client error.
+pub fn describe(e: &ClientError) -> String {
+    match e {
+        ClientError::Relay { message, .. } => format!("the relay refused: {message}"),
+        other => other.to_string(),
+    }
+}
+
+/// Maps a relay client error into an `anyhow` error with `what` as context.
+pub fn err(what: &str) -> impl FnOnce(ClientError) -> anyhow::Error + '_ {
+    move |e| anyhow!("{what}: {}", describe(&e))
+}

@@ -1,0 +1,280 @@
+//! What a home remembers, serialized as JSON inside the encrypted state file.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use anyhow::{Context, Result, anyhow};
+use ed25519_dalek::SigningKey;
+use hush_protocol::group::{GroupClient, GroupConfig};
+use hush_protocol::{IdentityKeyPair, IdentityPublicKey, PreKeyStore, Session};
+use hush_relay::{MailboxAddress, RelayUrl};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::card::Card;
+
+/// Version of the JSON body.
+pub const STATE_VERSION: u32 = 1;
+/// Sent envelope ids remembered for `status`.
+pub const MAX_SENT: usize = 10_000;
+/// Envelope ids remembered to skip a redelivery after a crash between save and ack.
+pub const MAX_SEEN: usize = 4096;
+
+/// Secret bytes: hex in the (encrypted) JSON, wiped from memory on drop.
+#[derive(Clone, Default)]
+pub struct Secret(pub Zeroizing<Vec<u8>>);
+
+impl Secret {
+    /// Wraps bytes.
+    pub fn new(bytes: Zeroizing<Vec<u8>>) -> Self {
+        Self(bytes)
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let h = Zeroizing::new(hex::encode(self.0.as_slice()));
+        s.serialize_str(&h)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let mut h = String::deserialize(d)?;
+        let bytes = hex::decode(&h).map_err(serde::de::Error::custom);
+        h.zeroize();
+        Ok(Secret(Zeroizing::new(bytes?)))
+    }
+}
+
+/// A contact the person added by alias.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Contact {
+    /// Their card, exactly as pasted (normalized by re-encoding).
+    pub card: String,
+}
+
+/// An envelope this home sent, so `status` knows which relay to ask.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Sent {
+    /// Envelope id, hex.
+    pub id: String,
+    /// Relay that stored it.
+    pub relay: String,
+    /// Alias it went to.
+    pub to: String,
+}
+
+/// A group this home is in.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct GroupRecord {
+    /// MLS group id, hex (also the relay's group log id).
+    pub id: String,
+    /// Relay holding the group log.
+    pub relay: String,
+    /// Next group log sequence number to read.
+    pub cursor: u64,
+    /// Log entries this home appended itself (skipped when read back).
+    #[serde(default)]
+    pub own_seqs: BTreeSet<u64>,
+    /// False once a commit removed us.
+    pub active: bool,
+}
+
+/// A message decrypted while doing something else (catching up a group log before a
+/// group command): shown by the next `recv`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct InboxItem {
+    /// `message`, `joined` or `removed`.
+    pub event: String,
+    /// Alias or fingerprint of the sender.
+    pub from: String,
+    /// Group name, or none for 1:1.
+    pub group: Option<String>,
+    /// The text (messages only).
+    pub text: Option<String>,
+}
+
+/// Everything a home holds.
+#[derive(Serialize, Deserialize)]
+pub struct State {
+    /// Body version.
+    pub version: u32,
+    /// Display name put on the card.
+    pub name: String,
+    /// Home relay URL.
+    pub relay: String,
+    /// `IdentityKeyPair::to_bytes`.
+    pub identity: Secret,
+    /// Ed25519 seed of the mailbox key (unlinkable to the identity).
+    pub mailbox_key: Secret,
+    /// `PreKeyStore::to_bytes`.
+    pub prekeys: Secret,
+    /// `GroupClient::to_bytes`.
+    pub group_client: Secret,
+    /// Contacts by alias.
+    #[serde(default)]
+    pub contacts: BTreeMap<String, Contact>,
+    /// 1:1 sessions by the peer's identity fingerprint (hex).
+    #[serde(default)]
+    pub sessions: BTreeMap<String, Secret>,
+    /// Cards of senders not (yet) added as contacts, by identity fingerprint (hex).
+    #[serde(default)]
+    pub peers: BTreeMap<String, String>,
+    /// Sent envelopes, oldest first.
+    #[serde(default)]
+    pub sent: VecDeque<Sent>,
+    /// Groups by local name.
+    #[serde(default)]
+    pub groups: BTreeMap<String, GroupRecord>,
+    /// Recently processed incoming envelope ids (hex).
+    #[serde(default)]
+    pub seen: VecDeque<String>,
+    /// Messages decrypted but not shown yet.
+    #[serde(default)]
+    pub inbox: Vec<InboxItem>,
+}
+
+/// Compact hex identity fingerprint: the key of sessions and peers, and the `from` of
+/// senders who are not contacts.
+pub fn fpr(id: &IdentityPublicKey) -> String {
+    hex::encode(id.fingerprint().0)
+}
+
+impl State {
+    /// Decodes the JSON body.
+    pub fn from_json(body: &[u8]) -> Result<Self> {
+        let s: State = serde_json::from_slice(body).context("the state file body is corrupt")?;
+        if s.version != STATE_VERSION {
+            return Err(anyhow!(
+                "state version {} is not supported (expected {STATE_VERSION})",
+                s.version
+            ));
+        }
+        Ok(s)
+    }
+
+    /// Encodes the JSON body.
+    pub fn to_json(&self) -> Result<Zeroizing<Vec<u8>>> {
+        Ok(Zeroizing::new(
+            serde_json::to_vec(self).context("cannot encode state")?,
+        ))
+    }
+
+    /// The identity key pair.
+    pub fn identity(&self) -> Result<IdentityKeyPair> {
+        IdentityKeyPair::from_bytes(&self.identity.0).context("stored identity is corrupt")
+    }
+
+    /// The mailbox signing key.
+    pub fn mailbox_key(&self) -> Result<SigningKey> {
+        let seed: [u8; 32] = self
+            .mailbox_key
+            .0
+            .as_slice()
+            .try_into()
+            .map_err(|_| anyhow!("stored mailbox key is corrupt"))?;
+        let seed = Zeroizing::new(seed);
+        Ok(SigningKey::from_bytes(&seed))
+    }
+
+    /// The mailbox address.
+    pub fn mailbox(&self) -> Result<MailboxAddress> {
+        Ok(MailboxAddress::from_public_key(
+            &self.mailbox_key()?.verifying_key(),
+        ))
+    }
+
+    /// The home relay.
+    pub fn relay_url(&self) -> Result<RelayUrl> {
+        self.relay
+            .parse()
+            .map_err(|e| anyhow!("stored relay URL is invalid: {e}"))
+    }
+
+    /// This home's card.
+    pub fn card(&self) -> Result<Card> {
+        Ok(Card {
+            name: self.name.clone(),
+            identity: self.identity()?.public().clone(),
+            mailbox: self.mailbox()?,
+            relay: self.relay_url()?,
+        })
+    }
+
+    /// The prekey store.
+    pub fn prekeys(&self) -> Result<PreKeyStore> {
+        PreKeyStore::from_bytes(&self.prekeys.0).context("stored prekeys are corrupt")
+    }
+
+    /// The MLS client.
+    pub fn group_client(&self, identity: &IdentityKeyPair) -> Result<GroupClient> {
+        GroupClient::from_bytes(identity, &self.group_client.0)
+            .context("stored group state is corrupt")
+    }
+
+    /// Stores the MLS client.
+    pub fn set_group_client(&mut self, client: &GroupClient) -> Result<()> {
+        self.group_client = Secret::new(client.to_bytes().context("cannot encode group state")?);
+        Ok(())
+    }
+
+    /// A new MLS client for `identity`.
+    pub fn new_group_client(identity: &IdentityKeyPair) -> Result<GroupClient> {
+        GroupClient::new(identity, GroupConfig::default()).context("cannot set up groups")
+    }
+
+    /// A contact's parsed card.
+    pub fn contact(&self, alias: &str) -> Result<Card> {
+        let c = self.contacts.get(alias).ok_or_else(|| {
+            anyhow!("unknown alias '{alias}' (see `hush contact list`, or add it with `hush contact add`)")
+        })?;
+        Card::parse(&c.card).map_err(|e| anyhow!("stored card of '{alias}' is invalid: {e}"))
+    }
+
+    /// The alias of an identity, or its fingerprint if it is not a contact.
+    pub fn name_of(&self, id: &IdentityPublicKey) -> String {
+        let f = fpr(id);
+        for (alias, c) in &self.contacts {
+            if let Ok(card) = Card::parse(&c.card)
+                && fpr(&card.identity) == f
+            {
+                return alias.clone();
+            }
+        }
+        f
+    }
+
+    /// The stored session with `peer`, if any.
+    pub fn session(&self, peer: &IdentityPublicKey) -> Result<Option<Session>> {
+        match self.sessions.get(&fpr(peer)) {
+            None => Ok(None),
+            Some(s) => Ok(Some(
+                Session::from_bytes(&s.0).context("stored session is corrupt")?,
+            )),
+        }
+    }
+
+    /// Stores the session with its peer.
+    pub fn set_session(&mut self, session: &Session) {
+        self.sessions.insert(
+            fpr(session.remote_identity()),
+            Secret::new(session.to_bytes()),
+        );
+    }
+
+    /// Remembers a sent envelope.
+    pub fn record_sent(&mut self, sent: Sent) {
+        self.sent.push_back(sent);
+        while self.sent.len() > MAX_SENT {
+            self.sent.pop_front();
+        }
+    }
+
+    /// Remembers an incoming envelope id as processed.
+    pub fn mark_seen(&mut self, id: String) {
+        self.seen.push_back(id);
+        while self.seen.len() > MAX_SEEN {
+            self.seen.pop_front();
+        }
+    }
+}
