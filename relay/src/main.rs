@@ -134,8 +134,17 @@ impl Settings {
         if let Some(path) = &s.config {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read config file {}", path.display()))?;
-            let mut f: Settings = toml::from_str(&text)
-                .with_context(|| format!("invalid config file {}", path.display()))?;
+            let mut f: Settings = toml::from_str(&text).map_err(|e| {
+                let line = e
+                    .span()
+                    .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+                    .unwrap_or(0);
+                anyhow::anyhow!(
+                    "invalid config file {} (line {line}): {}",
+                    path.display(),
+                    e.message().trim()
+                )
+            })?;
             merge!(
                 s,
                 f,
@@ -291,7 +300,14 @@ fn main() {
         }
     };
     if let Err(e) = rt.block_on(run()) {
-        eprintln!("hush-relay: {e:#}");
+        // One line: the cause chain, joined.
+        let msg = format!("{e:#}");
+        let one: Vec<&str> = msg
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        eprintln!("hush-relay: {}", one.join(" "));
         std::process::exit(1);
     }
 }
