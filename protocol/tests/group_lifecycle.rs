@@ -3,8 +3,8 @@
 mod group_common;
 
 use group_common::*;
-use hush_protocol::group::{GroupError, GroupEvent};
 use hush_protocol::SafetyNumber;
+use hush_protocol::group::{GroupError, GroupEvent};
 
 #[test]
 fn three_members_create_add_send_remove_readd() {
@@ -24,24 +24,52 @@ fn three_members_create_add_send_remove_readd() {
     // The relay accepts the commit and echoes it to Alice.
     let ev = alice.client.process(&mut rng, &g, &add.commit).unwrap();
     assert_eq!(ev, vec![GroupEvent::OwnCommitApplied { epoch: 1 }]);
-    assert_eq!(bob.client.join(&mut rng, &add.welcome_for(0).unwrap(), None).unwrap(), g);
-    assert_eq!(carol.client.join(&mut rng, &add.welcome_for(1).unwrap(), None).unwrap(), g);
+    assert_eq!(
+        bob.client
+            .join(&mut rng, &add.welcome_for(0).unwrap(), None)
+            .unwrap(),
+        g
+    );
+    assert_eq!(
+        carol
+            .client
+            .join(&mut rng, &add.welcome_for(1).unwrap(), None)
+            .unwrap(),
+        g
+    );
     assert_agree(&[&alice, &bob, &carol], &g);
 
     // Everyone sees the same members, and the safety numbers are the 1:1 layer's.
     let members = bob.client.members(&g).unwrap();
     let ids: Vec<_> = members.iter().map(|m| m.identity.clone()).collect();
-    assert_eq!(ids, vec![alice.id.public().clone(), bob.id.public().clone(), carol.id.public().clone()]);
+    assert_eq!(
+        ids,
+        vec![
+            alice.id.public().clone(),
+            bob.id.public().clone(),
+            carol.id.public().clone()
+        ]
+    );
     assert_eq!(
         bob.client.safety_number(alice.id.public()).unwrap(),
         SafetyNumber::new(alice.id.public(), bob.id.public())
     );
 
     // Messages in both directions, with authenticated data.
-    let m1 = alice.client.encrypt_with_aad(&mut rng, &g, b"hi all", b"ad-1").unwrap();
+    let m1 = alice
+        .client
+        .encrypt_with_aad(&mut rng, &g, b"hi all", b"ad-1")
+        .unwrap();
     let ev = bob.client.process(&mut rng, &g, &m1).unwrap();
     match &ev[..] {
-        [GroupEvent::Application { epoch, sender, plaintext, authenticated_data }] => {
+        [
+            GroupEvent::Application {
+                epoch,
+                sender,
+                plaintext,
+                authenticated_data,
+            },
+        ] => {
             assert_eq!(*epoch, 1);
             assert_eq!(sender.identity, *alice.id.public());
             assert_eq!(plaintext, b"hi all");
@@ -63,12 +91,22 @@ fn three_members_create_add_send_remove_readd() {
     let carol_before = carol.client.to_bytes().unwrap();
 
     // Alice removes Carol.
-    let rm = alice.client.remove_members(&mut rng, &g, &[carol.id.public().clone()]).unwrap();
+    let rm = alice
+        .client
+        .remove_members(&mut rng, &g, &[carol.id.public().clone()])
+        .unwrap();
     assert!(rm.welcome.is_none());
     alice.client.process(&mut rng, &g, &rm.commit).unwrap();
     let ev = bob.client.process(&mut rng, &g, &rm.commit).unwrap();
     match &ev[..] {
-        [GroupEvent::Commit { epoch: 2, committer, removed, added }] => {
+        [
+            GroupEvent::Commit {
+                epoch: 2,
+                committer,
+                removed,
+                added,
+            },
+        ] => {
             assert_eq!(committer.as_ref().unwrap().identity, *alice.id.public());
             assert_eq!(removed.len(), 1);
             assert_eq!(removed[0].identity, *carol.id.public());
@@ -85,30 +123,52 @@ fn three_members_create_add_send_remove_readd() {
     assert_eq!(alice.client.member_count(&g).unwrap(), 2);
 
     // Sent after the removal: Bob reads it, Carol cannot.
-    let m3 = alice.client.encrypt(&mut rng, &g, b"secret after removal").unwrap();
-    assert_eq!(bob.read(&mut rng, &g, &m3), vec![b"secret after removal".to_vec()]);
-    assert_eq!(carol.client.process(&mut rng, &g, &m3), Err(GroupError::NotAMember));
+    let m3 = alice
+        .client
+        .encrypt(&mut rng, &g, b"secret after removal")
+        .unwrap();
+    assert_eq!(
+        bob.read(&mut rng, &g, &m3),
+        vec![b"secret after removal".to_vec()]
+    );
+    assert_eq!(
+        carol.client.process(&mut rng, &g, &m3),
+        Err(GroupError::NotAMember)
+    );
     // Nor can a copy of Carol that never saw the removal: the message is for an epoch she
     // never reaches, and the removal commit ends her membership without yielding it.
-    let mut stale = hush_protocol::group::GroupClient::from_bytes(&carol.id, &carol_before).unwrap();
+    let mut stale =
+        hush_protocol::group::GroupClient::from_bytes(&carol.id, &carol_before).unwrap();
     assert_eq!(
         stale.process(&mut rng, &g, &m3).unwrap(),
         vec![GroupEvent::Buffered { epoch: 2 }]
     );
     let ev = stale.process(&mut rng, &g, &rm.commit).unwrap();
     assert_eq!(ev, vec![GroupEvent::RemovedFromGroup { epoch: 2 }]);
-    assert!(ev.iter().all(|e| !matches!(e, GroupEvent::Application { .. })));
+    assert!(
+        ev.iter()
+            .all(|e| !matches!(e, GroupEvent::Application { .. }))
+    );
 
     // Carol is re-added with a fresh KeyPackage and reads again.
     let kc2 = carol.key_package(&mut rng);
     let readd = bob.client.add_members(&mut rng, &g, &[&kc2]).unwrap();
     bob.client.process(&mut rng, &g, &readd.commit).unwrap();
     alice.client.process(&mut rng, &g, &readd.commit).unwrap();
-    assert_eq!(carol.client.join(&mut rng, &readd.welcome_for(0).unwrap(), None).unwrap(), g);
+    assert_eq!(
+        carol
+            .client
+            .join(&mut rng, &readd.welcome_for(0).unwrap(), None)
+            .unwrap(),
+        g
+    );
     assert!(carol.client.is_active(&g).unwrap());
     assert_agree(&[&alice, &bob, &carol], &g);
     let m4 = alice.client.encrypt(&mut rng, &g, b"welcome back").unwrap();
-    assert_eq!(carol.read(&mut rng, &g, &m4), vec![b"welcome back".to_vec()]);
+    assert_eq!(
+        carol.read(&mut rng, &g, &m4),
+        vec![b"welcome back".to_vec()]
+    );
     assert_eq!(bob.read(&mut rng, &g, &m4), vec![b"welcome back".to_vec()]);
 }
 
@@ -122,8 +182,13 @@ fn self_update_and_leave() {
     let (kb, kc) = (bob.key_package(&mut rng), carol.key_package(&mut rng));
     let add = alice.client.add_members(&mut rng, &g, &[&kb, &kc]).unwrap();
     alice.client.process(&mut rng, &g, &add.commit).unwrap();
-    bob.client.join(&mut rng, add.welcome.as_ref().unwrap(), None).unwrap();
-    carol.client.join(&mut rng, add.welcome.as_ref().unwrap(), None).unwrap();
+    bob.client
+        .join(&mut rng, add.welcome.as_ref().unwrap(), None)
+        .unwrap();
+    carol
+        .client
+        .join(&mut rng, add.welcome.as_ref().unwrap(), None)
+        .unwrap();
 
     // Bob refreshes his leaf; the epoch authenticator changes and everyone agrees.
     let before = alice.client.epoch_authenticator(&g).unwrap();
@@ -136,7 +201,13 @@ fn self_update_and_leave() {
     // Carol leaves: her proposal goes through the log, Alice commits it.
     let leave = carol.client.leave(&mut rng, &g).unwrap();
     let ev = alice.client.process(&mut rng, &g, &leave).unwrap();
-    assert!(matches!(&ev[..], [GroupEvent::Proposal { removes: Some(2), .. }]));
+    assert!(matches!(
+        &ev[..],
+        [GroupEvent::Proposal {
+            removes: Some(2),
+            ..
+        }]
+    ));
     bob.client.process(&mut rng, &g, &leave).unwrap();
     // Sending is refused while a proposal is pending.
     assert_eq!(
@@ -172,7 +243,9 @@ fn mandatory_ciphersuite_works_too() {
     let kb = bob.key_package(&mut rng);
     let add = alice.client.add_members(&mut rng, &g, &[&kb]).unwrap();
     alice.client.process(&mut rng, &g, &add.commit).unwrap();
-    bob.client.join(&mut rng, &add.welcome_for(0).unwrap(), None).unwrap();
+    bob.client
+        .join(&mut rng, &add.welcome_for(0).unwrap(), None)
+        .unwrap();
     let m = bob.client.encrypt(&mut rng, &g, b"suite 1").unwrap();
     assert_eq!(alice.read(&mut rng, &g, &m), vec![b"suite 1".to_vec()]);
     assert_agree(&[&alice, &bob], &g);
@@ -213,6 +286,11 @@ fn key_packages_are_forgotten_after_use_but_last_resort_is_kept() {
         let g = alice.client.create_group(&mut rng).unwrap();
         let add = alice.client.add_members(&mut rng, &g, &[&last]).unwrap();
         alice.client.process(&mut rng, &g, &add.commit).unwrap();
-        assert_eq!(bob.client.join(&mut rng, &add.welcome_for(0).unwrap(), None).unwrap(), g);
+        assert_eq!(
+            bob.client
+                .join(&mut rng, &add.welcome_for(0).unwrap(), None)
+                .unwrap(),
+            g
+        );
     }
 }

@@ -34,9 +34,19 @@ impl FutureBuffer {
         Ok(())
     }
 
-    /// Removes and returns the first message for `epoch`.
-    pub(crate) fn take_epoch(&mut self, epoch: u64) -> Option<(u64, Vec<u8>)> {
-        let i = self.messages.iter().position(|(e, _)| *e == epoch)?;
+    /// Removes and returns the next message for `epoch`: the first one that `is_commit`
+    /// says is not a commit, else the first one. Messages of an epoch were sent before the
+    /// commit that ends it, so they are processed first whatever order they arrived in.
+    pub(crate) fn take_epoch(
+        &mut self,
+        epoch: u64,
+        is_commit: impl Fn(&[u8]) -> bool,
+    ) -> Option<(u64, Vec<u8>)> {
+        let i = self
+            .messages
+            .iter()
+            .position(|(e, m)| *e == epoch && !is_commit(m))
+            .or_else(|| self.messages.iter().position(|(e, _)| *e == epoch))?;
         self.messages.remove(i)
     }
 

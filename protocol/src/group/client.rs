@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 
 use openmls::prelude::{
-    KeyPackage, KeyPackageIn, LeafNodeIndex, LeafNodeParameters, MlsGroup, MlsGroupCreateConfig,
-    MlsGroupJoinConfig, MlsMessageBodyIn, MlsMessageOut, ProcessedMessageContent,
-    ProtocolMessage, ProtocolVersion, RatchetTreeIn, SenderRatchetConfiguration, StagedWelcome,
-    WelcomeError, WireFormatPolicy, tls_codec::Deserialize as _,
-    MIXED_CIPHERTEXT_WIRE_FORMAT_POLICY, PURE_CIPHERTEXT_WIRE_FORMAT_POLICY, Sender,
-    ContentType, CredentialWithKey, Member, StagedCommit,
+    ContentType, CredentialWithKey, KeyPackage, KeyPackageIn, LeafNodeIndex, LeafNodeParameters,
+    MIXED_CIPHERTEXT_WIRE_FORMAT_POLICY, Member, MlsGroup, MlsGroupCreateConfig,
+    MlsGroupJoinConfig, MlsMessageBodyIn, MlsMessageOut, PURE_CIPHERTEXT_WIRE_FORMAT_POLICY,
+    ProcessedMessageContent, ProtocolMessage, ProtocolVersion, RatchetTreeIn, Sender,
+    SenderRatchetConfiguration, StagedCommit, StagedWelcome, WelcomeError, WireFormatPolicy,
+    tls_codec::Deserialize as _,
 };
 use openmls_rust_crypto::RustCrypto;
 use openmls_traits::OpenMlsProvider as _;
@@ -120,7 +120,9 @@ impl GroupClient {
     /// The safety number between this client's identity and a group member's: the same
     /// number a 1:1 session between the two shows.
     pub fn safety_number(&self, member: &IdentityPublicKey) -> Option<SafetyNumber> {
-        self.identity.as_ref().map(|me| SafetyNumber::new(me, member))
+        self.identity
+            .as_ref()
+            .map(|me| SafetyNumber::new(me, member))
     }
 
     /// Ids of the groups the client holds (including ones it was removed from).
@@ -161,7 +163,12 @@ impl GroupClient {
     /// The epoch authenticator of `group`'s current epoch (RFC 9420, section 8.7): equal for
     /// all members that agree on the group state; compare it out of band to detect a split.
     pub fn epoch_authenticator(&self, group: &GroupId) -> GroupResult<Vec<u8>> {
-        Ok(self.slot(group)?.mls.epoch_authenticator().as_slice().to_vec())
+        Ok(self
+            .slot(group)?
+            .mls
+            .epoch_authenticator()
+            .as_slice()
+            .to_vec())
     }
 
     /// Whether this client is still a member of `group`.
@@ -186,7 +193,11 @@ impl GroupClient {
 
     /// The members of `group`, in leaf order, their credentials checked.
     pub fn members(&self, group: &GroupId) -> GroupResult<Vec<GroupMember>> {
-        self.slot(group)?.mls.members().map(|m| member(&m)).collect()
+        self.slot(group)?
+            .mls
+            .members()
+            .map(|m| member(&m))
+            .collect()
     }
 
     /// Number of members of `group`.
@@ -424,10 +435,7 @@ impl GroupClient {
         self.ready_to_commit(group)?;
         let provider = Provider::new(&self.crypto, self.storage.inner(), rng);
         let slot = self.groups.get_mut(group).ok_or(GroupError::UnknownGroup)?;
-        let proposal = slot
-            .mls
-            .leave_group(&provider, &self.signer)
-            .map_err(mls)?;
+        let proposal = slot.mls.leave_group(&provider, &self.signer).map_err(mls)?;
         encode_out(&proposal)
     }
 
@@ -695,7 +703,14 @@ impl GroupClient {
             if let Some(tree) = tree {
                 builder = builder.with_ratchet_tree(tree);
             }
-            let id = GroupId(builder.processed_welcome().unverified_group_info().group_id().as_slice().to_vec());
+            let id = GroupId(
+                builder
+                    .processed_welcome()
+                    .unverified_group_info()
+                    .group_id()
+                    .as_slice()
+                    .to_vec(),
+            );
             match self.groups.get(&id) {
                 Some(slot) if slot.mls.is_active() => return Err(GroupError::GroupExists),
                 Some(_) => builder = builder.replace_old_group(),
@@ -872,7 +887,14 @@ fn merge_commit<R: CryptoRng + ?Sized>(
     let self_removed = staged.self_removed();
     let added_keys: Vec<Vec<u8>> = staged
         .add_proposals()
-        .map(|a| a.add_proposal().key_package().leaf_node().signature_key().as_slice().to_vec())
+        .map(|a| {
+            a.add_proposal()
+                .key_package()
+                .leaf_node()
+                .signature_key()
+                .as_slice()
+                .to_vec()
+        })
         .collect();
     slot.mls
         .merge_staged_commit(provider, staged)
@@ -886,7 +908,11 @@ fn merge_commit<R: CryptoRng + ?Sized>(
     let added = slot
         .mls
         .members()
-        .filter(|m| added_keys.iter().any(|k| k.as_slice() == m.signature_key.as_slice()))
+        .filter(|m| {
+            added_keys
+                .iter()
+                .any(|k| k.as_slice() == m.signature_key.as_slice())
+        })
         .filter_map(|m| member(&m).ok())
         .collect();
     events.push(GroupEvent::Commit {
@@ -990,7 +1016,8 @@ fn process_one<R: CryptoRng + ?Sized>(
     }
 }
 
-/// Processes buffered messages whose epoch has arrived, in arrival order.
+/// Processes buffered messages whose epoch has arrived: within an epoch, non-commits first,
+/// each kind in arrival order.
 fn drain_future<R: CryptoRng + ?Sized>(
     slot: &mut GroupSlot,
     provider: &Provider<'_, R>,
@@ -1003,22 +1030,25 @@ fn drain_future<R: CryptoRng + ?Sized>(
             return;
         }
         let current = slot.mls.epoch().as_u64();
-        for (epoch, _) in slot.future.drop_stale(current) {
-            events.push(GroupEvent::BufferedMessageRejected {
-                epoch,
-                error: GroupError::StaleEpoch {
-                    message_epoch: epoch,
-                    group_epoch: current,
-                },
-            });
+        // Messages of epochs we have passed meanwhile: past-epoch secrets may still open
+        // them (application messages); commits among them are stale.
+        let mut batch = slot.future.drop_stale(current);
+        if let Some(next) = slot.future.take_epoch(current, is_commit) {
+            batch.push(next);
         }
-        let Some((epoch, bytes)) = slot.future.take_epoch(current) else {
+        if batch.is_empty() {
             return;
-        };
-        let result = protocol_message(&bytes)
-            .and_then(|p| process_one(slot, provider, p, require_hush, events));
-        if let Err(error) = result {
-            events.push(GroupEvent::BufferedMessageRejected { epoch, error });
+        }
+        for (epoch, bytes) in batch {
+            let result = protocol_message(&bytes)
+                .and_then(|p| process_one(slot, provider, p, require_hush, events));
+            if let Err(error) = result {
+                events.push(GroupEvent::BufferedMessageRejected { epoch, error });
+            }
         }
     }
+}
+
+fn is_commit(bytes: &[u8]) -> bool {
+    protocol_message(bytes).is_ok_and(|p| p.content_type() == ContentType::Commit)
 }

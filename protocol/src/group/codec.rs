@@ -75,8 +75,12 @@ impl MlsWireMessage {
     /// The cleartext header.
     pub fn info(&self) -> GroupMessageInfo {
         let (kind, protocol) = match self.inner.clone().extract() {
-            MlsMessageBodyIn::PublicMessage(m) => (WireKind::PublicMessage, Some(ProtocolMessage::from(m))),
-            MlsMessageBodyIn::PrivateMessage(m) => (WireKind::PrivateMessage, Some(ProtocolMessage::from(m))),
+            MlsMessageBodyIn::PublicMessage(m) => {
+                (WireKind::PublicMessage, Some(ProtocolMessage::from(m)))
+            }
+            MlsMessageBodyIn::PrivateMessage(m) => {
+                (WireKind::PrivateMessage, Some(ProtocolMessage::from(m)))
+            }
             MlsMessageBodyIn::Welcome(_) => (WireKind::Welcome, None),
             MlsMessageBodyIn::GroupInfo(_) => (WireKind::GroupInfo, None),
             MlsMessageBodyIn::KeyPackage(_) => (WireKind::KeyPackage, None),

@@ -83,10 +83,14 @@ impl Default for GroupConfig {
 impl GroupConfig {
     pub(crate) fn check(&self) -> GroupResult<()> {
         if self.padding_size > u16::MAX as usize {
-            return Err(GroupError::InvalidConfig("padding_size must be at most 65535"));
+            return Err(GroupError::InvalidConfig(
+                "padding_size must be at most 65535",
+            ));
         }
         if self.max_past_epochs > 1024 {
-            return Err(GroupError::InvalidConfig("max_past_epochs must be at most 1024"));
+            return Err(GroupError::InvalidConfig(
+                "max_past_epochs must be at most 1024",
+            ));
         }
         if self.future_buffer_capacity > 1 << 20 {
             return Err(GroupError::InvalidConfig(

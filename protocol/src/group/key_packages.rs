@@ -20,7 +20,9 @@ impl GroupClient {
         count: usize,
     ) -> GroupResult<Vec<Vec<u8>>> {
         if count > MAX_KEY_PACKAGE_BATCH {
-            return Err(GroupError::InvalidConfig("too many KeyPackages in one batch"));
+            return Err(GroupError::InvalidConfig(
+                "too many KeyPackages in one batch",
+            ));
         }
         (0..count).map(|_| self.key_package(rng, false)).collect()
     }
@@ -43,13 +45,11 @@ impl GroupClient {
         let provider = Provider::new(&self.crypto, self.storage.inner(), rng);
         let mut builder = KeyPackage::builder();
         if last_resort {
-            builder = builder
-                .mark_as_last_resort()
-                .leaf_node_capabilities(
-                    Capabilities::builder()
-                        .extensions(vec![ExtensionType::LastResort])
-                        .build(),
-                );
+            builder = builder.mark_as_last_resort().leaf_node_capabilities(
+                Capabilities::builder()
+                    .extensions(vec![ExtensionType::LastResort])
+                    .build(),
+            );
         }
         let bundle = builder
             .build(

@@ -56,9 +56,7 @@ pub use config::{
     GroupCiphersuite, GroupConfig,
 };
 pub use error::{GroupError, GroupResult};
-pub use events::{
-    CommitOutput, ConflictResolution, GroupEvent, GroupId, GroupMember, NewMember,
-};
+pub use events::{CommitOutput, ConflictResolution, GroupEvent, GroupId, GroupMember, NewMember};
 pub use interop::KeyPackageSecrets;
 pub use key_packages::MAX_KEY_PACKAGE_BATCH;
 pub use persist::GROUP_STATE_VERSION;

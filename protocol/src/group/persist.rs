@@ -152,7 +152,9 @@ impl GroupClient {
     ) -> GroupResult<Self> {
         let claimed = core::mem::take(&mut st.integrity);
         if claimed.len() != 32 || !bool::from(claimed.ct_eq(&integrity(st))) {
-            return Err(GroupError::Malformed("group state (integrity check failed)"));
+            return Err(GroupError::Malformed(
+                "group state (integrity check failed)",
+            ));
         }
         if st.version != GROUP_STATE_VERSION {
             return Err(GroupError::UnsupportedVersion {
@@ -200,7 +202,12 @@ impl GroupClient {
                 if signer.public_key().as_slice() != st.signing_key.as_slice() {
                     return Err(GroupError::Malformed("group state (signature key)"));
                 }
-                (signer, super::interop::placeholder_credential(&st.signing_key), None, true)
+                (
+                    signer,
+                    super::interop::placeholder_credential(&st.signing_key),
+                    None,
+                    true,
+                )
             }
         };
         let storage = GroupStorage::from_proto(&mut st.storage)?;
@@ -230,7 +237,14 @@ impl GroupClient {
                 return Err(GroupError::Malformed("group state (pending commit)"));
             }
             if groups
-                .insert(GroupId(meta.group_id.clone()), GroupSlot { mls, future, pending })
+                .insert(
+                    GroupId(meta.group_id.clone()),
+                    GroupSlot {
+                        mls,
+                        future,
+                        pending,
+                    },
+                )
                 .is_some()
             {
                 return Err(GroupError::Malformed("group state (duplicate group)"));

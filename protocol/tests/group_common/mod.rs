@@ -50,7 +50,12 @@ impl Member {
 
 /// Applies an accepted commit at every listed member (the committer included: the relay
 /// echoes the log to everyone).
-pub fn deliver_commit(rng: &mut StdRng, members: &mut [&mut Member], g: &GroupId, c: &CommitOutput) {
+pub fn deliver_commit(
+    rng: &mut StdRng,
+    members: &mut [&mut Member],
+    g: &GroupId,
+    c: &CommitOutput,
+) {
     for m in members.iter_mut() {
         m.client.process(rng, g, &c.commit).expect("commit applies");
     }
