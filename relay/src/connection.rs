@@ -169,7 +169,8 @@ async fn handle_stream(
         frame::read_message::<proto::Request, _>(&mut recv, max),
     )
     .await;
-    let result: Result<(&'static str, Option<response::Body>), CmdError> = match read {
+    let mut kind = "invalid";
+    let result: Result<Option<response::Body>, CmdError> = match read {
         Err(_) => Err(CmdError::new(
             ErrorCode::Malformed,
             "no complete request frame in time",
@@ -186,16 +187,18 @@ async fn handle_stream(
             ))
         }
         Ok(Err(e)) => Err(CmdError::new(ErrorCode::Malformed, e.to_string())),
-        Ok(Ok(Some(req))) => serve(&ctx, req, &mut send).await,
+        Ok(Ok(Some(req))) => {
+            if let Some(b) = &req.body {
+                kind = cmd::kind(b);
+            }
+            serve(&ctx, req, &mut send).await
+        }
     };
-    let (kind, outcome) = match result {
-        Ok((kind, body)) => (
-            kind,
-            body.map(|b| proto::Response {
-                version: PROTOCOL_VERSION,
-                body: Some(b),
-            }),
-        ),
+    let outcome = match result {
+        Ok(body) => body.map(|b| proto::Response {
+            version: PROTOCOL_VERSION,
+            body: Some(b),
+        }),
         Err(e) => {
             metrics::counter!("hush_relay_errors_total", "kind" => e.kind()).increment(1);
             if e.code == ErrorCode::Internal {
@@ -203,7 +206,7 @@ async fn handle_stream(
             } else {
                 tracing::debug!(remote = %ctx.conn.remote, error = %e.message, "request refused");
             }
-            ("invalid", Some(error_response(&e)))
+            Some(error_response(&e))
         }
     };
     if let Some(resp) = outcome {
@@ -222,7 +225,7 @@ async fn serve(
     ctx: &Context,
     req: proto::Request,
     send: &mut quinn::SendStream,
-) -> Result<(&'static str, Option<response::Body>), CmdError> {
+) -> Result<Option<response::Body>, CmdError> {
     if let Err(wait) = ctx.conn.take_token() {
         let mut e = CmdError::new(ErrorCode::RateLimited, "rate limit exceeded");
         e.retry_after_ms = wait.as_millis().max(1) as u64;
@@ -246,7 +249,5 @@ async fn serve(
     let Some(body) = req.body else {
         return Err(CmdError::new(ErrorCode::Malformed, "request has no body"));
     };
-    let kind = cmd::kind(&body);
-    let out = cmd::dispatch(ctx, body, send).await?;
-    Ok((kind, out))
+    cmd::dispatch(ctx, body, send).await
 }

@@ -7,13 +7,13 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// Domain-separation prefix for mailbox addresses.
-pub const ADDRESS_CONTEXT: &[u8] = b"hush relay v1 mailbox address";
+pub const ADDRESS_CONTEXT: &[u8] = b"Hush-v1-Relay-Mailbox-Address";
 /// Domain-separation prefix for the mailbox authentication signature.
-pub const AUTH_CONTEXT: &[u8] = b"hush relay v1 mailbox auth";
+pub const AUTH_CONTEXT: &[u8] = b"Hush-v1-Relay-Mailbox-Auth";
 /// Domain-separation prefix for stored receipts.
-pub const STORED_RECEIPT_CONTEXT: &[u8] = b"hush relay v1 stored receipt";
+pub const STORED_RECEIPT_CONTEXT: &[u8] = b"Hush-v1-Relay-Stored-Receipt";
 /// Domain-separation prefix for delivered receipts.
-pub const DELIVERED_RECEIPT_CONTEXT: &[u8] = b"hush relay v1 delivered receipt";
+pub const DELIVERED_RECEIPT_CONTEXT: &[u8] = b"Hush-v1-Relay-Delivered-Receipt";
 
 /// Longest envelope id the relay accepts, in bytes.
 pub const MAX_ENVELOPE_ID_LEN: usize = 64;
@@ -71,7 +71,7 @@ pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     a
 }
 
-/// The send address of a mailbox: `SHA-256("hush relay v1 mailbox address" || mailbox public key)`.
+/// The send address of a mailbox: `SHA-256("Hush-v1-Relay-Mailbox-Address" || mailbox public key)`.
 ///
 /// Contacts send to this address; only the holder of the mailbox's Ed25519 key can read it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -223,7 +223,7 @@ pub fn parse_public_key(bytes: &[u8]) -> Result<VerifyingKey, IdError> {
 }
 
 /// The bytes a mailbox owner signs to authenticate:
-/// `"hush relay v1 mailbox auth" || challenge (32) || certificate fingerprint (32)`.
+/// `"Hush-v1-Relay-Mailbox-Auth" || challenge (32) || certificate fingerprint (32)`.
 pub fn auth_message(challenge: &[u8; 32], fingerprint: &Fingerprint) -> Vec<u8> {
     let mut m = Vec::with_capacity(AUTH_CONTEXT.len() + 64);
     m.extend_from_slice(AUTH_CONTEXT);

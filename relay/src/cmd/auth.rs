@@ -1,6 +1,6 @@
 //! AUTH: the mailbox owner signs an outstanding challenge with the mailbox key.
 //!
-//! Signed bytes: `"hush relay v1 mailbox auth" || challenge || certificate fingerprint`. The
+//! Signed bytes: `"Hush-v1-Relay-Mailbox-Auth" || challenge || certificate fingerprint`. The
 //! challenge is consumed by the attempt, right or wrong, so a signature cannot be replayed on
 //! this connection, and challenges of other connections are unknown here.
 
