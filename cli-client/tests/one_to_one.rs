@@ -1,0 +1,160 @@
+//! 1:1 messaging end to end: real `hush` processes and a relay.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+#[test]
+fn cards_safety_numbers_and_messages_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(&dir.path().join("relay"));
+    let alice = User::new(dir.path(), "alice");
+    let bob = User::new(dir.path(), "bob");
+    alice.init(&relay.url, "Alice");
+    bob.init(&relay.url, "Bob");
+
+    let card = alice.card();
+    assert!(card.starts_with("hush1:") && card.is_ascii() && !card.contains(' '));
+    assert_eq!(card.lines().count(), 1);
+    introduce(&alice, "bob", &bob, "alice");
+    let list = alice.ok(&["contact", "list"]);
+    assert!(list.starts_with("bob\tBob\t"), "{list}");
+
+    let sa = alice.ok(&["safety", "bob"]);
+    let sb = bob.ok(&["safety", "alice"]);
+    assert_eq!(sa, sb);
+    assert_eq!(sa.trim().replace(' ', "").len(), 60);
+
+    // The first message starts the session from Bob's prekey bundle.
+    let id = alice.ok(&["send", "bob", "hello Bob"]).trim().to_string();
+    assert_eq!(id.len(), 32, "{id}");
+    assert_eq!(alice.ok(&["status", &id]).trim(), "stored");
+    let got = messages(&bob.recv_json());
+    assert_eq!(got, vec![("alice".into(), None, "hello Bob".into())]);
+    assert_eq!(alice.ok(&["status", &id]).trim(), "delivered");
+
+    // Bob's reply completes it.
+    bob.ok(&["send", "alice", "hi Alice"]);
+    alice.ok(&["send", "bob", "how are you?"]);
+    let got = messages(&alice.recv_json());
+    assert_eq!(got, vec![("bob".into(), None, "hi Alice".into())]);
+    let got = bob.ok(&["recv"]);
+    assert_eq!(got, "alice: how are you?\n");
+    // Nothing is shown twice.
+    assert!(bob.recv_json().is_empty());
+
+    // Bob is offline while Alice sends five messages; they all arrive, in order.
+    let texts: Vec<String> = (1..=5).map(|i| format!("offline message {i}")).collect();
+    let ids: Vec<String> = texts
+        .iter()
+        .map(|t| alice.ok(&["send", "bob", t]).trim().to_string())
+        .collect();
+    for id in &ids {
+        assert_eq!(alice.ok(&["status", id]).trim(), "stored");
+    }
+    let got = messages(&bob.recv_json());
+    let expected: Vec<_> = texts
+        .iter()
+        .map(|t| ("alice".to_string(), None, t.clone()))
+        .collect();
+    assert_eq!(got, expected);
+    for id in &ids {
+        assert_eq!(alice.ok(&["status", id]).trim(), "delivered");
+    }
+
+    // Neither the relay's data folder nor the homes hold any plaintext.
+    let mut plaintexts = vec!["hello Bob", "hi Alice", "how are you?"];
+    plaintexts.extend(texts.iter().map(String::as_str));
+    assert_absent(&relay.data, &plaintexts);
+    assert_absent(&alice.home, &plaintexts);
+    assert_absent(&bob.home, &plaintexts);
+}
+
+#[test]
+fn unknown_sender_is_shown_by_fingerprint_and_can_be_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(&dir.path().join("relay"));
+    let alice = User::new(dir.path(), "alice");
+    let bob = User::new(dir.path(), "bob");
+    alice.init(&relay.url, "Alice");
+    bob.init(&relay.url, "Bob");
+    // Only Alice knows Bob.
+    alice.ok(&["contact", "add", "bob", &bob.card()]);
+    alice.ok(&["send", "bob", "you don't know me yet"]);
+    let events = bob.recv_json();
+    let got = messages(&events);
+    assert_eq!(got.len(), 1);
+    let fpr = got[0].0.clone();
+    assert_eq!(fpr.len(), 64, "{fpr}");
+    assert!(fpr.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(got[0].2, "you don't know me yet");
+    // The card travelled inside the envelope: Bob can add Alice by that fingerprint and answer.
+    bob.ok(&["contact", "add", "alice", &fpr]);
+    assert_eq!(bob.ok(&["safety", "alice"]), alice.ok(&["safety", "bob"]));
+    bob.ok(&["send", "alice", "now I do"]);
+    assert_eq!(
+        messages(&alice.recv_json()),
+        vec![("bob".into(), None, "now I do".into())]
+    );
+}
+
+#[test]
+fn recv_wait_prints_messages_as_they_are_pushed() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(&dir.path().join("relay"));
+    let alice = User::new(dir.path(), "alice");
+    let bob = User::new(dir.path(), "bob");
+    alice.init(&relay.url, "Alice");
+    bob.init(&relay.url, "Bob");
+    introduce(&alice, "bob", &bob, "alice");
+
+    let mut child = bob
+        .cmd(&["recv", "--wait", "20", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Give the listener a moment to subscribe; messages sent earlier arrive anyway.
+    std::thread::sleep(Duration::from_millis(500));
+    let start = Instant::now();
+    alice.ok(&["send", "bob", "pushed 1"]);
+    alice.ok(&["send", "bob", "pushed 2"]);
+    let mut lines = Vec::new();
+    while lines.len() < 2 {
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(l) => lines.push(l),
+            Err(_) => break,
+        }
+    }
+    let received = start.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    let events: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        messages(&events),
+        vec![
+            ("alice".into(), None, "pushed 1".into()),
+            ("alice".into(), None, "pushed 2".into())
+        ]
+    );
+    // Pushed while the command was still waiting, not printed at its end.
+    assert!(received < Duration::from_secs(15), "{received:?}");
+}
