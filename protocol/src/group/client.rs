@@ -133,6 +133,8 @@ impl GroupClient {
     pub(crate) fn join_config(&self) -> MlsGroupJoinConfig {
         MlsGroupJoinConfig::builder()
             .wire_format_policy(self.wire_policy())
+            // Interop clients keep resumption PSKs: the RFC 9420 vectors' commits use them.
+            .number_of_resumption_psks(if self.interop { 16 } else { 0 })
             .padding_size(self.config.padding_size)
             .max_past_epochs(self.config.max_past_epochs)
             .use_ratchet_tree_extension(true)

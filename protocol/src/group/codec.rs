@@ -2,7 +2,7 @@
 //! group layer exchange them, and what a relay may read from their cleartext header.
 
 use openmls::prelude::{
-    ContentType, MlsMessageBodyIn, MlsMessageIn, MlsMessageOut, ProtocolMessage,
+    ContentType, MlsMessageBodyIn, MlsMessageIn, MlsMessageOut, ProtocolMessage, RatchetTreeIn,
     tls_codec::{Deserialize as _, Serialize as _},
 };
 
@@ -111,4 +111,28 @@ pub fn inspect(bytes: &[u8]) -> GroupResult<GroupMessageInfo> {
 pub(crate) fn encode_out(msg: &MlsMessageOut) -> GroupResult<Vec<u8>> {
     msg.tls_serialize_detached()
         .map_err(|e| GroupError::Mls(format!("encoding MLSMessage: {e}")))
+}
+
+/// A decoded ratchet tree (RFC 9420, section 12.4.3.3), as [`GroupClient::join`](super::GroupClient::join)
+/// accepts one out of band.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MlsRatchetTree {
+    inner: RatchetTreeIn,
+}
+
+impl MlsRatchetTree {
+    /// Decodes a TLS-encoded ratchet tree; trailing bytes are an error. Only the syntax is
+    /// checked here; joining checks hashes and signatures.
+    pub fn from_bytes(bytes: &[u8]) -> GroupResult<Self> {
+        let inner = RatchetTreeIn::tls_deserialize_exact(bytes)
+            .map_err(|_| GroupError::Malformed("ratchet tree"))?;
+        Ok(Self { inner })
+    }
+
+    /// Encodes the tree again.
+    pub fn to_bytes(&self) -> GroupResult<Vec<u8>> {
+        self.inner
+            .tls_serialize_detached()
+            .map_err(|_| GroupError::Malformed("ratchet tree"))
+    }
 }

@@ -50,7 +50,7 @@ mod signer;
 mod storage;
 
 pub use client::{GROUP_ID_LEN, GroupClient};
-pub use codec::{ContentKind, GroupMessageInfo, MlsWireMessage, WireKind, inspect};
+pub use codec::{ContentKind, GroupMessageInfo, MlsRatchetTree, MlsWireMessage, WireKind, inspect};
 pub use config::{
     DEFAULT_FUTURE_BUFFER_CAPACITY, DEFAULT_MAX_PAST_EPOCHS, DEFAULT_PADDING_SIZE,
     GroupCiphersuite, GroupConfig,
