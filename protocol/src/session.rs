@@ -216,6 +216,11 @@ impl Session {
                 .ok_or(Error::Malformed("prekey message"))?,
         )?;
         let base_key = key32(&p.base_key, "base")?;
+        // X25519 ignores bit 255: refuse keys with it set, so that one base key has exactly
+        // one encoding and the replay check below cannot be bypassed by flipping it.
+        if base_key[31] & 0x80 != 0 {
+            return Err(Error::InvalidKey("base"));
+        }
         let inner = p
             .message
             .as_ref()

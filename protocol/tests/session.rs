@@ -322,3 +322,22 @@ fn debug_output_never_shows_secret_bytes() {
     }
     assert!(shown.contains("IdentityPublicKey("));
 }
+
+#[test]
+fn base_key_with_top_bit_flipped_is_not_a_new_session() {
+    use hush_protocol::proto::wire;
+    use prost::Message;
+    let config = SessionConfig::default();
+    let (mut p, first) = setup(13, config, false);
+    Session::respond(&mut p.rng, &p.bob_id, &mut p.bob_store, &first, config).unwrap();
+    let mut m = wire::HushMessage::decode(&first[..]).unwrap();
+    let Some(wire::hush_message::Body::Prekey(pk)) = m.body.as_mut() else {
+        panic!("expected a prekey message");
+    };
+    pk.base_key[31] ^= 0x80;
+    let flipped = m.encode_to_vec();
+    assert_eq!(
+        Session::respond(&mut p.rng, &p.bob_id, &mut p.bob_store, &flipped, config).unwrap_err(),
+        Error::InvalidKey("base")
+    );
+}

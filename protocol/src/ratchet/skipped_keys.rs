@@ -52,9 +52,7 @@ impl SkippedKeys {
     }
 
     fn position(&self, chain: &[u8; 32], n: u32) -> Option<usize> {
-        self.keys
-            .iter()
-            .position(|k| k.n == n && k.chain.is(chain))
+        self.keys.iter().position(|k| k.n == n && k.chain.is(chain))
     }
 
     pub(crate) fn get(&self, chain: &[u8; 32], n: u32) -> Option<&MessageKey> {
