@@ -250,3 +250,61 @@ fn config_file_and_environment_are_read() {
     assert!(err.starts_with("hush-relay: invalid config file"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_metrics_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let (mut child, url) = spawn(
+        relay_cmd(dir.path())
+            .arg("--metrics")
+            .arg(metrics_addr.to_string()),
+    );
+    let client = Client::connect(&url).await.unwrap();
+    let addr = client.authenticate(&key(30)).await.unwrap();
+    let id = EnvelopeId::new(vec![1]).unwrap();
+    client.send(&addr, &id, vec![0; 512]).await.unwrap();
+    client.ack(&addr, &[0]).await.unwrap();
+    let _ = client.fetch(&addr, 0, 0).await;
+    let mut body = String::new();
+    for _ in 0..100 {
+        if let Some(b) = http_get(metrics_addr, "/metrics")
+            && b.contains("hush_relay_envelopes_delivered_total")
+        {
+            body = b;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    for name in [
+        "hush_relay_connections_total",
+        "hush_relay_connections_active",
+        "hush_relay_envelopes_stored_total 1",
+        "hush_relay_envelope_bytes_stored_total 512",
+        "hush_relay_envelopes_delivered_total 1",
+        "hush_relay_request_duration_seconds_bucket",
+        "request=\"send\"",
+        "hush_relay_commit_batch_size",
+    ] {
+        assert!(body.contains(name), "metrics lack {name}:\n{body}");
+    }
+}

@@ -820,3 +820,25 @@ async fn no_canary_reaches_the_data_folder() {
     let db: Vec<u8> = files.iter().flat_map(|(_, b)| b.clone()).collect();
     assert!(kept_ciphertext.iter().all(|ct| contains(&db, ct)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start_in(dir.path(), |c| c.max_connections = 1).await;
+    within(30, async {
+        let first = connect(&relay).await;
+        assert!(hush_relay::Client::connect(&relay.url()).await.is_err());
+        first.close().await;
+        let mut ok = false;
+        for _ in 0..50 {
+            if hush_relay::Client::connect(&relay.url()).await.is_ok() {
+                ok = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(ok, "a slot frees up when a connection closes");
+    })
+    .await;
+    relay.shutdown().await.unwrap();
+}

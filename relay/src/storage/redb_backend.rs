@@ -12,7 +12,7 @@ use super::*;
 use crate::types::sha256;
 use prost::Message;
 use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, Table, TableDefinition,
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, Table, TableDefinition,
     WriteTransaction,
 };
 use std::collections::{BTreeSet, HashMap};
@@ -180,7 +180,15 @@ fn writer_loop(db: &Database, rx: mpsc::Receiver<Job>) {
             }
         }
         let size = batch.len();
-        let txn = match db.begin_write() {
+        let txn = match db
+            .begin_write()
+            .map_err(StorageError::from)
+            .and_then(|mut t| {
+                // The default, made explicit: commit returns only after fsync.
+                t.set_durability(Durability::Immediate)
+                    .map_err(|e| StorageError::Backend(e.to_string()))?;
+                Ok(t)
+            }) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(error = %e, "cannot begin write transaction");
@@ -908,5 +916,131 @@ impl Storage for RedbStorage {
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{EnvelopeId, GroupId, MailboxAddress};
+
+    fn env(mb: u8, id: u64, len: usize, now: u64, ttl: u64) -> NewEnvelope {
+        NewEnvelope {
+            mailbox: MailboxAddress([mb; 32]),
+            envelope_id: EnvelopeId::new(id.to_be_bytes().to_vec()).unwrap(),
+            ciphertext: vec![mb; len],
+            now_ms: now,
+            expires_at_ms: now + ttl,
+            forget_at_ms: now + 2 * ttl,
+        }
+    }
+
+    const Q: MailboxQuota = MailboxQuota {
+        max_count: 1000,
+        max_bytes: 1 << 30,
+    };
+
+    fn open() -> (tempfile::TempDir, Arc<RedbStorage>) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStorage::open(&dir.path().join("t.redb")).unwrap();
+        (dir, Arc::new(s))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_puts_get_distinct_sequence_numbers() {
+        let (_d, s) = open();
+        let mut tasks = Vec::new();
+        for i in 0..200u64 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.put_envelope(env(1, i, 64, 10, 1000), Q).await
+            }));
+        }
+        let mut seqs = BTreeSet::new();
+        for t in tasks {
+            let out = t.await.unwrap().unwrap();
+            assert!(!out.duplicate);
+            assert!(seqs.insert(out.seq));
+        }
+        assert_eq!(seqs, (0..200).collect());
+        let got = s
+            .fetch_envelopes(MailboxAddress([1; 32]), 0, 1000, usize::MAX, 11)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 200);
+        s.close().await.unwrap();
+        assert_eq!(
+            s.put_envelope(env(1, 999, 1, 10, 10), Q).await,
+            Err(StorageError::Closed)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_whose_welcome_does_not_fit_is_not_appended() {
+        let (_d, s) = open();
+        let tight = MailboxQuota {
+            max_count: 1,
+            max_bytes: 1 << 20,
+        };
+        s.put_envelope(env(2, 1, 8, 10, 1000), tight).await.unwrap();
+        let g = GroupId::new(b"g".to_vec()).unwrap();
+        let msg = NewGroupMessage {
+            group: g.clone(),
+            epoch: 0,
+            kind: GroupMessageKind::Commit,
+            message: b"commit".to_vec(),
+            now_ms: 10,
+            expires_at_ms: 1000,
+        };
+        let r = s
+            .append_group(msg.clone(), vec![env(2, 2, 8, 10, 1000)], tight)
+            .await;
+        assert!(
+            matches!(r, Err(StorageError::QuotaExceeded { .. })),
+            "{r:?}"
+        );
+        let page = s
+            .fetch_group(g.clone(), 0, 10, usize::MAX, 11)
+            .await
+            .unwrap();
+        assert!(page.entries.is_empty());
+        assert_eq!(page.current_epoch, None);
+        // With room, commit and welcome land together.
+        let out = s
+            .append_group(msg, vec![env(3, 3, 8, 10, 1000)], tight)
+            .await
+            .unwrap();
+        assert_eq!(out.current_epoch, Some(1));
+        assert_eq!(out.welcomes.len(), 1);
+        let inbox = s
+            .fetch_envelopes(MailboxAddress([3; 32]), 0, 10, usize::MAX, 11)
+            .await
+            .unwrap();
+        assert_eq!(inbox.len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sweep_expires_then_forgets() {
+        let (_d, s) = open();
+        let e = env(4, 7, 8, 100, 50);
+        let id = e.envelope_id.clone();
+        s.put_envelope(e, Q).await.unwrap();
+        let kept = env(4, 8, 8, 100, 10_000);
+        s.put_envelope(kept, Q).await.unwrap();
+        let r = s.sweep(149).await.unwrap();
+        assert_eq!(r.envelopes_expired, 0);
+        let r = s.sweep(150).await.unwrap();
+        assert_eq!((r.envelopes_expired, r.bytes_expired), (1, 8));
+        let st = s.envelope_status(id.clone(), 151).await.unwrap().unwrap();
+        assert_eq!(st.state, EnvelopeState::Expired { at_ms: 150 });
+        let left = s
+            .fetch_envelopes(MailboxAddress([4; 32]), 0, 10, usize::MAX, 151)
+            .await
+            .unwrap();
+        assert_eq!(left.len(), 1);
+        // forget_at = 100 + 2 * 50
+        let r = s.sweep(200).await.unwrap();
+        assert_eq!(r.ids_forgotten, 1);
+        assert_eq!(s.envelope_status(id, 201).await.unwrap(), None);
     }
 }
