@@ -137,7 +137,8 @@ impl Settings {
             let mut f: Settings = toml::from_str(&text).map_err(|e| {
                 let line = e
                     .span()
-                    .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+                    .and_then(|s| text.get(..s.start))
+                    .map(|before| before.lines().count().max(1))
                     .unwrap_or(0);
                 anyhow::anyhow!(
                     "invalid config file {} (line {line}): {}",

@@ -842,3 +842,30 @@ async fn connections_beyond_the_limit_are_refused() {
     .await;
     relay.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_pem_certificate_is_served_and_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["relay.example".to_string()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key_file = dir.path().join("key.pem");
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key_file, ck.signing_key.serialize_pem()).unwrap();
+    let relay = start_in(&dir.path().join("data"), |c| {
+        c.cert = hush_relay::tls::CertSource::Pem {
+            cert: cert.clone(),
+            key: key_file.clone(),
+        };
+    })
+    .await;
+    assert_eq!(
+        relay.fingerprint(),
+        hush_relay::Fingerprint::of_certificate(ck.cert.der())
+    );
+    within(30, async {
+        let (c, addr) = login(&relay, &key(14)).await;
+        c.send(&addr, &id(1), b"x".to_vec()).await.unwrap();
+    })
+    .await;
+    relay.shutdown().await.unwrap();
+}

@@ -10,7 +10,7 @@
 mod records;
 mod redb_backend;
 
-pub use redb_backend::RedbStorage;
+pub use redb_backend::{CommitStats, RedbStorage};
 
 use crate::types::{EnvelopeId, GroupId, MailboxAddress};
 use std::future::Future;

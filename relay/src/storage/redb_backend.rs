@@ -17,6 +17,7 @@ use redb::{
 };
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -68,12 +69,29 @@ impl StorageError {
     }
 }
 
+/// Group-commit counters.
+#[derive(Default)]
+struct CommitCounters {
+    commits: AtomicU64,
+    operations: AtomicU64,
+}
+
+/// How many write transactions the writer committed, and how many operations they carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Committed write transactions (one fsync each).
+    pub commits: u64,
+    /// Operations in those transactions.
+    pub operations: u64,
+}
+
 type Completion = Box<dyn FnOnce(Option<&StorageError>) + Send>;
 type Job = Box<dyn FnOnce(&WriteTransaction) -> Result<Completion, StorageError> + Send>;
 
 /// The redb-backed [`Storage`].
 pub struct RedbStorage {
     db: Arc<Database>,
+    stats: Arc<CommitCounters>,
     sender: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -103,15 +121,27 @@ impl RedbStorage {
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel::<Job>();
         let wdb = db.clone();
+        let stats = Arc::new(CommitCounters::default());
+        let wstats = stats.clone();
         let writer = std::thread::Builder::new()
             .name("hush-redb-writer".into())
-            .spawn(move || writer_loop(&wdb, rx))
+            .spawn(move || writer_loop(&wdb, rx, &wstats))
             .map_err(|e| StorageError::Backend(format!("cannot start writer thread: {e}")))?;
         Ok(RedbStorage {
             db,
+            stats,
             sender: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
         })
+    }
+
+    /// Group-commit counters since opening: with concurrent writers, `operations` grows
+    /// faster than `commits`.
+    pub fn commit_stats(&self) -> CommitStats {
+        CommitStats {
+            commits: self.stats.commits.load(Ordering::Relaxed),
+            operations: self.stats.operations.load(Ordering::Relaxed),
+        }
     }
 
     fn submit<T: Send + 'static>(
@@ -170,7 +200,7 @@ impl RedbStorage {
     }
 }
 
-fn writer_loop(db: &Database, rx: mpsc::Receiver<Job>) {
+fn writer_loop(db: &Database, rx: mpsc::Receiver<Job>, stats: &CommitCounters) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -214,6 +244,12 @@ fn writer_loop(db: &Database, rx: mpsc::Receiver<Job>) {
             }
             None => txn.commit().map_err(StorageError::from),
         };
+        if result.is_ok() {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+            stats
+                .operations
+                .fetch_add(completions.len() as u64, Ordering::Relaxed);
+        }
         metrics::histogram!("hush_relay_commit_batch_size").record(size as f64);
         if let Err(e) = &result {
             tracing::error!(error = %e, "commit failed");
@@ -594,7 +630,9 @@ impl Storage for RedbStorage {
                 let mut forget = txn.open_table(FORGET)?;
                 let mut index = txn.open_table(ENVELOPE_INDEX)?;
                 for k in forgotten {
-                    let id = &k[8..];
+                    let Some(id) = k.get(8..) else {
+                        return Err(StorageError::Corrupt("forget key length".into()));
+                    };
                     // Only forget ids whose envelope is gone (an ack or the sweep removed it);
                     // a still-stored one waits for its expiry.
                     match get_row::<IndexRow>(&index, id, "index")? {
@@ -968,6 +1006,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(got.len(), 200);
+        let st = s.commit_stats();
+        assert_eq!(st.operations, 200);
+        assert!(
+            st.commits < st.operations,
+            "concurrent writes share commits (group commit): {st:?}"
+        );
         s.close().await.unwrap();
         assert_eq!(
             s.put_envelope(env(1, 999, 1, 10, 10), Q).await,
