@@ -17,7 +17,7 @@ use rand_core::CryptoRng;
 use super::buffer::FutureBuffer;
 use super::codec::{MlsWireMessage, encode_out};
 use super::config::GroupConfig;
-use super::credential::{credential_for, verify_credential};
+use super::credential::{IdentityCache, check_credential, credential_for, verify_credential};
 use super::error::{GroupError, GroupResult, invalid_message, mls};
 use super::events::{
     CommitOutput, ConflictResolution, GroupEvent, GroupId, GroupMember, NewMember,
@@ -79,6 +79,7 @@ pub struct GroupClient {
     pub(crate) crypto: RustCrypto,
     pub(crate) storage: GroupStorage,
     pub(crate) groups: BTreeMap<GroupId, GroupSlot>,
+    pub(crate) identities: IdentityCache,
 }
 
 impl core::fmt::Debug for GroupClient {
@@ -104,6 +105,7 @@ impl GroupClient {
             crypto: RustCrypto::default(),
             storage: GroupStorage::default(),
             groups: BTreeMap::new(),
+            identities: IdentityCache::default(),
         })
     }
 
@@ -494,7 +496,13 @@ impl GroupClient {
         let mut events = vec![GroupEvent::OwnCommitApplied {
             epoch: slot.mls.epoch().as_u64(),
         }];
-        drain_future(slot, &provider, require_hush, &mut events);
+        drain_future(
+            slot,
+            &provider,
+            &mut self.identities,
+            require_hush,
+            &mut events,
+        );
         Ok(events)
     }
 
@@ -555,8 +563,14 @@ impl GroupClient {
                 .map_err(mls)?;
             slot.pending = None;
             let mut events = Vec::new();
-            merge_commit(slot, &provider, staged, &mut events)?;
-            drain_future(slot, &provider, require_hush, &mut events);
+            merge_commit(slot, &provider, &mut self.identities, staged, &mut events)?;
+            drain_future(
+                slot,
+                &provider,
+                &mut self.identities,
+                require_hush,
+                &mut events,
+            );
             events
         };
         let retry = self.retry(rng, group, pending.intent)?;
@@ -653,16 +667,35 @@ impl GroupClient {
                 events.push(GroupEvent::OwnCommitApplied {
                     epoch: slot.mls.epoch().as_u64(),
                 });
-                drain_future(slot, &provider, require_hush, &mut events);
+                drain_future(
+                    slot,
+                    &provider,
+                    &mut self.identities,
+                    require_hush,
+                    &mut events,
+                );
                 return Ok(events);
             }
             if protocol.content_type() == ContentType::Commit && epoch == p.epoch {
                 return Err(GroupError::PendingCommit);
             }
         }
-        let merged = process_one(slot, &provider, protocol, require_hush, &mut events)?;
+        let merged = process_one(
+            slot,
+            &provider,
+            &mut self.identities,
+            protocol,
+            require_hush,
+            &mut events,
+        )?;
         if merged {
-            drain_future(slot, &provider, require_hush, &mut events);
+            drain_future(
+                slot,
+                &provider,
+                &mut self.identities,
+                require_hush,
+                &mut events,
+            );
         }
         Ok(events)
     }
@@ -724,7 +757,7 @@ impl GroupClient {
             let staged = builder.build().map_err(welcome_error)?;
             if require_hush {
                 for m in staged.members() {
-                    verify_credential(&m.credential, m.signature_key.as_slice())?;
+                    check_credential(&m.credential, m.signature_key.as_slice())?;
                 }
             }
             let group = staged.into_group(&provider).map_err(welcome_error)?;
@@ -807,9 +840,16 @@ fn member(m: &Member) -> GroupResult<GroupMember> {
 
 /// A group member as an event names it; interop clients (non-Hush credentials) fall back to
 /// an error only where a Hush identity is required.
-fn member_at(group: &MlsGroup, leaf: LeafNodeIndex) -> GroupResult<GroupMember> {
+fn member_at(
+    group: &MlsGroup,
+    leaf: LeafNodeIndex,
+    cache: &mut IdentityCache,
+) -> GroupResult<GroupMember> {
     let m = group.member_at(leaf).ok_or(GroupError::NoSuchMember)?;
-    member(&m)
+    Ok(GroupMember {
+        leaf_index: m.index.u32(),
+        identity: cache.get(&m.credential, &m.signature_key)?,
+    })
 }
 
 fn finish_commit(
@@ -859,14 +899,14 @@ fn stage_commit<R: CryptoRng + ?Sized>(
 fn check_commit_credentials(staged: &StagedCommit) -> GroupResult<()> {
     for add in staged.add_proposals() {
         let leaf = add.add_proposal().key_package().leaf_node();
-        verify_credential(leaf.credential(), leaf.signature_key().as_slice())?;
+        check_credential(leaf.credential(), leaf.signature_key().as_slice())?;
     }
     for upd in staged.update_proposals() {
         let leaf = upd.update_proposal().leaf_node();
-        verify_credential(leaf.credential(), leaf.signature_key().as_slice())?;
+        check_credential(leaf.credential(), leaf.signature_key().as_slice())?;
     }
     if let Some(leaf) = staged.update_path_leaf_node() {
-        verify_credential(leaf.credential(), leaf.signature_key().as_slice())?;
+        check_credential(leaf.credential(), leaf.signature_key().as_slice())?;
     }
     Ok(())
 }
@@ -875,16 +915,17 @@ fn check_commit_credentials(staged: &StagedCommit) -> GroupResult<()> {
 fn merge_commit<R: CryptoRng + ?Sized>(
     slot: &mut GroupSlot,
     provider: &Provider<'_, R>,
+    cache: &mut IdentityCache,
     (staged, sender): (StagedCommit, Sender),
     events: &mut Vec<GroupEvent>,
 ) -> GroupResult<()> {
     let committer = match &sender {
-        Sender::Member(leaf) => member_at(&slot.mls, *leaf).ok(),
+        Sender::Member(leaf) => member_at(&slot.mls, *leaf, cache).ok(),
         _ => None,
     };
     let removed: Vec<GroupMember> = staged
         .remove_proposals()
-        .filter_map(|r| member_at(&slot.mls, r.remove_proposal().removed()).ok())
+        .filter_map(|r| member_at(&slot.mls, r.remove_proposal().removed(), cache).ok())
         .collect();
     let self_removed = staged.self_removed();
     let added_keys: Vec<Vec<u8>> = staged
@@ -915,7 +956,12 @@ fn merge_commit<R: CryptoRng + ?Sized>(
                 .iter()
                 .any(|k| k.as_slice() == m.signature_key.as_slice())
         })
-        .filter_map(|m| member(&m).ok())
+        .filter_map(|m| {
+            Some(GroupMember {
+                leaf_index: m.index.u32(),
+                identity: cache.get(&m.credential, &m.signature_key).ok()?,
+            })
+        })
         .collect();
     events.push(GroupEvent::Commit {
         epoch,
@@ -931,6 +977,7 @@ fn merge_commit<R: CryptoRng + ?Sized>(
 fn process_one<R: CryptoRng + ?Sized>(
     slot: &mut GroupSlot,
     provider: &Provider<'_, R>,
+    cache: &mut IdentityCache,
     protocol: ProtocolMessage,
     require_hush: bool,
     events: &mut Vec<GroupEvent>,
@@ -950,7 +997,7 @@ fn process_one<R: CryptoRng + ?Sized>(
     let sender = processed.sender().clone();
     let authenticated_data = processed.aad().to_vec();
     let sender_member = match &sender {
-        Sender::Member(leaf) => member_at(&slot.mls, *leaf).ok(),
+        Sender::Member(leaf) => member_at(&slot.mls, *leaf, cache).ok(),
         _ => None,
     };
     match processed.into_content() {
@@ -974,11 +1021,11 @@ fn process_one<R: CryptoRng + ?Sized>(
             if require_hush {
                 if let openmls::prelude::Proposal::Add(add) = proposal.proposal() {
                     let leaf = add.key_package().leaf_node();
-                    verify_credential(leaf.credential(), leaf.signature_key().as_slice())?;
+                    check_credential(leaf.credential(), leaf.signature_key().as_slice())?;
                 }
                 if let openmls::prelude::Proposal::Update(upd) = proposal.proposal() {
                     let leaf = upd.leaf_node();
-                    verify_credential(leaf.credential(), leaf.signature_key().as_slice())?;
+                    check_credential(leaf.credential(), leaf.signature_key().as_slice())?;
                 }
             }
             let removes = match proposal.proposal() {
@@ -1004,7 +1051,7 @@ fn process_one<R: CryptoRng + ?Sized>(
             if require_hush {
                 check_commit_credentials(&staged)?;
             }
-            merge_commit(slot, provider, (*staged, sender), events)?;
+            merge_commit(slot, provider, cache, (*staged, sender), events)?;
             Ok(true)
         }
         ProcessedMessageContent::OwnPrivateMessage => {
@@ -1023,6 +1070,7 @@ fn process_one<R: CryptoRng + ?Sized>(
 fn drain_future<R: CryptoRng + ?Sized>(
     slot: &mut GroupSlot,
     provider: &Provider<'_, R>,
+    cache: &mut IdentityCache,
     require_hush: bool,
     events: &mut Vec<GroupEvent>,
 ) {
@@ -1043,7 +1091,7 @@ fn drain_future<R: CryptoRng + ?Sized>(
         }
         for (epoch, bytes) in batch {
             let result = protocol_message(&bytes)
-                .and_then(|p| process_one(slot, provider, p, require_hush, events));
+                .and_then(|p| process_one(slot, provider, cache, p, require_hush, events));
             if let Err(error) = result {
                 events.push(GroupEvent::BufferedMessageRejected { epoch, error });
             }

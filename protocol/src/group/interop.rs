@@ -135,6 +135,7 @@ impl GroupClient {
             crypto,
             storage,
             groups: BTreeMap::new(),
+            identities: Default::default(),
         })
     }
 }

@@ -259,6 +259,7 @@ impl GroupClient {
             crypto: RustCrypto::default(),
             storage,
             groups,
+            identities: Default::default(),
         })
     }
 }
