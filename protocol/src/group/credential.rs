@@ -74,10 +74,10 @@ impl IdentityCache {
         signature_key: &[u8],
     ) -> GroupResult<IdentityPublicKey> {
         let key = credential.serialized_content();
-        if let Some(id) = self.verified.get(key) {
-            if id.signing_key_bytes().as_slice() == signature_key {
-                return Ok(id.clone());
-            }
+        if let Some(id) = self.verified.get(key)
+            && id.signing_key_bytes().as_slice() == signature_key
+        {
+            return Ok(id.clone());
         }
         let id = verify_credential(credential, signature_key)?;
         if self.verified.len() >= IDENTITY_CACHE_LIMIT {
