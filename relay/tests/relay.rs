@@ -869,3 +869,52 @@ async fn a_configured_pem_certificate_is_served_and_pinned() {
     .await;
     relay.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start_in(dir.path(), |c| c.idle_timeout = Duration::from_millis(300)).await;
+    within(30, async {
+        let c = connect(&relay).await;
+        c.challenge().await.unwrap();
+        // The client's keep-alive (15 s) is slower than the relay's idle timeout.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(c.challenge().await.is_err(), "idle connection was closed");
+    })
+    .await;
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_frames_never_break_the_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start_in(dir.path(), |_| {}).await;
+    within(60, async {
+        let c = connect(&relay).await;
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..200 {
+            let len = (next() % 300) as usize;
+            let mut frame = (len as u32).to_be_bytes().to_vec();
+            // Start some frames like a real request so the decoder gets further.
+            if round % 2 == 0 && len >= 2 {
+                frame.extend_from_slice(&[0x08, 0x01]);
+            }
+            while frame.len() < 4 + len {
+                frame.push(next() as u8);
+            }
+            // Any answer (or none) is fine; the relay must stay up.
+            let _ = raw_exchange(c.connection(), &frame).await;
+        }
+        let (owner, addr) = login(&relay, &key(15)).await;
+        owner.send(&addr, &id(1), b"alive".to_vec()).await.unwrap();
+        assert_eq!(owner.fetch(&addr, 0, 0).await.unwrap().envelopes.len(), 1);
+    })
+    .await;
+    relay.shutdown().await.unwrap();
+}
