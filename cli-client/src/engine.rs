@@ -34,6 +34,9 @@ pub struct WelcomePayload {
     pub relay: String,
     /// TLS-encoded `MLSMessage(Welcome)`, hex.
     pub welcome: String,
+    /// Group log position to start reading at: everything before it predates the join.
+    #[serde(default)]
+    pub cursor: u64,
 }
 
 /// A loaded home with its keys unpacked, and open relay connections.
@@ -197,7 +200,7 @@ impl Engine {
                     GroupRecord {
                         id: hex::encode(gid.as_slice()),
                         relay: relay.to_string(),
-                        cursor: 0,
+                        cursor: w.cursor,
                         own_seqs: Default::default(),
                         active: true,
                     },

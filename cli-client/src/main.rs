@@ -109,6 +109,9 @@ enum GroupCommand {
         /// Contact aliases
         #[arg(required = true)]
         aliases: Vec<String>,
+        /// Members added per commit (at most 100, the relay's limit of Welcomes per commit)
+        #[arg(long, default_value_t = cmd::group::MAX_ADD_BATCH)]
+        batch: usize,
     },
     /// Remove members from a group
     Remove {
@@ -144,7 +147,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Recv { wait, json } => cmd::recv::recv(home, wait, json).await,
         Command::Group { command } => match command {
             GroupCommand::Create { group } => cmd::group::create(home, &group),
-            GroupCommand::Add { group, aliases } => cmd::group::add(home, &group, &aliases).await,
+            GroupCommand::Add {
+                group,
+                aliases,
+                batch,
+            } => cmd::group::add(home, &group, &aliases, batch).await,
             GroupCommand::Remove { group, aliases } => {
                 cmd::group::remove(home, &group, &aliases).await
             }

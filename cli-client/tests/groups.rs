@@ -96,3 +96,50 @@ fn group_create_add_send_read_remove() {
         ],
     );
 }
+
+#[test]
+fn group_add_in_batches_of_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(&dir.path().join("relay"));
+    let alice = User::new(dir.path(), "alice");
+    alice.init(&relay.url, "Alice");
+    let members: Vec<(String, User)> = (1..=6)
+        .map(|i| {
+            let alias = format!("m{i}");
+            let u = User::new(dir.path(), &alias);
+            u.init(&relay.url, &format!("Member {i}"));
+            introduce(&alice, &alias, &u, "alice");
+            (alias, u)
+        })
+        .collect();
+    alice.ok(&["group", "create", "big"]);
+    let mut args = vec!["group", "add", "big", "--batch", "4"];
+    args.extend(members.iter().map(|(a, _)| a.as_str()));
+    alice.ok(&args);
+    let e = alice.fails(&["group", "add", "big", "--batch", "0", "m1"]);
+    assert!(e.contains("--batch"), "{e}");
+    let e = alice.fails(&["group", "add", "big", "m1"]);
+    assert!(e.contains("already in group"), "{e}");
+    assert!(
+        alice
+            .ok(&["group", "list"])
+            .contains("big\t7 members\tepoch 2")
+    );
+
+    alice.ok(&["group", "send", "big", "hello all six"]);
+    let g = Some("big".to_string());
+    for (alias, u) in &members {
+        let events = u.recv_json();
+        assert_eq!(events[0]["event"], "joined", "{alias}: {events:?}");
+        assert_eq!(
+            messages(&events),
+            vec![("alice".into(), g.clone(), "hello all six".into())],
+            "{alias}"
+        );
+    }
+    // The last one added answers; the first one reads it (as an unknown sender).
+    members[5].1.ok(&["group", "send", "big", "thanks from m6"]);
+    let got = messages(&members[0].1.recv_json());
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].2, "thanks from m6");
+}

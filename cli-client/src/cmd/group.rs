@@ -20,7 +20,7 @@ use crate::net;
 use crate::state::{GroupRecord, Sent};
 
 /// Most members one commit adds (the relay takes at most 100 Welcomes with a commit).
-const ADD_CHUNK: usize = 100;
+pub const MAX_ADD_BATCH: usize = 100;
 
 fn bar(len: usize, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len as u64);
@@ -133,7 +133,10 @@ async fn commit(
 }
 
 /// `hush group add`.
-pub async fn add(dir: &Path, name: &str, aliases: &[String]) -> Result<()> {
+pub async fn add(dir: &Path, name: &str, aliases: &[String], batch: usize) -> Result<()> {
+    if !(1..=MAX_ADD_BATCH).contains(&batch) {
+        bail!("--batch must be 1 to {MAX_ADD_BATCH}");
+    }
     let (mut e, rec, gid) = open(dir, name).await?;
     let members: Vec<IdentityPublicKey> =
         e.gc.members(&gid)
@@ -170,7 +173,8 @@ pub async fn add(dir: &Path, name: &str, aliases: &[String]) -> Result<()> {
     let reply_to = e.l.state.card()?.encode().map_err(|err| anyhow!("{err}"))?;
     let pb = bar(cards.len(), "adding members");
     let mut rng = rand::rng();
-    for (chunk_cards, chunk_kps) in cards.chunks(ADD_CHUNK).zip(kps.chunks(ADD_CHUNK)) {
+    for (chunk_cards, chunk_kps) in cards.chunks(batch).zip(kps.chunks(batch)) {
+        let hint = e.group(name)?.0.cursor;
         let refs: Vec<&[u8]> = chunk_kps.iter().map(Vec::as_slice).collect();
         let out =
             e.gc.add_members(&mut rng, &gid, &refs)
@@ -190,6 +194,7 @@ pub async fn add(dir: &Path, name: &str, aliases: &[String]) -> Result<()> {
                 name: name.to_string(),
                 relay: group_relay.clone(),
                 welcome: hex::encode(out.welcome_for(i).context("cannot split the Welcome")?),
+                cursor: hint,
             })?;
             let sealed = envelope::seal(
                 &mut rng,
