@@ -113,6 +113,8 @@ fn stopped_relay_is_a_clear_error_and_state_is_intact() {
     relay.stop();
 
     let before = alice.state_bytes();
+    let mut alice = alice;
+    alice.connect_timeout = "3".into();
     for args in [
         &["send", "bob", "into the void"][..],
         &["recv"],
@@ -122,7 +124,8 @@ fn stopped_relay_is_a_clear_error_and_state_is_intact() {
         assert!(e.contains("unreachable"), "{args:?}: {e}");
     }
     assert_eq!(alice.state_bytes(), before);
-    let carol = User::new(dir.path(), "carol");
+    let mut carol = User::new(dir.path(), "carol");
+    carol.connect_timeout = "3".into();
     let e = carol.fails(&["init", "--relay", &url, "--name", "Carol"]);
     assert!(e.contains("unreachable"), "{e}");
     assert!(!carol.home.join("state.hush").exists());
@@ -136,6 +139,7 @@ fn stopped_relay_is_a_clear_error_and_state_is_intact() {
         messages(&bob.recv_json()),
         vec![("alice".into(), None, "before the stop".into())]
     );
+    alice.connect_timeout = "20".into();
     assert_eq!(alice.ok(&["status", &id]).trim(), "delivered");
 }
 

@@ -112,7 +112,7 @@ fn quickstart_runs_as_written() {
         .args(["-euo", "pipefail", "-c", &script])
         .current_dir(dir.path())
         .env("PATH", &path)
-        .env("HUSH_CONNECT_TIMEOUT", "5")
+        .env("HUSH_CONNECT_TIMEOUT", "20")
         .env_remove("HUSH_PASSPHRASE")
         .env_remove("HUSH_HOME")
         .stdin(Stdio::null())

@@ -66,6 +66,8 @@ impl Drop for TestRelay {
 pub struct User {
     pub home: PathBuf,
     pub pass: String,
+    /// `HUSH_CONNECT_TIMEOUT`: generous, so a loaded CI machine does not fail a live relay.
+    pub connect_timeout: String,
 }
 
 impl User {
@@ -73,6 +75,7 @@ impl User {
         User {
             home: root.join(name),
             pass: PASS.to_string(),
+            connect_timeout: "20".to_string(),
         }
     }
 
@@ -82,7 +85,7 @@ impl User {
             .arg(&self.home)
             .args(args)
             .env("HUSH_PASSPHRASE", &self.pass)
-            .env("HUSH_CONNECT_TIMEOUT", "3")
+            .env("HUSH_CONNECT_TIMEOUT", &self.connect_timeout)
             .env_remove("HUSH_HOME")
             .stdin(Stdio::null());
         c
