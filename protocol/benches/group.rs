@@ -215,7 +215,11 @@ fn bench_size(c: &mut Criterion, n: usize) {
     grp.bench_function("process_add/hush", |b| {
         b.iter_batched(
             || GroupClient::from_bytes(&ids[1], &bob_blob).expect("bob"),
-            |mut bob| black_box(bob.process(&mut rng2, &g, &add_j.commit).expect("process")),
+            |mut bob| {
+                // Return the client: criterion drops outputs outside the timed section.
+                let ev = bob.process(&mut rng2, &g, &add_j.commit).expect("process");
+                black_box((bob, ev))
+            },
             BatchSize::PerIteration,
         )
     });
@@ -233,7 +237,7 @@ fn bench_size(c: &mut Criterion, n: usize) {
                 if let ProcessedMessageContent::StagedCommitMessage(s) = pm.into_content() {
                     grp.merge_staged_commit(&p, *s).expect("merge");
                 }
-                black_box(grp.epoch())
+                black_box((p, grp))
             },
             BatchSize::PerIteration,
         )
@@ -242,7 +246,10 @@ fn bench_size(c: &mut Criterion, n: usize) {
     grp.bench_function("join/hush", |b| {
         b.iter_batched(
             || GroupClient::from_bytes(&ids[n], &joiner_blob).expect("joiner"),
-            |mut j| black_box(j.join(&mut rng2, &welcome_j, None).expect("join")),
+            |mut j| {
+                let id = j.join(&mut rng2, &welcome_j, None).expect("join");
+                black_box((j, id))
+            },
             BatchSize::PerIteration,
         )
     });
@@ -254,7 +261,7 @@ fn bench_size(c: &mut Criterion, n: usize) {
                     .expect("stage")
                     .into_group(&p)
                     .expect("group");
-                black_box(grp.epoch())
+                black_box((p, grp))
             },
             BatchSize::PerIteration,
         )
@@ -280,7 +287,10 @@ fn bench_size(c: &mut Criterion, n: usize) {
     grp.bench_function("process_update/hush", |b| {
         b.iter_batched(
             || GroupClient::from_bytes(&ids[1], &bob_blob).expect("bob"),
-            |mut bob| black_box(bob.process(&mut rng2, &g, &upd.commit).expect("process")),
+            |mut bob| {
+                let ev = bob.process(&mut rng2, &g, &upd.commit).expect("process");
+                black_box((bob, ev))
+            },
             BatchSize::PerIteration,
         )
     });
@@ -298,7 +308,7 @@ fn bench_size(c: &mut Criterion, n: usize) {
                 if let ProcessedMessageContent::StagedCommitMessage(s) = pm.into_content() {
                     grp.merge_staged_commit(&p, *s).expect("merge");
                 }
-                black_box(grp.epoch())
+                black_box((p, grp))
             },
             BatchSize::PerIteration,
         )
