@@ -948,21 +948,24 @@ fn merge_commit<R: CryptoRng + ?Sized>(
         events.push(GroupEvent::RemovedFromGroup { epoch });
         return Ok(());
     }
-    let added = slot
-        .mls
-        .members()
-        .filter(|m| {
-            added_keys
-                .iter()
-                .any(|k| k.as_slice() == m.signature_key.as_slice())
-        })
-        .filter_map(|m| {
-            Some(GroupMember {
-                leaf_index: m.index.u32(),
-                identity: cache.get(&m.credential, &m.signature_key).ok()?,
+    let added = if added_keys.is_empty() {
+        Vec::new()
+    } else {
+        slot.mls
+            .members()
+            .filter(|m| {
+                added_keys
+                    .iter()
+                    .any(|k| k.as_slice() == m.signature_key.as_slice())
             })
-        })
-        .collect();
+            .filter_map(|m| {
+                Some(GroupMember {
+                    leaf_index: m.index.u32(),
+                    identity: cache.get(&m.credential, &m.signature_key).ok()?,
+                })
+            })
+            .collect()
+    };
     events.push(GroupEvent::Commit {
         epoch,
         committer,
