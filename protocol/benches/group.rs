@@ -174,7 +174,7 @@ fn bench_size(c: &mut Criterion, n: usize) {
     let gid = gb.group_id().clone();
     drop(gb);
     let (radd_j, rwelcome_j, _) = ga
-        .add_members(&ra.p, &ra.signer, &[raw_joiner_kp.clone()])
+        .add_members(&ra.p, &ra.signer, std::slice::from_ref(&raw_joiner_kp))
         .expect("add");
     ga.clear_pending_commit(ra.p.storage()).expect("clear");
     let rwelcome_j = match to_in(&rwelcome_j).extract() {
@@ -203,7 +203,7 @@ fn bench_size(c: &mut Criterion, n: usize) {
     grp.bench_function("add_member/openmls", |b| {
         b.iter(|| {
             let out = ga
-                .add_members(&ra.p, &ra.signer, &[raw_joiner_kp.clone()])
+                .add_members(&ra.p, &ra.signer, std::slice::from_ref(&raw_joiner_kp))
                 .expect("add");
             let w = out.1.tls_serialize_detached().expect("ser");
             ga.clear_pending_commit(ra.p.storage()).expect("clear");

@@ -191,7 +191,9 @@ fn run(ops: Vec<Op>, seed: u64) {
                     .client
                     .self_update(&mut w.rng, &w.g.clone())
                     .unwrap();
-                // The relay keeps A's; B resolves the conflict and its retry wins next.
+                // Both commit in the same epoch; the relay keeps A's, B resolves the
+                // conflict and its retry wins the next epoch.
+                assert_eq!(ca.epoch, cb.epoch);
                 w.accept(a, &ca);
                 w.cursor[b] = w.log.len();
                 let g = w.g.clone();
