@@ -1,4 +1,4 @@
-//! `hush`: the Hush command-line client. See `spec/cli.md` and `QUICKSTART.md`.
+//! `hush`: the Hush command-line client. See `spec/cli.md` and the README quickstart.
 
 #![forbid(unsafe_code)]
 

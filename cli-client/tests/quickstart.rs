@@ -1,4 +1,5 @@
-//! Runs `cli-client/QUICKSTART.md` as written: every `sh` block, in order, in one shell, and
+//! Runs the README's CLI quickstart (between `<!-- quickstart:begin -->` and
+//! `<!-- quickstart:end -->`) as written: every `sh` block, in order, in one shell, and
 //! checks each `# prints:` comment against the output (in order). The `cargo build` line is
 //! skipped (the test already runs on freshly built binaries) and the relay's port is
 //! replaced by a free one.
@@ -12,14 +13,19 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const QUICKSTART: &str = include_str!("../QUICKSTART.md");
+const README: &str = include_str!("../../README.md");
 const PORT: &str = "127.0.0.1:4433";
 
 /// The `sh` blocks, joined.
 fn script() -> String {
     let mut out = String::new();
     let mut inside = false;
-    for line in QUICKSTART.lines() {
+    let section = README
+        .split_once("<!-- quickstart:begin -->")
+        .and_then(|(_, rest)| rest.split_once("<!-- quickstart:end -->"))
+        .map(|(section, _)| section)
+        .expect("README has a quickstart section");
+    for line in section.lines() {
         if line.trim_start().starts_with("```") {
             inside = !inside && line.trim() == "```sh";
             continue;
