@@ -96,10 +96,6 @@ fn to_in(m: &MlsMessageOut) -> MlsMessageIn {
     MlsMessageIn::tls_deserialize_exact(m.tls_serialize_detached().expect("ser")).expect("de")
 }
 
-fn to_protocol(m: &MlsMessageOut) -> ProtocolMessage {
-    to_in(m).try_into_protocol_message().expect("protocol")
-}
-
 // ---------- benches ----------
 
 fn sizes() -> Vec<usize> {
@@ -230,9 +226,14 @@ fn bench_size(c: &mut Criterion, n: usize) {
                 let grp = MlsGroup::load(p.storage(), &gid)
                     .expect("load")
                     .expect("group");
-                (p, grp, to_protocol(&radd_j))
+                (p, grp, radd_j.tls_serialize_detached().expect("ser"))
             },
-            |(p, mut grp, msg)| {
+            |(p, mut grp, bytes)| {
+                // From bytes, as the Hush side does.
+                let msg = MlsMessageIn::tls_deserialize_exact(&bytes)
+                    .expect("de")
+                    .try_into_protocol_message()
+                    .expect("protocol");
                 let pm = grp.process_message(&p, msg).expect("process");
                 if let ProcessedMessageContent::StagedCommitMessage(s) = pm.into_content() {
                     grp.merge_staged_commit(&p, *s).expect("merge");
@@ -301,9 +302,14 @@ fn bench_size(c: &mut Criterion, n: usize) {
                 let grp = MlsGroup::load(p.storage(), &gid)
                     .expect("load")
                     .expect("group");
-                (p, grp, to_protocol(&rupd))
+                (p, grp, rupd.tls_serialize_detached().expect("ser"))
             },
-            |(p, mut grp, msg)| {
+            |(p, mut grp, bytes)| {
+                // From bytes, as the Hush side does.
+                let msg = MlsMessageIn::tls_deserialize_exact(&bytes)
+                    .expect("de")
+                    .try_into_protocol_message()
+                    .expect("protocol");
                 let pm = grp.process_message(&p, msg).expect("process");
                 if let ProcessedMessageContent::StagedCommitMessage(s) = pm.into_content() {
                     grp.merge_staged_commit(&p, *s).expect("merge");
