@@ -324,7 +324,9 @@ impl Session {
                     .identity
                     .as_ref()
                     .ok_or(Error::Malformed("prekey message"))?;
-                if IdentityPublicKey::from_proto(identity)? != self.remote {
+                // The session's remote identity was verified when the session was opened:
+                // an exact byte match needs no second signature check.
+                if *identity != self.remote.to_proto() {
                     return Err(Error::SessionMismatch);
                 }
                 let inner = p
