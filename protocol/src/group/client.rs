@@ -491,19 +491,7 @@ impl GroupClient {
         if slot.pending.is_none() {
             return Err(GroupError::NoPendingCommit);
         }
-        slot.mls.merge_pending_commit(&provider).map_err(mls)?;
-        slot.pending = None;
-        let mut events = vec![GroupEvent::OwnCommitApplied {
-            epoch: slot.mls.epoch().as_u64(),
-        }];
-        drain_future(
-            slot,
-            &provider,
-            &mut self.identities,
-            require_hush,
-            &mut events,
-        );
-        Ok(events)
+        merge_own_commit(slot, &provider, &mut self.identities, require_hush)
     }
 
     /// Throws our pending commit away (the relay rejected it). The group stays at its
@@ -662,19 +650,7 @@ impl GroupClient {
         let mut events = Vec::new();
         if let Some(p) = &slot.pending {
             if p.commit.as_slice() == message {
-                slot.mls.merge_pending_commit(&provider).map_err(mls)?;
-                slot.pending = None;
-                events.push(GroupEvent::OwnCommitApplied {
-                    epoch: slot.mls.epoch().as_u64(),
-                });
-                drain_future(
-                    slot,
-                    &provider,
-                    &mut self.identities,
-                    require_hush,
-                    &mut events,
-                );
-                return Ok(events);
+                return merge_own_commit(slot, &provider, &mut self.identities, require_hush);
             }
             if protocol.content_type() == ContentType::Commit && epoch == p.epoch {
                 return Err(GroupError::PendingCommit);
@@ -1070,6 +1046,23 @@ fn process_one<R: CryptoRng + ?Sized>(
 
 /// Processes buffered messages whose epoch has arrived: within an epoch, non-commits first,
 /// each kind in arrival order.
+/// Applies our own pending commit (accepted by the relay), then any buffered messages of
+/// the epochs it opens.
+fn merge_own_commit<R: CryptoRng + ?Sized>(
+    slot: &mut GroupSlot,
+    provider: &Provider<'_, R>,
+    cache: &mut IdentityCache,
+    require_hush: bool,
+) -> GroupResult<Vec<GroupEvent>> {
+    slot.mls.merge_pending_commit(provider).map_err(mls)?;
+    slot.pending = None;
+    let mut events = vec![GroupEvent::OwnCommitApplied {
+        epoch: slot.mls.epoch().as_u64(),
+    }];
+    drain_future(slot, provider, cache, require_hush, &mut events);
+    Ok(events)
+}
+
 fn drain_future<R: CryptoRng + ?Sized>(
     slot: &mut GroupSlot,
     provider: &Provider<'_, R>,
