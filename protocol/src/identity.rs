@@ -198,6 +198,18 @@ impl IdentityPublicKey {
     }
 
     pub(crate) fn from_proto(p: &wire::IdentityPublicKey) -> Result<Self> {
+        let id = Self::from_proto_endorsed(p)?;
+        id.signing
+            .verify_strict(&binding_message(id.dh.as_bytes()), &id.signature)
+            .map_err(|_| Error::BadSignature("identity DH key"))?;
+        Ok(id)
+    }
+
+    /// Decodes an identity without checking its binding signature. Only for encodings that
+    /// another signature by the same Ed25519 key already covers: an MLS leaf node carries
+    /// the identity in its credential and is signed with that key, and openmls verifies
+    /// every leaf signature before a leaf enters the tree (see `spec/groups.md`, section 2).
+    pub(crate) fn from_proto_endorsed(p: &wire::IdentityPublicKey) -> Result<Self> {
         let signing = VerifyingKey::from_bytes(&key32(&p.signing_key, "identity signing")?)
             .map_err(|_| Error::InvalidKey("identity signing"))?;
         let dh = PublicKey::from(key32(&p.dh_key, "identity DH")?);
@@ -206,14 +218,10 @@ impl IdentityPublicKey {
             .as_slice()
             .try_into()
             .map_err(|_| Error::Malformed("identity signature"))?;
-        let signature = Signature::from_bytes(&sig);
-        signing
-            .verify_strict(&binding_message(dh.as_bytes()), &signature)
-            .map_err(|_| Error::BadSignature("identity DH key"))?;
         Ok(Self {
             signing,
             dh,
-            signature,
+            signature: Signature::from_bytes(&sig),
         })
     }
 

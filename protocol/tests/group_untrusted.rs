@@ -181,3 +181,61 @@ fn bad_welcomes_and_key_packages_are_rejected() {
     let ev = alice.client.process(&mut rng, &g, &m).unwrap();
     assert!(matches!(&ev[..], [GroupEvent::Application { .. }]));
 }
+
+/// A KeyPackage signed correctly by its leaf key, but whose Hush identity is wrong: the
+/// binding signature does not verify, or the identity's Ed25519 key is not the leaf's key.
+fn forged_key_package(bad_binding: bool) -> Vec<u8> {
+    use hush_protocol::proto::wire::IdentityPublicKey;
+    use openmls::prelude::tls_codec::Serialize as _;
+    use openmls::prelude::*;
+    use openmls_basic_credential::SignatureKeyPair;
+    use prost::Message as _;
+
+    let provider = openmls_rust_crypto::OpenMlsRustCrypto::default();
+    let signer = SignatureKeyPair::new(SignatureScheme::ED25519).unwrap();
+    let other = SignatureKeyPair::new(SignatureScheme::ED25519).unwrap();
+    let signing_key = if bad_binding {
+        signer.public().to_vec()
+    } else {
+        other.public().to_vec()
+    };
+    let identity = IdentityPublicKey {
+        signing_key,
+        dh_key: vec![9; 32],
+        dh_key_signature: vec![7; 64],
+    }
+    .encode_to_vec();
+    let cred = CredentialWithKey {
+        credential: BasicCredential::new(identity).into(),
+        signature_key: signer.public().into(),
+    };
+    let kp = KeyPackage::builder()
+        .build(
+            Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519,
+            &provider,
+            &signer,
+            cred,
+        )
+        .unwrap();
+    MlsMessageOut::from(kp.key_package().clone())
+        .tls_serialize_detached()
+        .unwrap()
+}
+
+#[test]
+fn key_packages_with_forged_identities_are_refused() {
+    let mut rng = rng(33);
+    let mut alice = Member::new(&mut rng);
+    let g = alice.client.create_group(&mut rng).unwrap();
+    for bad_binding in [true, false] {
+        let kp = forged_key_package(bad_binding);
+        assert!(
+            matches!(
+                alice.client.add_members(&mut rng, &g, &[&kp]),
+                Err(GroupError::InvalidCredential(_))
+            ),
+            "bad_binding={bad_binding}"
+        );
+        assert!(!alice.client.has_pending_commit(&g).unwrap());
+    }
+}

@@ -17,7 +17,9 @@ use rand_core::CryptoRng;
 use super::buffer::FutureBuffer;
 use super::codec::{MlsWireMessage, encode_out};
 use super::config::GroupConfig;
-use super::credential::{IdentityCache, check_credential, credential_for, verify_credential};
+use super::credential::{
+    IdentityCache, check_credential, credential_for, leaf_identity, verify_credential,
+};
 use super::error::{GroupError, GroupResult, invalid_message, mls};
 use super::events::{
     CommitOutput, ConflictResolution, GroupEvent, GroupId, GroupMember, NewMember,
@@ -810,7 +812,7 @@ fn leaf_of(group: &MlsGroup, key: &[u8; 32]) -> Option<LeafNodeIndex> {
 fn member(m: &Member) -> GroupResult<GroupMember> {
     Ok(GroupMember {
         leaf_index: m.index.u32(),
-        identity: verify_credential(&m.credential, &m.signature_key)?,
+        identity: leaf_identity(&m.credential, &m.signature_key)?,
     })
 }
 

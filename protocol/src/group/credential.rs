@@ -35,10 +35,12 @@ pub(crate) fn verify_credential(
     Ok(identity)
 }
 
-/// Checks the structure of a credential without its binding signature: a Hush identity
-/// encoding whose Ed25519 key equals the leaf's `signature_key`. The binding signature is
-/// checked when the member is first named ([`IdentityCache`]).
-pub(crate) fn check_credential(credential: &Credential, signature_key: &[u8]) -> GroupResult<()> {
+/// Decodes the Hush identity in `credential` and checks its structure: 32/32/64-byte fields
+/// and an Ed25519 key equal to the leaf's `signature_key`.
+fn decode_credential(
+    credential: &Credential,
+    signature_key: &[u8],
+) -> GroupResult<crate::proto::wire::IdentityPublicKey> {
     use prost::Message as _;
     let basic = BasicCredential::try_from(credential.clone())
         .map_err(|_| GroupError::InvalidCredential("not a basic credential"))?;
@@ -54,17 +56,35 @@ pub(crate) fn check_credential(credential: &Credential, signature_key: &[u8]) ->
             "signature key differs from the identity key",
         ));
     }
-    Ok(())
+    Ok(p)
+}
+
+/// Checks the structure of a credential (see [`decode_credential`]) without its binding
+/// signature.
+pub(crate) fn check_credential(credential: &Credential, signature_key: &[u8]) -> GroupResult<()> {
+    decode_credential(credential, signature_key).map(|_| ())
+}
+
+/// The identity of a leaf that is already in the group's tree. Its binding signature is not
+/// checked again: the credential is part of the leaf node, which is signed with the same
+/// Ed25519 key, and openmls verified that signature before the leaf entered the tree.
+pub(crate) fn leaf_identity(
+    credential: &Credential,
+    signature_key: &[u8],
+) -> GroupResult<IdentityPublicKey> {
+    let p = decode_credential(credential, signature_key)?;
+    IdentityPublicKey::from_proto_endorsed(&p)
+        .map_err(|_| GroupError::InvalidCredential("identity is not a Hush identity key"))
 }
 
 /// Most identities remembered by an [`IdentityCache`] before it starts over.
 const IDENTITY_CACHE_LIMIT: usize = 1 << 16;
 
-/// Identities whose credentials were fully verified, keyed by the credential's bytes, so that
-/// naming the sender of every message does not verify a signature each time.
+/// Identities of leaves already decoded, keyed by the credential's bytes, so that naming the
+/// sender of every message does not decode a key each time.
 #[derive(Default)]
 pub(crate) struct IdentityCache {
-    verified: std::collections::HashMap<Vec<u8>, IdentityPublicKey>,
+    known: std::collections::HashMap<Vec<u8>, IdentityPublicKey>,
 }
 
 impl IdentityCache {
@@ -74,16 +94,16 @@ impl IdentityCache {
         signature_key: &[u8],
     ) -> GroupResult<IdentityPublicKey> {
         let key = credential.serialized_content();
-        if let Some(id) = self.verified.get(key)
+        if let Some(id) = self.known.get(key)
             && id.signing_key_bytes().as_slice() == signature_key
         {
             return Ok(id.clone());
         }
-        let id = verify_credential(credential, signature_key)?;
-        if self.verified.len() >= IDENTITY_CACHE_LIMIT {
-            self.verified.clear();
+        let id = leaf_identity(credential, signature_key)?;
+        if self.known.len() >= IDENTITY_CACHE_LIMIT {
+            self.known.clear();
         }
-        self.verified.insert(key.to_vec(), id.clone());
+        self.known.insert(key.to_vec(), id.clone());
         Ok(id)
     }
 }
