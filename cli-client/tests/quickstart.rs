@@ -56,9 +56,13 @@ fn free_udp_port() -> u16 {
         .expect("a free port")
 }
 
-fn kill_group(pid: u32) {
+/// SIGKILLs the process group `pgid`. Spelled `kill -s KILL -- -PGID`: procps-ng 4.0's
+/// `kill -KILL -PGID` reads only the first digit of the group and so kills group 1, 2, ...
+/// (`kill(-1, SIGKILL)`: every process the caller may signal).
+fn kill_group(pgid: u32) {
+    assert!(pgid > 1, "not a process group of ours: {pgid}");
     let _ = Command::new("kill")
-        .args(["-KILL", &format!("-{pid}")])
+        .args(["-s", "KILL", "--", &format!("-{pgid}")])
         .status();
 }
 
