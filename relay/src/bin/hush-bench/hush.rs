@@ -1,0 +1,513 @@
+//! The workload against a Hush relay, over real QUIC with the relay crate's [`Client`].
+//!
+//! `C` connections, `M` mailboxes; mailbox `j` is owned (authenticated and subscribed) on
+//! connection `j % C`, every connection also sends. Message `n` goes to mailbox `n % M`.
+//! Receivers keep the cursor of their subscription and acknowledge (delete) what they got;
+//! after a reconnect they re-authenticate, re-send unconfirmed acks and subscribe again from
+//! their cursor, so a relay restart loses nothing and replays nothing the app already has.
+//! A send is retried with the same envelope id and bytes until it gets its stored receipt
+//! (the relay answers a repeat with the same receipt), or given up after the drain period.
+
+use crate::relay_proc::{RelayProcess, Sample};
+use crate::tracker::Tracker;
+use crate::{Load, Outcome, payload::Codec};
+use anyhow::{Context, Result, bail};
+use ed25519_dalek::SigningKey;
+use hush_relay::client::{ClientOptions, MailboxSubscription};
+use hush_relay::{Client, ClientError, EnvelopeId, MailboxAddress, RelayUrl};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, Notify, Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+/// Most acknowledged sequence numbers in one ACK request (the relay takes up to 1000).
+const ACK_CHUNK: usize = 500;
+/// Most requests in flight on one connection in open-loop mode (the relay allows 256 streams).
+const OPEN_LOOP_INFLIGHT: usize = 200;
+
+/// Short name of an error, for "errors by kind".
+pub(crate) fn kind(e: &ClientError) -> String {
+    match e {
+        ClientError::Relay { code, .. } => format!("relay_{code:?}"),
+        ClientError::Timeout => "timeout".into(),
+        ClientError::Connect(_) | ClientError::Connection(_) => "connection".into(),
+        ClientError::Stream(_) | ClientError::Frame(_) | ClientError::NoResponse => {
+            "stream".into()
+        }
+        ClientError::Receipt(_) => "bad_receipt".into(),
+        _ => "other".into(),
+    }
+}
+
+/// Whether the connection is probably dead (reconnect) rather than the request refused.
+fn transport(e: &ClientError) -> bool {
+    !matches!(
+        e,
+        ClientError::Relay { .. } | ClientError::Receipt(_) | ClientError::Id(_)
+    )
+}
+
+fn client_options(crash: bool) -> ClientOptions {
+    if crash {
+        // A SIGKILLed relay sends no CONNECTION_CLOSE: notice it quickly.
+        ClientOptions {
+            keep_alive: Duration::from_millis(500),
+            idle_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(3),
+            ..ClientOptions::default()
+        }
+    } else {
+        ClientOptions {
+            keep_alive: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
+            ..ClientOptions::default()
+        }
+    }
+}
+
+/// The mailbox key of index `j` in this run.
+pub(crate) fn mailbox_key(nonce: u64, j: u64) -> SigningKey {
+    let mut seed = [0x48u8; 32];
+    seed[..8].copy_from_slice(&nonce.to_be_bytes());
+    seed[8..16].copy_from_slice(&j.to_be_bytes());
+    SigningKey::from_bytes(&seed)
+}
+
+struct Slot {
+    generation: u64,
+    client: Option<Arc<Client>>,
+}
+
+/// One client connection, reconnected (and re-authenticated) on demand.
+struct Conn {
+    url: RelayUrl,
+    options: ClientOptions,
+    keys: Vec<SigningKey>,
+    slot: Mutex<Slot>,
+}
+
+impl Conn {
+    async fn get(&self) -> Result<(u64, Arc<Client>), ClientError> {
+        let mut s = self.slot.lock().await;
+        if let Some(c) = &s.client {
+            return Ok((s.generation, c.clone()));
+        }
+        let c = Client::connect_with(&self.url, self.options.clone()).await?;
+        for k in &self.keys {
+            if let Err(e) = c.authenticate(k).await {
+                c.connection().close(0u32.into(), b"auth failed");
+                return Err(e);
+            }
+        }
+        s.generation += 1;
+        let c = Arc::new(c);
+        s.client = Some(c.clone());
+        Ok((s.generation, c))
+    }
+
+    /// Drops the connection of `generation` (if still current) so the next `get` reconnects.
+    async fn invalidate(&self, generation: u64) {
+        let mut s = self.slot.lock().await;
+        if s.generation == generation
+            && let Some(c) = s.client.take()
+        {
+            c.connection().close(0u32.into(), b"reconnecting");
+        }
+    }
+}
+
+struct Shared {
+    codec: Codec,
+    tracker: Tracker,
+    addrs: Vec<MailboxAddress>,
+    next: AtomicU64,
+    count: Option<u64>,
+    stop: AtomicBool,
+    /// Senders give up retrying after this instant (set when sending stops).
+    give_up_at: std::sync::Mutex<Option<Instant>>,
+    t0: Instant,
+}
+
+impl Shared {
+    fn now_ns(&self) -> u64 {
+        self.t0.elapsed().as_nanos() as u64
+    }
+
+    fn next_message(&self) -> Option<u64> {
+        if self.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        match self.count {
+            Some(c) if n >= c => None,
+            _ => Some(n),
+        }
+    }
+
+    fn giving_up(&self) -> bool {
+        match self.give_up_at.lock() {
+            Ok(g) => g.is_some_and(|t| Instant::now() >= t),
+            Err(_) => true,
+        }
+    }
+}
+
+async fn send_one(shared: &Shared, conn: &Conn, n: u64, sent_ns: u64) {
+    let m = (n % shared.addrs.len() as u64) as usize;
+    let addr = shared.addrs[m];
+    let bytes = shared.codec.encode(n, m as u32, sent_ns);
+    let id = match EnvelopeId::new(shared.codec.envelope_id(n)) {
+        Ok(id) => id,
+        Err(_) => return shared.tracker.error("envelope_id"),
+    };
+    loop {
+        let pause = match conn.get().await {
+            Err(e) => {
+                shared.tracker.error(&kind(&e));
+                Duration::from_millis(100)
+            }
+            Ok((generation, client)) => match client.send(&addr, &id, bytes.clone()).await {
+                Ok(_) => return shared.tracker.receipt(n),
+                Err(e) => {
+                    shared.tracker.error(&kind(&e));
+                    if transport(&e) {
+                        conn.invalidate(generation).await;
+                    }
+                    match e {
+                        ClientError::Relay { retry_after_ms, .. } if retry_after_ms > 0 => {
+                            Duration::from_millis(retry_after_ms.min(1000))
+                        }
+                        _ => Duration::from_millis(20),
+                    }
+                }
+            },
+        };
+        if shared.giving_up() {
+            return shared.tracker.abandon();
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Acknowledges (deletes) received envelopes of one mailbox, retrying across reconnects.
+async fn acker(
+    shared: Arc<Shared>,
+    conn: Arc<Conn>,
+    addr: MailboxAddress,
+    mut rx: mpsc::UnboundedReceiver<Vec<u64>>,
+) {
+    while let Some(mut seqs) = rx.recv().await {
+        while let Ok(more) = rx.try_recv() {
+            seqs.extend(more);
+        }
+        for chunk in seqs.chunks(ACK_CHUNK) {
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match conn.get().await {
+                    Ok((generation, client)) => match client.ack(&addr, chunk).await {
+                        Ok(_) => break,
+                        Err(e) => {
+                            shared.tracker.error(&format!("ack_{}", kind(&e)));
+                            if transport(&e) {
+                                conn.invalidate(generation).await;
+                            }
+                        }
+                    },
+                    Err(e) => shared.tracker.error(&format!("ack_{}", kind(&e))),
+                }
+                if tries >= 50 {
+                    break; // the envelopes stay until their TTL; nothing is lost
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Receives mailbox `j`: subscribes from its cursor, checks and records every envelope.
+async fn receiver(
+    shared: Arc<Shared>,
+    conn: Arc<Conn>,
+    j: usize,
+    ready: Arc<(AtomicUsize, Notify)>,
+    mut done: watch::Receiver<bool>,
+) {
+    let addr = shared.addrs[j];
+    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+    let ack_task = tokio::spawn(acker(shared.clone(), conn.clone(), addr, ack_rx));
+    let mut cursor = 0u64;
+    let mut announced = false;
+    'outer: while !*done.borrow() {
+        let (generation, mut sub): (u64, MailboxSubscription) = match conn.get().await {
+            Ok((generation, client)) => match client.subscribe(&addr, cursor).await {
+                Ok(sub) => (generation, sub),
+                Err(e) => {
+                    shared.tracker.error(&format!("subscribe_{}", kind(&e)));
+                    conn.invalidate(generation).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            Err(e) => {
+                shared.tracker.error(&format!("subscribe_{}", kind(&e)));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        loop {
+            tokio::select! {
+                page = sub.next() => match page {
+                    Ok(Some(page)) => {
+                        if !announced {
+                            announced = true;
+                            ready.0.fetch_add(1, Ordering::SeqCst);
+                            ready.1.notify_one();
+                        }
+                        let now = shared.now_ns();
+                        let mut seqs = Vec::with_capacity(page.envelopes.len());
+                        for env in &page.envelopes {
+                            seqs.push(env.seq);
+                            match shared.codec.decode(&env.ciphertext) {
+                                Some(d)
+                                    if d.mailbox as usize == j
+                                        && env.envelope_id.as_bytes()
+                                            == shared.codec.envelope_id(d.n).as_slice() =>
+                                {
+                                    let us = now.saturating_sub(d.sent_ns) / 1000;
+                                    shared.tracker.delivery(d.n, env.seq, us);
+                                }
+                                _ => shared.tracker.corrupt(),
+                            }
+                        }
+                        cursor = cursor.max(page.next_cursor);
+                        if !seqs.is_empty() {
+                            let _ = ack_tx.send(seqs);
+                        }
+                    }
+                    Ok(None) => {
+                        shared.tracker.error("subscription_ended");
+                        conn.invalidate(generation).await;
+                        continue 'outer;
+                    }
+                    Err(e) => {
+                        shared.tracker.error(&format!("subscription_{}", kind(&e)));
+                        if transport(&e) {
+                            conn.invalidate(generation).await;
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue 'outer;
+                    }
+                },
+                _ = done.changed() => break 'outer,
+            }
+        }
+    }
+    drop(ack_tx);
+    let _ = tokio::time::timeout(Duration::from_secs(10), ack_task).await;
+}
+
+fn sample(relay: &Option<&mut RelayProcess>, pid: Option<u32>) -> Result<Option<Sample>> {
+    match (relay, pid) {
+        (Some(p), _) => p.sample().map(Some),
+        (None, Some(pid)) => crate::relay_proc::sample(pid).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Runs the workload and returns what was measured.
+pub(crate) async fn run(
+    url: RelayUrl,
+    load: &Load,
+    mut relay: Option<&mut RelayProcess>,
+    relay_pid: Option<u32>,
+) -> Result<Outcome> {
+    let codec = Codec::new(load.size, load.verify).context("no randomness")?;
+    let nonce = codec.nonce();
+    let keys: Vec<SigningKey> = (0..load.mailboxes as u64)
+        .map(|j| mailbox_key(nonce, j))
+        .collect();
+    let addrs = keys
+        .iter()
+        .map(|k| MailboxAddress::from_public_key(&k.verifying_key()))
+        .collect();
+    let options = client_options(load.crash_every.is_some());
+    let conns: Vec<Arc<Conn>> = (0..load.connections)
+        .map(|c| {
+            Arc::new(Conn {
+                url: url.clone(),
+                options: options.clone(),
+                keys: keys
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| j % load.connections == c)
+                    .map(|(_, k)| k.clone())
+                    .collect(),
+                slot: Mutex::new(Slot {
+                    generation: 0,
+                    client: None,
+                }),
+            })
+        })
+        .collect();
+    let shared = Arc::new(Shared {
+        codec,
+        tracker: Tracker::new(load.verify)?,
+        addrs,
+        next: AtomicU64::new(0),
+        count: load.count,
+        stop: AtomicBool::new(false),
+        give_up_at: std::sync::Mutex::new(None),
+        t0: Instant::now(),
+    });
+
+    // Connect everything first (64 handshakes at a time); setup is not measured.
+    let gate = Arc::new(Semaphore::new(64));
+    let mut set = JoinSet::new();
+    for (i, c) in conns.iter().enumerate() {
+        let (c, gate) = (c.clone(), gate.clone());
+        set.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            c.get().await.map(|_| ()).map_err(|e| (i, e))
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        if let Ok(Err((i, e))) = r {
+            bail!("connection {i} could not connect and authenticate: {e}");
+        }
+    }
+
+    let ready = Arc::new((AtomicUsize::new(0), Notify::new()));
+    let (done_tx, done_rx) = watch::channel(false);
+    let mut receivers = JoinSet::new();
+    for j in 0..load.mailboxes {
+        receivers.spawn(receiver(
+            shared.clone(),
+            conns[j % load.connections].clone(),
+            j,
+            ready.clone(),
+            done_rx.clone(),
+        ));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while ready.0.load(Ordering::SeqCst) < load.mailboxes {
+        if Instant::now() > deadline {
+            bail!("subscriptions were not all live within 120 s");
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(100), ready.1.notified()).await;
+    }
+
+    let start_sample = sample(&relay, relay_pid)?;
+    let start = Instant::now();
+    let mut senders = JoinSet::new();
+    for conn in &conns {
+        match load.rate {
+            None => {
+                for _ in 0..load.inflight {
+                    let (shared, conn) = (shared.clone(), conn.clone());
+                    senders.spawn(async move {
+                        while let Some(n) = shared.next_message() {
+                            let t = shared.now_ns();
+                            send_one(&shared, &conn, n, t).await;
+                        }
+                    });
+                }
+            }
+            Some(rate) => {
+                let (shared, conn) = (shared.clone(), conn.clone());
+                let period = Duration::from_secs_f64(load.connections as f64 / rate);
+                senders.spawn(async move {
+                    let gate = Arc::new(Semaphore::new(OPEN_LOOP_INFLIGHT));
+                    let mut tick = tokio::time::interval(period);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                    let mut inflight = JoinSet::new();
+                    loop {
+                        let at = tick.tick().await;
+                        let Some(n) = shared.next_message() else {
+                            break;
+                        };
+                        // Latency counts from the scheduled time, not from when a slot freed up.
+                        let t = at
+                            .into_std()
+                            .saturating_duration_since(shared.t0)
+                            .as_nanos() as u64;
+                        let Ok(permit) = gate.clone().acquire_owned().await else {
+                            break;
+                        };
+                        let (shared, conn) = (shared.clone(), conn.clone());
+                        inflight.spawn(async move {
+                            send_one(&shared, &conn, n, t).await;
+                            drop(permit);
+                        });
+                        while inflight.try_join_next().is_some() {}
+                    }
+                    while inflight.join_next().await.is_some() {}
+                });
+            }
+        }
+    }
+
+    // Run for the duration (or until the message count is sent), crashing the relay on cue.
+    let end = start + load.duration;
+    let mut next_crash = load.crash_every.map(|d| start + d);
+    let mut crash_error = None;
+    loop {
+        if Instant::now() >= end || senders.is_empty() {
+            break;
+        }
+        let wake = next_crash.map_or(end, |c| c.min(end));
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake.into()) => {}
+            r = senders.join_next() => {
+                if r.is_none() {
+                    break;
+                }
+                continue;
+            }
+        }
+        if let (Some(at), Some(every), Some(p)) =
+            (next_crash, load.crash_every, relay.as_deref_mut())
+            && Instant::now() >= at
+            && Instant::now() < end
+        {
+            if let Err(e) = p.crash_and_restart().await {
+                crash_error = Some(e);
+                break;
+            }
+            next_crash = Some(Instant::now() + every);
+        }
+    }
+    let send_end = Instant::now();
+    shared.stop.store(true, Ordering::SeqCst);
+    if let Ok(mut g) = shared.give_up_at.lock() {
+        *g = Some(send_end + load.drain);
+    }
+    while senders.join_next().await.is_some() {}
+    if let Some(e) = crash_error {
+        return Err(e);
+    }
+    // Drain: wait for every acknowledged message to be delivered (bounded).
+    let drain_end = Instant::now() + load.drain;
+    while shared.tracker.outstanding() > 0 && Instant::now() < drain_end {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let end_sample = sample(&relay, relay_pid)?;
+    let _ = done_tx.send(true);
+    while receivers.join_next().await.is_some() {}
+    for c in &conns {
+        let client = c.slot.lock().await.client.take();
+        if let Some(client) = client {
+            client.close().await;
+        }
+    }
+    Ok(Outcome {
+        start,
+        send_end,
+        totals: shared.tracker.totals(),
+        start_sample,
+        end_sample,
+        crashes: relay.map_or(0, |p| p.crashes),
+    })
+}

@@ -1,0 +1,447 @@
+//! `hush-bench`: a bounded load tool for a running Hush relay on this machine.
+//!
+//! It drives the relay over real QUIC with the relay crate's client (C connections, M
+//! subscribed mailboxes, a duration or a message count, a target rate or open loop), checks
+//! with `--verify` that every acknowledged envelope arrives exactly once and byte-identical,
+//! can SIGKILL and restart the relay during the run (`--crash-every`, with `--relay-cmd`),
+//! measures idle connections (`--idle-connections`), and, built with the `nats` feature,
+//! runs the same store-and-forward workload against NATS JetStream (`--nats`).
+//! The last line of `--json` output is one JSON object. Only loopback targets are accepted.
+
+mod hush;
+mod idle;
+#[cfg(feature = "nats")]
+mod nats;
+mod payload;
+mod relay_proc;
+mod tracker;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use relay_proc::{RelayProcess, Sample};
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tracker::Totals;
+
+const MAX_DURATION_S: f64 = 600.0;
+const MAX_COUNT: u64 = 50_000_000;
+const MAX_CONNECTIONS: usize = 20_000;
+const MAX_MAILBOXES: usize = 100_000;
+const MAX_INFLIGHT: usize = 200;
+const MAX_SIZE: usize = 1024 * 1024;
+const MAX_RATE: f64 = 10_000_000.0;
+const MAX_IDLE: usize = 50_000;
+
+/// Load a Hush relay (or NATS JetStream) on this machine and report throughput, latency,
+/// losses and the relay's memory and CPU.
+#[derive(Parser, Debug)]
+#[command(name = "hush-bench", version)]
+struct Args {
+    /// The relay, hush://FPR@HOST:PORT (HOST must be 127.0.0.1, localhost or ::1)
+    #[arg(long, value_name = "URL")]
+    relay: Option<String>,
+
+    /// Start the relay with this shell command (it must print `hush-relay listening on URL`
+    /// first) and stop it at the end; needed by --crash-every, which reuses it to restart
+    #[arg(long, value_name = "CMD")]
+    relay_cmd: Option<String>,
+
+    /// Load a NATS JetStream server instead, nats://HOST:PORT (loopback only)
+    #[cfg(feature = "nats")]
+    #[arg(long, value_name = "URL", conflicts_with_all = ["relay", "relay_cmd", "crash_every"])]
+    nats: Option<String>,
+
+    /// Seconds of sending [default: 10, or 300 as a cap with --count]
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+
+    /// Stop after this many messages
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+
+    /// Client connections (each also sends)
+    #[arg(long, value_name = "C", default_value_t = 10)]
+    connections: usize,
+
+    /// Mailboxes, each owned and subscribed on connection (index mod C) [default: C]
+    #[arg(long, value_name = "M")]
+    mailboxes: Option<usize>,
+
+    /// Envelope size on the wire, bytes: the padded ciphertext the relay stores (Hush pads
+    /// 1:1 envelopes to 512 B, then powers of two up to 64 KiB)
+    #[arg(long, value_name = "BYTES", default_value_t = 256)]
+    size: usize,
+
+    /// Target sends per second over all connections (open loop: sends are scheduled
+    /// regardless of answers and latency counts from the scheduled time); without it each
+    /// connection keeps --inflight sends outstanding (closed loop)
+    #[arg(long, value_name = "PER_S")]
+    rate: Option<f64>,
+
+    /// Closed loop: sends outstanding per connection
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    inflight: usize,
+
+    /// Authenticate every envelope and count lost, duplicated and corrupted ones
+    #[arg(long)]
+    verify: bool,
+
+    /// Print the report as one JSON object on the last line
+    #[arg(long)]
+    json: bool,
+
+    /// The relay's process id, for its peak RSS and CPU seconds (automatic with --relay-cmd)
+    #[arg(long, value_name = "PID")]
+    relay_pid: Option<u32>,
+
+    /// SIGKILL and restart the relay every SECS seconds during the run (needs --relay-cmd
+    /// with a fixed --listen port and --data folder)
+    #[arg(long, value_name = "SECS", requires = "relay_cmd")]
+    crash_every: Option<f64>,
+
+    /// Instead of the load: hold K idle authenticated connections for --duration seconds and
+    /// report the relay's RSS per connection (needs --relay-pid or --relay-cmd)
+    #[arg(long, value_name = "K")]
+    idle_connections: Option<usize>,
+
+    /// Seconds to wait, after sending stops, for retries and outstanding deliveries
+    #[arg(long, value_name = "SECS", default_value_t = 15.0)]
+    drain: f64,
+}
+
+/// The validated workload.
+pub(crate) struct Load {
+    pub duration: Duration,
+    pub count: Option<u64>,
+    pub connections: usize,
+    pub mailboxes: usize,
+    pub size: usize,
+    pub rate: Option<f64>,
+    pub inflight: usize,
+    pub verify: bool,
+    pub crash_every: Option<Duration>,
+    pub drain: Duration,
+}
+
+/// What a load run measured.
+pub(crate) struct Outcome {
+    pub start: Instant,
+    pub send_end: Instant,
+    pub totals: Totals,
+    pub start_sample: Option<Sample>,
+    pub end_sample: Option<Sample>,
+    pub crashes: u32,
+}
+
+fn secs(what: &str, v: f64, max: f64) -> Result<Duration> {
+    if !(v.is_finite() && v > 0.0 && v <= max) {
+        bail!("{what} must be more than 0 and at most {max} seconds");
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+impl Args {
+    fn load(&self) -> Result<Load> {
+        let duration = match (self.duration, self.count) {
+            (Some(d), _) => d,
+            (None, Some(_)) => 300.0,
+            (None, None) => 10.0,
+        };
+        if let Some(c) = self.count
+            && !(1..=MAX_COUNT).contains(&c)
+        {
+            bail!("--count must be 1..={MAX_COUNT}");
+        }
+        if !(1..=MAX_CONNECTIONS).contains(&self.connections) {
+            bail!("--connections must be 1..={MAX_CONNECTIONS}");
+        }
+        let mailboxes = self.mailboxes.unwrap_or(self.connections);
+        if !(1..=MAX_MAILBOXES).contains(&mailboxes) {
+            bail!("--mailboxes must be 1..={MAX_MAILBOXES}");
+        }
+        if !(payload::MIN_SIZE..=MAX_SIZE).contains(&self.size) {
+            bail!("--size must be {}..={MAX_SIZE} bytes", payload::MIN_SIZE);
+        }
+        if let Some(r) = self.rate
+            && !(r.is_finite() && r > 0.0 && r <= MAX_RATE)
+        {
+            bail!("--rate must be more than 0 and at most {MAX_RATE}");
+        }
+        if !(1..=MAX_INFLIGHT).contains(&self.inflight) {
+            bail!("--inflight must be 1..={MAX_INFLIGHT}");
+        }
+        Ok(Load {
+            duration: secs("--duration", duration, MAX_DURATION_S)?,
+            count: self.count,
+            connections: self.connections,
+            mailboxes,
+            size: self.size,
+            rate: self.rate,
+            inflight: self.inflight,
+            verify: self.verify,
+            crash_every: self
+                .crash_every
+                .map(|s| secs("--crash-every", s, MAX_DURATION_S))
+                .transpose()?,
+            drain: secs("--drain", self.drain, 120.0)?,
+        })
+    }
+}
+
+/// Refuses anything but this machine.
+pub(crate) fn check_loopback(host: &str) -> Result<()> {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    let ok = h.eq_ignore_ascii_case("localhost") || h == "127.0.0.1" || h == "::1";
+    if !ok {
+        bail!("refusing to load {host}: only 127.0.0.1, localhost and ::1 are allowed");
+    }
+    Ok(())
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+fn per_s(n: u64, from: Instant, to: Option<Instant>) -> f64 {
+    match to {
+        Some(t) if t > from => n as f64 / t.duration_since(from).as_secs_f64(),
+        _ => 0.0,
+    }
+}
+
+/// The report of a load run, as JSON.
+pub(crate) fn report(target: &str, load: &Load, o: &Outcome) -> serde_json::Value {
+    let t = &o.totals;
+    let h = &t.hist;
+    let errors: u64 = t.errors.values().sum();
+    let q = |p: f64| {
+        if h.is_empty() {
+            0.0
+        } else {
+            ms(h.value_at_quantile(p))
+        }
+    };
+    let mut v = json!({
+        "target": target,
+        "connections": load.connections,
+        "mailboxes": load.mailboxes,
+        "size": load.size,
+        "rate_target": load.rate,
+        "inflight": if load.rate.is_some() { None } else { Some(load.inflight) },
+        "send_seconds": o.send_end.duration_since(o.start).as_secs_f64(),
+        "sends": t.receipted,
+        "sends_per_s": per_s(t.receipted, o.start, t.last_receipt),
+        "deliveries": t.deliveries,
+        "deliveries_per_s": per_s(t.deliveries, o.start, t.last_delivery),
+        "p50_ms": q(0.5),
+        "p90_ms": q(0.9),
+        "p99_ms": q(0.99),
+        "p999_ms": q(0.999),
+        "max_ms": if h.is_empty() { 0.0 } else { ms(h.max()) },
+        "mean_ms": if h.is_empty() { 0.0 } else { h.mean() / 1000.0 },
+        "errors": errors,
+        "errors_by_kind": t.errors,
+        "abandoned": t.abandoned,
+        "crashes": o.crashes,
+    });
+    if load.verify {
+        v["lost"] = json!(t.lost);
+        v["duplicated"] = json!(t.duplicated);
+        v["corrupted"] = json!(t.corrupted);
+        v["redelivered"] = json!(t.redelivered);
+        v["unreceipted_delivered"] = json!(t.unreceipted_delivered);
+    }
+    if let (Some(a), Some(b)) = (o.start_sample, o.end_sample) {
+        v["relay_peak_rss_kib"] = json!(b.hwm_kib);
+        v["relay_rss_kib"] = json!(b.rss_kib);
+        v["relay_cpu_s"] = json!(Sample::cpu_s(b.cpu_ticks.saturating_sub(a.cpu_ticks)));
+    }
+    v
+}
+
+fn print_text(v: &serde_json::Value) {
+    let g = |k: &str| v.get(k).cloned().unwrap_or(serde_json::Value::Null);
+    let f = |k: &str| g(k).as_f64().unwrap_or(0.0);
+    let mode = match g("rate_target").as_f64() {
+        Some(r) => format!("open loop at {r:.0}/s"),
+        None => format!("closed loop, {} in flight per connection", g("inflight")),
+    };
+    println!(
+        "{}: {} connections, {} mailboxes, {} B envelopes, {mode}",
+        g("target").as_str().unwrap_or("?"),
+        g("connections"),
+        g("mailboxes"),
+        g("size"),
+    );
+    println!(
+        "  sends       {} acknowledged, {:.0}/s over {:.1} s",
+        g("sends"),
+        f("sends_per_s"),
+        f("send_seconds")
+    );
+    println!(
+        "  deliveries  {}, {:.0}/s",
+        g("deliveries"),
+        f("deliveries_per_s")
+    );
+    println!(
+        "  latency     p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms (send to push)",
+        f("p50_ms"),
+        f("p99_ms"),
+        f("p999_ms"),
+        f("max_ms")
+    );
+    println!("  errors      {} {}", g("errors"), g("errors_by_kind"));
+    if v.get("lost").is_some() {
+        println!(
+            "  verify      lost {}, duplicated {}, corrupted {} (redelivered {}, delivered without receipt {})",
+            g("lost"),
+            g("duplicated"),
+            g("corrupted"),
+            g("redelivered"),
+            g("unreceipted_delivered")
+        );
+    }
+    if g("crashes").as_u64().unwrap_or(0) > 0 {
+        println!("  crashes     {} (SIGKILL + restart)", g("crashes"));
+    }
+    if v.get("relay_cpu_s").is_some() {
+        println!(
+            "  relay       peak RSS {} KiB, CPU {:.2} s",
+            g("relay_peak_rss_kib"),
+            f("relay_cpu_s")
+        );
+    }
+}
+
+async fn idle_report(
+    args: &Args,
+    url: &hush_relay::RelayUrl,
+    k: usize,
+    process: &Option<RelayProcess>,
+    hold: Duration,
+) -> Result<serde_json::Value> {
+    if !(1..=MAX_IDLE).contains(&k) {
+        bail!("--idle-connections must be 1..={MAX_IDLE}");
+    }
+    let pid = match (process, args.relay_pid) {
+        (Some(p), _) => p.pid().context("relay is not running")?,
+        (None, Some(pid)) => pid,
+        (None, None) => bail!("--idle-connections needs --relay-pid or --relay-cmd"),
+    };
+    let o = idle::run(url.clone(), k, pid, hold).await?;
+    if !args.json {
+        println!(
+            "hush: {} idle authenticated connections held ({} failed), {:.1} s to open",
+            o.held, o.failed, o.setup_s
+        );
+        println!(
+            "  relay RSS {} KiB -> {} KiB: {:.0} bytes ({:.1} KiB) per connection",
+            o.rss_before_kib,
+            o.rss_after_kib,
+            o.bytes_per_connection(),
+            o.bytes_per_connection() / 1024.0
+        );
+        if let Some(e) = &o.first_error {
+            println!("  first error: {e}");
+        }
+    }
+    Ok(json!({
+        "target": "hush",
+        "idle_connections": o.requested,
+        "held": o.held,
+        "failed": o.failed,
+        "first_error": o.first_error,
+        "setup_seconds": o.setup_s,
+        "relay_rss_before_kib": o.rss_before_kib,
+        "relay_rss_after_kib": o.rss_after_kib,
+        "relay_peak_rss_kib": o.hwm_kib,
+        "relay_bytes_per_connection": o.bytes_per_connection(),
+    }))
+}
+
+async fn run() -> Result<bool> {
+    let args = Args::parse();
+    let load = args.load()?;
+    if args.crash_every.is_some() && args.idle_connections.is_some() {
+        bail!("--crash-every and --idle-connections do not go together");
+    }
+
+    #[cfg(feature = "nats")]
+    if let Some(url) = &args.nats {
+        if args.idle_connections.is_some() {
+            bail!("--idle-connections measures the Hush relay only");
+        }
+        let o = nats::run(url, &load).await?;
+        let v = report(&o.0, &load, &o.1);
+        return finish(&args, &load, v);
+    }
+
+    let mut process = match &args.relay_cmd {
+        Some(cmd) => Some(RelayProcess::start(cmd).await?),
+        None => None,
+    };
+    let result = async {
+        let url = match (&args.relay, &process) {
+            (Some(u), _) => u
+                .parse::<hush_relay::RelayUrl>()
+                .map_err(|e| anyhow::anyhow!("--relay: {e}"))?,
+            (None, Some(p)) => p.url().clone(),
+            (None, None) => bail!("give --relay URL or --relay-cmd CMD"),
+        };
+        check_loopback(&url.host)?;
+        if let Some(p) = &process
+            && p.url() != &url
+        {
+            bail!("--relay {url} is not the relay --relay-cmd started ({})", p.url());
+        }
+        if let Some(k) = args.idle_connections {
+            return idle_report(&args, &url, k, &process, load.duration).await;
+        }
+        let o = hush::run(url, &load, process.as_mut(), args.relay_pid).await?;
+        Ok(report("hush", &load, &o))
+    }
+    .await;
+    if let Some(p) = process {
+        p.stop().await;
+    }
+    finish(&args, &load, result?)
+}
+
+/// Prints the report; false when --verify found a problem.
+fn finish(args: &Args, load: &Load, v: serde_json::Value) -> Result<bool> {
+    if args.json {
+        println!("{v}");
+    } else {
+        print_text(&v);
+    }
+    let bad = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0) > 0;
+    Ok(!(load.verify && (bad("lost") || bad("duplicated") || bad("corrupted"))))
+}
+
+fn main() {
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hush-bench: cannot start runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    match rt.block_on(run()) {
+        Ok(true) => {}
+        Ok(false) => {
+            eprintln!("hush-bench: --verify failed: lost, duplicated or corrupted envelopes");
+            std::process::exit(2);
+        }
+        Err(e) => {
+            let msg = format!("{e:#}");
+            let one: Vec<&str> = msg
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("hush-bench: {}", one.join(" "));
+            std::process::exit(1);
+        }
+    }
+}
