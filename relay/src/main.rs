@@ -6,11 +6,13 @@
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use hush_relay::server::{Relay, RelayConfig};
+use hush_relay::storage::PgStorage;
 use hush_relay::tls::CertSource;
 use serde::Deserialize;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Settings. Each is a flag, an environment variable (`HUSH_RELAY_...`) and a key of the
@@ -30,6 +32,15 @@ struct Settings {
     /// Data folder for the database, certificate and keys [default: ./hush-data]
     #[arg(long, env = "HUSH_RELAY_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
+
+    /// Storage: "embedded" (redb in the data folder) or postgres://USER[:PASSWORD]@HOST[:PORT]/DB,
+    /// a database several relay nodes can share [default: embedded]
+    #[arg(long, env = "HUSH_RELAY_STORAGE", value_name = "URL")]
+    storage: Option<String>,
+
+    /// Most PostgreSQL connections in this node's pool [default: 16]
+    #[arg(long, env = "HUSH_RELAY_STORAGE_POOL_SIZE", value_name = "N")]
+    storage_pool_size: Option<usize>,
 
     /// TOML config file; flags and environment variables override its values
     #[arg(long, env = "HUSH_RELAY_CONFIG", value_name = "FILE")]
@@ -121,6 +132,14 @@ struct Settings {
     shutdown_grace_seconds: Option<u64>,
 }
 
+/// Which storage backend the relay runs on.
+enum StorageChoice {
+    /// redb in the data folder.
+    Embedded,
+    /// A PostgreSQL database, possibly shared with other relay nodes.
+    Postgres { url: String, pool_size: usize },
+}
+
 macro_rules! merge {
     ($cli:ident, $file:ident, $($f:ident),*) => {
         $( if $cli.$f.is_none() { $cli.$f = $file.$f.take(); } )*
@@ -151,6 +170,8 @@ impl Settings {
                 f,
                 listen,
                 data,
+                storage,
+                storage_pool_size,
                 metrics,
                 log_format,
                 log,
@@ -174,6 +195,31 @@ impl Settings {
             );
         }
         Ok(s)
+    }
+
+    /// The storage backend to open.
+    fn storage_choice(&self) -> Result<StorageChoice> {
+        match self.storage.as_deref().map(str::trim) {
+            None | Some("") | Some("embedded") | Some("redb") => Ok(StorageChoice::Embedded),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(StorageChoice::Postgres {
+                    url: url.to_owned(),
+                    pool_size: match self.storage_pool_size {
+                        Some(0) => bail!("storage_pool_size must be at least 1"),
+                        Some(n) => n,
+                        None => hush_relay::storage::DEFAULT_POOL_SIZE,
+                    },
+                })
+            }
+            Some(other) => {
+                // Never echo what might be a URL with a password in it.
+                let scheme = other.split("://").next().unwrap_or("");
+                bail!(
+                    "unknown storage {:?} (expected \"embedded\" or a postgres:// URL)",
+                    if other.contains("://") { scheme } else { other }
+                )
+            }
+        }
     }
 
     fn relay_config(&self) -> Result<RelayConfig> {
@@ -280,7 +326,19 @@ async fn run() -> Result<()> {
         init_metrics(addr)?;
     }
     let config = settings.relay_config()?;
-    let relay = Relay::start(config).await.context("cannot start relay")?;
+    let relay = match settings.storage_choice()? {
+        StorageChoice::Embedded => Relay::start(config).await,
+        StorageChoice::Postgres { url, pool_size } => {
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!("cannot create data folder {}", config.data_dir.display())
+            })?;
+            let storage = PgStorage::connect(&url, pool_size)
+                .await
+                .context("cannot open PostgreSQL storage")?;
+            Relay::start_with_storage(config, Arc::new(storage)).await
+        }
+    }
+    .context("cannot start relay")?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "hush-relay listening on {}", relay.url())?;

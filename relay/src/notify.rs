@@ -2,10 +2,12 @@
 //!
 //! A subscriber takes a receiver before it reads storage and waits on it when it has caught
 //! up, so no write between the read and the wait is missed. With several relay nodes on one
-//! shared database (a later backend) this is where a cross-node notification would plug in.
+//! shared database, the storage backend reports other nodes' writes through
+//! [`Notifier::wake`] (see [`crate::storage::Storage::set_wake_sink`]).
 
+use crate::storage::Wake;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 /// Keys of the notifier: mailbox addresses and group id digests live in separate spaces.
@@ -15,9 +17,10 @@ pub(crate) enum Topic {
     Group([u8; 32]),
 }
 
-#[derive(Default)]
+/// Cloning gives another handle on the same topics.
+#[derive(Default, Clone)]
 pub(crate) struct Notifier {
-    topics: Mutex<HashMap<Topic, watch::Sender<u64>>>,
+    topics: Arc<Mutex<HashMap<Topic, watch::Sender<u64>>>>,
 }
 
 impl Notifier {
@@ -43,6 +46,25 @@ impl Notifier {
             } else {
                 tx.send_modify(|v| *v = v.wrapping_add(1));
             }
+        }
+    }
+
+    /// Wakes every subscriber of every topic (they all re-read storage from their cursors).
+    pub(crate) fn notify_all(&self) {
+        if let Ok(mut map) = self.topics.lock() {
+            map.retain(|_, tx| tx.receiver_count() > 0);
+            for tx in map.values() {
+                tx.send_modify(|v| *v = v.wrapping_add(1));
+            }
+        }
+    }
+
+    /// Applies a wake-up reported by the storage backend.
+    pub(crate) fn wake(&self, w: Wake) {
+        match w {
+            Wake::Mailbox(a) => self.notify(Topic::Mailbox(a.0)),
+            Wake::Group(g) => self.notify(Topic::Group(g)),
+            Wake::All => self.notify_all(),
         }
     }
 

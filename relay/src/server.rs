@@ -136,7 +136,8 @@ impl Relay {
         Self::start_with_storage(config, Arc::new(storage)).await
     }
 
-    /// Starts serving on top of an already opened storage backend.
+    /// Starts serving on top of an already opened storage backend (for example a
+    /// [`crate::storage::PgStorage`] shared with other relay nodes).
     pub async fn start_with_storage(
         config: RelayConfig,
         storage: Arc<dyn Storage>,
@@ -171,10 +172,16 @@ impl Relay {
         })?;
         let receipt_public_key = identity.receipt_key.verifying_key();
         let fingerprint = identity.fingerprint;
+        let notifier = Notifier::default();
+        {
+            // A shared backend (PostgreSQL) reports other nodes' writes here.
+            let notifier = notifier.clone();
+            storage.set_wake_sink(Arc::new(move |w| notifier.wake(w)));
+        }
         let shared = Arc::new(Shared {
             config,
             storage,
-            notifier: Notifier::default(),
+            notifier,
             receipt_key: identity.receipt_key,
             fingerprint,
         });

@@ -1,20 +1,28 @@
 //! The storage trait and the records it deals in.
 //!
+//! Two backends implement it: [`RedbStorage`], the embedded default (one relay node), and
+//! [`PgStorage`], PostgreSQL shared by several relay nodes.
+//!
 //! Every method that changes state is a single atomic operation on the backend, so a
-//! backend that serves many relay nodes (PostgreSQL, a later issue) can implement each one as
-//! one transaction: "store an envelope unless the mailbox is full", "take one one-time
+//! backend that serves many relay nodes implements each one as one transaction: "store an envelope unless the mailbox is full", "take one one-time
 //! prekey", "append a commit if its epoch is current". A method returns only once its effect is
 //! durable. Methods return boxed futures so the trait is object-safe (`Arc<dyn Storage>`) and
 //! async backends fit as well as blocking ones.
 
+mod pg_backend;
+mod pg_listen;
+mod pg_schema;
 mod records;
 mod redb_backend;
 
+pub use pg_backend::{DEFAULT_POOL_SIZE, PgStorage};
+pub use pg_schema::SCHEMA_VERSION;
 pub use redb_backend::{CommitStats, RedbStorage};
 
 use crate::types::{EnvelopeId, GroupId, MailboxAddress};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 /// The future every storage method returns.
 pub type StorageFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StorageError>> + Send + 'a>>;
@@ -58,6 +66,22 @@ pub enum StorageError {
     #[error("storage is closed")]
     Closed,
 }
+
+/// Something that changed in the store, for waking live subscriptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Wake {
+    /// New envelopes in this mailbox.
+    Mailbox(MailboxAddress),
+    /// New entries in the group log with this SHA-256 group id digest ([`GroupId::digest`]).
+    Group([u8; 32]),
+    /// Anything may have changed (the feed of changes was interrupted and resumed): every
+    /// subscriber should read the store again.
+    All,
+}
+
+/// Where a backend shared by several relay nodes reports changes, possibly made through
+/// other nodes. Called from a background task; it must not block.
+pub type WakeSink = Arc<dyn Fn(Wake) + Send + Sync>;
 
 /// Per-mailbox limits, checked atomically with each insert.
 #[derive(Debug, Clone, Copy)]
@@ -381,4 +405,13 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Finishes pending writes and closes the store. Later calls fail with `Closed`.
     fn close(&self) -> StorageFuture<'_, ()>;
+
+    /// Asks the backend to report changes made through *other* relay nodes to `sink` (the
+    /// node wakes its own subscribers for its own writes). A backend that serves a single
+    /// node has no such changes and ignores the sink, which is this default. A shared backend
+    /// also reports [`Wake::All`] whenever its change feed resumes after an interruption,
+    /// so that subscribers re-read from their cursors and miss nothing.
+    fn set_wake_sink(&self, sink: WakeSink) {
+        let _ = sink;
+    }
 }

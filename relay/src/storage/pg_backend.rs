@@ -1,0 +1,1150 @@
+//! The PostgreSQL backend: one database shared by several relay nodes.
+//!
+//! Each storage operation is one transaction (READ COMMITTED) on a connection from a bounded
+//! pool ([`deadpool_postgres`]). Where the embedded backend relies on its single writer, this
+//! one relies on row locks and conditional statements:
+//!
+//! * an envelope insert locks its mailbox row (`INSERT .. ON CONFLICT DO UPDATE .. RETURNING`)
+//!   to allocate the sequence number and check the quota, and claims the envelope id with
+//!   `INSERT .. ON CONFLICT DO NOTHING`; losing that race to a concurrent insert of the same id
+//!   re-runs the operation, which then sees the first one and answers "duplicate";
+//! * one-time prekeys and KeyPackages are taken with `DELETE .. WHERE key = (SELECT .. FOR
+//!   UPDATE SKIP LOCKED) RETURNING`, so concurrent fetches through any nodes get distinct keys;
+//! * a group append locks the group row, then compares the commit's epoch with the current one
+//!   and moves it in the same transaction (a unique index on `(group, epoch)` for commits
+//!   backs this up);
+//! * the expiry sweep runs under a session advisory lock (`pg_try_advisory_lock`): while one
+//!   node sweeps, the others skip their turn; each row removal is a `DELETE .. RETURNING`
+//!   whose counts come from the rows actually removed.
+//!
+//! Locks are always taken in the order group row, then mailbox rows, then envelope rows.
+//! A commit returns only after PostgreSQL reports it durable (`synchronous_commit` as the
+//! server is configured; its default `on` waits for the WAL flush).
+//!
+//! Operations that fail because a connection broke (or on a serialization failure or a
+//! deadlock) are retried a few times on a fresh connection. Every operation is safe to repeat
+//! even if its first commit did in fact land: sends and commits are idempotent, acks of an
+//! already acked envelope do nothing, a repeated take hands out a *different* key (one may be
+//! lost, none is handed out twice).
+
+use super::pg_listen::{self, CHANNEL};
+use super::pg_schema;
+use super::records::{STATE_DELIVERED, STATE_EXPIRED, STATE_STORED};
+use super::*;
+use crate::types::sha256;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+
+/// Connections in the pool unless configured otherwise.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// Attempts per operation when connections break.
+const ATTEMPTS: u32 = 5;
+/// Longest wait for a pooled connection (or a new one).
+const POOL_WAIT: Duration = Duration::from_secs(10);
+/// Connect timeout when the URL sets none.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most mailboxes (and most forgotten ids, group entries) one sweep handles.
+const SWEEP_LIMIT: i64 = 10_000;
+/// Most rows one fetch asks for.
+const FETCH_LIMIT: usize = 10_000;
+/// Advisory lock namespace of the sweep (second key: hash of the current schema).
+const SWEEP_LOCK: i32 = 0x4855_5302;
+
+/// One line for a database error, with the server's message when there is one.
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+/// Why an attempt failed.
+enum Fail {
+    /// A definite answer: return it.
+    Storage(StorageError),
+    /// A database error: retried when it is transient.
+    Db(tokio_postgres::Error),
+    /// Lost a race with a concurrent transaction that committed the same key: run again.
+    Race,
+}
+
+impl From<tokio_postgres::Error> for Fail {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Fail::Db(e)
+    }
+}
+
+impl From<StorageError> for Fail {
+    fn from(e: StorageError) -> Self {
+        Fail::Storage(e)
+    }
+}
+
+/// Whether a database error may go away on a fresh connection or a second try.
+fn transient(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        // No server error: I/O, a closed or broken connection.
+        None => true,
+        Some(c) => {
+            *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED
+                || *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+                || c.code().starts_with("08")
+        }
+    }
+}
+
+/// `u64` counters, sequence numbers and times into `bigint` (clamped).
+fn to_i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// `bigint` back to `u64` (negative values, which this backend never writes, read as 0).
+fn to_u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// Order-preserving `u64` to `bigint` for client-chosen values (prekey ids, epochs).
+fn flip(v: u64) -> i64 {
+    (v ^ (1 << 63)) as i64
+}
+
+/// Inverse of [`flip`].
+fn unflip(v: i64) -> u64 {
+    (v as u64) ^ (1 << 63)
+}
+
+/// The PostgreSQL-backed [`Storage`], for several relay nodes on one database.
+pub struct PgStorage {
+    pool: Pool,
+    config: tokio_postgres::Config,
+    closed: AtomicBool,
+    stop: watch::Sender<bool>,
+    listener: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for PgStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStorage")
+            .field("pool", &self.pool.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStorage {
+    /// Connects to the database at `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`, or any
+    /// libpq-style form `tokio-postgres` accepts; TLS to the database is not supported),
+    /// applies missing schema migrations and keeps at most `pool_size` connections (plus one
+    /// for notifications, once [`Storage::set_wake_sink`] is called).
+    pub async fn connect(url: &str, pool_size: usize) -> Result<Self, StorageError> {
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StorageError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("hush-relay");
+        }
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(POOL_WAIT))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| StorageError::Backend(format!("connection pool: {e}")))?;
+        let mut client = pool
+            .get()
+            .await
+            .map_err(|e| StorageError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+        let version = pg_schema::migrate(&mut client).await?;
+        drop(client);
+        tracing::info!(
+            schema_version = version,
+            pool_size,
+            "PostgreSQL storage ready"
+        );
+        let (stop, _) = watch::channel(false);
+        Ok(PgStorage {
+            pool,
+            config,
+            closed: AtomicBool::new(false),
+            stop,
+            listener: Mutex::new(None),
+        })
+    }
+
+    /// Connections open now and the pool's bound.
+    pub fn pool_status(&self) -> (usize, usize) {
+        let s = self.pool.status();
+        (s.size, s.max_size)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, Fail> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Fail::Storage(StorageError::Closed));
+        }
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(db) => Fail::Db(db),
+            deadpool_postgres::PoolError::Closed => Fail::Storage(StorageError::Closed),
+            other => Fail::Storage(StorageError::Backend(format!(
+                "no database connection: {other}"
+            ))),
+        })
+    }
+}
+
+/// Runs `$body` (an expression using the transaction `$tx`) in a transaction, commits, and
+/// retries on transient failures.
+macro_rules! in_tx {
+    ($self:ident, $what:literal, |$tx:ident| $body:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let r: Result<_, Fail> = async {
+                let mut client = $self.client().await?;
+                let $tx = client.transaction().await?;
+                let v = $body.await?;
+                $tx.commit().await?;
+                Ok(v)
+            }
+            .await;
+            match r {
+                Ok(v) => break Ok(v),
+                Err(Fail::Storage(e)) => break Err(e),
+                Err(Fail::Race) if attempt < ATTEMPTS => continue,
+                Err(Fail::Db(e)) if attempt < ATTEMPTS && transient(&e) => {
+                    tracing::debug!(error = %describe(&e), attempt, op = $what, "retrying");
+                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+                }
+                Err(Fail::Race) => {
+                    break Err(StorageError::Backend(format!(
+                        "{}: too much contention",
+                        $what
+                    )));
+                }
+                Err(Fail::Db(e)) => {
+                    metrics::counter!("hush_relay_errors_total", "kind" => "database").increment(1);
+                    break Err(StorageError::Backend(format!("{}: {}", $what, describe(&e))));
+                }
+            }
+        }
+    }};
+}
+
+/// Like [`in_tx`] for a read on a pooled connection, without a transaction.
+macro_rules! on_client {
+    ($self:ident, $what:literal, |$c:ident| $body:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let r: Result<_, Fail> = async {
+                let $c = $self.client().await?;
+                let v = $body.await?;
+                Ok(v)
+            }
+            .await;
+            match r {
+                Ok(v) => break Ok(v),
+                Err(Fail::Storage(e)) => break Err(e),
+                Err(Fail::Db(e)) if attempt < ATTEMPTS && transient(&e) => {
+                    tracing::debug!(error = %describe(&e), attempt, op = $what, "retrying");
+                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+                }
+                Err(Fail::Race) => {
+                    break Err(StorageError::Backend(format!("{}: unexpected race", $what)));
+                }
+                Err(Fail::Db(e)) => {
+                    metrics::counter!("hush_relay_errors_total", "kind" => "database").increment(1);
+                    break Err(StorageError::Backend(format!("{}: {}", $what, describe(&e))));
+                }
+            }
+        }
+    }};
+}
+
+type Tx<'a> = deadpool_postgres::Transaction<'a>;
+
+async fn query(
+    tx: &Tx<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<Row>, Fail> {
+    let st = tx.prepare_cached(sql).await?;
+    Ok(tx.query(&st, params).await?)
+}
+
+async fn query_opt(
+    tx: &Tx<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Option<Row>, Fail> {
+    let st = tx.prepare_cached(sql).await?;
+    Ok(tx.query_opt(&st, params).await?)
+}
+
+async fn query_one(
+    tx: &Tx<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Row, Fail> {
+    let st = tx.prepare_cached(sql).await?;
+    Ok(tx.query_one(&st, params).await?)
+}
+
+async fn execute(
+    tx: &Tx<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<u64, Fail> {
+    let st = tx.prepare_cached(sql).await?;
+    Ok(tx.execute(&st, params).await?)
+}
+
+fn corrupt(what: impl Into<String>) -> Fail {
+    Fail::Storage(StorageError::Corrupt(what.into()))
+}
+
+/// Stores one envelope inside `tx` (see the module docs for the locking).
+async fn put_envelope_tx(
+    tx: &Tx<'_>,
+    env: &NewEnvelope,
+    quota: MailboxQuota,
+) -> Result<PutOutcome, Fail> {
+    let digest = sha256(&[&env.ciphertext]);
+    let a = env.mailbox.0.as_slice();
+    let id = env.envelope_id.as_bytes();
+    if let Some(row) = query_opt(
+        tx,
+        "SELECT address, seq, digest, stored_at_ms FROM hush_envelope_ids WHERE envelope_id = $1",
+        &[&id],
+    )
+    .await?
+    {
+        let (addr, seq, d, at): (Vec<u8>, i64, Vec<u8>, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        if addr != a || d != digest {
+            return Err(Fail::Storage(StorageError::EnvelopeIdConflict));
+        }
+        return Ok(PutOutcome {
+            mailbox: env.mailbox,
+            seq: to_u(seq),
+            stored_at_ms: to_u(at),
+            duplicate: true,
+        });
+    }
+    // Locks the mailbox row (creating it if needed) until the end of the transaction.
+    let meta = query_one(
+        tx,
+        "INSERT INTO hush_mailboxes (address, next_seq, envelope_count, envelope_bytes)
+         VALUES ($1, 0, 0, 0)
+         ON CONFLICT (address) DO UPDATE SET next_seq = hush_mailboxes.next_seq
+         RETURNING next_seq, envelope_count, envelope_bytes",
+        &[&a],
+    )
+    .await?;
+    let (next_seq, count, bytes) = (to_u(meta.get(0)), to_u(meta.get(1)), to_u(meta.get(2)));
+    let len = env.ciphertext.len() as u64;
+    if count.saturating_add(1) > quota.max_count || bytes.saturating_add(len) > quota.max_bytes {
+        return Err(Fail::Storage(StorageError::QuotaExceeded {
+            count,
+            bytes,
+            max_count: quota.max_count,
+            max_bytes: quota.max_bytes,
+        }));
+    }
+    let seq = to_i(next_seq);
+    let now = to_i(env.now_ms);
+    let expires = to_i(env.expires_at_ms);
+    let claimed = execute(
+        tx,
+        "INSERT INTO hush_envelope_ids
+            (envelope_id, address, seq, state, stored_at_ms, expires_at_ms, state_at_ms, digest, forget_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $5, $7, $8)
+         ON CONFLICT (envelope_id) DO NOTHING",
+        &[
+            &id,
+            &a,
+            &seq,
+            &(STATE_STORED as i16),
+            &now,
+            &expires,
+            &digest.as_slice(),
+            &to_i(env.forget_at_ms),
+        ],
+    )
+    .await?;
+    if claimed == 0 {
+        // A concurrent transaction committed this id first: run again to answer from it.
+        return Err(Fail::Race);
+    }
+    execute(
+        tx,
+        "UPDATE hush_mailboxes SET next_seq = next_seq + 1, envelope_count = envelope_count + 1,
+             envelope_bytes = envelope_bytes + $2
+         WHERE address = $1",
+        &[&a, &to_i(len)],
+    )
+    .await?;
+    execute(
+        tx,
+        "INSERT INTO hush_envelopes (address, seq, envelope_id, stored_at_ms, expires_at_ms, ciphertext)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&a, &seq, &id, &now, &expires, &env.ciphertext],
+    )
+    .await?;
+    notify(tx, pg_listen::mailbox_payload(&env.mailbox.0)).await?;
+    Ok(PutOutcome {
+        mailbox: env.mailbox,
+        seq: next_seq,
+        stored_at_ms: env.now_ms,
+        duplicate: false,
+    })
+}
+
+/// Queues a notification, delivered to every listening node if `tx` commits.
+async fn notify(tx: &Tx<'_>, payload: String) -> Result<(), Fail> {
+    query(tx, "SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await?;
+    Ok(())
+}
+
+async fn stock_tx(tx: &Tx<'_>, a: &[u8]) -> Result<DirectoryStock, Fail> {
+    let r = query_one(
+        tx,
+        "SELECT (SELECT count(*) FROM hush_one_time_prekeys WHERE address = $1),
+                (SELECT count(*) FROM hush_key_packages WHERE address = $1),
+                EXISTS (SELECT 1 FROM hush_signed_prekeys WHERE address = $1),
+                EXISTS (SELECT 1 FROM hush_last_resort_key_packages WHERE address = $1)",
+        &[&a],
+    )
+    .await?;
+    Ok(DirectoryStock {
+        one_time_prekeys: to_u(r.get(0)),
+        key_packages: to_u(r.get(1)),
+        has_signed_prekey: r.get(2),
+        has_last_resort: r.get(3),
+    })
+}
+
+/// Locks the directory row of a mailbox for the rest of the transaction.
+async fn lock_directory(tx: &Tx<'_>, a: &[u8]) -> Result<(), Fail> {
+    query(
+        tx,
+        "INSERT INTO hush_directories (address) VALUES ($1)
+         ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address RETURNING 1",
+        &[&a],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Expires one mailbox's envelopes due at `now` inside `tx`: `(count, bytes)`.
+async fn expire_mailbox_tx(tx: &Tx<'_>, a: &[u8], now: i64) -> Result<(u64, u64), Fail> {
+    query(
+        tx,
+        "SELECT 1 FROM hush_mailboxes WHERE address = $1 FOR UPDATE",
+        &[&a],
+    )
+    .await?;
+    let r = query_one(
+        tx,
+        "WITH d AS (
+             DELETE FROM hush_envelopes WHERE address = $1 AND expires_at_ms <= $2
+             RETURNING envelope_id, seq, expires_at_ms, octet_length(ciphertext)::bigint AS len
+         ), m AS (
+             UPDATE hush_mailboxes SET
+                 envelope_count = greatest(envelope_count - (SELECT count(*) FROM d), 0),
+                 envelope_bytes = greatest(envelope_bytes - (SELECT coalesce(sum(len), 0) FROM d), 0)
+             WHERE address = $1
+         ), i AS (
+             UPDATE hush_envelope_ids AS x SET state = $3, state_at_ms = d.expires_at_ms
+             FROM d
+             WHERE x.envelope_id = d.envelope_id AND x.state = $4 AND x.address = $1
+                 AND x.seq = d.seq
+         )
+         SELECT count(*), coalesce(sum(len), 0)::bigint FROM d",
+        &[&a, &now, &(STATE_EXPIRED as i16), &(STATE_STORED as i16)],
+    )
+    .await?;
+    Ok((to_u(r.get(0)), to_u(r.get(1))))
+}
+
+impl PgStorage {
+    async fn sweep_locked(
+        client: &mut deadpool_postgres::Object,
+        now_ms: u64,
+    ) -> Result<SweepReport, Fail> {
+        let now = to_i(now_ms);
+        let mut report = SweepReport::default();
+        let mailboxes: Vec<Vec<u8>> = client
+            .query(
+                "SELECT DISTINCT address FROM hush_envelopes WHERE expires_at_ms <= $1 LIMIT $2",
+                &[&now, &SWEEP_LIMIT],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for a in mailboxes {
+            let tx = client.transaction().await?;
+            let (n, b) = expire_mailbox_tx(&tx, &a, now).await?;
+            tx.commit().await?;
+            report.envelopes_expired += n;
+            report.bytes_expired += b;
+        }
+        // Forget ids whose envelope is gone (acked or expired); a stored one waits.
+        report.ids_forgotten = client
+            .execute(
+                "DELETE FROM hush_envelope_ids WHERE envelope_id IN (
+                     SELECT envelope_id FROM hush_envelope_ids
+                     WHERE forget_at_ms <= $1 AND state <> $2
+                     LIMIT $3 FOR UPDATE SKIP LOCKED)",
+                &[&now, &(STATE_STORED as i16), &SWEEP_LIMIT],
+            )
+            .await?;
+        report.group_entries_expired = client
+            .execute(
+                "DELETE FROM hush_group_log WHERE (group_digest, seq) IN (
+                     SELECT group_digest, seq FROM hush_group_log
+                     WHERE expires_at_ms <= $1
+                     LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                &[&now, &SWEEP_LIMIT],
+            )
+            .await?;
+        Ok(report)
+    }
+}
+
+impl Storage for PgStorage {
+    fn put_envelope(&self, env: NewEnvelope, quota: MailboxQuota) -> StorageFuture<'_, PutOutcome> {
+        Box::pin(
+            async move { in_tx!(self, "put envelope", |tx| put_envelope_tx(&tx, &env, quota)) },
+        )
+    }
+
+    fn fetch_envelopes(
+        &self,
+        mailbox: MailboxAddress,
+        cursor: u64,
+        limit: usize,
+        max_bytes: usize,
+        now_ms: u64,
+    ) -> StorageFuture<'_, Vec<StoredEnvelope>> {
+        Box::pin(async move {
+            let n = to_i(limit.clamp(1, FETCH_LIMIT) as u64);
+            let rows = on_client!(self, "fetch envelopes", |c| async {
+                let st = c
+                    .prepare_cached(
+                        "SELECT seq, envelope_id, stored_at_ms, expires_at_ms, ciphertext
+                         FROM hush_envelopes
+                         WHERE address = $1 AND seq >= $2 AND expires_at_ms > $3
+                         ORDER BY seq LIMIT $4",
+                    )
+                    .await?;
+                Ok::<_, Fail>(
+                    c.query(
+                        &st,
+                        &[&mailbox.0.as_slice(), &to_i(cursor), &to_i(now_ms), &n],
+                    )
+                    .await?,
+                )
+            })?;
+            let mut out = Vec::with_capacity(rows.len());
+            let mut bytes = 0usize;
+            for r in rows {
+                let ciphertext: Vec<u8> = r.get(4);
+                if !out.is_empty() && bytes.saturating_add(ciphertext.len()) > max_bytes {
+                    break;
+                }
+                bytes = bytes.saturating_add(ciphertext.len());
+                out.push(StoredEnvelope {
+                    seq: to_u(r.get(0)),
+                    envelope_id: EnvelopeId::new(r.get::<_, Vec<u8>>(1))
+                        .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+                    stored_at_ms: to_u(r.get(2)),
+                    expires_at_ms: to_u(r.get(3)),
+                    ciphertext,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn ack_envelopes(
+        &self,
+        mailbox: MailboxAddress,
+        seqs: Vec<u64>,
+        now_ms: u64,
+    ) -> StorageFuture<'_, u32> {
+        Box::pin(async move {
+            let mut seqs: Vec<i64> = seqs
+                .into_iter()
+                .filter_map(|s| i64::try_from(s).ok())
+                .collect();
+            seqs.sort_unstable();
+            seqs.dedup();
+            if seqs.is_empty() {
+                return Ok(0);
+            }
+            let a = mailbox.0.as_slice();
+            let now = to_i(now_ms);
+            in_tx!(self, "ack envelopes", |tx| async {
+                let locked = query(
+                    &tx,
+                    "SELECT 1 FROM hush_mailboxes WHERE address = $1 FOR UPDATE",
+                    &[&a],
+                )
+                .await?;
+                if locked.is_empty() {
+                    return Ok::<u32, Fail>(0);
+                }
+                let r = query_one(
+                    &tx,
+                    "WITH d AS (
+                         DELETE FROM hush_envelopes WHERE address = $1 AND seq = ANY($2)
+                         RETURNING envelope_id, seq, octet_length(ciphertext)::bigint AS len
+                     ), m AS (
+                         UPDATE hush_mailboxes SET
+                             envelope_count = greatest(envelope_count - (SELECT count(*) FROM d), 0),
+                             envelope_bytes = greatest(envelope_bytes - (SELECT coalesce(sum(len), 0) FROM d), 0)
+                         WHERE address = $1
+                     ), i AS (
+                         UPDATE hush_envelope_ids AS x SET state = $3, state_at_ms = $4
+                         FROM d
+                         WHERE x.envelope_id = d.envelope_id AND x.state = $5 AND x.address = $1
+                             AND x.seq = d.seq
+                     )
+                     SELECT count(*) FROM d",
+                    &[
+                        &a,
+                        &seqs,
+                        &(STATE_DELIVERED as i16),
+                        &now,
+                        &(STATE_STORED as i16),
+                    ],
+                )
+                .await?;
+                Ok(u32::try_from(r.get::<_, i64>(0)).unwrap_or(u32::MAX))
+            })
+        })
+    }
+
+    fn envelope_status(
+        &self,
+        id: EnvelopeId,
+        now_ms: u64,
+    ) -> StorageFuture<'_, Option<EnvelopeStatus>> {
+        Box::pin(async move {
+            let row = on_client!(self, "envelope status", |c| async {
+                let st = c
+                    .prepare_cached(
+                        "SELECT address, state, stored_at_ms, expires_at_ms, state_at_ms
+                         FROM hush_envelope_ids WHERE envelope_id = $1",
+                    )
+                    .await?;
+                Ok::<_, Fail>(c.query_opt(&st, &[&id.as_bytes()]).await?)
+            })?;
+            let Some(r) = row else { return Ok(None) };
+            let addr: Vec<u8> = r.get(0);
+            let state: i16 = r.get(1);
+            let expires_at_ms = to_u(r.get(3));
+            let state_at_ms = to_u(r.get(4));
+            let state = match u32::try_from(state).unwrap_or(0) {
+                STATE_STORED if expires_at_ms <= now_ms => EnvelopeState::Expired {
+                    at_ms: expires_at_ms,
+                },
+                STATE_STORED => EnvelopeState::Stored,
+                STATE_DELIVERED => EnvelopeState::Delivered { at_ms: state_at_ms },
+                STATE_EXPIRED => EnvelopeState::Expired { at_ms: state_at_ms },
+                other => return Err(StorageError::Corrupt(format!("envelope state {other}"))),
+            };
+            Ok(Some(EnvelopeStatus {
+                mailbox: MailboxAddress::from_slice(&addr)
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+                stored_at_ms: to_u(r.get(2)),
+                expires_at_ms,
+                state,
+            }))
+        })
+    }
+
+    fn sweep(&self, now_ms: u64) -> StorageFuture<'_, SweepReport> {
+        Box::pin(async move {
+            let r: Result<SweepReport, Fail> = async {
+                let mut client = self.client().await?;
+                let got: bool = client
+                    .query_one(
+                        "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))",
+                        &[&SWEEP_LOCK],
+                    )
+                    .await?
+                    .get(0);
+                if !got {
+                    // Another node is sweeping right now; it removes what is due.
+                    return Ok(SweepReport::default());
+                }
+                let report = Self::sweep_locked(&mut client, now_ms).await;
+                let unlocked = client
+                    .execute(
+                        "SELECT pg_advisory_unlock($1, hashtext(current_schema()))",
+                        &[&SWEEP_LOCK],
+                    )
+                    .await;
+                if unlocked.is_err() {
+                    // Never hand a connection that may still hold the lock back to the pool.
+                    let _ = deadpool_postgres::Object::take(client);
+                }
+                let report = report?;
+                unlocked?;
+                Ok(report)
+            }
+            .await;
+            r.map_err(|f| match f {
+                Fail::Storage(e) => e,
+                Fail::Db(e) => StorageError::Backend(format!("sweep: {}", describe(&e))),
+                Fail::Race => StorageError::Backend("sweep: unexpected race".into()),
+            })
+        })
+    }
+
+    fn put_prekeys(
+        &self,
+        mailbox: MailboxAddress,
+        signed: Option<SignedPrekey>,
+        one_time: Vec<OneTimePrekey>,
+        max_stock: u64,
+    ) -> StorageFuture<'_, DirectoryStock> {
+        Box::pin(async move {
+            // Later duplicates of an id win, as in a sequence of inserts.
+            let keys: BTreeMap<u64, Vec<u8>> =
+                one_time.into_iter().map(|k| (k.id, k.blob)).collect();
+            let ids: Vec<i64> = keys.keys().map(|id| flip(*id)).collect();
+            let blobs: Vec<Vec<u8>> = keys.into_values().collect();
+            let a = mailbox.0.as_slice();
+            in_tx!(self, "put prekeys", |tx| async {
+                lock_directory(&tx, a).await?;
+                if !ids.is_empty() {
+                    let r = query_one(
+                        &tx,
+                        "SELECT (SELECT count(*) FROM hush_one_time_prekeys WHERE address = $1),
+                                (SELECT count(*) FROM unnest($2::bigint[]) AS n(id)
+                                 WHERE NOT EXISTS (SELECT 1 FROM hush_one_time_prekeys k
+                                                   WHERE k.address = $1 AND k.id = n.id))",
+                        &[&a, &ids],
+                    )
+                    .await?;
+                    let (have, new) = (to_u(r.get(0)), to_u(r.get(1)));
+                    if have + new > max_stock {
+                        return Err(Fail::Storage(StorageError::DirectoryFull(format!(
+                            "{have} one-time prekeys stored, {new} more would exceed {max_stock}"
+                        ))));
+                    }
+                    execute(
+                        &tx,
+                        "INSERT INTO hush_one_time_prekeys (address, id, blob)
+                         SELECT $1, n.id, n.blob FROM unnest($2::bigint[], $3::bytea[]) AS n(id, blob)
+                         ON CONFLICT (address, id) DO UPDATE SET blob = EXCLUDED.blob",
+                        &[&a, &ids, &blobs],
+                    )
+                    .await?;
+                }
+                if let Some(s) = &signed {
+                    execute(
+                        &tx,
+                        "INSERT INTO hush_signed_prekeys (address, id, blob) VALUES ($1, $2, $3)
+                         ON CONFLICT (address) DO UPDATE SET id = EXCLUDED.id, blob = EXCLUDED.blob",
+                        &[&a, &i64::from(s.id), &s.blob],
+                    )
+                    .await?;
+                }
+                stock_tx(&tx, a).await
+            })
+        })
+    }
+
+    fn take_prekey_bundle(
+        &self,
+        mailbox: MailboxAddress,
+    ) -> StorageFuture<'_, Option<PrekeyBundle>> {
+        Box::pin(async move {
+            let a = mailbox.0.as_slice();
+            in_tx!(self, "take prekey", |tx| async {
+                let Some(s) = query_opt(
+                    &tx,
+                    "SELECT id, blob FROM hush_signed_prekeys WHERE address = $1",
+                    &[&a],
+                )
+                .await?
+                else {
+                    return Ok::<_, Fail>(None);
+                };
+                let signed = SignedPrekey {
+                    id: u32::try_from(s.get::<_, i64>(0))
+                        .map_err(|_| corrupt("signed prekey id"))?,
+                    blob: s.get(1),
+                };
+                let one = query_opt(
+                    &tx,
+                    "DELETE FROM hush_one_time_prekeys
+                     WHERE address = $1 AND id = (
+                         SELECT id FROM hush_one_time_prekeys WHERE address = $1
+                         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                     RETURNING id, blob",
+                    &[&a],
+                )
+                .await?;
+                Ok(Some(PrekeyBundle {
+                    signed_prekey: signed,
+                    one_time_prekey: one.map(|r| OneTimePrekey {
+                        id: unflip(r.get(0)),
+                        blob: r.get(1),
+                    }),
+                }))
+            })
+        })
+    }
+
+    fn put_key_packages(
+        &self,
+        mailbox: MailboxAddress,
+        key_packages: Vec<Vec<u8>>,
+        last_resort: Option<Vec<u8>>,
+        max_stock: u64,
+    ) -> StorageFuture<'_, DirectoryStock> {
+        Box::pin(async move {
+            let kps: BTreeMap<[u8; 32], Vec<u8>> = key_packages
+                .into_iter()
+                .map(|kp| (sha256(&[&kp]), kp))
+                .collect();
+            let digests: Vec<Vec<u8>> = kps.keys().map(|d| d.to_vec()).collect();
+            let blobs: Vec<Vec<u8>> = kps.into_values().collect();
+            let a = mailbox.0.as_slice();
+            in_tx!(self, "put key packages", |tx| async {
+                lock_directory(&tx, a).await?;
+                if !digests.is_empty() {
+                    let r = query_one(
+                        &tx,
+                        "SELECT (SELECT count(*) FROM hush_key_packages WHERE address = $1),
+                                (SELECT count(*) FROM unnest($2::bytea[]) AS n(digest)
+                                 WHERE NOT EXISTS (SELECT 1 FROM hush_key_packages k
+                                                   WHERE k.address = $1 AND k.digest = n.digest))",
+                        &[&a, &digests],
+                    )
+                    .await?;
+                    let (have, new) = (to_u(r.get(0)), to_u(r.get(1)));
+                    if have + new > max_stock {
+                        return Err(Fail::Storage(StorageError::DirectoryFull(format!(
+                            "{have} KeyPackages stored, {new} more would exceed {max_stock}"
+                        ))));
+                    }
+                    execute(
+                        &tx,
+                        "INSERT INTO hush_key_packages (address, digest, blob)
+                         SELECT $1, n.digest, n.blob
+                         FROM unnest($2::bytea[], $3::bytea[]) AS n(digest, blob)
+                         ON CONFLICT (address, digest) DO NOTHING",
+                        &[&a, &digests, &blobs],
+                    )
+                    .await?;
+                }
+                if let Some(lr) = &last_resort {
+                    execute(
+                        &tx,
+                        "INSERT INTO hush_last_resort_key_packages (address, blob) VALUES ($1, $2)
+                         ON CONFLICT (address) DO UPDATE SET blob = EXCLUDED.blob",
+                        &[&a, lr],
+                    )
+                    .await?;
+                }
+                stock_tx(&tx, a).await
+            })
+        })
+    }
+
+    fn take_key_package(&self, mailbox: MailboxAddress) -> StorageFuture<'_, Option<KeyPackage>> {
+        Box::pin(async move {
+            let a = mailbox.0.as_slice();
+            in_tx!(self, "take key package", |tx| async {
+                if let Some(r) = query_opt(
+                    &tx,
+                    "DELETE FROM hush_key_packages
+                     WHERE address = $1 AND digest = (
+                         SELECT digest FROM hush_key_packages WHERE address = $1
+                         ORDER BY digest LIMIT 1 FOR UPDATE SKIP LOCKED)
+                     RETURNING blob",
+                    &[&a],
+                )
+                .await?
+                {
+                    return Ok::<_, Fail>(Some(KeyPackage {
+                        blob: r.get(0),
+                        last_resort: false,
+                    }));
+                }
+                Ok(query_opt(
+                    &tx,
+                    "SELECT blob FROM hush_last_resort_key_packages WHERE address = $1",
+                    &[&a],
+                )
+                .await?
+                .map(|r| KeyPackage {
+                    blob: r.get(0),
+                    last_resort: true,
+                }))
+            })
+        })
+    }
+
+    fn directory_stock(&self, mailbox: MailboxAddress) -> StorageFuture<'_, DirectoryStock> {
+        Box::pin(async move {
+            let a = mailbox.0.as_slice();
+            in_tx!(self, "directory stock", |tx| stock_tx(&tx, a))
+        })
+    }
+
+    fn append_group(
+        &self,
+        msg: NewGroupMessage,
+        welcomes: Vec<NewEnvelope>,
+        quota: MailboxQuota,
+    ) -> StorageFuture<'_, GroupAppendOutcome> {
+        Box::pin(async move {
+            let g = msg.group.digest();
+            let digest = sha256(&[&msg.message]);
+            let is_commit = msg.kind == GroupMessageKind::Commit;
+            in_tx!(self, "append group", |tx| async {
+                // Locks the group row (creating it if needed): appends to one group are serial
+                // across all nodes, so the epoch check and its update are one compare-and-set.
+                let row = query_one(
+                    &tx,
+                    "INSERT INTO hush_groups (group_digest, next_seq, current_epoch, last_commit_digest, last_commit_seq)
+                     VALUES ($1, 0, NULL, '\\x', 0)
+                     ON CONFLICT (group_digest) DO UPDATE SET next_seq = hush_groups.next_seq
+                     RETURNING next_seq, current_epoch, last_commit_digest, last_commit_seq",
+                    &[&g.as_slice()],
+                )
+                .await?;
+                let next_seq = to_u(row.get(0));
+                let mut current_epoch: Option<u64> = row.get::<_, Option<i64>>(1).map(unflip);
+                let last_commit_digest: Vec<u8> = row.get(2);
+                let last_commit_seq = to_u(row.get(3));
+                if is_commit {
+                    if let Some(cur) = current_epoch
+                        && msg.epoch != cur
+                    {
+                        let retry =
+                            msg.epoch.checked_add(1) == Some(cur) && last_commit_digest == digest;
+                        if !retry {
+                            return Err(Fail::Storage(StorageError::EpochConflict {
+                                current: cur,
+                            }));
+                        }
+                        let mut outs = Vec::with_capacity(welcomes.len());
+                        for w in &welcomes {
+                            outs.push(put_envelope_tx(&tx, w, quota).await?);
+                        }
+                        return Ok::<_, Fail>(GroupAppendOutcome {
+                            seq: last_commit_seq,
+                            current_epoch: Some(cur),
+                            duplicate: true,
+                            welcomes: outs,
+                        });
+                    }
+                    if msg.epoch == u64::MAX {
+                        return Err(Fail::Storage(StorageError::EpochConflict {
+                            current: current_epoch.unwrap_or(msg.epoch),
+                        }));
+                    }
+                }
+                let seq = to_i(next_seq);
+                if is_commit {
+                    current_epoch = Some(msg.epoch + 1);
+                    execute(
+                        &tx,
+                        "UPDATE hush_groups SET next_seq = next_seq + 1, current_epoch = $2,
+                             last_commit_digest = $3, last_commit_seq = $4
+                         WHERE group_digest = $1",
+                        &[
+                            &g.as_slice(),
+                            &flip(msg.epoch + 1),
+                            &digest.as_slice(),
+                            &seq,
+                        ],
+                    )
+                    .await?;
+                } else {
+                    execute(
+                        &tx,
+                        "UPDATE hush_groups SET next_seq = next_seq + 1 WHERE group_digest = $1",
+                        &[&g.as_slice()],
+                    )
+                    .await?;
+                }
+                execute(
+                    &tx,
+                    "INSERT INTO hush_group_log
+                         (group_digest, seq, epoch, kind, stored_at_ms, expires_at_ms, message)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    &[
+                        &g.as_slice(),
+                        &seq,
+                        &flip(msg.epoch),
+                        &i16::from(msg.kind.to_u8()),
+                        &to_i(msg.now_ms),
+                        &to_i(msg.expires_at_ms),
+                        &msg.message,
+                    ],
+                )
+                .await?;
+                let mut outs = Vec::with_capacity(welcomes.len());
+                for w in &welcomes {
+                    outs.push(put_envelope_tx(&tx, w, quota).await?);
+                }
+                notify(&tx, pg_listen::group_payload(&g)).await?;
+                Ok(GroupAppendOutcome {
+                    seq: next_seq,
+                    current_epoch,
+                    duplicate: false,
+                    welcomes: outs,
+                })
+            })
+        })
+    }
+
+    fn fetch_group(
+        &self,
+        group: GroupId,
+        cursor: u64,
+        limit: usize,
+        max_bytes: usize,
+        now_ms: u64,
+    ) -> StorageFuture<'_, GroupPage> {
+        Box::pin(async move {
+            let g = group.digest();
+            let n = to_i(limit.clamp(1, FETCH_LIMIT) as u64);
+            // One statement, so the epoch and the entries come from one snapshot.
+            let rows = on_client!(self, "fetch group", |c| async {
+                let st = c
+                    .prepare_cached(
+                        "SELECT g.current_epoch, l.seq, l.epoch, l.kind, l.stored_at_ms, l.message
+                         FROM hush_groups g LEFT JOIN LATERAL (
+                             SELECT seq, epoch, kind, stored_at_ms, message FROM hush_group_log
+                             WHERE group_digest = g.group_digest AND seq >= $2 AND expires_at_ms > $3
+                             ORDER BY seq LIMIT $4) l ON true
+                         WHERE g.group_digest = $1
+                         ORDER BY l.seq",
+                    )
+                    .await?;
+                Ok::<_, Fail>(
+                    c.query(&st, &[&g.as_slice(), &to_i(cursor), &to_i(now_ms), &n])
+                        .await?,
+                )
+            })?;
+            let mut page = GroupPage {
+                entries: Vec::new(),
+                current_epoch: None,
+            };
+            let mut bytes = 0usize;
+            for r in rows {
+                page.current_epoch = r.get::<_, Option<i64>>(0).map(unflip);
+                let Some(seq) = r.get::<_, Option<i64>>(1) else {
+                    continue;
+                };
+                let message: Vec<u8> = r.get(5);
+                if !page.entries.is_empty() && bytes.saturating_add(message.len()) > max_bytes {
+                    break;
+                }
+                bytes = bytes.saturating_add(message.len());
+                let kind: i16 = r.get(3);
+                page.entries.push(GroupEntry {
+                    seq: to_u(seq),
+                    epoch: unflip(r.get(2)),
+                    kind: u8::try_from(kind)
+                        .ok()
+                        .and_then(GroupMessageKind::from_u8)
+                        .ok_or_else(|| StorageError::Corrupt("group entry kind".into()))?,
+                    stored_at_ms: to_u(r.get(4)),
+                    message,
+                });
+            }
+            Ok(page)
+        })
+    }
+
+    fn close(&self) -> StorageFuture<'_, ()> {
+        Box::pin(async move {
+            self.closed.store(true, Ordering::Release);
+            let _ = self.stop.send(true);
+            let listener = self.listener.lock().ok().and_then(|mut g| g.take());
+            if let Some(l) = listener {
+                let _ = tokio::time::timeout(Duration::from_secs(5), l).await;
+            }
+            self.pool.close();
+            Ok(())
+        })
+    }
+
+    fn set_wake_sink(&self, sink: WakeSink) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            tracing::error!("set_wake_sink needs a Tokio runtime; cross-node wake-ups are off");
+            return;
+        };
+        let task = rt.spawn(pg_listen::listen_loop(
+            self.config.clone(),
+            sink,
+            self.stop.subscribe(),
+        ));
+        if let Ok(mut g) = self.listener.lock()
+            && let Some(old) = g.replace(task)
+        {
+            old.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flip_preserves_order_and_round_trips() {
+        let vals = [
+            0u64,
+            1,
+            2,
+            1 << 32,
+            i64::MAX as u64,
+            1 << 63,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        for w in vals.windows(2) {
+            assert!(flip(w[0]) < flip(w[1]), "{w:?}");
+        }
+        for v in vals {
+            assert_eq!(unflip(flip(v)), v);
+        }
+        assert_eq!(to_i(u64::MAX), i64::MAX);
+        assert_eq!(to_u(-5), 0);
+    }
+}
