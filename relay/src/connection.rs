@@ -30,7 +30,7 @@ pub(crate) struct ConnState {
 }
 
 impl ConnState {
-    fn new(shared: &Shared, remote: SocketAddr) -> Self {
+    pub(crate) fn new(shared: &Shared, remote: SocketAddr) -> Self {
         ConnState {
             challenges: Mutex::new(VecDeque::new()),
             authed: Mutex::new(HashSet::new()),
@@ -149,7 +149,7 @@ pub(crate) async fn handle<G: Send + 'static>(
     tracing::debug!(%remote, %reason, "connection closed");
 }
 
-fn error_response(e: &CmdError) -> proto::Response {
+pub(crate) fn error_response(e: &CmdError) -> proto::Response {
     proto::Response {
         version: PROTOCOL_VERSION,
         body: Some(response::Body::Error(e.to_proto())),
@@ -179,14 +179,12 @@ async fn handle_stream(
             let _ = send.finish();
             return;
         }
-        Ok(Err(FrameError::TooLarge { len, max })) => {
-            let _ = recv.stop(0u32.into());
-            Err(CmdError::new(
-                ErrorCode::FrameTooLarge,
-                format!("frame of {len} bytes exceeds the maximum of {max}"),
-            ))
+        Ok(Err(e)) => {
+            if matches!(e, FrameError::TooLarge { .. }) {
+                let _ = recv.stop(0u32.into());
+            }
+            Err(frame_error(e))
         }
-        Ok(Err(e)) => Err(CmdError::new(ErrorCode::Malformed, e.to_string())),
         Ok(Ok(Some(req))) => {
             if let Some(b) = &req.body {
                 kind = cmd::kind(b);
@@ -220,11 +218,22 @@ async fn handle_stream(
         .record(started.elapsed().as_secs_f64());
 }
 
+/// The error answered for a request frame that could not be read.
+pub(crate) fn frame_error(e: FrameError) -> CmdError {
+    match e {
+        FrameError::TooLarge { len, max } => CmdError::new(
+            ErrorCode::FrameTooLarge,
+            format!("frame of {len} bytes exceeds the maximum of {max}"),
+        ),
+        e => CmdError::new(ErrorCode::Malformed, e.to_string()),
+    }
+}
+
 /// Checks version and rate limit, then runs the command.
-async fn serve(
+pub(crate) async fn serve<S: cmd::Sink>(
     ctx: &Context,
     req: proto::Request,
-    send: &mut quinn::SendStream,
+    send: &mut S,
 ) -> Result<Option<response::Body>, CmdError> {
     if let Err(wait) = ctx.conn.take_token() {
         let mut e = CmdError::new(ErrorCode::RateLimited, "rate limit exceeded");

@@ -6,6 +6,7 @@
 //! * [`server`] runs the relay ([`server::Relay::start`]);
 //! * [`client`] connects to one by its `hush://FPR@HOST:PORT` URL ([`client::Client`]);
 //! * [`storage`] is the storage trait and its embedded redb backend;
+//! * [`dispatch`] runs requests without sockets, for tests and fuzzing;
 //! * [`proto`] holds the wire types generated from `spec/proto/relay.proto`.
 //!
 //! The wire protocol is specified in `spec/relay-protocol.md`, the threat model in
@@ -17,6 +18,7 @@
 pub mod client;
 mod cmd;
 mod connection;
+pub mod dispatch;
 pub mod frame;
 mod limits;
 mod notify;

@@ -3,16 +3,16 @@
 
 use super::group_fetch::page_to_proto;
 use super::subscribe::POLL_INTERVAL;
-use super::{CmdError, Context, DEFAULT_FETCH, page_bytes};
+use super::{CmdError, Context, DEFAULT_FETCH, Sink, page_bytes};
 use crate::frame::{self, PROTOCOL_VERSION};
 use crate::notify::Topic;
 use crate::proto::{self, response};
 use crate::types::{GroupId, now_ms};
 
-pub(crate) async fn handle(
+pub(crate) async fn handle<S: Sink>(
     ctx: &Context,
     req: proto::GroupSubscribeRequest,
-    send: &mut quinn::SendStream,
+    send: &mut S,
 ) -> Result<(), CmdError> {
     let group = GroupId::new(req.group_id)?;
     let shared = &ctx.shared;

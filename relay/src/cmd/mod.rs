@@ -28,6 +28,19 @@ use crate::storage::{DirectoryStock, StorageError};
 use crate::types::{IdError, MailboxAddress};
 use std::sync::Arc;
 
+/// Where a subscription writes its frames: a QUIC send stream on a real connection, a buffer
+/// in the socket-free [`crate::dispatch`] path.
+pub(crate) trait Sink: tokio::io::AsyncWrite + Unpin + Send {
+    /// Resolves when the peer no longer wants frames.
+    fn stopped(&mut self) -> impl std::future::Future<Output = ()> + Send;
+}
+
+impl Sink for quinn::SendStream {
+    async fn stopped(&mut self) {
+        let _ = quinn::SendStream::stopped(self).await;
+    }
+}
+
 /// What a handler sees.
 pub(crate) struct Context {
     pub(crate) shared: Arc<Shared>,
@@ -143,10 +156,10 @@ pub(crate) fn kind(body: &request::Body) -> &'static str {
 }
 
 /// Runs one request.
-pub(crate) async fn dispatch(
+pub(crate) async fn dispatch<S: Sink>(
     ctx: &Context,
     body: request::Body,
-    send: &mut quinn::SendStream,
+    send: &mut S,
 ) -> Result<Option<response::Body>, CmdError> {
     use request::Body as B;
     let out = match body {

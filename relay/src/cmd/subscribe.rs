@@ -2,7 +2,7 @@
 //! envelope while the stream stays open.
 
 use super::fetch::envelope_to_proto;
-use super::{CmdError, Context, DEFAULT_FETCH, owned_mailbox, page_bytes, stock_to_proto};
+use super::{CmdError, Context, DEFAULT_FETCH, Sink, owned_mailbox, page_bytes, stock_to_proto};
 use crate::frame::{self, PROTOCOL_VERSION};
 use crate::notify::Topic;
 use crate::proto::{self, response};
@@ -12,10 +12,10 @@ use std::time::Duration;
 /// Re-read storage at least this often even without a wake-up.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_secs(30);
 
-pub(crate) async fn handle(
+pub(crate) async fn handle<S: Sink>(
     ctx: &Context,
     req: proto::SubscribeRequest,
-    send: &mut quinn::SendStream,
+    send: &mut S,
 ) -> Result<(), CmdError> {
     let mailbox = owned_mailbox(ctx, &req.mailbox_address)?;
     let shared = &ctx.shared;
