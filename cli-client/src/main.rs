@@ -2,19 +2,12 @@
 
 #![forbid(unsafe_code)]
 
-mod card;
-mod cmd;
-mod engine;
-mod home;
-mod net;
-mod state;
-mod store;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use hush_cli::cmd;
 
 #[derive(Parser)]
 #[command(

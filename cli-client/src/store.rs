@@ -64,6 +64,18 @@ impl StateKey {
         )
     }
 
+    /// Derives a key with explicit salt and Argon2id parameters (memory KiB, iterations,
+    /// lanes). For tests and fuzzing: cheap parameters make a state file quick to open.
+    pub fn with_params(
+        passphrase: &[u8],
+        salt: [u8; 16],
+        m_cost: u32,
+        t_cost: u32,
+        p_cost: u32,
+    ) -> Result<Self> {
+        Self::derive(passphrase, salt, m_cost, t_cost, p_cost)
+    }
+
     fn derive(passphrase: &[u8], salt: [u8; 16], m: u32, t: u32, p: u32) -> Result<Self> {
         let params = Params::new(m, t, p, Some(32))
             .map_err(|e| anyhow::anyhow!("invalid Argon2id parameters: {e}"))?;
@@ -116,52 +128,99 @@ impl StateKey {
     }
 }
 
+/// The clear header of a state file image: key derivation parameters, salt and nonce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Argon2id memory cost, KiB.
+    pub m_cost: u32,
+    /// Argon2id iterations.
+    pub t_cost: u32,
+    /// Argon2id lanes.
+    pub p_cost: u32,
+    /// Argon2id salt.
+    pub salt: [u8; 16],
+    /// XChaCha20-Poly1305 nonce.
+    pub nonce: [u8; 24],
+}
+
+impl Header {
+    /// Parses and checks the header of a state file image (magic, versions, parameter
+    /// bounds, room for the tag). Runs no key derivation.
+    pub fn parse(image: &[u8]) -> Result<Self> {
+        if image.len() < HEADER_LEN + 16 || &image[..8] != MAGIC {
+            bail!("the state file is not a Hush state file (bad magic or truncated)");
+        }
+        if image[8] != FORMAT_VERSION {
+            bail!(
+                "the state file has format version {}, this hush reads version {FORMAT_VERSION}",
+                image[8]
+            );
+        }
+        if image[9] != KDF_ARGON2ID {
+            bail!(
+                "the state file uses an unknown key derivation ({})",
+                image[9]
+            );
+        }
+        let u32_at = |i: usize| {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&image[i..i + 4]);
+            u32::from_le_bytes(b)
+        };
+        let (m, t, p) = (u32_at(10), u32_at(14), u32_at(18));
+        if m > MAX_M_COST || t > MAX_T_COST || p > MAX_P_COST || t == 0 || p == 0 {
+            bail!("the state file's key derivation parameters are out of range");
+        }
+        let mut salt = [0u8; 16];
+        salt.copy_from_slice(&image[22..38]);
+        let mut nonce = [0u8; 24];
+        nonce.copy_from_slice(&image[38..62]);
+        Ok(Header {
+            m_cost: m,
+            t_cost: t,
+            p_cost: p,
+            salt,
+            nonce,
+        })
+    }
+}
+
+impl StateKey {
+    /// Decrypts a state file image sealed under this key. Fails unless the image's header is
+    /// valid and names this key's salt and parameters, and the ciphertext authenticates.
+    pub fn open(&self, image: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let h = Header::parse(image)?;
+        if h.salt != self.salt
+            || (h.m_cost, h.t_cost, h.p_cost) != (self.m_cost, self.t_cost, self.p_cost)
+        {
+            bail!("the state file was sealed under another key");
+        }
+        let cipher = XChaCha20Poly1305::new_from_slice(self.key.as_ref())
+            .map_err(|_| anyhow::anyhow!("bad key length"))?;
+        let body = cipher
+            .decrypt(
+                &XNonce::from(h.nonce),
+                Payload {
+                    msg: &image[HEADER_LEN..],
+                    aad: &image[..HEADER_LEN],
+                },
+            )
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "wrong passphrase (or the state file was altered): cannot decrypt it"
+                )
+            })?;
+        Ok(Zeroizing::new(body))
+    }
+}
+
 /// Parses a state file image and decrypts it with `passphrase`; returns the body and the key
 /// (to re-seal later writes without running Argon2id again).
 pub fn open(image: &[u8], passphrase: &[u8]) -> Result<(Zeroizing<Vec<u8>>, StateKey)> {
-    if image.len() < HEADER_LEN + 16 || &image[..8] != MAGIC {
-        bail!("the state file is not a Hush state file (bad magic or truncated)");
-    }
-    if image[8] != FORMAT_VERSION {
-        bail!(
-            "the state file has format version {}, this hush reads version {FORMAT_VERSION}",
-            image[8]
-        );
-    }
-    if image[9] != KDF_ARGON2ID {
-        bail!(
-            "the state file uses an unknown key derivation ({})",
-            image[9]
-        );
-    }
-    let u32_at = |i: usize| {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(&image[i..i + 4]);
-        u32::from_le_bytes(b)
-    };
-    let (m, t, p) = (u32_at(10), u32_at(14), u32_at(18));
-    if m > MAX_M_COST || t > MAX_T_COST || p > MAX_P_COST || t == 0 || p == 0 {
-        bail!("the state file's key derivation parameters are out of range");
-    }
-    let mut salt = [0u8; 16];
-    salt.copy_from_slice(&image[22..38]);
-    let mut nonce = [0u8; 24];
-    nonce.copy_from_slice(&image[38..62]);
-    let key = StateKey::derive(passphrase, salt, m, t, p)?;
-    let cipher = XChaCha20Poly1305::new_from_slice(key.key.as_ref())
-        .map_err(|_| anyhow::anyhow!("bad key length"))?;
-    let body = cipher
-        .decrypt(
-            &XNonce::from(nonce),
-            Payload {
-                msg: &image[HEADER_LEN..],
-                aad: &image[..HEADER_LEN],
-            },
-        )
-        .map_err(|_| {
-            anyhow::anyhow!("wrong passphrase (or the state file was altered): cannot decrypt it")
-        })?;
-    Ok((Zeroizing::new(body), key))
+    let h = Header::parse(image)?;
+    let key = StateKey::derive(passphrase, h.salt, h.m_cost, h.t_cost, h.p_cost)?;
+    let body = key.open(image)?;
+    Ok((body, key))
 }
 
 /// Replaces `path` with `bytes` atomically: write a temporary file beside it, fsync it,
@@ -221,5 +280,20 @@ mod tests {
         bad[10..14].copy_from_slice(&u32::MAX.to_le_bytes());
         let err = open(&bad, b"pw").err().unwrap().to_string();
         assert!(err.contains("out of range"), "{err}");
+    }
+
+    #[test]
+    fn a_key_opens_only_its_own_images() {
+        let key = StateKey::with_params(b"pw", [3; 16], 8, 1, 1).unwrap();
+        let image = key.seal(b"body").unwrap();
+        let h = Header::parse(&image).unwrap();
+        assert_eq!((h.m_cost, h.t_cost, h.p_cost, h.salt), (8, 1, 1, [3; 16]));
+        assert_eq!(key.open(&image).unwrap().as_slice(), b"body");
+        let (body, _) = open(&image, b"pw").unwrap();
+        assert_eq!(body.as_slice(), b"body");
+        let other = StateKey::with_params(b"pw", [4; 16], 8, 1, 1).unwrap();
+        assert!(other.open(&image).is_err());
+        let wrong = StateKey::with_params(b"other", [3; 16], 8, 1, 1).unwrap();
+        assert!(wrong.open(&image).is_err());
     }
 }

@@ -1,0 +1,14 @@
+//! The `hush` command-line client as a library: the binary (`src/main.rs`) parses arguments
+//! and calls [`cmd`]; the fuzz targets reach the parsers of untrusted input through it
+//! (contact cards in [`card`], the encrypted state file in [`store`] and its body in
+//! [`state`]).
+
+#![forbid(unsafe_code)]
+
+pub mod card;
+pub mod cmd;
+pub mod engine;
+pub mod home;
+pub mod net;
+pub mod state;
+pub mod store;
