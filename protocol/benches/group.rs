@@ -61,10 +61,15 @@ struct Raw {
     cred: CredentialWithKey,
 }
 
-fn raw_member(i: usize) -> Raw {
+/// A raw openmls member whose credential identity is `identity_len` bytes long: as long as a
+/// Hush identity's encoding, so that both sides hash and store leaves of the same size and
+/// the ratio measures the layer, not the credential.
+fn raw_member(i: usize, identity_len: usize) -> Raw {
     let signer = SignatureKeyPair::new(SignatureScheme::ED25519).expect("keys");
+    let mut identity = format!("member {i}").into_bytes();
+    identity.resize(identity_len.max(identity.len()), 0);
     let cred = CredentialWithKey {
-        credential: BasicCredential::new(format!("member {i}").into_bytes()).into(),
+        credential: BasicCredential::new(identity).into(),
         signature_key: signer.public().into(),
     };
     Raw {
@@ -97,6 +102,37 @@ fn to_in(m: &MlsMessageOut) -> MlsMessageIn {
 }
 
 // ---------- benches ----------
+
+/// The timed part of each benchmark, in a function of its own that is never inlined, so that
+/// `valgrind --tool=callgrind --toggle-collect='*measured_*'` counts exactly what criterion
+/// times, per operation (`scripts/bench-group-instructions`).
+macro_rules! measured_fns {
+    ($($name:ident),* $(,)?) => {$(
+        #[inline(never)]
+        fn $name<T>(f: impl FnOnce() -> T) -> T {
+            black_box(f())
+        }
+    )*};
+}
+
+measured_fns!(
+    measured_add_member_hush,
+    measured_add_member_openmls,
+    measured_process_add_hush,
+    measured_process_add_openmls,
+    measured_join_hush,
+    measured_join_openmls,
+    measured_self_update_hush,
+    measured_self_update_openmls,
+    measured_process_update_hush,
+    measured_process_update_openmls,
+    measured_remove_member_hush,
+    measured_remove_member_openmls,
+    measured_decrypt_1kib_hush,
+    measured_decrypt_1kib_openmls,
+    measured_encrypt_1kib_hush,
+    measured_encrypt_1kib_openmls,
+);
 
 fn sizes() -> Vec<usize> {
     std::env::var("HUSH_GROUP_BENCH_SIZES")
@@ -148,10 +184,14 @@ fn bench_size(c: &mut Criterion, n: usize) {
     let victim = ids[n - 1].public().clone();
 
     // ---- raw: the same group ----
-    let mut raws: Vec<Raw> = (0..n + 1).map(raw_member).collect();
+    let identity_len = ids[0].public().to_bytes().len();
+    let mut raws: Vec<Raw> = (0..n + 1).map(|i| raw_member(i, identity_len)).collect();
     let raw_kps: Vec<KeyPackage> = raws[1..n].iter().map(raw_kp).collect();
     let raw_joiner = raws.pop().expect("joiner");
     let raw_joiner_kp = raw_kp(&raw_joiner);
+    let raw_joiner_kp_bytes = MlsMessageOut::from(raw_joiner_kp.clone())
+        .tls_serialize_detached()
+        .expect("ser");
     let ra = raws.remove(0);
     let rb = raws.remove(0);
     drop(raws);
@@ -191,19 +231,33 @@ fn bench_size(c: &mut Criterion, n: usize) {
 
     grp.bench_function("add_member/hush", |b| {
         b.iter(|| {
-            let out = alice.add_members(&mut rng, &g, &[&joiner_kp]).expect("add");
-            alice.discard_pending_commit(&g).expect("discard");
-            black_box(out)
+            measured_add_member_hush(|| {
+                let out = alice.add_members(&mut rng, &g, &[&joiner_kp]).expect("add");
+                alice.discard_pending_commit(&g).expect("discard");
+                black_box(out)
+            })
         })
     });
     grp.bench_function("add_member/openmls", |b| {
         b.iter(|| {
-            let out = ga
-                .add_members(&ra.p, &ra.signer, std::slice::from_ref(&raw_joiner_kp))
-                .expect("add");
-            let w = out.1.tls_serialize_detached().expect("ser");
-            ga.clear_pending_commit(ra.p.storage()).expect("clear");
-            black_box((out.0.tls_serialize_detached().expect("ser"), w))
+            measured_add_member_openmls(|| {
+                // From bytes and validated, as the Hush side takes KeyPackages.
+                let kp = match MlsMessageIn::tls_deserialize_exact(&raw_joiner_kp_bytes)
+                    .expect("de")
+                    .extract()
+                {
+                    MlsMessageBodyIn::KeyPackage(kp) => kp
+                        .validate(ra.p.crypto(), ProtocolVersion::Mls10)
+                        .expect("valid"),
+                    _ => unreachable!(),
+                };
+                let out = ga
+                    .add_members(&ra.p, &ra.signer, std::slice::from_ref(&kp))
+                    .expect("add");
+                let w = out.1.tls_serialize_detached().expect("ser");
+                ga.clear_pending_commit(ra.p.storage()).expect("clear");
+                black_box((out.0.tls_serialize_detached().expect("ser"), w))
+            })
         })
     });
 
@@ -212,9 +266,11 @@ fn bench_size(c: &mut Criterion, n: usize) {
         b.iter_batched(
             || GroupClient::from_bytes(&ids[1], &bob_blob).expect("bob"),
             |mut bob| {
-                // Return the client: criterion drops outputs outside the timed section.
-                let ev = bob.process(&mut rng2, &g, &add_j.commit).expect("process");
-                black_box((bob, ev))
+                measured_process_add_hush(|| {
+                    // Return the client: criterion drops outputs outside the timed section.
+                    let ev = bob.process(&mut rng2, &g, &add_j.commit).expect("process");
+                    black_box((bob, ev))
+                })
             },
             BatchSize::PerIteration,
         )
@@ -229,16 +285,18 @@ fn bench_size(c: &mut Criterion, n: usize) {
                 (p, grp, radd_j.tls_serialize_detached().expect("ser"))
             },
             |(p, mut grp, bytes)| {
-                // From bytes, as the Hush side does.
-                let msg = MlsMessageIn::tls_deserialize_exact(&bytes)
-                    .expect("de")
-                    .try_into_protocol_message()
-                    .expect("protocol");
-                let pm = grp.process_message(&p, msg).expect("process");
-                if let ProcessedMessageContent::StagedCommitMessage(s) = pm.into_content() {
-                    grp.merge_staged_commit(&p, *s).expect("merge");
-                }
-                black_box((p, grp))
+                measured_process_add_openmls(|| {
+                    // From bytes, as the Hush side does.
+                    let msg = MlsMessageIn::tls_deserialize_exact(&bytes)
+                        .expect("de")
+                        .try_into_protocol_message()
+                        .expect("protocol");
+                    let pm = grp.process_message(&p, msg).expect("process");
+                    if let ProcessedMessageContent::StagedCommitMessage(s) = pm.into_content() {
+                        grp.merge_staged_commit(&p, *s).expect("merge");
+                    }
+                    black_box((p, grp))
+                })
             },
             BatchSize::PerIteration,
         )
@@ -248,8 +306,10 @@ fn bench_size(c: &mut Criterion, n: usize) {
         b.iter_batched(
             || GroupClient::from_bytes(&ids[n], &joiner_blob).expect("joiner"),
             |mut j| {
-                let id = j.join(&mut rng2, &welcome_j, None).expect("join");
-                black_box((j, id))
+                measured_join_hush(|| {
+                    let id = j.join(&mut rng2, &welcome_j, None).expect("join");
+                    black_box((j, id))
+                })
             },
             BatchSize::PerIteration,
         )
@@ -258,11 +318,13 @@ fn bench_size(c: &mut Criterion, n: usize) {
         b.iter_batched(
             || (raw_joiner.p.fork(), rwelcome_j.clone()),
             |(p, w)| {
-                let grp = StagedWelcome::new_from_welcome(&p, &join_cfg, w, None)
-                    .expect("stage")
-                    .into_group(&p)
-                    .expect("group");
-                black_box((p, grp))
+                measured_join_openmls(|| {
+                    let grp = StagedWelcome::new_from_welcome(&p, &join_cfg, w, None)
+                        .expect("stage")
+                        .into_group(&p)
+                        .expect("group");
+                    black_box((p, grp))
+                })
             },
             BatchSize::PerIteration,
         )
@@ -270,27 +332,33 @@ fn bench_size(c: &mut Criterion, n: usize) {
 
     grp.bench_function("self_update/hush", |b| {
         b.iter(|| {
-            let out = alice.self_update(&mut rng, &g).expect("update");
-            alice.discard_pending_commit(&g).expect("discard");
-            black_box(out)
+            measured_self_update_hush(|| {
+                let out = alice.self_update(&mut rng, &g).expect("update");
+                alice.discard_pending_commit(&g).expect("discard");
+                black_box(out)
+            })
         })
     });
     grp.bench_function("self_update/openmls", |b| {
         b.iter(|| {
-            let out = ga
-                .self_update(&ra.p, &ra.signer, LeafNodeParameters::default())
-                .expect("upd");
-            let bytes = out.commit().tls_serialize_detached().expect("ser");
-            ga.clear_pending_commit(ra.p.storage()).expect("clear");
-            black_box(bytes)
+            measured_self_update_openmls(|| {
+                let out = ga
+                    .self_update(&ra.p, &ra.signer, LeafNodeParameters::default())
+                    .expect("upd");
+                let bytes = out.commit().tls_serialize_detached().expect("ser");
+                ga.clear_pending_commit(ra.p.storage()).expect("clear");
+                black_box(bytes)
+            })
         })
     });
     grp.bench_function("process_update/hush", |b| {
         b.iter_batched(
             || GroupClient::from_bytes(&ids[1], &bob_blob).expect("bob"),
             |mut bob| {
-                let ev = bob.process(&mut rng2, &g, &upd.commit).expect("process");
-                black_box((bob, ev))
+                measured_process_update_hush(|| {
+                    let ev = bob.process(&mut rng2, &g, &upd.commit).expect("process");
+                    black_box((bob, ev))
+                })
             },
             BatchSize::PerIteration,
         )
@@ -305,16 +373,18 @@ fn bench_size(c: &mut Criterion, n: usize) {
                 (p, grp, rupd.tls_serialize_detached().expect("ser"))
             },
             |(p, mut grp, bytes)| {
-                // From bytes, as the Hush side does.
-                let msg = MlsMessageIn::tls_deserialize_exact(&bytes)
-                    .expect("de")
-                    .try_into_protocol_message()
-                    .expect("protocol");
-                let pm = grp.process_message(&p, msg).expect("process");
-                if let ProcessedMessageContent::StagedCommitMessage(s) = pm.into_content() {
-                    grp.merge_staged_commit(&p, *s).expect("merge");
-                }
-                black_box((p, grp))
+                measured_process_update_openmls(|| {
+                    // From bytes, as the Hush side does.
+                    let msg = MlsMessageIn::tls_deserialize_exact(&bytes)
+                        .expect("de")
+                        .try_into_protocol_message()
+                        .expect("protocol");
+                    let pm = grp.process_message(&p, msg).expect("process");
+                    if let ProcessedMessageContent::StagedCommitMessage(s) = pm.into_content() {
+                        grp.merge_staged_commit(&p, *s).expect("merge");
+                    }
+                    black_box((p, grp))
+                })
             },
             BatchSize::PerIteration,
         )
@@ -322,21 +392,25 @@ fn bench_size(c: &mut Criterion, n: usize) {
 
     grp.bench_function("remove_member/hush", |b| {
         b.iter(|| {
-            let out = alice
-                .remove_members(&mut rng, &g, std::slice::from_ref(&victim))
-                .expect("remove");
-            alice.discard_pending_commit(&g).expect("discard");
-            black_box(out)
+            measured_remove_member_hush(|| {
+                let out = alice
+                    .remove_members(&mut rng, &g, std::slice::from_ref(&victim))
+                    .expect("remove");
+                alice.discard_pending_commit(&g).expect("discard");
+                black_box(out)
+            })
         })
     });
     grp.bench_function("remove_member/openmls", |b| {
         b.iter(|| {
-            let out = ga
-                .remove_members(&ra.p, &ra.signer, &[rvictim])
-                .expect("remove");
-            let bytes = out.0.tls_serialize_detached().expect("ser");
-            ga.clear_pending_commit(ra.p.storage()).expect("clear");
-            black_box(bytes)
+            measured_remove_member_openmls(|| {
+                let out = ga
+                    .remove_members(&ra.p, &ra.signer, &[rvictim])
+                    .expect("remove");
+                let bytes = out.0.tls_serialize_detached().expect("ser");
+                ga.clear_pending_commit(ra.p.storage()).expect("clear");
+                black_box(bytes)
+            })
         })
     });
 
@@ -347,7 +421,7 @@ fn bench_size(c: &mut Criterion, n: usize) {
     grp.bench_function("decrypt_1KiB/hush", |b| {
         b.iter_batched(
             || alice.encrypt(&mut rng, &g, &PAYLOAD).expect("encrypt"),
-            |m| black_box(bob.process(&mut rng2, &g, &m).expect("decrypt")),
+            |m| measured_decrypt_1kib_hush(|| bob.process(&mut rng2, &g, &m).expect("decrypt")),
             BatchSize::SmallInput,
         )
     });
@@ -360,24 +434,30 @@ fn bench_size(c: &mut Criterion, n: usize) {
                 m.tls_serialize_detached().expect("ser")
             },
             |bytes| {
-                let msg = MlsMessageIn::tls_deserialize_exact(&bytes)
-                    .expect("de")
-                    .try_into_protocol_message()
-                    .expect("protocol");
-                black_box(gb.process_message(&rb.p, msg).expect("decrypt"))
+                measured_decrypt_1kib_openmls(|| {
+                    let msg = MlsMessageIn::tls_deserialize_exact(&bytes)
+                        .expect("de")
+                        .try_into_protocol_message()
+                        .expect("protocol");
+                    black_box(gb.process_message(&rb.p, msg).expect("decrypt"))
+                })
             },
             BatchSize::SmallInput,
         )
     });
     grp.bench_function("encrypt_1KiB/hush", |b| {
-        b.iter(|| black_box(alice.encrypt(&mut rng, &g, &PAYLOAD).expect("encrypt")))
+        b.iter(|| {
+            measured_encrypt_1kib_hush(|| alice.encrypt(&mut rng, &g, &PAYLOAD).expect("encrypt"))
+        })
     });
     grp.bench_function("encrypt_1KiB/openmls", |b| {
         b.iter(|| {
-            let m = ga
-                .create_message(&ra.p, &ra.signer, &PAYLOAD)
-                .expect("encrypt");
-            black_box(m.tls_serialize_detached().expect("ser"))
+            measured_encrypt_1kib_openmls(|| {
+                let m = ga
+                    .create_message(&ra.p, &ra.signer, &PAYLOAD)
+                    .expect("encrypt");
+                black_box(m.tls_serialize_detached().expect("ser"))
+            })
         })
     });
     grp.finish();
