@@ -126,6 +126,11 @@ impl TestDb {
         row.get(0)
     }
 
+    /// A connection to the server's admin database (not this one).
+    pub async fn admin_client(&self) -> tokio_postgres::Client {
+        connect(&self.admin_url).await
+    }
+
     /// A plain connection to this database, for direct checks.
     pub async fn client(&self) -> tokio_postgres::Client {
         connect(&self.url).await
