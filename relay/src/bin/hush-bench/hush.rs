@@ -32,9 +32,7 @@ pub(crate) fn kind(e: &ClientError) -> String {
         ClientError::Relay { code, .. } => format!("relay_{code:?}"),
         ClientError::Timeout => "timeout".into(),
         ClientError::Connect(_) | ClientError::Connection(_) => "connection".into(),
-        ClientError::Stream(_) | ClientError::Frame(_) | ClientError::NoResponse => {
-            "stream".into()
-        }
+        ClientError::Stream(_) | ClientError::Frame(_) | ClientError::NoResponse => "stream".into(),
         ClientError::Receipt(_) => "bad_receipt".into(),
         _ => "other".into(),
     }

@@ -90,7 +90,8 @@ struct Args {
     #[arg(long)]
     json: bool,
 
-    /// The relay's process id, for its peak RSS and CPU seconds (automatic with --relay-cmd)
+    /// The relay's process id, for its peak RSS and CPU seconds (automatic with --relay-cmd;
+    /// with --nats, the NATS server's)
     #[arg(long, value_name = "PID")]
     relay_pid: Option<u32>,
 
@@ -372,7 +373,7 @@ async fn run() -> Result<bool> {
         if args.idle_connections.is_some() {
             bail!("--idle-connections measures the Hush relay only");
         }
-        let o = nats::run(url, &load).await?;
+        let o = nats::run(url, &load, args.relay_pid).await?;
         let v = report(&o.0, &load, &o.1);
         return finish(&args, &load, v);
     }
@@ -393,7 +394,10 @@ async fn run() -> Result<bool> {
         if let Some(p) = &process
             && p.url() != &url
         {
-            bail!("--relay {url} is not the relay --relay-cmd started ({})", p.url());
+            bail!(
+                "--relay {url} is not the relay --relay-cmd started ({})",
+                p.url()
+            );
         }
         if let Some(k) = args.idle_connections {
             return idle_report(&args, &url, k, &process, load.duration).await;

@@ -81,11 +81,7 @@ impl Codec {
         v.extend_from_slice(&(self.size as u32).to_be_bytes());
         let fill = (n as u8).wrapping_mul(167) ^ 0x5a;
         v.extend((HEADER..self.size - TAG).map(|i| fill.wrapping_add(i as u8)));
-        let tag = if self.verify {
-            self.tag(&v)
-        } else {
-            [0u8; 32]
-        };
+        let tag = if self.verify { self.tag(&v) } else { [0u8; 32] };
         v.extend_from_slice(&tag);
         v
     }

@@ -144,7 +144,10 @@ impl RelayProcess {
             self.dead_hwm_kib = self.dead_hwm_kib.max(s.hwm_kib);
             self.dead_cpu_ticks += s.cpu_ticks;
         }
-        self.child.kill().await.context("cannot SIGKILL the relay")?;
+        self.child
+            .kill()
+            .await
+            .context("cannot SIGKILL the relay")?;
         let (child, out, url) = spawn(&self.cmd).await?;
         self.child = child;
         self._stdout = out;
