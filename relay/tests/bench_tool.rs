@@ -1,0 +1,140 @@
+//! Runs the built `hush-bench` against the real `hush-relay` binary on 127.0.0.1: a short
+//! verified load run, a run that SIGKILLs and restarts the relay, and the loopback guard.
+
+use serde_json::Value;
+use std::process::{Command, Output, Stdio};
+
+const BENCH: &str = env!("CARGO_BIN_EXE_hush-bench");
+const RELAY: &str = env!("CARGO_BIN_EXE_hush-relay");
+
+/// The relay command line hush-bench starts (and restarts), on a fixed or ephemeral port.
+fn relay_cmd(dir: &std::path::Path, port: u16) -> String {
+    format!(
+        "'{RELAY}' --listen 127.0.0.1:{port} --data '{}' --rate-limit-per-second 1000000 --rate-limit-burst 1000000 --log warn",
+        dir.display()
+    )
+}
+
+fn run_bench(args: &[&str]) -> (Output, Option<Value>) {
+    let out = Command::new(BENCH)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("hush-bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str::<Value>(l).ok());
+    (out, json)
+}
+
+fn num(v: &Value, key: &str) -> f64 {
+    v.get(key)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("report lacks numeric {key}: {v}"))
+}
+
+fn assert_verified(v: &Value) {
+    for k in ["lost", "duplicated", "corrupted"] {
+        assert_eq!(num(v, k), 0.0, "{k} must be 0: {v}");
+    }
+    assert!(num(v, "sends") > 0.0, "no acknowledged sends: {v}");
+    assert_eq!(num(v, "deliveries"), num(v, "sends"), "{v}");
+}
+
+#[test]
+fn verified_load_run_reports_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = relay_cmd(dir.path(), 0);
+    let (out, json) = run_bench(&[
+        "--relay-cmd",
+        &cmd,
+        "--duration",
+        "2",
+        "--connections",
+        "4",
+        "--mailboxes",
+        "6",
+        "--size",
+        "512",
+        "--verify",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "hush-bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json.expect("last line is a JSON object");
+    for k in [
+        "sends_per_s",
+        "deliveries_per_s",
+        "p50_ms",
+        "p99_ms",
+        "p999_ms",
+        "max_ms",
+        "errors",
+        "relay_peak_rss_kib",
+        "relay_cpu_s",
+    ] {
+        num(&v, k);
+    }
+    assert!(v["errors_by_kind"].is_object(), "{v}");
+    assert_verified(&v);
+    assert!(num(&v, "sends_per_s") > 0.0);
+    assert!(num(&v, "p50_ms") <= num(&v, "p99_ms"));
+    assert!(num(&v, "p99_ms") <= num(&v, "max_ms"));
+    assert!(num(&v, "relay_peak_rss_kib") > 0.0);
+    assert_eq!(num(&v, "mailboxes"), 6.0);
+}
+
+#[test]
+fn crash_every_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // A fixed port, so the relay comes back at the same address.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cmd = relay_cmd(dir.path(), port);
+    let (out, json) = run_bench(&[
+        "--relay-cmd",
+        &cmd,
+        "--duration",
+        "5",
+        "--crash-every",
+        "1.5",
+        "--connections",
+        "3",
+        "--inflight",
+        "4",
+        "--verify",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "hush-bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json.expect("last line is a JSON object");
+    assert!(num(&v, "crashes") >= 2.0, "relay was not crashed: {v}");
+    assert_verified(&v);
+    assert_eq!(num(&v, "redelivered"), 0.0, "{v}");
+}
+
+#[test]
+fn refuses_targets_off_this_machine() {
+    let fpr = "ab".repeat(32);
+    let (out, _) = run_bench(&[
+        "--relay",
+        &format!("hush://{fpr}@192.0.2.1:4433"),
+        "--duration",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one-line error: {err}");
+}
