@@ -45,14 +45,23 @@ impl Drop for Node {
 
 /// Starts `hush-relay --storage URL` as node `name` and waits (bounded) for its listen line.
 fn node(db: &pg::TestDb, name: &str) -> Node {
+    node_with(name, |c, _| {
+        c.arg("--storage")
+            .arg(db.url_as(name))
+            .args(["--storage-pool-size", "4"]);
+    })
+}
+
+/// Starts the binary with `setup` adding the storage setting (given the node's temp folder).
+fn node_with(name: &str, setup: impl FnOnce(&mut Command, &std::path::Path)) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let log = std::fs::File::create(dir.path().join("relay.log")).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--data"])
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--listen", "127.0.0.1:0", "--data"])
         .arg(dir.path().join("data"))
-        .arg("--storage")
-        .arg(db.url_as(name))
-        .args(["--storage-pool-size", "4", "--log", "hush_relay=info"])
+        .args(["--log", "hush_relay=info"]);
+    setup(&mut cmd, dir.path());
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
@@ -368,4 +377,83 @@ async fn unreachable_database_gives_clean_errors_not_panics() {
         assert_eq!(c.fetch(&addr, 0, 10).await.unwrap().envelopes.len(), 2);
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_setting_comes_from_flag_env_or_config_file() {
+    let Some(db) = pg::TestDb::create("mn_settings").await else {
+        return;
+    };
+    // One node configured through the environment, one through the TOML file.
+    let url = db.url_as("node-env");
+    let by_env = node_with("node-env", |c, _| {
+        c.env("HUSH_RELAY_STORAGE", &url);
+    });
+    let file_url = db.url_as("node-file");
+    let by_file = node_with("node-file", |c, dir| {
+        let cfg = dir.join("relay.toml");
+        std::fs::write(
+            &cfg,
+            format!("storage = \"{file_url}\"\nstorage_pool_size = 2\n"),
+        )
+        .unwrap();
+        c.arg("--config").arg(cfg);
+    });
+    within(60, async {
+        let a = connect(&by_env).await;
+        let addr = a.authenticate(&key(5)).await.unwrap();
+        let b = connect(&by_file).await;
+        b.send(&addr, &id(1), b"shared".to_vec()).await.unwrap();
+        let got = a.fetch(&addr, 0, 10).await.unwrap();
+        assert_eq!(got.envelopes.len(), 1, "both nodes use the one database");
+        // Both nodes hold sessions named as configured (pool and listener).
+        let c = db.client().await;
+        let apps: Vec<String> = c
+            .query(
+                "SELECT DISTINCT application_name FROM pg_stat_activity
+                 WHERE datname = $1 AND application_name LIKE 'node-%' ORDER BY 1",
+                &[&db.name],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(apps, vec!["node-env".to_string(), "node-file".to_string()]);
+    })
+    .await;
+    // An unknown storage is refused with one line that does not echo the value's secrets.
+    let out = Command::new(BIN)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--storage",
+            "mysql://user:hunter2@h/db",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown storage"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    // An unreachable database is a clean start-up failure.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path())
+        .arg("--storage")
+        .arg(format!(
+            "postgres://postgres@127.0.0.1:{port}/x?connect_timeout=2"
+        ))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot open PostgreSQL storage"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }

@@ -1104,3 +1104,43 @@ async fn pg_unreachable_database_is_a_clean_error() {
         .unwrap_err();
     assert!(matches!(e, StorageError::Backend(_)), "{e:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_connection_pool_is_bounded() {
+    let Some(db) = pg::TestDb::create("pg_pool").await else {
+        return;
+    };
+    within(60, async {
+        let s = Arc::new(
+            PgStorage::connect(&db.url_as("hush-pool"), 3)
+                .await
+                .unwrap(),
+        );
+        let mut tasks = Vec::new();
+        for i in 0..60u64 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.put_envelope(env((i % 6) as u8, i, b"p", 10, 1000), Q)
+                    .await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let (open, max) = s.pool_status();
+        assert_eq!(max, 3);
+        assert!(open <= 3, "{open} connections open");
+        let c = db.client().await;
+        let n: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hush-pool'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(n <= 3, "{n} sessions on the server");
+        s.close().await.unwrap();
+    })
+    .await;
+}

@@ -215,17 +215,24 @@ impl PgStorage {
 }
 
 /// Runs `$body` (an expression using the transaction `$tx`) in a transaction, commits, and
-/// retries on transient failures.
+/// retries on transient failures. With `|$tx, $wakes|`, `$body` may push `pg_notify`
+/// payloads onto `$wakes` (a `Vec<String>`); they are sent once the commit has returned.
 macro_rules! in_tx {
-    ($self:ident, $what:literal, |$tx:ident| $body:expr) => {{
+    ($self:ident, $what:literal, |$tx:ident| $body:expr) => {
+        in_tx!($self, $what, |$tx, _wakes| $body)
+    };
+    ($self:ident, $what:literal, |$tx:ident, $wakes:ident| $body:expr) => {{
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let r: Result<_, Fail> = async {
                 let mut client = $self.client().await?;
+                #[allow(unused_mut)]
+                let mut $wakes: Vec<String> = Vec::new();
                 let $tx = client.transaction().await?;
                 let v = $body.await?;
                 $tx.commit().await?;
+                notify_committed(&client, $wakes).await;
                 Ok(v)
             }
             .await;
@@ -250,6 +257,29 @@ macro_rules! in_tx {
             }
         }
     }};
+}
+
+/// Sends the wake-ups of a committed transaction to the other nodes, in one statement of its
+/// own. Sending them after the commit, rather than inside the transaction, keeps
+/// PostgreSQL's notification queue lock out of the commit: a transaction that notifies holds
+/// that database-wide lock until its commit is flushed, which would serialize every write.
+/// The write is durable already, so a failure here is only logged: the other nodes'
+/// subscribers still find the envelope at their next read (their periodic poll at the latest).
+async fn notify_committed(client: &deadpool_postgres::Object, wakes: Vec<String>) {
+    if wakes.is_empty() {
+        return;
+    }
+    let r = async {
+        let st = client
+            .prepare_cached("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+            .await?;
+        client.execute(&st, &[&CHANNEL, &wakes]).await
+    }
+    .await;
+    if let Err(e) = r {
+        metrics::counter!("hush_relay_errors_total", "kind" => "notify").increment(1);
+        tracing::warn!(error = %describe(&e), "cannot notify the other relay nodes");
+    }
 }
 
 /// Like [`in_tx`] for a read on a pooled connection, without a transaction.
@@ -330,6 +360,7 @@ async fn put_envelope_tx(
     tx: &Tx<'_>,
     env: &NewEnvelope,
     quota: MailboxQuota,
+    wakes: &mut Vec<String>,
 ) -> Result<PutOutcome, Fail> {
     let digest = sha256(&[&env.ciphertext]);
     let a = env.mailbox.0.as_slice();
@@ -413,19 +444,13 @@ async fn put_envelope_tx(
         &[&a, &seq, &id, &now, &expires, &env.ciphertext],
     )
     .await?;
-    notify(tx, pg_listen::mailbox_payload(&env.mailbox.0)).await?;
+    wakes.push(pg_listen::mailbox_payload(&env.mailbox.0));
     Ok(PutOutcome {
         mailbox: env.mailbox,
         seq: next_seq,
         stored_at_ms: env.now_ms,
         duplicate: false,
     })
-}
-
-/// Queues a notification, delivered to every listening node if `tx` commits.
-async fn notify(tx: &Tx<'_>, payload: String) -> Result<(), Fail> {
-    query(tx, "SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await?;
-    Ok(())
 }
 
 async fn stock_tx(tx: &Tx<'_>, a: &[u8]) -> Result<DirectoryStock, Fail> {
@@ -537,9 +562,11 @@ impl PgStorage {
 
 impl Storage for PgStorage {
     fn put_envelope(&self, env: NewEnvelope, quota: MailboxQuota) -> StorageFuture<'_, PutOutcome> {
-        Box::pin(
-            async move { in_tx!(self, "put envelope", |tx| put_envelope_tx(&tx, &env, quota)) },
-        )
+        Box::pin(async move {
+            in_tx!(self, "put envelope", |tx, wakes| put_envelope_tx(
+                &tx, &env, quota, &mut wakes
+            ))
+        })
     }
 
     fn fetch_envelopes(
@@ -932,7 +959,7 @@ impl Storage for PgStorage {
             let g = msg.group.digest();
             let digest = sha256(&[&msg.message]);
             let is_commit = msg.kind == GroupMessageKind::Commit;
-            in_tx!(self, "append group", |tx| async {
+            in_tx!(self, "append group", |tx, wakes| async {
                 // Locks the group row (creating it if needed): appends to one group are serial
                 // across all nodes, so the epoch check and its update are one compare-and-set.
                 let row = query_one(
@@ -961,7 +988,7 @@ impl Storage for PgStorage {
                         }
                         let mut outs = Vec::with_capacity(welcomes.len());
                         for w in &welcomes {
-                            outs.push(put_envelope_tx(&tx, w, quota).await?);
+                            outs.push(put_envelope_tx(&tx, w, quota, &mut wakes).await?);
                         }
                         return Ok::<_, Fail>(GroupAppendOutcome {
                             seq: last_commit_seq,
@@ -1018,9 +1045,9 @@ impl Storage for PgStorage {
                 .await?;
                 let mut outs = Vec::with_capacity(welcomes.len());
                 for w in &welcomes {
-                    outs.push(put_envelope_tx(&tx, w, quota).await?);
+                    outs.push(put_envelope_tx(&tx, w, quota, &mut wakes).await?);
                 }
-                notify(&tx, pg_listen::group_payload(&g)).await?;
+                wakes.push(pg_listen::group_payload(&g));
                 Ok(GroupAppendOutcome {
                     seq: next_seq,
                     current_epoch,

@@ -1,9 +1,8 @@
 //! Cross-node wake-ups: a dedicated connection that `LISTEN`s on [`CHANNEL`].
 //!
-//! Every transaction that stores an envelope or appends to a group log also runs
-//! `pg_notify(CHANNEL, payload)`; PostgreSQL delivers the notification to every listening
-//! node when (and only if) the transaction commits. The payload is `m` + the mailbox address
-//! in hex, or `g` + the group id digest in hex.
+//! After every transaction that stores an envelope or appends to a group log commits, its node
+//! runs `pg_notify(CHANNEL, payload)`; PostgreSQL delivers the notification to every listening
+//! node. The payload is `m` + the mailbox address in hex, or `g` + the group id digest in hex.
 //!
 //! If the listening connection fails, the task reconnects with backoff; once `LISTEN` is in
 //! place again it reports [`Wake::All`], so every subscriber re-reads the store from its
