@@ -416,8 +416,8 @@ async fn run() -> Result<bool> {
 fn finish(args: &Args, load: &Load, v: serde_json::Value) -> Result<bool> {
     if args.json {
         println!("{v}");
-    } else {
-        print_text(&v);
+    } else if v.get("idle_connections").is_none() {
+        print_text(&v); // the idle report printed its own text
     }
     let bad = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0) > 0;
     Ok(!(load.verify && (bad("lost") || bad("duplicated") || bad("corrupted"))))
