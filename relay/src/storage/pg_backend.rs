@@ -377,6 +377,10 @@ async fn put_envelope_tx(
         if addr != a || d != digest {
             return Err(Fail::Storage(StorageError::EnvelopeIdConflict));
         }
+        // A retry may follow a first attempt whose commit landed but whose wake-up was never
+        // sent (the connection broke at the commit): wake the mailbox again, which costs the
+        // subscribers one read.
+        wakes.push(pg_listen::mailbox_payload(&env.mailbox.0));
         return Ok(PutOutcome {
             mailbox: env.mailbox,
             seq: to_u(seq),
@@ -990,6 +994,8 @@ impl Storage for PgStorage {
                         for w in &welcomes {
                             outs.push(put_envelope_tx(&tx, w, quota, &mut wakes).await?);
                         }
+                        // As for a repeated send: the first attempt's wake-up may be lost.
+                        wakes.push(pg_listen::group_payload(&g));
                         return Ok::<_, Fail>(GroupAppendOutcome {
                             seq: last_commit_seq,
                             current_epoch: Some(cur),
