@@ -206,9 +206,10 @@ impl IdentityPublicKey {
     }
 
     /// Decodes an identity without checking its binding signature. Only for encodings that
-    /// another signature by the same Ed25519 key already covers: an MLS leaf node carries
-    /// the identity in its credential and is signed with that key, and openmls verifies
-    /// every leaf signature before a leaf enters the tree (see `spec/groups.md`, section 2).
+    /// were verified before or that another signature by the same Ed25519 key covers: the
+    /// identities in a saved session state (verified when the session was made), and MLS
+    /// leaf credentials, which openmls verifies the leaf signature of before a leaf enters
+    /// the tree (see `spec/groups.md`, section 2).
     pub(crate) fn from_proto_endorsed(p: &wire::IdentityPublicKey) -> Result<Self> {
         let signing = VerifyingKey::from_bytes(&key32(&p.signing_key, "identity signing")?)
             .map_err(|_| Error::InvalidKey("identity signing"))?;
