@@ -91,18 +91,25 @@ async fn consumer(
     ready: Arc<(AtomicUsize, Notify)>,
     mut done: watch::Receiver<bool>,
 ) -> Result<()> {
-    let consumer = js
-        .create_consumer_on_stream(
-            pull::Config {
-                durable_name: Some(format!("mb{j}")),
-                filter_subject: shared.subjects[j].clone(),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ..Default::default()
-            },
-            stream_name,
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot create consumer {j}: {e}"))?;
+    // A busy server can time out JetStream API calls: a few tries before giving up.
+    let mut tries = 0;
+    let consumer = loop {
+        tries += 1;
+        let config = pull::Config {
+            durable_name: Some(format!("mb{j}")),
+            filter_subject: shared.subjects[j].clone(),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ..Default::default()
+        };
+        match js.create_consumer_on_stream(config, &stream_name).await {
+            Ok(c) => break c,
+            Err(e) if tries >= 5 => bail!("cannot create consumer {j}: {e}"),
+            Err(_) => {
+                shared.tracker.error("nats_create_consumer");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
     let mut messages = Box::pin(
         consumer
             .messages()
