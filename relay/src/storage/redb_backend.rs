@@ -960,7 +960,7 @@ impl Storage for RedbStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{EnvelopeId, GroupId, MailboxAddress};
+    use crate::types::{EnvelopeId, MailboxAddress};
 
     fn env(mb: u8, id: u64, len: usize, now: u64, ttl: u64) -> NewEnvelope {
         NewEnvelope {
@@ -1019,72 +1019,7 @@ mod tests {
         );
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_commit_whose_welcome_does_not_fit_is_not_appended() {
-        let (_d, s) = open();
-        let tight = MailboxQuota {
-            max_count: 1,
-            max_bytes: 1 << 20,
-        };
-        s.put_envelope(env(2, 1, 8, 10, 1000), tight).await.unwrap();
-        let g = GroupId::new(b"g".to_vec()).unwrap();
-        let msg = NewGroupMessage {
-            group: g.clone(),
-            epoch: 0,
-            kind: GroupMessageKind::Commit,
-            message: b"commit".to_vec(),
-            now_ms: 10,
-            expires_at_ms: 1000,
-        };
-        let r = s
-            .append_group(msg.clone(), vec![env(2, 2, 8, 10, 1000)], tight)
-            .await;
-        assert!(
-            matches!(r, Err(StorageError::QuotaExceeded { .. })),
-            "{r:?}"
-        );
-        let page = s
-            .fetch_group(g.clone(), 0, 10, usize::MAX, 11)
-            .await
-            .unwrap();
-        assert!(page.entries.is_empty());
-        assert_eq!(page.current_epoch, None);
-        // With room, commit and welcome land together.
-        let out = s
-            .append_group(msg, vec![env(3, 3, 8, 10, 1000)], tight)
-            .await
-            .unwrap();
-        assert_eq!(out.current_epoch, Some(1));
-        assert_eq!(out.welcomes.len(), 1);
-        let inbox = s
-            .fetch_envelopes(MailboxAddress([3; 32]), 0, 10, usize::MAX, 11)
-            .await
-            .unwrap();
-        assert_eq!(inbox.len(), 1);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sweep_expires_then_forgets() {
-        let (_d, s) = open();
-        let e = env(4, 7, 8, 100, 50);
-        let id = e.envelope_id.clone();
-        s.put_envelope(e, Q).await.unwrap();
-        let kept = env(4, 8, 8, 100, 10_000);
-        s.put_envelope(kept, Q).await.unwrap();
-        let r = s.sweep(149).await.unwrap();
-        assert_eq!(r.envelopes_expired, 0);
-        let r = s.sweep(150).await.unwrap();
-        assert_eq!((r.envelopes_expired, r.bytes_expired), (1, 8));
-        let st = s.envelope_status(id.clone(), 151).await.unwrap().unwrap();
-        assert_eq!(st.state, EnvelopeState::Expired { at_ms: 150 });
-        let left = s
-            .fetch_envelopes(MailboxAddress([4; 32]), 0, 10, usize::MAX, 151)
-            .await
-            .unwrap();
-        assert_eq!(left.len(), 1);
-        // forget_at = 100 + 2 * 50
-        let r = s.sweep(200).await.unwrap();
-        assert_eq!(r.ids_forgotten, 1);
-        assert_eq!(s.envelope_status(id, 201).await.unwrap(), None);
-    }
+    // The backend-independent behaviour (quotas, welcomes atomic with their commit, TTL sweeps,
+    // ...) is checked for this backend and PostgreSQL alike in
+    // `relay/tests/storage_conformance.rs`; only what is particular to redb stays here.
 }
