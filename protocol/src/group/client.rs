@@ -70,8 +70,9 @@ pub(crate) struct GroupSlot {
 /// KeyPackages it published. Sans-IO like [`Session`](crate::Session): every call takes the
 /// caller's random number generator, bytes in, bytes and events out.
 ///
-/// Persist it with [`GroupClient::to_bytes`] after each call that changes it; every secret
-/// it holds is wiped from memory when it is dropped.
+/// Persist it with [`GroupClient::to_bytes`] after each call that changes it. Its openmls
+/// store wipes every secret it overwrites or deletes (old epoch secrets, consumed KeyPackage
+/// keys) at once, and every secret it still holds when the client is dropped.
 pub struct GroupClient {
     pub(crate) identity: Option<IdentityPublicKey>,
     pub(crate) signer: GroupSigner,
@@ -243,7 +244,7 @@ impl GroupClient {
                 MAXIMUM_FORWARD_DISTANCE,
             ))
             .build();
-        let provider = Provider::new(&self.crypto, self.storage.inner(), rng);
+        let provider = Provider::new(&self.crypto, &self.storage, rng);
         let group = MlsGroup::new_with_group_id(
             &provider,
             &self.signer,
@@ -327,7 +328,7 @@ impl GroupClient {
             kps.push(kp);
         }
         let intent = Intent::Add(key_packages.iter().map(|k| k.to_vec()).collect());
-        let provider = Provider::new(&self.crypto, self.storage.inner(), rng);
+        let provider = Provider::new(&self.crypto, &self.storage, rng);
         let slot = self.groups.get_mut(group).ok_or(GroupError::UnknownGroup)?;
         let epoch = slot.mls.epoch().as_u64();
         let (commit, welcome, _) = slot
@@ -358,7 +359,7 @@ impl GroupClient {
         if keys.is_empty() {
             return Err(GroupError::EmptyInput("no members to remove"));
         }
-        let provider = Provider::new(&self.crypto, self.storage.inner(), rng);
+        let provider = Provider::new(&self.crypto, &self.storage, rng);
         let slot = self.groups.get_mut(group).ok_or(GroupError::UnknownGroup)?;
         let leaves = keys
             .iter()
@@ -386,7 +387,7 @@ impl GroupClient {
         group: &GroupId,
     ) -> GroupResult<CommitOutput> {
         self.ready_to_commit(group)?;
-        let provider = Provider::new(&self.crypto, self.storage.inner(), rng);
+        let provider = Provider::new(&self.crypto, &self.storage, rng);
         let slot = self.groups.get_mut(group).ok_or(GroupError::UnknownGroup)?;
         let epoch = slot.mls.epoch().as_u64();
         let bundle = slot
@@ -414,7 +415,7 @@ impl GroupClient {
         if !self.slot(group)?.mls.has_pending_proposals() {
             return Err(GroupError::EmptyInput("no pending proposals"));
         }
-        let provider = Provider::new(&self.crypto, self.storage.inner(), rng);
+        let provider = Provider::new(&self.crypto, &self.storage, rng);
         let slot = self.groups.get_mut(group).ok_or(GroupError::UnknownGroup)?;
         let epoch = slot.mls.epoch().as_u64();
         let (commit, welcome, _) = slot
@@ -439,7 +440,7 @@ impl GroupClient {
         group: &GroupId,
     ) -> GroupResult<Vec<u8>> {
         self.ready_to_commit(group)?;
-        let provider = Provider::new(&self.crypto, self.storage.inner(), rng);
+        let provider = Provider::new(&self.crypto, &self.storage, rng);
         let slot = self.groups.get_mut(group).ok_or(GroupError::UnknownGroup)?;
         let proposal = slot.mls.leave_group(&provider, &self.signer).map_err(mls)?;
         encode_out(&proposal)
@@ -464,7 +465,7 @@ impl GroupClient {
         plaintext: &[u8],
         authenticated_data: &[u8],
     ) -> GroupResult<Vec<u8>> {
-        let provider = Provider::new(&self.crypto, self.storage.inner(), rng);
+        let provider = Provider::new(&self.crypto, &self.storage, rng);
         let slot = self.groups.get_mut(group).ok_or(GroupError::UnknownGroup)?;
         if !slot.mls.is_active() {
             return Err(GroupError::NotAMember);
@@ -487,7 +488,7 @@ impl GroupClient {
         rng: &mut R,
         group: &GroupId,
     ) -> GroupResult<Vec<GroupEvent>> {
-        let provider = Provider::new(&self.crypto, self.storage.inner(), rng);
+        let provider = Provider::new(&self.crypto, &self.storage, rng);
         let require_hush = !self.interop;
         let slot = self.groups.get_mut(group).ok_or(GroupError::UnknownGroup)?;
         if slot.pending.is_none() {
@@ -499,7 +500,7 @@ impl GroupClient {
     /// Throws our pending commit away (the relay rejected it). The group stays at its
     /// current epoch; the change is not retried (see [`GroupClient::resolve_conflict`]).
     pub fn discard_pending_commit(&mut self, group: &GroupId) -> GroupResult<()> {
-        let storage = self.storage.inner();
+        let storage = &self.storage;
         let slot = self.groups.get_mut(group).ok_or(GroupError::UnknownGroup)?;
         if slot.pending.is_none() {
             return Err(GroupError::NoPendingCommit);
@@ -543,7 +544,7 @@ impl GroupClient {
         }
         let events = {
             let require_hush = !self.interop;
-            let provider = Provider::new(&self.crypto, self.storage.inner(), &mut *rng);
+            let provider = Provider::new(&self.crypto, &self.storage, &mut *rng);
             let slot = self.groups.get_mut(group).ok_or(GroupError::UnknownGroup)?;
             check_group(slot, &protocol)?;
             // Stage the winner first: if it is invalid, our pending commit stays.
@@ -640,7 +641,7 @@ impl GroupClient {
     ) -> GroupResult<Vec<GroupEvent>> {
         let protocol = protocol_message(message)?;
         let require_hush = !self.interop;
-        let provider = Provider::new(&self.crypto, self.storage.inner(), rng);
+        let provider = Provider::new(&self.crypto, &self.storage, rng);
         let slot = self.groups.get_mut(group).ok_or(GroupError::UnknownGroup)?;
         check_group(slot, &protocol)?;
         let epoch = protocol.epoch().as_u64();
@@ -707,10 +708,10 @@ impl GroupClient {
         let join_config = self.join_config();
         let require_hush = !self.interop;
         // openmls consumes the KeyPackage's keys as soon as it opens the Welcome, before it
-        // has validated it: keep a copy of the store to put back on failure.
-        let snapshot = self.storage.snapshot()?;
+        // has validated it: open an undo scope to put the store back on failure.
+        let undo = self.storage.undo_scope()?;
         let result = (|| {
-            let provider = Provider::new(&self.crypto, self.storage.inner(), rng);
+            let provider = Provider::new(&self.crypto, &self.storage, rng);
             let mut builder = StagedWelcome::build_from_welcome(&provider, &join_config, welcome)
                 .map_err(welcome_error)?;
             if let Some(tree) = tree {
@@ -743,6 +744,7 @@ impl GroupClient {
         })();
         match result {
             Ok((id, group)) => {
+                undo.keep()?;
                 self.groups.insert(
                     id.clone(),
                     GroupSlot {
@@ -754,7 +756,7 @@ impl GroupClient {
                 Ok(id)
             }
             Err(e) => {
-                self.storage.restore(snapshot)?;
+                undo.roll_back()?;
                 Err(e)
             }
         }
@@ -763,7 +765,7 @@ impl GroupClient {
     /// Forgets `group` entirely (after leaving, or to drop a group we were removed from).
     pub fn delete_group(&mut self, group: &GroupId) -> GroupResult<()> {
         let mut slot = self.groups.remove(group).ok_or(GroupError::UnknownGroup)?;
-        slot.mls.delete(self.storage.inner()).map_err(mls)
+        slot.mls.delete(&self.storage).map_err(mls)
     }
 }
 

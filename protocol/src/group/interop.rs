@@ -107,11 +107,10 @@ impl GroupClient {
             },
         };
         storage
-            .inner()
             .write_key_package(&hash_ref, &record)
             .map_err(|_| GroupError::Storage)?;
         {
-            let provider = Provider::new(&crypto, storage.inner(), rng);
+            let provider = Provider::new(&crypto, &storage, rng);
             for (id, psk) in external_psks {
                 PreSharedKeyId::external(id.to_vec(), Vec::new())
                     .store(&provider, psk)

@@ -42,7 +42,7 @@ impl GroupClient {
         rng: &mut R,
         last_resort: bool,
     ) -> GroupResult<Vec<u8>> {
-        let provider = Provider::new(&self.crypto, self.storage.inner(), rng);
+        let provider = Provider::new(&self.crypto, &self.storage, rng);
         let mut builder = KeyPackage::builder();
         if last_resort {
             builder = builder.mark_as_last_resort().leaf_node_capabilities(

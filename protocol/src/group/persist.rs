@@ -61,7 +61,7 @@ fn intent_from_proto(i: &state::GroupIntent) -> GroupResult<Intent> {
 }
 
 /// SHA-256 over the state encoded with an empty `integrity` field.
-fn integrity(st: &state::GroupClientState) -> Vec<u8> {
+pub(super) fn integrity(st: &state::GroupClientState) -> Vec<u8> {
     let mut enc = Zeroizing::new(st.encode_to_vec());
     let digest = Sha256::digest(enc.as_slice()).to_vec();
     enc.zeroize();
@@ -214,7 +214,7 @@ impl GroupClient {
         let mut groups = BTreeMap::new();
         for meta in &st.groups {
             let gid = openmls::prelude::GroupId::from_slice(&meta.group_id);
-            let mls = MlsGroup::load(storage.inner(), &gid)
+            let mls = MlsGroup::load(&storage, &gid)
                 .map_err(|_| GroupError::Malformed("group state (group)"))?
                 .ok_or(GroupError::Malformed("group state (missing group)"))?;
             let mut future = FutureBuffer::new(config.future_buffer_capacity);

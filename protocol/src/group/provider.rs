@@ -3,10 +3,12 @@
 
 use core::cell::RefCell;
 
-use openmls_rust_crypto::{MemoryStorage, RustCrypto};
+use openmls_rust_crypto::RustCrypto;
 use openmls_traits::OpenMlsProvider;
 use openmls_traits::random::OpenMlsRand;
 use rand_core::CryptoRng;
+
+use super::storage::GroupStorage;
 
 /// openmls' randomness, drawn from the generator the caller passed to the current call.
 ///
@@ -46,12 +48,12 @@ impl<R: CryptoRng + ?Sized> OpenMlsRand for CallerRand<'_, R> {
 /// One call's view of a client: its crypto backend, its storage, and the caller's generator.
 pub(crate) struct Provider<'a, R: CryptoRng + ?Sized> {
     crypto: &'a RustCrypto,
-    storage: &'a MemoryStorage,
+    storage: &'a GroupStorage,
     rand: CallerRand<'a, R>,
 }
 
 impl<'a, R: CryptoRng + ?Sized> Provider<'a, R> {
-    pub(crate) fn new(crypto: &'a RustCrypto, storage: &'a MemoryStorage, rng: &'a mut R) -> Self {
+    pub(crate) fn new(crypto: &'a RustCrypto, storage: &'a GroupStorage, rng: &'a mut R) -> Self {
         Self {
             crypto,
             storage,
@@ -65,7 +67,7 @@ impl<'a, R: CryptoRng + ?Sized> Provider<'a, R> {
 impl<'a, R: CryptoRng + ?Sized> OpenMlsProvider for Provider<'a, R> {
     type CryptoProvider = RustCrypto;
     type RandProvider = CallerRand<'a, R>;
-    type StorageProvider = MemoryStorage;
+    type StorageProvider = GroupStorage;
 
     fn storage(&self) -> &Self::StorageProvider {
         self.storage
