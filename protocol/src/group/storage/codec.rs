@@ -2,12 +2,10 @@
 //! (version as a big-endian u16), a value is the serde_json encoding of the entity openmls
 //! hands over. `spec/groups.md` §8 lists the labels.
 
+use super::error::StorageError;
 use openmls_traits::storage::CURRENT_VERSION;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use zeroize::Zeroizing;
-
-use super::error::StorageError;
 
 // One label per kind of entry. The byte strings are part of the persisted state format.
 pub(super) const KEY_PACKAGE: &[u8] = b"KeyPackage";
@@ -58,9 +56,38 @@ pub(super) fn store_key(label: &[u8], key: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Overwrites a buffer's whole allocation with zeros and leaves it full of them
+/// (`len == capacity`). A `memset` the optimizer must keep (`black_box` reads the bytes
+/// afterwards): the `zeroize` crate's byte-by-byte volatile writes made large values (the
+/// ratchet tree) cost several instructions per byte on every overwrite.
+pub(super) fn zero_all(v: &mut Vec<u8>) {
+    let capacity = v.capacity();
+    v.fill(0);
+    v.resize(capacity, 0);
+    core::hint::black_box(v.as_slice());
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+}
+
+/// Bytes that are zeroed ([`zero_all`]) when dropped: the store's values and list items.
+#[derive(Default)]
+pub(super) struct SecretBytes(pub(super) Vec<u8>);
+
+impl Drop for SecretBytes {
+    fn drop(&mut self) {
+        zero_all(&mut self.0);
+    }
+}
+
+impl core::ops::Deref for SecretBytes {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
 /// Encodes a value into a buffer that wipes what it leaves behind as it grows.
-pub(super) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Zeroizing<Vec<u8>>, StorageError> {
-    let mut buf = WipingBuf(Zeroizing::new(Vec::with_capacity(INITIAL_BUFFER)));
+pub(super) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<SecretBytes, StorageError> {
+    let mut buf = WipingBuf(SecretBytes(Vec::with_capacity(INITIAL_BUFFER)));
     serde_json::to_writer(&mut buf, value).map_err(|_| StorageError::Encode)?;
     Ok(buf.0)
 }
@@ -72,23 +99,36 @@ pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageErro
 
 /// A byte buffer for serializers: when it outgrows its allocation it moves to a larger one
 /// and wipes the old one (a plain `Vec` would leave the copy in freed memory).
-struct WipingBuf(Zeroizing<Vec<u8>>);
+struct WipingBuf(SecretBytes);
 
+impl WipingBuf {
+    /// Moves to an allocation that fits `additional` more bytes; wipes the old one.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, additional: usize) {
+        let v = &mut self.0.0;
+        let needed = v.len().saturating_add(additional);
+        let mut bigger = Vec::with_capacity(needed.max(v.capacity().saturating_mul(2)));
+        bigger.extend_from_slice(v);
+        // The old allocation is wiped as it drops.
+        drop(SecretBytes(core::mem::replace(v, bigger)));
+    }
+}
+
+// serde_json writes token by token: the common case (it fits) must inline to a copy.
 impl std::io::Write for WipingBuf {
+    #[inline(always)]
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let needed = self.0.len().saturating_add(data.len());
-        if needed > self.0.capacity() {
-            let mut bigger = Vec::with_capacity(needed.max(self.0.capacity().saturating_mul(2)));
-            bigger.extend_from_slice(&self.0);
-            // The old allocation is wiped as its `Zeroizing` drops.
-            self.0 = Zeroizing::new(bigger);
-        }
-        self.0.extend_from_slice(data);
-        Ok(data.len())
+        self.write_all(data).map(|()| data.len())
     }
 
+    #[inline(always)]
     fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        self.write(data).map(|_| ())
+        if self.0.0.capacity() - self.0.0.len() < data.len() {
+            self.grow(data.len());
+        }
+        self.0.0.extend_from_slice(data);
+        Ok(())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

@@ -4,7 +4,7 @@
 //!
 //! [`GroupStorage`] is Hush's own implementation of openmls' `StorageProvider`
 //! (`provider.rs`). Every value it overwrites, deletes or removes from a list is zeroized at
-//! once (values are `Zeroizing`), and whatever it still holds is zeroized when the client
+//! once, and whatever it still holds is zeroized when the client
 //! drops, poisoned lock or not. A poisoned lock or a
 //! value that does not decode is an error ([`StorageError`]), never a panic.
 
@@ -20,13 +20,14 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
 use super::error::{GroupError, GroupResult};
 use crate::proto::state;
+use codec::SecretBytes;
 pub(crate) use error::StorageError;
 
-type Value = Zeroizing<Vec<u8>>;
+type Value = SecretBytes;
 
 /// openmls' key-value store, owned by one client. The values hold secrets.
 #[derive(Default)]
@@ -67,18 +68,18 @@ impl Retired {
     }
 
     fn wipe(&mut self, key: &[u8], mut old: Value) {
-        let mut bytes = core::mem::take(&mut *old);
-        bytes.as_mut_slice().zeroize();
+        let mut bytes = core::mem::take(&mut old.0);
+        #[cfg(test)]
+        let len = bytes.len();
+        codec::zero_all(&mut bytes);
         #[cfg(test)]
         self.wiped.push(tests::Wiped {
             key: key.to_vec(),
-            len: bytes.len(),
-            zeroed: bytes.iter().all(|b| *b == 0),
+            len,
+            zeroed: bytes.len() >= len && bytes.iter().all(|b| *b == 0),
         });
         #[cfg(not(test))]
         let _ = key;
-        // The spare capacity too, then free.
-        bytes.zeroize();
     }
 }
 
@@ -107,12 +108,16 @@ impl State {
     }
 
     /// The items of the list stored under `key`, each still encoded.
-    fn items(&self, key: &[u8]) -> Result<Zeroizing<Vec<Vec<u8>>>, StorageError> {
-        Ok(Zeroizing::new(self.get(key)?.unwrap_or_default()))
+    fn items(&self, key: &[u8]) -> Result<Items, StorageError> {
+        Ok(Items(self.get(key)?.unwrap_or_default()))
     }
 
     fn get_list<V: DeserializeOwned>(&self, key: &[u8]) -> Result<Vec<V>, StorageError> {
-        self.items(key)?.iter().map(|i| codec::decode(i)).collect()
+        self.items(key)?
+            .0
+            .iter()
+            .map(|i| codec::decode(i))
+            .collect()
     }
 
     /// Rewrites the list under `key` after `edit` changed its items.
@@ -122,10 +127,21 @@ impl State {
         edit: impl FnOnce(&mut Vec<Vec<u8>>),
     ) -> Result<(), StorageError> {
         let mut items = self.items(&key)?;
-        edit(&mut items);
-        let value = codec::encode(&*items)?;
+        edit(&mut items.0);
+        let value = codec::encode(&items.0)?;
         self.put(key, value);
         Ok(())
+    }
+}
+
+/// A decoded list's items (each an encoded entity), wiped when dropped.
+struct Items(Vec<Vec<u8>>);
+
+impl Drop for Items {
+    fn drop(&mut self) {
+        for item in &mut self.0 {
+            codec::zero_all(item);
+        }
     }
 }
 
@@ -168,7 +184,7 @@ impl GroupStorage {
         item: &V,
     ) -> Result<(), StorageError> {
         let mut item = codec::encode(item)?;
-        let item = core::mem::take(&mut *item);
+        let item = core::mem::take(&mut item.0);
         self.lock()?
             .edit_list(codec::store_key(label, key), |items| items.push(item))
     }
@@ -184,7 +200,7 @@ impl GroupStorage {
         self.lock()?
             .edit_list(codec::store_key(label, key), |items| {
                 if let Some(i) = items.iter().position(|x| **x == **item) {
-                    items.remove(i).zeroize();
+                    codec::zero_all(&mut items.remove(i));
                 }
             })
     }
@@ -217,7 +233,7 @@ impl GroupStorage {
         let mut map = HashMap::with_capacity(entries.len());
         for e in entries.iter_mut() {
             let key = core::mem::take(&mut e.key);
-            let value = Zeroizing::new(core::mem::take(&mut e.value));
+            let value = SecretBytes(core::mem::take(&mut e.value));
             if map.insert(key, value).is_some() {
                 return Err(GroupError::Malformed("group state (duplicate storage key)"));
             }
