@@ -49,7 +49,9 @@ pub struct RelayConfig {
     pub low_stock_threshold: u64,
     /// Most simultaneous connections (default 10 000).
     pub max_connections: usize,
-    /// Most simultaneous request streams per connection (default 256).
+    /// Most simultaneous request streams per connection (default 32). quinn keeps state for
+    /// every stream a peer may open, so this costs memory on every connection, idle or not;
+    /// a live subscription holds one stream for as long as it runs.
     pub max_streams_per_connection: u32,
     /// A connection with no traffic for this long is closed (default 60 s).
     pub idle_timeout: Duration,
@@ -77,7 +79,7 @@ impl Default for RelayConfig {
             directory_max_stock: 1000,
             low_stock_threshold: 10,
             max_connections: 10_000,
-            max_streams_per_connection: 256,
+            max_streams_per_connection: 32,
             idle_timeout: Duration::from_secs(60),
             rate_limit_per_sec: 500.0,
             rate_limit_burst: 1000.0,
@@ -155,6 +157,9 @@ impl Relay {
         transport
             .max_concurrent_bidi_streams(config.max_streams_per_connection.into())
             .max_concurrent_uni_streams(0u32.into())
+            // The relay protocol has no use for QUIC datagrams: don't offer them.
+            .datagram_receive_buffer_size(None)
+            .datagram_send_buffer_size(0)
             .max_idle_timeout(Some(
                 quinn::IdleTimeout::try_from(config.idle_timeout)
                     .map_err(|e| RelayError::Config(format!("idle timeout: {e}")))?,
