@@ -85,6 +85,7 @@ conformance!(
     concurrent_sends_get_distinct_sequence_numbers,
     quotas_are_checked_atomically,
     fetch_respects_cursor_limit_and_bytes,
+    fetch_page_matches_fetch_and_stock,
     ttl_sweep_expires_then_forgets,
     one_time_prekeys_are_handed_out_once_under_concurrency,
     key_packages_once_then_last_resort,
@@ -366,6 +367,57 @@ async fn fetch_respects_cursor_limit_and_bytes(f: &Fixture) {
             .unwrap()
             .is_empty()
     );
+    s.close().await.unwrap();
+}
+
+async fn fetch_page_matches_fetch_and_stock(f: &Fixture) {
+    let s = f.open().await;
+    for i in 0..5u64 {
+        s.put_envelope(env(1, i, &[i as u8; 100], 10, 1000), Q)
+            .await
+            .unwrap();
+    }
+    s.put_prekeys(
+        mb(1),
+        Some(SignedPrekey {
+            id: 1,
+            blob: b"spk".to_vec(),
+        }),
+        vec![OneTimePrekey {
+            id: 7,
+            blob: b"otpk".to_vec(),
+        }],
+        1000,
+    )
+    .await
+    .unwrap();
+    let stock = s.directory_stock(mb(1)).await.unwrap();
+    assert_eq!(stock.one_time_prekeys, 1);
+    for (cursor, limit, max_bytes) in [(0, 100, usize::MAX), (1, 2, usize::MAX), (0, 100, 250)] {
+        let page = s
+            .fetch_page(mb(1), cursor, limit, max_bytes, 11)
+            .await
+            .unwrap();
+        let envs = s
+            .fetch_envelopes(mb(1), cursor, limit, max_bytes, 11)
+            .await
+            .unwrap();
+        assert_eq!(page.envelopes, envs);
+        assert_eq!(page.stock, stock);
+        // Complete means nothing is left beyond the page; a backend may also say "don't know".
+        if page.complete {
+            let next = envs.last().map(|e| e.seq + 1).unwrap_or(cursor);
+            assert!(
+                s.fetch_envelopes(mb(1), next, 100, usize::MAX, 11)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+    }
+    let empty = s.fetch_page(mb(1), 5, 100, usize::MAX, 11).await.unwrap();
+    assert!(empty.envelopes.is_empty() && empty.complete);
+    assert_eq!(empty.stock, stock);
     s.close().await.unwrap();
 }
 

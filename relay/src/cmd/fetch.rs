@@ -20,9 +20,10 @@ pub(crate) async fn handle(
     req: proto::FetchRequest,
 ) -> Result<response::Body, CmdError> {
     let mailbox = owned_mailbox(ctx, &req.mailbox_address)?;
-    let storage = &ctx.shared.storage;
-    let envs = storage
-        .fetch_envelopes(
+    let page = ctx
+        .shared
+        .storage
+        .fetch_page(
             mailbox,
             req.cursor,
             page_limit(req.limit),
@@ -30,11 +31,14 @@ pub(crate) async fn handle(
             now_ms(),
         )
         .await?;
-    let next_cursor = envs.last().map(|e| e.seq + 1).unwrap_or(req.cursor);
-    let stock = storage.directory_stock(mailbox).await?;
+    let next_cursor = page
+        .envelopes
+        .last()
+        .map(|e| e.seq + 1)
+        .unwrap_or(req.cursor);
     Ok(response::Body::Fetch(proto::FetchResponse {
-        envelopes: envs.into_iter().map(envelope_to_proto).collect(),
+        envelopes: page.envelopes.into_iter().map(envelope_to_proto).collect(),
         next_cursor,
-        stock: Some(stock_to_proto(ctx, stock)),
+        stock: Some(stock_to_proto(ctx, page.stock)),
     }))
 }

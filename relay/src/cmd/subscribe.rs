@@ -19,28 +19,30 @@ pub(crate) async fn handle<S: Sink>(
 ) -> Result<(), CmdError> {
     let mailbox = owned_mailbox(ctx, &req.mailbox_address)?;
     let shared = &ctx.shared;
+    let topic = Topic::Mailbox(mailbox.0);
     let mut shutdown = ctx.shutdown.clone();
     let mut cursor = req.cursor;
     let mut first = true;
+    // Taken before each read and only then waited on, so a write that the read did not see
+    // has notified it after it was marked seen: no wake-up falls between a read and the wait.
+    let mut wake = shared.notifier.subscribe(topic);
     loop {
-        let mut wake = shared.notifier.subscribe(Topic::Mailbox(mailbox.0));
         wake.borrow_and_update();
-        let envs = shared
+        let page = shared
             .storage
-            .fetch_envelopes(mailbox, cursor, DEFAULT_FETCH, page_bytes(ctx), now_ms())
+            .fetch_page(mailbox, cursor, DEFAULT_FETCH, page_bytes(ctx), now_ms())
             .await?;
-        if !envs.is_empty() || first {
+        if !page.envelopes.is_empty() || first {
             first = false;
-            if let Some(last) = envs.last() {
+            if let Some(last) = page.envelopes.last() {
                 cursor = last.seq + 1;
             }
-            let stock = shared.storage.directory_stock(mailbox).await?;
             let resp = proto::Response {
                 version: PROTOCOL_VERSION,
                 body: Some(response::Body::Fetch(proto::FetchResponse {
-                    envelopes: envs.into_iter().map(envelope_to_proto).collect(),
+                    envelopes: page.envelopes.into_iter().map(envelope_to_proto).collect(),
                     next_cursor: cursor,
-                    stock: Some(stock_to_proto(ctx, stock)),
+                    stock: Some(stock_to_proto(ctx, page.stock)),
                 })),
             };
             if frame::write_message(send, &resp, shared.config.max_frame_bytes)
@@ -49,10 +51,17 @@ pub(crate) async fn handle<S: Sink>(
             {
                 return Ok(()); // the subscriber went away
             }
-            continue;
+            if !page.complete {
+                continue; // there may be more right now
+            }
         }
+        // Caught up with everything stored before the read: wait for a later write.
         tokio::select! {
-            _ = wake.changed() => {}
+            r = wake.changed() => {
+                if r.is_err() {
+                    wake = shared.notifier.subscribe(topic);
+                }
+            }
             _ = tokio::time::sleep(POLL_INTERVAL) => {}
             _ = send.stopped() => return Ok(()),
             _ = shutdown.recv() => return Ok(()),

@@ -137,6 +137,19 @@ pub struct StoredEnvelope {
     pub ciphertext: Vec<u8>,
 }
 
+/// A page of a mailbox with its directory stock, as FETCH and SUBSCRIBE answer it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxPage {
+    /// Envelopes, as [`Storage::fetch_envelopes`] returns them.
+    pub envelopes: Vec<StoredEnvelope>,
+    /// The mailbox's directory stock.
+    pub stock: DirectoryStock,
+    /// True when the page ends at the end of the mailbox as the backend read it: nothing
+    /// stored before the read is left beyond it. False when it may have stopped early (at
+    /// its count or byte limit), or when the backend cannot tell.
+    pub complete: bool,
+}
+
 /// Lifecycle state of an envelope id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnvelopeState {
@@ -329,6 +342,31 @@ pub trait Storage: Send + Sync + 'static {
         max_bytes: usize,
         now_ms: u64,
     ) -> StorageFuture<'_, Vec<StoredEnvelope>>;
+
+    /// [`Storage::fetch_envelopes`] and [`Storage::directory_stock`] together. A backend may
+    /// answer both from one read (the embedded one does); this default makes two and reports
+    /// the page `complete` only when it is empty.
+    fn fetch_page(
+        &self,
+        mailbox: MailboxAddress,
+        cursor: u64,
+        limit: usize,
+        max_bytes: usize,
+        now_ms: u64,
+    ) -> StorageFuture<'_, MailboxPage> {
+        Box::pin(async move {
+            let envelopes = self
+                .fetch_envelopes(mailbox, cursor, limit, max_bytes, now_ms)
+                .await?;
+            let stock = self.directory_stock(mailbox).await?;
+            let complete = envelopes.is_empty();
+            Ok(MailboxPage {
+                envelopes,
+                stock,
+                complete,
+            })
+        })
+    }
 
     /// Deletes the named envelopes and marks them delivered at `now_ms`. Returns how many were
     /// present.

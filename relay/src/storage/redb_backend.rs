@@ -5,7 +5,7 @@
 //! commits once (`Durability::Immediate`, so one fsync for the whole batch). Only after the
 //! commit returns does any caller of the batch get its answer. Operations are serial, so each
 //! is atomic: one that fails a check (quota, epoch, id conflict) does so before it writes.
-//! Reads run on the blocking pool against a snapshot.
+//! Reads run inline on the caller's thread against a snapshot.
 
 use super::records::*;
 use super::*;
@@ -184,18 +184,17 @@ impl RedbStorage {
         &self,
         f: impl FnOnce(&ReadTransaction) -> Result<T, StorageError> + Send + 'static,
     ) -> StorageFuture<'_, T> {
-        let db = self.db.clone();
         let open = self.sender.lock().map(|g| g.is_some()).unwrap_or(false);
+        // Inline on the polling thread: a read works on a snapshot (it never waits for the
+        // writer) and on pages redb or the OS has cached, and the requests it serves are
+        // small. A hand-off to the blocking pool cost more than the read itself (two thread
+        // switches per read, and a pool thread per concurrent reader: BENCHMARKS.md Part 3).
         Box::pin(async move {
             if !open {
                 return Err(StorageError::Closed);
             }
-            tokio::task::spawn_blocking(move || {
-                let txn = db.begin_read()?;
-                f(&txn)
-            })
-            .await
-            .map_err(|e| StorageError::Backend(format!("read task failed: {e}")))?
+            let txn = self.db.begin_read()?;
+            f(&txn)
         })
     }
 }
@@ -309,6 +308,54 @@ fn stock_tx(txn: &WriteTransaction, a: &[u8; 32]) -> Result<DirectoryStock, Stor
     let signed = txn.open_table(SIGNED_PREKEYS)?;
     let last = txn.open_table(LAST_RESORT)?;
     stock_of(&otpk, &kps, &signed, &last, a)
+}
+
+fn stock_rx(txn: &ReadTransaction, a: &[u8; 32]) -> Result<DirectoryStock, StorageError> {
+    let otpk = txn.open_table(ONE_TIME_PREKEYS)?;
+    let kps = txn.open_table(KEY_PACKAGES)?;
+    let signed = txn.open_table(SIGNED_PREKEYS)?;
+    let last = txn.open_table(LAST_RESORT)?;
+    stock_of(&otpk, &kps, &signed, &last, a)
+}
+
+/// Envelopes of `mailbox` from `cursor` (see [`Storage::fetch_envelopes`]), and whether the
+/// page reached the end of the mailbox in this snapshot.
+fn envelopes_from(
+    txn: &ReadTransaction,
+    mailbox: MailboxAddress,
+    cursor: u64,
+    limit: usize,
+    max_bytes: usize,
+    now_ms: u64,
+) -> Result<(Vec<StoredEnvelope>, bool), StorageError> {
+    let t = txn.open_table(ENVELOPES)?;
+    let lo = key_prefix_u64(&mailbox.0, cursor);
+    let hi = key_prefix_u64(&mailbox.0, u64::MAX);
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    for item in t.range(lo.as_slice()..=hi.as_slice())? {
+        if !out.is_empty() && out.len() >= limit {
+            return Ok((out, false)); // full, and there is at least one more key
+        }
+        let (k, v) = item?;
+        let row: EnvelopeRow = decode("envelope", v.value())?;
+        if row.expires_at_ms <= now_ms {
+            continue;
+        }
+        if !out.is_empty() && bytes + row.ciphertext.len() > max_bytes {
+            return Ok((out, false));
+        }
+        bytes += row.ciphertext.len();
+        out.push(StoredEnvelope {
+            seq: trailing_u64(k.value())?,
+            envelope_id: EnvelopeId::new(row.envelope_id)
+                .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+            stored_at_ms: row.stored_at_ms,
+            expires_at_ms: row.expires_at_ms,
+            ciphertext: row.ciphertext,
+        });
+    }
+    Ok((out, true))
 }
 
 /// Checks that `envs` can all be stored (ids free or idempotent, quotas respected).
@@ -522,34 +569,27 @@ impl Storage for RedbStorage {
         now_ms: u64,
     ) -> StorageFuture<'_, Vec<StoredEnvelope>> {
         self.read(move |txn| {
-            let t = txn.open_table(ENVELOPES)?;
-            let lo = key_prefix_u64(&mailbox.0, cursor);
-            let hi = key_prefix_u64(&mailbox.0, u64::MAX);
-            let mut out = Vec::new();
-            let mut bytes = 0usize;
-            for item in t.range(lo.as_slice()..=hi.as_slice())? {
-                let (k, v) = item?;
-                let row: EnvelopeRow = decode("envelope", v.value())?;
-                if row.expires_at_ms <= now_ms {
-                    continue;
-                }
-                if !out.is_empty() && bytes + row.ciphertext.len() > max_bytes {
-                    break;
-                }
-                bytes += row.ciphertext.len();
-                out.push(StoredEnvelope {
-                    seq: trailing_u64(k.value())?,
-                    envelope_id: EnvelopeId::new(row.envelope_id)
-                        .map_err(|e| StorageError::Corrupt(e.to_string()))?,
-                    stored_at_ms: row.stored_at_ms,
-                    expires_at_ms: row.expires_at_ms,
-                    ciphertext: row.ciphertext,
-                });
-                if out.len() >= limit {
-                    break;
-                }
-            }
-            Ok(out)
+            envelopes_from(txn, mailbox, cursor, limit, max_bytes, now_ms).map(|(envs, _)| envs)
+        })
+    }
+
+    fn fetch_page(
+        &self,
+        mailbox: MailboxAddress,
+        cursor: u64,
+        limit: usize,
+        max_bytes: usize,
+        now_ms: u64,
+    ) -> StorageFuture<'_, MailboxPage> {
+        // One snapshot for the envelopes and the stock.
+        self.read(move |txn| {
+            let (envelopes, complete) =
+                envelopes_from(txn, mailbox, cursor, limit, max_bytes, now_ms)?;
+            Ok(MailboxPage {
+                envelopes,
+                stock: stock_rx(txn, &mailbox.0)?,
+                complete,
+            })
         })
     }
 
@@ -812,13 +852,7 @@ impl Storage for RedbStorage {
     }
 
     fn directory_stock(&self, mailbox: MailboxAddress) -> StorageFuture<'_, DirectoryStock> {
-        self.read(move |txn| {
-            let otpk = txn.open_table(ONE_TIME_PREKEYS)?;
-            let kps = txn.open_table(KEY_PACKAGES)?;
-            let signed = txn.open_table(SIGNED_PREKEYS)?;
-            let last = txn.open_table(LAST_RESORT)?;
-            stock_of(&otpk, &kps, &signed, &last, &mailbox.0)
-        })
+        self.read(move |txn| stock_rx(txn, &mailbox.0))
     }
 
     fn append_group(
@@ -982,6 +1016,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = RedbStorage::open(&dir.path().join("t.redb")).unwrap();
         (dir, Arc::new(s))
+    }
+
+    #[tokio::test]
+    async fn a_page_knows_whether_it_reached_the_end() {
+        let (_d, s) = open();
+        let a = MailboxAddress([1; 32]);
+        for i in 0..3 {
+            s.put_envelope(env(1, i, 100, 10, 1000), Q).await.unwrap();
+        }
+        // The last envelope has expired: a page that stops before it is still complete.
+        s.put_envelope(env(1, 9, 100, 10, 5), Q).await.unwrap();
+        let page = |cursor, limit, bytes| s.fetch_page(a, cursor, limit, bytes, 20);
+        let all = page(0, 100, usize::MAX).await.unwrap();
+        assert_eq!(all.envelopes.len(), 3);
+        assert!(all.complete);
+        let by_count = page(0, 2, usize::MAX).await.unwrap();
+        assert_eq!(by_count.envelopes.len(), 2);
+        assert!(!by_count.complete);
+        let by_bytes = page(0, 100, 150).await.unwrap();
+        assert_eq!(by_bytes.envelopes.len(), 1);
+        assert!(!by_bytes.complete);
+        let last = page(2, 1, usize::MAX).await.unwrap();
+        assert_eq!(last.envelopes.len(), 1);
+        assert!(
+            !last.complete,
+            "a key follows, even if it turns out to be expired"
+        );
+        assert!(page(3, 1, usize::MAX).await.unwrap().complete);
+        s.close().await.unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
