@@ -400,7 +400,7 @@ pub(crate) async fn run(
     let start_sample = sample(&relay, relay_pid)?;
     let start = Instant::now();
     let mut senders = JoinSet::new();
-    for conn in &conns {
+    for (i, conn) in conns.iter().enumerate() {
         match load.rate {
             None => {
                 for _ in 0..load.inflight {
@@ -416,10 +416,10 @@ pub(crate) async fn run(
             Some(rate) => {
                 let (shared, conn) = (shared.clone(), conn.clone());
                 let period = Duration::from_secs_f64(load.connections as f64 / rate);
+                let tick = load.send_clock(i, period);
                 senders.spawn(async move {
                     let gate = Arc::new(Semaphore::new(OPEN_LOOP_INFLIGHT));
-                    let mut tick = tokio::time::interval(period);
-                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                    let mut tick = tick;
                     let mut inflight = JoinSet::new();
                     loop {
                         let at = tick.tick().await;

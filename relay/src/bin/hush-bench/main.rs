@@ -78,6 +78,13 @@ struct Args {
     #[arg(long, value_name = "PER_S")]
     rate: Option<f64>,
 
+    /// Open loop: start every connection's send clock at the same instant, so that all
+    /// connections send at once, --connections messages in a burst each period (the
+    /// schedule of hush-bench before 2026-11-23). Without it the connections' clocks are
+    /// spread evenly over the period and the sends arrive at an even rate
+    #[arg(long, requires = "rate")]
+    aligned: bool,
+
     /// Closed loop: sends outstanding per connection
     #[arg(long, value_name = "N", default_value_t = 1)]
     inflight: usize,
@@ -118,10 +125,26 @@ pub(crate) struct Load {
     pub mailboxes: usize,
     pub size: usize,
     pub rate: Option<f64>,
+    pub aligned: bool,
     pub inflight: usize,
     pub verify: bool,
     pub crash_every: Option<Duration>,
     pub drain: Duration,
+}
+
+impl Load {
+    /// Open loop: the send clock of connection `i`, one tick every `period`. Spread evenly
+    /// over the period unless `--aligned`.
+    pub(crate) fn send_clock(&self, i: usize, period: Duration) -> tokio::time::Interval {
+        let offset = if self.aligned {
+            Duration::ZERO
+        } else {
+            period.mul_f64(i as f64 / self.connections.max(1) as f64)
+        };
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        tick
+    }
 }
 
 /// What a load run measured.
@@ -178,6 +201,7 @@ impl Args {
             mailboxes,
             size: self.size,
             rate: self.rate,
+            aligned: self.aligned,
             inflight: self.inflight,
             verify: self.verify,
             crash_every: self

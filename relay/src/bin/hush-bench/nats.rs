@@ -248,7 +248,7 @@ async fn drive(
     let start_sample = sample()?;
     let start = Instant::now();
     let mut senders = JoinSet::new();
-    for js in contexts {
+    for (i, js) in contexts.iter().enumerate() {
         match load.rate {
             None => {
                 for _ in 0..load.inflight {
@@ -264,10 +264,10 @@ async fn drive(
             Some(rate) => {
                 let (shared, js) = (shared.clone(), js.clone());
                 let period = Duration::from_secs_f64(load.connections as f64 / rate);
+                let tick = load.send_clock(i, period);
                 senders.spawn(async move {
                     let gate = Arc::new(Semaphore::new(200));
-                    let mut tick = tokio::time::interval(period);
-                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                    let mut tick = tick;
                     let mut inflight = JoinSet::new();
                     loop {
                         let at = tick.tick().await;
