@@ -87,7 +87,18 @@ impl core::ops::Deref for SecretBytes {
 
 /// Encodes a value into a buffer that wipes what it leaves behind as it grows.
 pub(super) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<SecretBytes, StorageError> {
-    let mut buf = WipingBuf(SecretBytes(Vec::with_capacity(INITIAL_BUFFER)));
+    encode_sized(value, 0)
+}
+
+/// [`encode`] into a buffer that starts with room for about `expected` bytes: an entry
+/// being overwritten (the group's secret tree, its ratchet tree) is usually about as long as
+/// its previous value, and a buffer of the right size is never moved and wiped on the way.
+pub(super) fn encode_sized<T: Serialize + ?Sized>(
+    value: &T,
+    expected: usize,
+) -> Result<SecretBytes, StorageError> {
+    let capacity = expected.saturating_add(expected / 8).max(INITIAL_BUFFER);
+    let mut buf = WipingBuf(SecretBytes(Vec::with_capacity(capacity)));
     serde_json::to_writer(&mut buf, value).map_err(|_| StorageError::Encode)?;
     Ok(buf.0)
 }

@@ -159,8 +159,11 @@ impl GroupStorage {
         key: &[u8],
         value: &V,
     ) -> Result<(), StorageError> {
-        let value = codec::encode(value)?;
-        self.lock()?.put(codec::store_key(label, key), value);
+        let key = codec::store_key(label, key);
+        let mut state = self.lock()?;
+        let expected = state.entries.get(&key).map_or(0, |old| old.len());
+        let value = codec::encode_sized(value, expected)?;
+        state.put(key, value);
         Ok(())
     }
 
