@@ -10,6 +10,7 @@ use crate::shutdown::Shutdown;
 use crate::types::MailboxAddress;
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -20,6 +21,10 @@ const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CHALLENGES: usize = 8;
 /// Most mailboxes one connection may authenticate.
 pub(crate) const MAX_MAILBOXES_PER_CONNECTION: usize = 64;
+/// Streams a new connection may open at once; the limit doubles, up to the configured
+/// maximum, whenever more than half of it is in use. quinn keeps state for every stream the
+/// peer may open, so an idle connection costs less with a small limit.
+pub(crate) const INITIAL_STREAMS_PER_CONNECTION: u32 = 8;
 
 /// Per-connection state.
 pub(crate) struct ConnState {
@@ -125,16 +130,25 @@ pub(crate) async fn handle<G: Send + 'static>(
     tracing::debug!(%remote, "connection open");
     let state = Arc::new(ConnState::new(&shared, remote));
     let (streams_tx, mut streams_rx) = mpsc::channel::<()>(1);
+    let max_streams = shared.config.max_streams_per_connection;
+    let mut stream_limit = initial_stream_limit(max_streams);
+    let open_streams = Arc::new(AtomicU32::new(0));
     let reason = loop {
         tokio::select! {
             s = conn.accept_bi() => match s {
                 Ok((send, recv)) => {
+                    let open = open_streams.fetch_add(1, Ordering::Relaxed) + 1;
+                    if open.saturating_mul(2) > stream_limit && stream_limit < max_streams {
+                        stream_limit = stream_limit.saturating_mul(2).min(max_streams);
+                        conn.set_max_concurrent_bi_streams(stream_limit.into());
+                    }
+                    let slot = OpenStream(open_streams.clone());
                     let ctx = Context {
                         shared: shared.clone(),
                         conn: state.clone(),
                         shutdown: shutdown.clone(),
                     };
-                    tokio::spawn(handle_stream(ctx, send, recv, streams_tx.clone()));
+                    tokio::spawn(handle_stream(ctx, send, recv, (streams_tx.clone(), slot)));
                 }
                 Err(e) => break e.to_string(),
             },
@@ -149,6 +163,20 @@ pub(crate) async fn handle<G: Send + 'static>(
     tracing::debug!(%remote, %reason, "connection closed");
 }
 
+/// The stream limit a new connection starts with.
+pub(crate) fn initial_stream_limit(max: u32) -> u32 {
+    max.min(INITIAL_STREAMS_PER_CONNECTION)
+}
+
+/// Counts a request stream as open until its task ends.
+struct OpenStream(Arc<AtomicU32>);
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 pub(crate) fn error_response(e: &CmdError) -> proto::Response {
     proto::Response {
         version: PROTOCOL_VERSION,
@@ -160,7 +188,7 @@ async fn handle_stream(
     ctx: Context,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
-    _done: mpsc::Sender<()>,
+    _done: (mpsc::Sender<()>, OpenStream),
 ) {
     let started = Instant::now();
     let max = ctx.shared.config.max_frame_bytes;

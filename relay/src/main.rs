@@ -111,7 +111,7 @@ struct Settings {
     #[arg(long, env = "HUSH_RELAY_MAX_CONNECTIONS", value_name = "N")]
     max_connections: Option<usize>,
 
-    /// Most simultaneous request streams per connection; each live subscription holds one [default: 32]
+    /// Most simultaneous request streams per connection (a connection starts with 8; the limit doubles up to this one as it is used); each live subscription holds one [default: 256]
     #[arg(long, env = "HUSH_RELAY_MAX_STREAMS_PER_CONNECTION", value_name = "N")]
     max_streams_per_connection: Option<u32>,
 

@@ -49,9 +49,10 @@ pub struct RelayConfig {
     pub low_stock_threshold: u64,
     /// Most simultaneous connections (default 10 000).
     pub max_connections: usize,
-    /// Most simultaneous request streams per connection (default 32). quinn keeps state for
-    /// every stream a peer may open, so this costs memory on every connection, idle or not;
-    /// a live subscription holds one stream for as long as it runs.
+    /// Most simultaneous request streams per connection (default 256); a live subscription
+    /// holds one for as long as it runs. A connection starts with 8 and the limit doubles up
+    /// to this one whenever more than half is in use: quinn keeps state for every stream a
+    /// peer may open, so the limit costs memory on every connection, idle or not.
     pub max_streams_per_connection: u32,
     /// A connection with no traffic for this long is closed (default 60 s).
     pub idle_timeout: Duration,
@@ -79,7 +80,7 @@ impl Default for RelayConfig {
             directory_max_stock: 1000,
             low_stock_threshold: 10,
             max_connections: 10_000,
-            max_streams_per_connection: 32,
+            max_streams_per_connection: 256,
             idle_timeout: Duration::from_secs(60),
             rate_limit_per_sec: 500.0,
             rate_limit_burst: 1000.0,
@@ -155,7 +156,9 @@ impl Relay {
         let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         let mut transport = quinn::TransportConfig::default();
         transport
-            .max_concurrent_bidi_streams(config.max_streams_per_connection.into())
+            .max_concurrent_bidi_streams(
+                connection::initial_stream_limit(config.max_streams_per_connection).into(),
+            )
             .max_concurrent_uni_streams(0u32.into())
             // The relay protocol has no use for QUIC datagrams: don't offer them.
             .datagram_receive_buffer_size(None)

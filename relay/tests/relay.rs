@@ -535,6 +535,30 @@ async fn live_push_while_connected() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_live_subscriptions_on_one_connection() {
+    // A connection starts with a few streams; the limit grows as they are used.
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start_in(dir.path(), |_| {}).await;
+    within(30, async {
+        let (owner, addr) = login(&relay, &key(12)).await;
+        let mut subs = Vec::new();
+        for _ in 0..40 {
+            let mut sub = owner.subscribe(&addr, 0).await.unwrap();
+            assert!(sub.next().await.unwrap().unwrap().envelopes.is_empty());
+            subs.push(sub);
+        }
+        // Requests still get through next to 40 live subscriptions.
+        owner.send(&addr, &id(1), b"to all".to_vec()).await.unwrap();
+        for sub in &mut subs {
+            let page = sub.next().await.unwrap().expect("open");
+            assert_eq!(page.envelopes[0].ciphertext, b"to all");
+        }
+    })
+    .await;
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_keeps_envelopes_receipts_and_directory() {
     let dir = tempfile::tempdir().unwrap();
     let alice = key(11);
