@@ -14,8 +14,8 @@ use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::{MemoryStorage, RustCrypto};
 use openmls_traits::OpenMlsProvider;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng};
 
 const CS: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
 const PAYLOAD: [u8; 1024] = [0x42; 1024];
@@ -61,13 +61,14 @@ struct Raw {
     cred: CredentialWithKey,
 }
 
-/// A raw openmls member whose credential identity is `identity_len` bytes long: as long as a
-/// Hush identity's encoding, so that both sides hash and store leaves of the same size and
-/// the ratio measures the layer, not the credential.
+/// A raw openmls member whose credential identity is `identity_len` random bytes: as long as
+/// a Hush identity's encoding (keys and a signature, random-looking too), so that both sides
+/// hash and store leaves of the same size and content. (Zero padding made raw openmls' store
+/// cheaper: its JSON writes each byte of a credential as a decimal number.)
 fn raw_member(i: usize, identity_len: usize) -> Raw {
     let signer = SignatureKeyPair::new(SignatureScheme::ED25519).expect("keys");
-    let mut identity = format!("member {i}").into_bytes();
-    identity.resize(identity_len.max(identity.len()), 0);
+    let mut identity = vec![0u8; identity_len];
+    StdRng::seed_from_u64(0x5eed_0000 + i as u64).fill_bytes(&mut identity);
     let cred = CredentialWithKey {
         credential: BasicCredential::new(identity).into(),
         signature_key: signer.public().into(),
