@@ -338,9 +338,11 @@ impl Client {
             frame::write_message(&mut send, req, usize::MAX).await?;
             send.finish()
                 .map_err(|e| ClientError::Stream(e.to_string()))?;
-            frame::read_message::<proto::Response, _>(&mut recv, max)
+            let resp = frame::read_message::<proto::Response, _>(&mut recv, max)
                 .await?
-                .ok_or(ClientError::NoResponse)
+                .ok_or(ClientError::NoResponse)?;
+            frame::take_end(&mut recv);
+            Ok(resp)
         };
         tokio::time::timeout(self.options.request_timeout, fut)
             .await

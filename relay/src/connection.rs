@@ -198,6 +198,8 @@ async fn handle_stream(
     )
     .await;
     let mut kind = "invalid";
+    // Whether the request stream's end has been read (see `frame::take_end`).
+    let mut ended = false;
     let result: Result<Option<response::Body>, CmdError> = match read {
         Err(_) => Err(CmdError::new(
             ErrorCode::Malformed,
@@ -214,6 +216,7 @@ async fn handle_stream(
             Err(frame_error(e))
         }
         Ok(Ok(Some(req))) => {
+            ended = frame::take_end(&mut recv);
             if let Some(b) = &req.body {
                 kind = cmd::kind(b);
             }
@@ -242,6 +245,10 @@ async fn handle_stream(
         }
     }
     let _ = send.finish();
+    if !ended {
+        // The end of the request may have come in a packet of its own while the request ran.
+        frame::take_end(&mut recv);
+    }
     metrics::histogram!("hush_relay_request_duration_seconds", "request" => kind)
         .record(started.elapsed().as_secs_f64());
 }
