@@ -5,11 +5,14 @@
 //! with `--verify` that every acknowledged envelope arrives exactly once and byte-identical,
 //! can SIGKILL and restart the relay during the run (`--crash-every`, with `--relay-cmd`),
 //! measures idle connections (`--idle-connections`), and, built with the `nats` feature,
-//! runs the same store-and-forward workload against NATS JetStream (`--nats`).
+//! runs the same store-and-forward workload against NATS JetStream (`--nats`), and with the
+//! `mqtt` feature against an MQTT broker such as Mosquitto (`--mqtt`, QoS 1).
 //! The last line of `--json` output is one JSON object. Only loopback targets are accepted.
 
 mod hush;
 mod idle;
+#[cfg(feature = "mqtt")]
+mod mqtt;
 #[cfg(feature = "nats")]
 mod nats;
 mod payload;
@@ -50,6 +53,12 @@ struct Args {
     #[cfg(feature = "nats")]
     #[arg(long, value_name = "URL", conflicts_with_all = ["relay", "relay_cmd", "crash_every"])]
     nats: Option<String>,
+
+    /// Load an MQTT broker (Mosquitto) instead, mqtt://HOST:PORT (loopback only): MQTT 5,
+    /// QoS 1, persistent sessions
+    #[cfg(feature = "mqtt")]
+    #[arg(long, value_name = "URL", conflicts_with_all = ["relay", "relay_cmd", "crash_every"])]
+    mqtt: Option<String>,
 
     /// Seconds of sending [default: 10, or 300 as a cap with --count]
     #[arg(long, value_name = "SECS")]
@@ -98,7 +107,7 @@ struct Args {
     json: bool,
 
     /// The relay's process id, for its peak RSS and CPU seconds (automatic with --relay-cmd;
-    /// with --nats, the NATS server's)
+    /// with --nats or --mqtt, the broker's)
     #[arg(long, value_name = "PID")]
     relay_pid: Option<u32>,
 
@@ -390,6 +399,19 @@ async fn run() -> Result<bool> {
     let load = args.load()?;
     if args.crash_every.is_some() && args.idle_connections.is_some() {
         bail!("--crash-every and --idle-connections do not go together");
+    }
+
+    #[cfg(feature = "mqtt")]
+    if let Some(url) = &args.mqtt {
+        #[cfg(feature = "nats")]
+        if args.nats.is_some() {
+            bail!("give --mqtt or --nats, not both");
+        }
+        if args.idle_connections.is_some() {
+            bail!("--idle-connections measures the Hush relay only");
+        }
+        let o = mqtt::run(url, &load, args.relay_pid).await?;
+        return finish(&args, &load, report("mosquitto", &load, &o));
     }
 
     #[cfg(feature = "nats")]
