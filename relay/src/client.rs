@@ -267,7 +267,9 @@ impl Client {
         let crypto = tls::client_crypto(url.fingerprint)?;
         let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
         let mut transport = quinn::TransportConfig::default();
-        transport.keep_alive_interval(Some(options.keep_alive));
+        transport
+            .keep_alive_interval(Some(options.keep_alive))
+            .ack_frequency_config(Some(crate::connection::ack_frequency()));
         if let Ok(t) = quinn::IdleTimeout::try_from(options.idle_timeout) {
             transport.max_idle_timeout(Some(t));
         }

@@ -17,6 +17,9 @@ use tokio::sync::mpsc;
 
 /// How long a client may take to send its request frame after opening a stream.
 const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a served request waits for the end of its request stream, if that end has not
+/// come with the request.
+const REQUEST_END_WAIT: Duration = Duration::from_millis(50);
 /// Most outstanding challenges per connection.
 const MAX_CHALLENGES: usize = 8;
 /// Most mailboxes one connection may authenticate.
@@ -25,6 +28,23 @@ pub(crate) const MAX_MAILBOXES_PER_CONNECTION: usize = 64;
 /// maximum, whenever more than half of it is in use. quinn keeps state for every stream the
 /// peer may open, so an idle connection costs less with a small limit.
 pub(crate) const INITIAL_STREAMS_PER_CONNECTION: u32 = 8;
+
+/// Ack-eliciting packets a peer may receive before it must acknowledge them at once (QUIC
+/// ACK frequency extension, which quinn speaks on both ends). QUIC's default, 1, makes the
+/// peer answer every second packet with a packet of its own, and with one small request or
+/// push per packet, as in messaging, most of those answers carry nothing but the ACK. Asking
+/// for one ACK per five packets (or after the peer's `max_ack_delay`, 25 ms) removes most of
+/// them while a window of initial size (ten packets) still gets acknowledged without waiting
+/// for that timer. Both the relay and the client ask it of each other.
+pub(crate) const ACK_ELICITING_THRESHOLD: u32 = 4;
+
+/// The ACK frequency the relay and its clients ask of each other (see
+/// [`ACK_ELICITING_THRESHOLD`]).
+pub(crate) fn ack_frequency() -> quinn::AckFrequencyConfig {
+    let mut c = quinn::AckFrequencyConfig::default();
+    c.ack_eliciting_threshold(ACK_ELICITING_THRESHOLD.into());
+    c
+}
 
 /// Per-connection state.
 pub(crate) struct ConnState {
@@ -246,8 +266,11 @@ async fn handle_stream(
     }
     let _ = send.finish();
     if !ended {
-        // The end of the request may have come in a packet of its own while the request ran.
-        frame::take_end(&mut recv);
+        // The end of the request came in a packet of its own (the client's QUIC driver sent
+        // the request before the client marked its end). It follows right behind, so wait
+        // for it briefly rather than drop the stream unread (see `frame::take_end`).
+        let mut byte = [0u8; 1];
+        let _ = tokio::time::timeout(REQUEST_END_WAIT, recv.read(&mut byte)).await;
     }
     metrics::histogram!("hush_relay_request_duration_seconds", "request" => kind)
         .record(started.elapsed().as_secs_f64());

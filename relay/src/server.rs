@@ -163,6 +163,7 @@ impl Relay {
             // The relay protocol has no use for QUIC datagrams: don't offer them.
             .datagram_receive_buffer_size(None)
             .datagram_send_buffer_size(0)
+            .ack_frequency_config(Some(connection::ack_frequency()))
             .max_idle_timeout(Some(
                 quinn::IdleTimeout::try_from(config.idle_timeout)
                     .map_err(|e| RelayError::Config(format!("idle timeout: {e}")))?,

@@ -193,6 +193,13 @@ async fn requests_end_their_streams_without_stop_sending() {
         }
         for c in [&sender, &owner] {
             let s = c.connection().stats();
+            // Each end asked the other for fewer ACKs (QUIC ACK frequency extension).
+            assert!(
+                s.frame_tx.ack_frequency >= 1 && s.frame_rx.ack_frequency >= 1,
+                "ACK_FREQUENCY frames sent {} received {}",
+                s.frame_tx.ack_frequency,
+                s.frame_rx.ack_frequency
+            );
             // Before: one each way per request (120 and 180 here). The end of a stream can
             // still arrive in a packet of its own now and then; allow for that.
             assert!(
