@@ -494,6 +494,12 @@ pub(crate) async fn run(
     let end_sample = sample(&relay, relay_pid)?;
     let _ = done_tx.send(true);
     while receivers.join_next().await.is_some() {}
+    let mut quic = crate::QuicTotals::default();
+    for c in &conns {
+        if let Some(client) = &c.slot.lock().await.client {
+            quic.add(&client.connection().stats());
+        }
+    }
     for c in &conns {
         let client = c.slot.lock().await.client.take();
         if let Some(client) = client {
@@ -507,5 +513,6 @@ pub(crate) async fn run(
         start_sample,
         end_sample,
         crashes: relay.map_or(0, |p| p.crashes),
+        quic: Some(quic),
     })
 }

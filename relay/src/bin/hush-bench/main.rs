@@ -164,6 +164,31 @@ pub(crate) struct Outcome {
     pub start_sample: Option<Sample>,
     pub end_sample: Option<Sample>,
     pub crashes: u32,
+    /// QUIC counters of the client's connections (Hush only).
+    pub quic: Option<QuicTotals>,
+}
+
+/// What the load tool's QUIC connections sent and received over the whole run (handshakes,
+/// setup and drain included), summed over the connections open at its end.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct QuicTotals {
+    pub datagrams_sent: u64,
+    pub datagrams_received: u64,
+    pub ack_frames_sent: u64,
+    pub ack_frames_received: u64,
+    pub stop_sending_sent: u64,
+    pub stop_sending_received: u64,
+}
+
+impl QuicTotals {
+    pub(crate) fn add(&mut self, s: &quinn::ConnectionStats) {
+        self.datagrams_sent += s.udp_tx.datagrams;
+        self.datagrams_received += s.udp_rx.datagrams;
+        self.ack_frames_sent += s.frame_tx.acks;
+        self.ack_frames_received += s.frame_rx.acks;
+        self.stop_sending_sent += s.frame_tx.stop_sending;
+        self.stop_sending_received += s.frame_rx.stop_sending;
+    }
 }
 
 fn secs(what: &str, v: f64, max: f64) -> Result<Duration> {
@@ -285,6 +310,24 @@ pub(crate) fn report(target: &str, load: &Load, o: &Outcome) -> serde_json::Valu
         v["redelivered"] = json!(t.redelivered);
         v["unreceipted_delivered"] = json!(t.unreceipted_delivered);
     }
+    if let Some(q) = o.quic {
+        let per = |n: u64| {
+            if t.receipted == 0 {
+                0.0
+            } else {
+                n as f64 / t.receipted as f64
+            }
+        };
+        v["client_quic"] = json!({
+            "datagrams_sent": q.datagrams_sent,
+            "datagrams_received": q.datagrams_received,
+            "datagrams_per_send": per(q.datagrams_sent + q.datagrams_received),
+            "ack_frames_sent": q.ack_frames_sent,
+            "ack_frames_received": q.ack_frames_received,
+            "stop_sending_sent": q.stop_sending_sent,
+            "stop_sending_received": q.stop_sending_received,
+        });
+    }
     if let (Some(a), Some(b)) = (o.start_sample, o.end_sample) {
         v["relay_peak_rss_kib"] = json!(b.hwm_kib);
         v["relay_rss_kib"] = json!(b.rss_kib);
@@ -344,6 +387,20 @@ fn print_text(v: &serde_json::Value) {
             "  relay       peak RSS {} KiB, CPU {:.2} s",
             g("relay_peak_rss_kib"),
             f("relay_cpu_s")
+        );
+    }
+    if let Some(q) = v.get("client_quic") {
+        let n = |k: &str| q.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+        println!(
+            "  client QUIC {} datagrams sent, {} received ({:.2} per acknowledged send); \
+             STOP_SENDING sent {}, received {}",
+            n("datagrams_sent"),
+            n("datagrams_received"),
+            q.get("datagrams_per_send")
+                .and_then(|x| x.as_f64())
+                .unwrap_or(0.0),
+            n("stop_sending_sent"),
+            n("stop_sending_received")
         );
     }
 }

@@ -436,6 +436,7 @@ pub(crate) async fn run(url: &str, load: &Load, pid: Option<u32>) -> Result<Outc
         start_sample,
         end_sample,
         crashes: 0,
+        quic: None,
     })
 }
 
