@@ -87,6 +87,13 @@ impl<T> Acks<T> {
     }
 
     /// The event loop wrote a PUBLISH with `pkid`; false when nothing was waiting for it.
+    ///
+    /// Known limit: right after a reconnect, a PUBLISH retransmitted from the resumed session
+    /// and a new one that rumqttc gave a packet id just freed could share `pkid`; the new one
+    /// would then be taken for a retransmission and its PUBACK credited to the older send.
+    /// It needs a reconnect while sends wait in rumqttc's queue (no steady run has one), and
+    /// at worst it mislabels which send a PUBACK answered; deliveries are still checked by
+    /// their payload.
     fn sent(&mut self, pkid: u16) -> bool {
         if self.by_pkid.contains_key(&pkid) {
             return true; // retransmitted after a reconnect
