@@ -8,6 +8,7 @@
 //! A send is retried with the same envelope id and bytes until it gets its stored receipt
 //! (the relay answers a repeat with the same receipt), or given up after the drain period.
 
+use crate::drive::{self, Schedule};
 use crate::relay_proc::{RelayProcess, Sample};
 use crate::tracker::Tracker;
 use crate::{Load, Outcome, payload::Codec};
@@ -16,15 +17,13 @@ use ed25519_dalek::SigningKey;
 use hush_relay::client::{ClientOptions, MailboxSubscription};
 use hush_relay::{Client, ClientError, EnvelopeId, MailboxAddress, RelayUrl};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 /// Most acknowledged sequence numbers in one ACK request (the relay takes up to 1000).
 const ACK_CHUNK: usize = 500;
-/// Most requests in flight on one connection in open-loop mode (the relay allows 256 streams).
-const OPEN_LOOP_INFLIGHT: usize = 200;
 
 /// Short name of an error, for "errors by kind".
 pub(crate) fn kind(e: &ClientError) -> String {
@@ -120,36 +119,7 @@ struct Shared {
     codec: Codec,
     tracker: Tracker,
     addrs: Vec<MailboxAddress>,
-    next: AtomicU64,
-    count: Option<u64>,
-    stop: AtomicBool,
-    /// Senders give up retrying after this instant (set when sending stops).
-    give_up_at: std::sync::Mutex<Option<Instant>>,
-    t0: Instant,
-}
-
-impl Shared {
-    fn now_ns(&self) -> u64 {
-        self.t0.elapsed().as_nanos() as u64
-    }
-
-    fn next_message(&self) -> Option<u64> {
-        if self.stop.load(Ordering::Relaxed) {
-            return None;
-        }
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        match self.count {
-            Some(c) if n >= c => None,
-            _ => Some(n),
-        }
-    }
-
-    fn giving_up(&self) -> bool {
-        match self.give_up_at.lock() {
-            Ok(g) => g.is_some_and(|t| Instant::now() >= t),
-            Err(_) => true,
-        }
-    }
+    schedule: Arc<Schedule>,
 }
 
 async fn send_one(shared: &Shared, conn: &Conn, n: u64, sent_ns: u64) {
@@ -182,7 +152,7 @@ async fn send_one(shared: &Shared, conn: &Conn, n: u64, sent_ns: u64) {
                 }
             },
         };
-        if shared.giving_up() {
+        if shared.schedule.giving_up() {
             return shared.tracker.abandon();
         }
         tokio::time::sleep(pause).await;
@@ -264,7 +234,7 @@ async fn receiver(
                             ready.0.fetch_add(1, Ordering::SeqCst);
                             ready.1.notify_one();
                         }
-                        let now = shared.now_ns();
+                        let now = shared.schedule.now_ns();
                         let mut seqs = Vec::with_capacity(page.envelopes.len());
                         for env in &page.envelopes {
                             seqs.push(env.seq);
@@ -354,11 +324,7 @@ pub(crate) async fn run(
         codec,
         tracker: Tracker::new(load.verify)?,
         addrs,
-        next: AtomicU64::new(0),
-        count: load.count,
-        stop: AtomicBool::new(false),
-        give_up_at: std::sync::Mutex::new(None),
-        t0: Instant::now(),
+        schedule: Arc::new(Schedule::new(load.count)),
     });
 
     // Connect everything first (64 handshakes at a time); setup is not measured.
@@ -399,53 +365,16 @@ pub(crate) async fn run(
 
     let start_sample = sample(&relay, relay_pid)?;
     let start = Instant::now();
-    let mut senders = JoinSet::new();
-    for (i, conn) in conns.iter().enumerate() {
-        match load.rate {
-            None => {
-                for _ in 0..load.inflight {
-                    let (shared, conn) = (shared.clone(), conn.clone());
-                    senders.spawn(async move {
-                        while let Some(n) = shared.next_message() {
-                            let t = shared.now_ns();
-                            send_one(&shared, &conn, n, t).await;
-                        }
-                    });
-                }
-            }
-            Some(rate) => {
-                let (shared, conn) = (shared.clone(), conn.clone());
-                let period = Duration::from_secs_f64(load.connections as f64 / rate);
-                let tick = load.send_clock(i, period);
-                senders.spawn(async move {
-                    let gate = Arc::new(Semaphore::new(OPEN_LOOP_INFLIGHT));
-                    let mut tick = tick;
-                    let mut inflight = JoinSet::new();
-                    loop {
-                        let at = tick.tick().await;
-                        let Some(n) = shared.next_message() else {
-                            break;
-                        };
-                        // Latency counts from the scheduled time, not from when a slot freed up.
-                        let t = at
-                            .into_std()
-                            .saturating_duration_since(shared.t0)
-                            .as_nanos() as u64;
-                        let Ok(permit) = gate.clone().acquire_owned().await else {
-                            break;
-                        };
-                        let (shared, conn) = (shared.clone(), conn.clone());
-                        inflight.spawn(async move {
-                            send_one(&shared, &conn, n, t).await;
-                            drop(permit);
-                        });
-                        while inflight.try_join_next().is_some() {}
-                    }
-                    while inflight.join_next().await.is_some() {}
-                });
-            }
-        }
-    }
+    let pairs: Vec<(Arc<Shared>, Arc<Conn>)> =
+        conns.iter().map(|c| (shared.clone(), c.clone())).collect();
+    let mut senders = drive::spawn_senders(
+        load,
+        &shared.schedule,
+        &pairs,
+        |(shared, conn): (Arc<Shared>, Arc<Conn>), n, t| async move {
+            send_one(&shared, &conn, n, t).await
+        },
+    );
 
     // Run for the duration (or until the message count is sent), crashing the relay on cue.
     let end = start + load.duration;
@@ -477,20 +406,10 @@ pub(crate) async fn run(
             next_crash = Some(Instant::now() + every);
         }
     }
-    let send_end = Instant::now();
-    shared.stop.store(true, Ordering::SeqCst);
-    if let Ok(mut g) = shared.give_up_at.lock() {
-        *g = Some(send_end + load.drain);
-    }
-    while senders.join_next().await.is_some() {}
     if let Some(e) = crash_error {
         return Err(e);
     }
-    // Drain: wait for every acknowledged message to be delivered (bounded).
-    let drain_end = Instant::now() + load.drain;
-    while shared.tracker.outstanding() > 0 && Instant::now() < drain_end {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let send_end = drive::finish(load, &shared.schedule, &mut senders, &shared.tracker).await;
     let end_sample = sample(&relay, relay_pid)?;
     let _ = done_tx.send(true);
     while receivers.join_next().await.is_some() {}

@@ -9,6 +9,7 @@
 //! `mqtt` feature against an MQTT broker such as Mosquitto (`--mqtt`, QoS 1).
 //! The last line of `--json` output is one JSON object. Only loopback targets are accepted.
 
+mod drive;
 mod hush;
 mod idle;
 #[cfg(feature = "mqtt")]

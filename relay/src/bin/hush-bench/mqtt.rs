@@ -15,6 +15,7 @@
 //! keeps messages in memory and writes its persistence file only at its autosave interval and
 //! at shutdown): see `scripts/bench-relay`.
 
+use crate::drive::{self, Schedule};
 use crate::payload::Codec;
 use crate::relay_proc::{self, Sample};
 use crate::tracker::Tracker;
@@ -28,14 +29,12 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, Semaphore, oneshot};
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinSet;
 
 /// Seconds the broker keeps a session (its subscriptions and queued messages) after its
 /// client went away.
 const SESSION_EXPIRY_S: u32 = 300;
-/// Open loop: sends outstanding per connection at most (as for NATS).
-const OPEN_LOOP_GATE: usize = 200;
 /// Initial connection attempts per client before the run fails.
 const CONNECT_TRIES: u32 = 5;
 
@@ -163,44 +162,18 @@ struct Shared {
     tracker: Tracker,
     topics: Vec<String>,
     connections: usize,
-    next: AtomicU64,
     /// Every delivery gets its own sequence number: a second delivery is a duplicate.
     delivery_seq: AtomicU64,
-    count: Option<u64>,
-    stop: AtomicBool,
     /// Set once the run is over: connection errors from then on end the event loops.
     closing: AtomicBool,
-    give_up_at: std::sync::Mutex<Option<Instant>>,
-    t0: Instant,
+    schedule: Arc<Schedule>,
 }
 
 impl Shared {
-    fn now_ns(&self) -> u64 {
-        self.t0.elapsed().as_nanos() as u64
-    }
-
-    fn next_message(&self) -> Option<u64> {
-        if self.stop.load(Ordering::Relaxed) {
-            return None;
-        }
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        match self.count {
-            Some(c) if n >= c => None,
-            _ => Some(n),
-        }
-    }
-
     /// Whether a delivery of mailbox `mailbox` on `topic` belongs on connection `i`.
     fn owns(&self, i: usize, mailbox: u32, topic: &[u8]) -> bool {
         let j = mailbox as usize;
         j % self.connections == i && self.topics.get(j).is_some_and(|t| t.as_bytes() == topic)
-    }
-
-    fn giving_up(&self) -> bool {
-        match self.give_up_at.lock() {
-            Ok(g) => g.is_some_and(|t| Instant::now() >= t),
-            Err(_) => true,
-        }
     }
 }
 
@@ -220,7 +193,7 @@ async fn send_one(shared: &Shared, conn: &Conn, n: u64, sent_ns: u64) {
                 tokio::select! {
                     a = &mut rx => break Some(a),
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                        if shared.giving_up() {
+                        if shared.schedule.giving_up() {
                             break None;
                         }
                     }
@@ -233,7 +206,7 @@ async fn send_one(shared: &Shared, conn: &Conn, n: u64, sent_ns: u64) {
                 None => return shared.tracker.abandon(),
             }
         }
-        if shared.giving_up() {
+        if shared.schedule.giving_up() {
             return shared.tracker.abandon();
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -313,7 +286,7 @@ async fn event_loop(
                 ready.1.notify_one();
             }
             Event::Incoming(Packet::Publish(p)) => {
-                let now = shared.now_ns();
+                let now = shared.schedule.now_ns();
                 let seq = shared.delivery_seq.fetch_add(1, Ordering::Relaxed);
                 match shared.codec.decode(&p.payload) {
                     Some(d) if shared.owns(i, d.mailbox, &p.topic) => {
@@ -373,17 +346,13 @@ pub(crate) async fn run(url: &str, load: &Load, pid: Option<u32>) -> Result<Outc
         tracker: Tracker::new(load.verify)?,
         topics,
         connections: load.connections,
-        next: AtomicU64::new(0),
         delivery_seq: AtomicU64::new(0),
-        count: load.count,
-        stop: AtomicBool::new(false),
         closing: AtomicBool::new(false),
-        give_up_at: std::sync::Mutex::new(None),
-        t0: Instant::now(),
+        schedule: Arc::new(Schedule::new(load.count)),
     });
 
     let inflight = match load.rate {
-        Some(_) => OPEN_LOOP_GATE,
+        Some(_) => drive::OPEN_LOOP_INFLIGHT,
         None => load.inflight,
     };
     let max_packet = u32::try_from(load.size + 1024).context("--size too large for MQTT")?;
@@ -472,69 +441,18 @@ async fn drive(
 
     let start_sample = sample()?;
     let start = Instant::now();
-    let mut senders = JoinSet::new();
-    for (i, conn) in conns.iter().enumerate() {
-        match load.rate {
-            None => {
-                for _ in 0..load.inflight {
-                    let (shared, conn) = (shared.clone(), conn.clone());
-                    senders.spawn(async move {
-                        while let Some(n) = shared.next_message() {
-                            let t = shared.now_ns();
-                            send_one(&shared, &conn, n, t).await;
-                        }
-                    });
-                }
-            }
-            Some(rate) => {
-                let (shared, conn) = (shared.clone(), conn.clone());
-                let period = Duration::from_secs_f64(load.connections as f64 / rate);
-                let tick = load.send_clock(i, period);
-                senders.spawn(async move {
-                    let gate = Arc::new(Semaphore::new(OPEN_LOOP_GATE));
-                    let mut tick = tick;
-                    let mut inflight = JoinSet::new();
-                    loop {
-                        let at = tick.tick().await;
-                        let Some(n) = shared.next_message() else {
-                            break;
-                        };
-                        let t = at
-                            .into_std()
-                            .saturating_duration_since(shared.t0)
-                            .as_nanos() as u64;
-                        let Ok(permit) = gate.clone().acquire_owned().await else {
-                            break;
-                        };
-                        let (shared, conn) = (shared.clone(), conn.clone());
-                        inflight.spawn(async move {
-                            send_one(&shared, &conn, n, t).await;
-                            drop(permit);
-                        });
-                        while inflight.try_join_next().is_some() {}
-                    }
-                    while inflight.join_next().await.is_some() {}
-                });
-            }
-        }
-    }
-    let end = start + load.duration;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(end.into()) => break,
-            r = senders.join_next() => if r.is_none() { break },
-        }
-    }
-    let send_end = Instant::now();
-    shared.stop.store(true, Ordering::SeqCst);
-    if let Ok(mut g) = shared.give_up_at.lock() {
-        *g = Some(send_end + load.drain);
-    }
-    while senders.join_next().await.is_some() {}
-    let drain_end = Instant::now() + load.drain;
-    while shared.tracker.outstanding() > 0 && Instant::now() < drain_end {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let pairs: Vec<(Arc<Shared>, Arc<Conn>)> =
+        conns.iter().map(|c| (shared.clone(), c.clone())).collect();
+    let mut senders = drive::spawn_senders(
+        load,
+        &shared.schedule,
+        &pairs,
+        |(shared, conn): (Arc<Shared>, Arc<Conn>), n, t| async move {
+            send_one(&shared, &conn, n, t).await
+        },
+    );
+    drive::run_for(load, start, &mut senders).await;
+    let send_end = drive::finish(load, &shared.schedule, &mut senders, &shared.tracker).await;
     let end_sample = sample()?;
     Ok((start, send_end, start_sample, end_sample))
 }

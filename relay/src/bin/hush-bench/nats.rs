@@ -9,6 +9,7 @@
 //! Whether the server syncs every write is its configuration, not this tool's: see
 //! `scripts/bench-relay`, which runs it both ways.
 
+use crate::drive::{self, Schedule};
 use crate::payload::Codec;
 use crate::relay_proc::{self, Sample};
 use crate::tracker::Tracker;
@@ -18,45 +19,19 @@ use async_nats::jetstream::{self, consumer::pull, stream};
 use futures_core::Stream;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 struct Shared {
     codec: Codec,
     tracker: Tracker,
     subjects: Vec<String>,
-    next: AtomicU64,
-    count: Option<u64>,
-    stop: AtomicBool,
-    give_up_at: std::sync::Mutex<Option<Instant>>,
-    t0: Instant,
+    schedule: Arc<Schedule>,
 }
 
-impl Shared {
-    fn now_ns(&self) -> u64 {
-        self.t0.elapsed().as_nanos() as u64
-    }
-
-    fn next_message(&self) -> Option<u64> {
-        if self.stop.load(Ordering::Relaxed) {
-            return None;
-        }
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        match self.count {
-            Some(c) if n >= c => None,
-            _ => Some(n),
-        }
-    }
-
-    fn giving_up(&self) -> bool {
-        match self.give_up_at.lock() {
-            Ok(g) => g.is_some_and(|t| Instant::now() >= t),
-            Err(_) => true,
-        }
-    }
-}
+impl Shared {}
 
 async fn send_one(shared: &Shared, js: &jetstream::Context, n: u64, sent_ns: u64) {
     let m = (n % shared.subjects.len() as u64) as usize;
@@ -76,7 +51,7 @@ async fn send_one(shared: &Shared, js: &jetstream::Context, n: u64, sent_ns: u64
             Ok(_) => return shared.tracker.receipt(n),
             Err(kind) => shared.tracker.error(&kind.to_lowercase()),
         }
-        if shared.giving_up() {
+        if shared.schedule.giving_up() {
             return shared.tracker.abandon();
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -134,7 +109,7 @@ async fn consumer(
             }
             None => bail!("consumer {j} ended"),
         };
-        let now = shared.now_ns();
+        let now = shared.schedule.now_ns();
         let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
         match shared.codec.decode(&msg.message.payload) {
             Some(d) if d.mailbox as usize == j => {
@@ -191,11 +166,7 @@ pub(crate) async fn run(url: &str, load: &Load, pid: Option<u32>) -> Result<(Str
         codec,
         tracker: Tracker::new(load.verify)?,
         subjects,
-        next: AtomicU64::new(0),
-        count: load.count,
-        stop: AtomicBool::new(false),
-        give_up_at: std::sync::Mutex::new(None),
-        t0: Instant::now(),
+        schedule: Arc::new(Schedule::new(load.count)),
     });
     let result = drive(&shared, &contexts, &stream_name, load, pid).await;
     let _ = js.delete_stream(&stream_name).await;
@@ -248,69 +219,20 @@ async fn drive(
 
     let start_sample = sample()?;
     let start = Instant::now();
-    let mut senders = JoinSet::new();
-    for (i, js) in contexts.iter().enumerate() {
-        match load.rate {
-            None => {
-                for _ in 0..load.inflight {
-                    let (shared, js) = (shared.clone(), js.clone());
-                    senders.spawn(async move {
-                        while let Some(n) = shared.next_message() {
-                            let t = shared.now_ns();
-                            send_one(&shared, &js, n, t).await;
-                        }
-                    });
-                }
-            }
-            Some(rate) => {
-                let (shared, js) = (shared.clone(), js.clone());
-                let period = Duration::from_secs_f64(load.connections as f64 / rate);
-                let tick = load.send_clock(i, period);
-                senders.spawn(async move {
-                    let gate = Arc::new(Semaphore::new(200));
-                    let mut tick = tick;
-                    let mut inflight = JoinSet::new();
-                    loop {
-                        let at = tick.tick().await;
-                        let Some(n) = shared.next_message() else {
-                            break;
-                        };
-                        let t = at
-                            .into_std()
-                            .saturating_duration_since(shared.t0)
-                            .as_nanos() as u64;
-                        let Ok(permit) = gate.clone().acquire_owned().await else {
-                            break;
-                        };
-                        let (shared, js) = (shared.clone(), js.clone());
-                        inflight.spawn(async move {
-                            send_one(&shared, &js, n, t).await;
-                            drop(permit);
-                        });
-                        while inflight.try_join_next().is_some() {}
-                    }
-                    while inflight.join_next().await.is_some() {}
-                });
-            }
-        }
-    }
-    let end = start + load.duration;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(end.into()) => break,
-            r = senders.join_next() => if r.is_none() { break },
-        }
-    }
-    let send_end = Instant::now();
-    shared.stop.store(true, Ordering::SeqCst);
-    if let Ok(mut g) = shared.give_up_at.lock() {
-        *g = Some(send_end + load.drain);
-    }
-    while senders.join_next().await.is_some() {}
-    let drain_end = Instant::now() + load.drain;
-    while shared.tracker.outstanding() > 0 && Instant::now() < drain_end {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let pairs: Vec<(Arc<Shared>, jetstream::Context)> = contexts
+        .iter()
+        .map(|c| (shared.clone(), c.clone()))
+        .collect();
+    let mut senders = drive::spawn_senders(
+        load,
+        &shared.schedule,
+        &pairs,
+        |(shared, js): (Arc<Shared>, jetstream::Context), n, t| async move {
+            send_one(&shared, &js, n, t).await
+        },
+    );
+    drive::run_for(load, start, &mut senders).await;
+    let send_end = drive::finish(load, &shared.schedule, &mut senders, &shared.tracker).await;
     let end_sample = sample()?;
     let _ = done_tx.send(true);
     while consumers.join_next().await.is_some() {}
