@@ -13,7 +13,7 @@ use crate::types::sha256;
 use prost::Message;
 use redb::{
     Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, Table, TableDefinition,
-    WriteTransaction,
+    TableHandle, WriteTransaction,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -35,6 +35,10 @@ const LAST_RESORT: TableDefinition<Bytes, Bytes> = TableDefinition::new("last_re
 const GROUPS: TableDefinition<Bytes, Bytes> = TableDefinition::new("groups");
 const GROUP_LOG: TableDefinition<Bytes, Bytes> = TableDefinition::new("group_log");
 const GROUP_EXPIRY: TableDefinition<Bytes, Bytes> = TableDefinition::new("group_expiry");
+/// Per mailbox, how many one-time prekeys and KeyPackages it has stored (two big-endian
+/// u64), kept with every change to those tables so that the directory stock, which every
+/// pushed page carries, costs one lookup rather than a count of the mailbox's entries.
+const DIRECTORY_COUNTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("directory_counts");
 
 /// Most operations in one group commit.
 const MAX_BATCH: usize = 512;
@@ -101,6 +105,10 @@ impl RedbStorage {
     pub fn open(path: &Path) -> Result<Self, StorageError> {
         let db = Database::create(path)?;
         let txn = db.begin_write()?;
+        // A database written before the counts existed gets them once, from its tables.
+        let has_counts = txn
+            .list_tables()?
+            .any(|t| t.name() == DIRECTORY_COUNTS.name());
         for t in [
             ENVELOPES,
             ENVELOPE_INDEX,
@@ -114,8 +122,12 @@ impl RedbStorage {
             GROUPS,
             GROUP_LOG,
             GROUP_EXPIRY,
+            DIRECTORY_COUNTS,
         ] {
             txn.open_table(t)?;
+        }
+        if !has_counts {
+            rebuild_directory_counts(&txn)?;
         }
         txn.commit()?;
         let db = Arc::new(db);
@@ -270,52 +282,109 @@ fn get_row<M: prost::Message + Default>(
     }
 }
 
-fn count_range(
-    t: &impl ReadableTable<Bytes<'static>, Bytes<'static>>,
-    lo: &[u8],
-    hi: &[u8],
-) -> Result<u64, StorageError> {
-    let mut n = 0;
-    for item in t.range(lo..=hi)? {
-        item?;
-        n += 1;
-    }
-    Ok(n)
-}
-
 fn stock_of(
-    otpk: &impl ReadableTable<Bytes<'static>, Bytes<'static>>,
-    kps: &impl ReadableTable<Bytes<'static>, Bytes<'static>>,
+    counts: &impl ReadableTable<Bytes<'static>, Bytes<'static>>,
     signed: &impl ReadableTable<Bytes<'static>, Bytes<'static>>,
     last: &impl ReadableTable<Bytes<'static>, Bytes<'static>>,
     a: &[u8; 32],
 ) -> Result<DirectoryStock, StorageError> {
+    let c = directory_counts(counts, a)?;
     Ok(DirectoryStock {
-        one_time_prekeys: count_range(otpk, &key_prefix_u64(a, 0), &key_prefix_u64(a, u64::MAX))?,
-        key_packages: count_range(
-            kps,
-            &key_prefix_bytes(a, &[0u8; 32]),
-            &key_prefix_bytes(a, &[0xffu8; 32]),
-        )?,
+        one_time_prekeys: c.one_time_prekeys,
+        key_packages: c.key_packages,
         has_signed_prekey: signed.get(a.as_slice())?.is_some(),
         has_last_resort: last.get(a.as_slice())?.is_some(),
     })
 }
 
+/// A mailbox's row of [`DIRECTORY_COUNTS`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct DirectoryCounts {
+    one_time_prekeys: u64,
+    key_packages: u64,
+}
+
+fn directory_counts(
+    t: &impl ReadableTable<Bytes<'static>, Bytes<'static>>,
+    a: &[u8; 32],
+) -> Result<DirectoryCounts, StorageError> {
+    match t.get(a.as_slice())? {
+        None => Ok(DirectoryCounts::default()),
+        Some(g) => {
+            let v = g.value();
+            let (Ok(otpk), Ok(kps)) = (
+                <[u8; 8]>::try_from(v.get(..8).unwrap_or_default()),
+                <[u8; 8]>::try_from(v.get(8..).unwrap_or_default()),
+            ) else {
+                return Err(StorageError::Corrupt("directory counts".into()));
+            };
+            Ok(DirectoryCounts {
+                one_time_prekeys: u64::from_be_bytes(otpk),
+                key_packages: u64::from_be_bytes(kps),
+            })
+        }
+    }
+}
+
+/// Writes a mailbox's counts (a mailbox with none has no row).
+fn set_directory_counts(
+    t: &mut Table<Bytes<'static>, Bytes<'static>>,
+    a: &[u8; 32],
+    c: DirectoryCounts,
+) -> Result<(), StorageError> {
+    if c == DirectoryCounts::default() {
+        t.remove(a.as_slice())?;
+    } else {
+        let mut v = [0u8; 16];
+        v[..8].copy_from_slice(&c.one_time_prekeys.to_be_bytes());
+        v[8..].copy_from_slice(&c.key_packages.to_be_bytes());
+        t.insert(a.as_slice(), v.as_slice())?;
+    }
+    Ok(())
+}
+
+/// Counts every mailbox's one-time prekeys and KeyPackages into [`DIRECTORY_COUNTS`] (both
+/// tables are keyed by the 32-byte mailbox address first).
+fn rebuild_directory_counts(txn: &WriteTransaction) -> Result<(), StorageError> {
+    let mut all: HashMap<[u8; 32], DirectoryCounts> = HashMap::new();
+    for (table, one_time) in [(ONE_TIME_PREKEYS, true), (KEY_PACKAGES, false)] {
+        let t = txn.open_table(table)?;
+        for item in t.iter()? {
+            let (k, _) = item?;
+            let Some(a) = k
+                .value()
+                .get(..32)
+                .and_then(|p| <[u8; 32]>::try_from(p).ok())
+            else {
+                return Err(StorageError::Corrupt("directory key".into()));
+            };
+            let c = all.entry(a).or_default();
+            if one_time {
+                c.one_time_prekeys += 1;
+            } else {
+                c.key_packages += 1;
+            }
+        }
+    }
+    let mut counts = txn.open_table(DIRECTORY_COUNTS)?;
+    for (a, c) in all {
+        set_directory_counts(&mut counts, &a, c)?;
+    }
+    Ok(())
+}
+
 fn stock_tx(txn: &WriteTransaction, a: &[u8; 32]) -> Result<DirectoryStock, StorageError> {
-    let otpk = txn.open_table(ONE_TIME_PREKEYS)?;
-    let kps = txn.open_table(KEY_PACKAGES)?;
+    let counts = txn.open_table(DIRECTORY_COUNTS)?;
     let signed = txn.open_table(SIGNED_PREKEYS)?;
     let last = txn.open_table(LAST_RESORT)?;
-    stock_of(&otpk, &kps, &signed, &last, a)
+    stock_of(&counts, &signed, &last, a)
 }
 
 fn stock_rx(txn: &ReadTransaction, a: &[u8; 32]) -> Result<DirectoryStock, StorageError> {
-    let otpk = txn.open_table(ONE_TIME_PREKEYS)?;
-    let kps = txn.open_table(KEY_PACKAGES)?;
+    let counts = txn.open_table(DIRECTORY_COUNTS)?;
     let signed = txn.open_table(SIGNED_PREKEYS)?;
     let last = txn.open_table(LAST_RESORT)?;
-    stock_of(&otpk, &kps, &signed, &last, a)
+    stock_of(&counts, &signed, &last, a)
 }
 
 /// Envelopes of `mailbox` from `cursor` (see [`Storage::fetch_envelopes`]), and whether the
@@ -718,8 +787,9 @@ impl Storage for RedbStorage {
             let a = mailbox.0;
             {
                 let mut otpk = txn.open_table(ONE_TIME_PREKEYS)?;
-                let have =
-                    count_range(&otpk, &key_prefix_u64(&a, 0), &key_prefix_u64(&a, u64::MAX))?;
+                let mut counts_t = txn.open_table(DIRECTORY_COUNTS)?;
+                let mut counts = directory_counts(&counts_t, &a)?;
+                let have = counts.one_time_prekeys;
                 let ids: BTreeSet<u64> = one_time.iter().map(|k| k.id).collect();
                 let mut new = 0u64;
                 for id in &ids {
@@ -735,6 +805,8 @@ impl Storage for RedbStorage {
                 for k in &one_time {
                     otpk.insert(key_prefix_u64(&a, k.id).as_slice(), k.blob.as_slice())?;
                 }
+                counts.one_time_prekeys = have + new;
+                set_directory_counts(&mut counts_t, &a, counts)?;
             }
             if let Some(s) = signed {
                 let row = SignedPrekeyRow {
@@ -771,6 +843,10 @@ impl Storage for RedbStorage {
                 None => None,
                 Some((k, blob)) => {
                     otpk.remove(k.as_slice())?;
+                    let mut counts_t = txn.open_table(DIRECTORY_COUNTS)?;
+                    let mut counts = directory_counts(&counts_t, &a)?;
+                    counts.one_time_prekeys = counts.one_time_prekeys.saturating_sub(1);
+                    set_directory_counts(&mut counts_t, &a, counts)?;
                     Some(OneTimePrekey {
                         id: trailing_u64(&k)?,
                         blob,
@@ -795,11 +871,9 @@ impl Storage for RedbStorage {
             let a = mailbox.0;
             {
                 let mut kps = txn.open_table(KEY_PACKAGES)?;
-                let have = count_range(
-                    &kps,
-                    &key_prefix_bytes(&a, &[0u8; 32]),
-                    &key_prefix_bytes(&a, &[0xffu8; 32]),
-                )?;
+                let mut counts_t = txn.open_table(DIRECTORY_COUNTS)?;
+                let mut counts = directory_counts(&counts_t, &a)?;
+                let have = counts.key_packages;
                 let keys: BTreeSet<Vec<u8>> = key_packages
                     .iter()
                     .map(|kp| key_prefix_bytes(&a, &sha256(&[kp])))
@@ -819,6 +893,8 @@ impl Storage for RedbStorage {
                     let k = key_prefix_bytes(&a, &sha256(&[kp]));
                     kps.insert(k.as_slice(), kp.as_slice())?;
                 }
+                counts.key_packages = have + new;
+                set_directory_counts(&mut counts_t, &a, counts)?;
             }
             if let Some(lr) = last_resort {
                 txn.open_table(LAST_RESORT)?
@@ -838,6 +914,10 @@ impl Storage for RedbStorage {
                 &key_prefix_bytes(&a, &[0xffu8; 32]),
             )? {
                 kps.remove(k.as_slice())?;
+                let mut counts_t = txn.open_table(DIRECTORY_COUNTS)?;
+                let mut counts = directory_counts(&counts_t, &a)?;
+                counts.key_packages = counts.key_packages.saturating_sub(1);
+                set_directory_counts(&mut counts_t, &a, counts)?;
                 return Ok(Some(KeyPackage {
                     blob,
                     last_resort: false,
@@ -1044,6 +1124,97 @@ mod tests {
             "a key follows, even if it turns out to be expired"
         );
         assert!(page(3, 1, usize::MAX).await.unwrap().complete);
+        s.close().await.unwrap();
+    }
+
+    /// A database written before `directory_counts` existed: its counts are built once,
+    /// when it is opened, and kept from then on.
+    #[tokio::test]
+    async fn directory_counts_are_built_for_an_older_database_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.redb");
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        {
+            // The tables as an older relay wrote them, without directory_counts.
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut otpk = txn.open_table(ONE_TIME_PREKEYS).unwrap();
+                for id in 0..5u64 {
+                    otpk.insert(key_prefix_u64(&a, id).as_slice(), [7u8; 33].as_slice())
+                        .unwrap();
+                }
+                otpk.insert(key_prefix_u64(&b, 9).as_slice(), [7u8; 33].as_slice())
+                    .unwrap();
+                let mut kps = txn.open_table(KEY_PACKAGES).unwrap();
+                for i in 0..3u8 {
+                    let k = key_prefix_bytes(&a, &sha256(&[&[i]]));
+                    kps.insert(k.as_slice(), [i].as_slice()).unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+        let s = RedbStorage::open(&path).unwrap();
+        let stock = s.directory_stock(MailboxAddress(a)).await.unwrap();
+        assert_eq!((stock.one_time_prekeys, stock.key_packages), (5, 3));
+        let stock = s.directory_stock(MailboxAddress(b)).await.unwrap();
+        assert_eq!((stock.one_time_prekeys, stock.key_packages), (1, 0));
+
+        // Kept with every change: uploads (a repeated id or KeyPackage counts once) and takes.
+        let otpk = |id| OneTimePrekey {
+            id,
+            blob: vec![1; 33],
+        };
+        let stock = s
+            .put_prekeys(
+                MailboxAddress(a),
+                None,
+                vec![otpk(4), otpk(5), otpk(5)],
+                100,
+            )
+            .await
+            .unwrap();
+        assert_eq!(stock.one_time_prekeys, 6);
+        let stock = s
+            .put_key_packages(
+                MailboxAddress(a),
+                vec![vec![0], vec![9], vec![9]],
+                None,
+                100,
+            )
+            .await
+            .unwrap();
+        assert_eq!(stock.key_packages, 4);
+        s.take_key_package(MailboxAddress(a))
+            .await
+            .unwrap()
+            .unwrap();
+        s.put_prekeys(
+            MailboxAddress(b),
+            Some(SignedPrekey {
+                id: 1,
+                blob: vec![1],
+            }),
+            vec![],
+            100,
+        )
+        .await
+        .unwrap();
+        let bundle = s
+            .take_prekey_bundle(MailboxAddress(b))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(bundle.one_time_prekey.map(|k| k.id), Some(9));
+        s.close().await.unwrap();
+        drop(s);
+
+        // Reopened: the counts still match the tables.
+        let s = RedbStorage::open(&path).unwrap();
+        let stock = s.directory_stock(MailboxAddress(a)).await.unwrap();
+        assert_eq!((stock.one_time_prekeys, stock.key_packages), (6, 3));
+        let stock = s.directory_stock(MailboxAddress(b)).await.unwrap();
+        assert_eq!((stock.one_time_prekeys, stock.key_packages), (0, 0));
         s.close().await.unwrap();
     }
 
