@@ -14,7 +14,7 @@ use crate::tracker::Tracker;
 use crate::{Load, Outcome, payload::Codec};
 use anyhow::{Context, Result, bail};
 use ed25519_dalek::SigningKey;
-use hush_relay::client::{ClientOptions, MailboxSubscription};
+use hush_relay::client::{ClientOptions, MailboxSubscription, OneTimePrekey};
 use hush_relay::{Client, ClientError, EnvelopeId, MailboxAddress, RelayUrl};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -277,6 +277,48 @@ async fn receiver(
     let _ = tokio::time::timeout(Duration::from_secs(10), ack_task).await;
 }
 
+/// Gives every mailbox `n` one-time prekeys and `n` KeyPackages (`--directory-stock`), 64
+/// connections at a time; setup, not measured.
+async fn stock_directories(conns: &[Arc<Conn>], n: usize) -> Result<()> {
+    let gate = Arc::new(Semaphore::new(64));
+    let mut set = JoinSet::new();
+    for c in conns {
+        let (c, gate) = (c.clone(), gate.clone());
+        set.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            let (_, client) = c.get().await?;
+            for k in &c.keys {
+                let a = MailboxAddress::from_public_key(&k.verifying_key());
+                let prekeys = (0..n as u64)
+                    .map(|id| OneTimePrekey {
+                        id,
+                        blob: vec![0x50; 33],
+                    })
+                    .collect();
+                client.upload_prekeys(&a, None, prekeys).await?;
+                // Distinct KeyPackages (the relay keeps one of each), of a typical size.
+                let packages = (0..n as u32)
+                    .map(|i| {
+                        let mut kp = vec![0x4b; 300];
+                        kp[..4].copy_from_slice(&i.to_be_bytes());
+                        kp
+                    })
+                    .collect();
+                client.upload_key_packages(&a, packages, None).await?;
+            }
+            Ok::<(), ClientError>(())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => bail!("could not stock a mailbox's directory: {e}"),
+            Err(e) => bail!("directory upload task failed: {e}"),
+        }
+    }
+    Ok(())
+}
+
 fn sample(relay: &Option<&mut RelayProcess>, pid: Option<u32>) -> Result<Option<Sample>> {
     match (relay, pid) {
         (Some(p), _) => p.sample().map(Some),
@@ -341,6 +383,9 @@ pub(crate) async fn run(
         if let Ok(Err((i, e))) = r {
             bail!("connection {i} could not connect and authenticate: {e}");
         }
+    }
+    if load.directory_stock > 0 {
+        stock_directories(&conns, load.directory_stock).await?;
     }
 
     let ready = Arc::new((AtomicUsize::new(0), Notify::new()));

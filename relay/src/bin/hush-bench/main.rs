@@ -32,6 +32,9 @@ const MAX_COUNT: u64 = 50_000_000;
 const MAX_CONNECTIONS: usize = 20_000;
 const MAX_MAILBOXES: usize = 100_000;
 const MAX_INFLIGHT: usize = 200;
+/// Most directory entries of each kind per mailbox (one upload; the relay's default stock
+/// limit).
+const MAX_DIRECTORY_STOCK: usize = 1000;
 const MAX_SIZE: usize = 1024 * 1024;
 const MAX_RATE: f64 = 10_000_000.0;
 const MAX_IDLE: usize = 50_000;
@@ -99,6 +102,12 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 1)]
     inflight: usize,
 
+    /// Before the load, give every mailbox N one-time prekeys and N KeyPackages in the
+    /// relay's directory, as a real user's mailbox holds (the relay reports a mailbox's
+    /// directory stock with every page it pushes). Hush relay only
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    directory_stock: usize,
+
     /// Authenticate every envelope and count lost, duplicated and corrupted ones
     #[arg(long)]
     verify: bool,
@@ -137,6 +146,7 @@ pub(crate) struct Load {
     pub rate: Option<f64>,
     pub aligned: bool,
     pub inflight: usize,
+    pub directory_stock: usize,
     pub verify: bool,
     pub crash_every: Option<Duration>,
     pub drain: Duration,
@@ -229,6 +239,9 @@ impl Args {
         if !(1..=MAX_INFLIGHT).contains(&self.inflight) {
             bail!("--inflight must be 1..={MAX_INFLIGHT}");
         }
+        if self.directory_stock > MAX_DIRECTORY_STOCK {
+            bail!("--directory-stock must be 0..={MAX_DIRECTORY_STOCK}");
+        }
         Ok(Load {
             duration: secs("--duration", duration, MAX_DURATION_S)?,
             count: self.count,
@@ -238,6 +251,7 @@ impl Args {
             rate: self.rate,
             aligned: self.aligned,
             inflight: self.inflight,
+            directory_stock: self.directory_stock,
             verify: self.verify,
             crash_every: self
                 .crash_every
@@ -288,6 +302,7 @@ pub(crate) fn report(target: &str, load: &Load, o: &Outcome) -> serde_json::Valu
         "size": load.size,
         "rate_target": load.rate,
         "inflight": if load.rate.is_some() { None } else { Some(load.inflight) },
+        "directory_stock": load.directory_stock,
         "send_seconds": o.send_end.duration_since(o.start).as_secs_f64(),
         "sends": t.receipted,
         "sends_per_s": per_s(t.receipted, o.start, t.last_receipt),
@@ -452,11 +467,28 @@ async fn idle_report(
     }))
 }
 
+/// Whether the target is a NATS or MQTT server rather than a Hush relay.
+#[allow(unused_variables)]
+fn other_target(args: &Args) -> bool {
+    #[cfg(feature = "nats")]
+    if args.nats.is_some() {
+        return true;
+    }
+    #[cfg(feature = "mqtt")]
+    if args.mqtt.is_some() {
+        return true;
+    }
+    false
+}
+
 async fn run() -> Result<bool> {
     let args = Args::parse();
     let load = args.load()?;
     if args.crash_every.is_some() && args.idle_connections.is_some() {
         bail!("--crash-every and --idle-connections do not go together");
+    }
+    if load.directory_stock > 0 && (args.idle_connections.is_some() || other_target(&args)) {
+        bail!("--directory-stock applies to the load against a Hush relay only");
     }
 
     #[cfg(feature = "mqtt")]
