@@ -58,6 +58,8 @@ fn verified_load_run_reports_json() {
         "6",
         "--size",
         "512",
+        "--directory-stock",
+        "20",
         "--verify",
         "--json",
     ]);
@@ -87,6 +89,15 @@ fn verified_load_run_reports_json() {
     assert!(num(&v, "p99_ms") <= num(&v, "max_ms"));
     assert!(num(&v, "relay_peak_rss_kib") > 0.0);
     assert_eq!(num(&v, "mailboxes"), 6.0);
+    assert_eq!(num(&v, "directory_stock"), 20.0);
+    // The client's QUIC counters: at least a request and its answer per send, and streams
+    // ended without STOP_SENDING.
+    let q = &v["client_quic"];
+    assert!(num(q, "datagrams_per_send") >= 2.0, "{v}");
+    assert!(
+        num(q, "stop_sending_received") <= num(&v, "sends") / 10.0,
+        "{v}"
+    );
 }
 
 #[test]
