@@ -76,17 +76,19 @@ impl Schedule {
 
 /// Starts the senders, one set per connection: closed loop (`load.inflight` sends outstanding
 /// per connection) or, with `load.rate`, open loop (each connection sends on its own clock and
-/// latency counts from the scheduled time). `send(conn, n, sent_ns)` sends message `n` and
-/// returns once it is acknowledged or given up.
-pub(crate) fn spawn_senders<C, F, Fut>(
+/// latency counts from the scheduled time). `send(ctx, conn, n, sent_ns)` sends message `n`
+/// and returns once it is acknowledged or given up; `ctx` is the target's shared state.
+pub(crate) fn spawn_senders<T, C, F, Fut>(
     load: &Load,
     schedule: &Arc<Schedule>,
+    ctx: &T,
     conns: &[C],
     send: F,
 ) -> JoinSet<()>
 where
+    T: Clone + Send + Sync + 'static,
     C: Clone + Send + Sync + 'static,
-    F: Fn(C, u64, u64) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(T, C, u64, u64) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let mut senders = JoinSet::new();
@@ -94,16 +96,18 @@ where
         match load.rate {
             None => {
                 for _ in 0..load.inflight {
-                    let (schedule, conn, send) = (schedule.clone(), conn.clone(), send.clone());
+                    let (schedule, ctx, conn, send) =
+                        (schedule.clone(), ctx.clone(), conn.clone(), send.clone());
                     senders.spawn(async move {
                         while let Some(n) = schedule.next_message() {
-                            send(conn.clone(), n, schedule.now_ns()).await;
+                            send(ctx.clone(), conn.clone(), n, schedule.now_ns()).await;
                         }
                     });
                 }
             }
             Some(rate) => {
-                let (schedule, conn, send) = (schedule.clone(), conn.clone(), send.clone());
+                let (schedule, ctx, conn, send) =
+                    (schedule.clone(), ctx.clone(), conn.clone(), send.clone());
                 let period = Duration::from_secs_f64(load.connections as f64 / rate);
                 let mut tick = load.send_clock(i, period);
                 senders.spawn(async move {
@@ -122,7 +126,7 @@ where
                         let Ok(permit) = gate.clone().acquire_owned().await else {
                             break;
                         };
-                        let fut = send(conn.clone(), n, t);
+                        let fut = send(ctx.clone(), conn.clone(), n, t);
                         inflight.spawn(async move {
                             fut.await;
                             drop(permit);

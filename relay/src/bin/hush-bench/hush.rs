@@ -410,15 +410,12 @@ pub(crate) async fn run(
 
     let start_sample = sample(&relay, relay_pid)?;
     let start = Instant::now();
-    let pairs: Vec<(Arc<Shared>, Arc<Conn>)> =
-        conns.iter().map(|c| (shared.clone(), c.clone())).collect();
     let mut senders = drive::spawn_senders(
         load,
         &shared.schedule,
-        &pairs,
-        |(shared, conn): (Arc<Shared>, Arc<Conn>), n, t| async move {
-            send_one(&shared, &conn, n, t).await
-        },
+        &shared,
+        &conns,
+        |shared: Arc<Shared>, conn: Arc<Conn>, n, t| async move { send_one(&shared, &conn, n, t).await },
     );
 
     // Run for the duration (or until the message count is sent), crashing the relay on cue.

@@ -441,15 +441,12 @@ async fn drive(
 
     let start_sample = sample()?;
     let start = Instant::now();
-    let pairs: Vec<(Arc<Shared>, Arc<Conn>)> =
-        conns.iter().map(|c| (shared.clone(), c.clone())).collect();
     let mut senders = drive::spawn_senders(
         load,
         &shared.schedule,
-        &pairs,
-        |(shared, conn): (Arc<Shared>, Arc<Conn>), n, t| async move {
-            send_one(&shared, &conn, n, t).await
-        },
+        shared,
+        conns,
+        |shared: Arc<Shared>, conn: Arc<Conn>, n, t| async move { send_one(&shared, &conn, n, t).await },
     );
     drive::run_for(load, start, &mut senders).await;
     let send_end = drive::finish(load, &shared.schedule, &mut senders, &shared.tracker).await;

@@ -219,15 +219,12 @@ async fn drive(
 
     let start_sample = sample()?;
     let start = Instant::now();
-    let pairs: Vec<(Arc<Shared>, jetstream::Context)> = contexts
-        .iter()
-        .map(|c| (shared.clone(), c.clone()))
-        .collect();
     let mut senders = drive::spawn_senders(
         load,
         &shared.schedule,
-        &pairs,
-        |(shared, js): (Arc<Shared>, jetstream::Context), n, t| async move {
+        shared,
+        contexts,
+        |shared: Arc<Shared>, js: jetstream::Context, n, t| async move {
             send_one(&shared, &js, n, t).await
         },
     );
