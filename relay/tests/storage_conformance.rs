@@ -305,6 +305,31 @@ async fn quotas_are_checked_atomically(f: &Fixture) {
     s.put_envelope(env(1, 5, &[1; 100], 30, 1000), big)
         .await
         .unwrap();
+    // A mailbox never written to refuses an envelope over its byte quota, or any envelope
+    // under a zero count quota, and stays empty.
+    assert_eq!(
+        s.put_envelope(env(7, 50, &[1; 101], 10, 1000), big).await,
+        Err(StorageError::QuotaExceeded {
+            count: 0,
+            bytes: 0,
+            max_count: 10,
+            max_bytes: 100
+        })
+    );
+    let none = MailboxQuota {
+        max_count: 0,
+        max_bytes: 100,
+    };
+    assert!(matches!(
+        s.put_envelope(env(7, 51, b"x", 10, 1000), none).await,
+        Err(StorageError::QuotaExceeded { count: 0, .. })
+    ));
+    assert!(
+        s.fetch_envelopes(mb(7), 0, 10, usize::MAX, 11)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Concurrent sends into a mailbox with room for 5: exactly 5 land.
     let tight = MailboxQuota {
         max_count: 5,
@@ -1134,6 +1159,70 @@ async fn pg_migrations_are_safe_when_nodes_start_at_once() {
         .unwrap();
         let e = PgStorage::connect(&db.url, 2).await.unwrap_err();
         assert!(e.to_string().contains("newer"), "{e}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_routines_do_what_the_transactions_did() {
+    let Some(db) = pg::TestDb::create("pg_routines").await else {
+        return;
+    };
+    within(60, async {
+        let s = PgStorage::connect(&db.url, 2).await.unwrap();
+        // A refused send into a new mailbox leaves no row behind.
+        let q = MailboxQuota {
+            max_count: 10,
+            max_bytes: 4,
+        };
+        assert!(matches!(
+            s.put_envelope(env(4, 1, b"12345", 10, 1000), q).await,
+            Err(StorageError::QuotaExceeded { count: 0, .. })
+        ));
+        let c = db.client().await;
+        let rows = |sql: &'static str| {
+            let c = &c;
+            async move { c.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+        };
+        assert_eq!(rows("SELECT count(*) FROM hush_mailboxes").await, 0);
+        assert_eq!(rows("SELECT count(*) FROM hush_envelope_ids").await, 0);
+        // A stored one moves the counters; its ack moves them back and marks the id.
+        s.put_envelope(env(4, 2, b"1234", 10, 1000), q)
+            .await
+            .unwrap();
+        assert_eq!(
+            rows("SELECT envelope_count * 1000 + envelope_bytes FROM hush_mailboxes").await,
+            1004
+        );
+        assert_eq!(s.ack_envelopes(mb(4), vec![0, 7], 20).await.unwrap(), 1);
+        assert_eq!(s.ack_envelopes(mb(4), vec![0], 21).await.unwrap(), 0);
+        assert_eq!(s.ack_envelopes(mb(5), vec![0], 21).await.unwrap(), 0);
+        assert_eq!(
+            rows("SELECT envelope_count * 1000 + envelope_bytes FROM hush_mailboxes").await,
+            0
+        );
+        assert_eq!(
+            rows("SELECT state * 1000 + state_at_ms FROM hush_envelope_ids").await,
+            2020
+        );
+        // Every start installs the routines again; the schema version does not move.
+        s.close().await.unwrap();
+        for _ in 0..2 {
+            PgStorage::connect(&db.url, 1)
+                .await
+                .unwrap()
+                .close()
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            rows("SELECT count(*) FROM pg_proc WHERE proname LIKE 'hush\\_%'").await,
+            2
+        );
+        assert_eq!(
+            rows("SELECT max(version)::bigint FROM hush_schema_version").await,
+            i64::from(SCHEMA_VERSION)
+        );
     })
     .await;
 }

@@ -4,10 +4,13 @@
 //! pool ([`deadpool_postgres`]). Where the embedded backend relies on its single writer, this
 //! one relies on row locks and conditional statements:
 //!
-//! * an envelope insert locks its mailbox row (`INSERT .. ON CONFLICT DO UPDATE .. RETURNING`)
-//!   to allocate the sequence number and check the quota, and claims the envelope id with
-//!   `INSERT .. ON CONFLICT DO NOTHING`; losing that race to a concurrent insert of the same id
-//!   re-runs the operation, which then sees the first one and answers "duplicate";
+//! * an envelope insert locks its mailbox row (`SELECT .. FOR UPDATE`, or `INSERT .. ON
+//!   CONFLICT DO UPDATE .. RETURNING` for a new mailbox) to allocate the sequence number and
+//!   check the quota, and claims the envelope id with `INSERT .. ON CONFLICT DO NOTHING`;
+//!   losing that race to a concurrent insert of the same id looks the id up again, which then
+//!   sees the first one and answers "duplicate". All of it runs in the database, in one call
+//!   of a PL/pgSQL routine ([`pg_schema::ROUTINES`]), and so does an ack: one round trip each
+//!   instead of one per statement;
 //! * one-time prekeys and KeyPackages are taken with `DELETE .. WHERE key = (SELECT .. FOR
 //!   UPDATE SKIP LOCKED) RETURNING`, so concurrent fetches through any nodes get distinct keys;
 //! * a group append locks the group row, then compares the commit's epoch with the current one
@@ -32,7 +35,7 @@ use super::pg_schema;
 use super::records::{STATE_DELIVERED, STATE_EXPIRED, STATE_STORED};
 use super::*;
 use crate::types::sha256;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Mutex;
@@ -214,28 +217,15 @@ impl PgStorage {
     }
 }
 
-/// Runs `$body` (an expression using the transaction `$tx`) in a transaction, commits, and
-/// retries on transient failures. With `|$tx, $wakes|`, `$body` may push `pg_notify`
-/// payloads onto `$wakes` (a `Vec<String>`); they are sent once the commit has returned.
-macro_rules! in_tx {
-    ($self:ident, $what:literal, |$tx:ident| $body:expr) => {
-        in_tx!($self, $what, |$tx, _wakes| $body)
-    };
-    ($self:ident, $what:literal, |$tx:ident, $wakes:ident| $body:expr) => {{
+/// Runs `$attempt` (an `async` block giving `Result<_, Fail>`, evaluated afresh for each try)
+/// until it gives an answer: runs it again after a lost race, and after a transient database
+/// failure with a growing pause, up to [`ATTEMPTS`] times.
+macro_rules! retrying {
+    ($what:literal, $attempt:expr) => {{
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let r: Result<_, Fail> = async {
-                let mut client = $self.client().await?;
-                #[allow(unused_mut)]
-                let mut $wakes: Vec<String> = Vec::new();
-                let $tx = client.transaction().await?;
-                let v = $body.await?;
-                $tx.commit().await?;
-                notify_committed(&client, $wakes).await;
-                Ok(v)
-            }
-            .await;
+            let r: Result<_, Fail> = $attempt.await;
             match r {
                 Ok(v) => break Ok(v),
                 Err(Fail::Storage(e)) => break Err(e),
@@ -257,6 +247,27 @@ macro_rules! in_tx {
             }
         }
     }};
+}
+
+/// Runs `$body` (an expression using the transaction `$tx`) in a transaction, commits, and
+/// retries on transient failures. With `|$tx, $wakes|`, `$body` may push `pg_notify`
+/// payloads onto `$wakes` (a `Vec<String>`); they are sent once the commit has returned.
+macro_rules! in_tx {
+    ($self:ident, $what:literal, |$tx:ident| $body:expr) => {
+        in_tx!($self, $what, |$tx, _wakes| $body)
+    };
+    ($self:ident, $what:literal, |$tx:ident, $wakes:ident| $body:expr) => {
+        retrying!($what, async {
+            let mut client = $self.client().await?;
+            #[allow(unused_mut)]
+            let mut $wakes: Vec<String> = Vec::new();
+            let $tx = client.transaction().await?;
+            let v = $body.await?;
+            $tx.commit().await?;
+            notify_committed(&client, $wakes).await;
+            Ok(v)
+        })
+    };
 }
 
 /// Sends the wake-ups of a committed transaction to the other nodes, in one statement of its
@@ -282,35 +293,22 @@ async fn notify_committed(client: &deadpool_postgres::Object, wakes: Vec<String>
     }
 }
 
-/// Like [`in_tx`] for a read on a pooled connection, without a transaction.
+/// Like [`in_tx`] for one statement on a pooled connection, without an explicit transaction
+/// (a write is then a transaction of its own). With `|$c, $wakes|`, as for [`in_tx`].
 macro_rules! on_client {
-    ($self:ident, $what:literal, |$c:ident| $body:expr) => {{
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let r: Result<_, Fail> = async {
-                let $c = $self.client().await?;
-                let v = $body.await?;
-                Ok(v)
-            }
-            .await;
-            match r {
-                Ok(v) => break Ok(v),
-                Err(Fail::Storage(e)) => break Err(e),
-                Err(Fail::Db(e)) if attempt < ATTEMPTS && transient(&e) => {
-                    tracing::debug!(error = %describe(&e), attempt, op = $what, "retrying");
-                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
-                }
-                Err(Fail::Race) => {
-                    break Err(StorageError::Backend(format!("{}: unexpected race", $what)));
-                }
-                Err(Fail::Db(e)) => {
-                    metrics::counter!("hush_relay_errors_total", "kind" => "database").increment(1);
-                    break Err(StorageError::Backend(format!("{}: {}", $what, describe(&e))));
-                }
-            }
-        }
-    }};
+    ($self:ident, $what:literal, |$c:ident| $body:expr) => {
+        on_client!($self, $what, |$c, _wakes| $body)
+    };
+    ($self:ident, $what:literal, |$c:ident, $wakes:ident| $body:expr) => {
+        retrying!($what, async {
+            let $c = $self.client().await?;
+            #[allow(unused_mut)]
+            let mut $wakes: Vec<String> = Vec::new();
+            let v = $body.await?;
+            notify_committed(&$c, $wakes).await;
+            Ok(v)
+        })
+    };
 }
 
 type Tx<'a> = deadpool_postgres::Transaction<'a>;
@@ -355,106 +353,60 @@ fn corrupt(what: impl Into<String>) -> Fail {
     Fail::Storage(StorageError::Corrupt(what.into()))
 }
 
-/// Stores one envelope inside `tx` (see the module docs for the locking).
-async fn put_envelope_tx(
-    tx: &Tx<'_>,
+/// Stores one envelope with one call of the `hush_put_envelope_1` routine (see
+/// [`pg_schema::ROUTINES`] and the module docs for the locking): inside the caller's
+/// transaction, or on a pooled connection as a transaction of its own.
+async fn put_envelope_on<C: GenericClient>(
+    c: &C,
     env: &NewEnvelope,
     quota: MailboxQuota,
     wakes: &mut Vec<String>,
 ) -> Result<PutOutcome, Fail> {
     let digest = sha256(&[&env.ciphertext]);
-    let a = env.mailbox.0.as_slice();
-    let id = env.envelope_id.as_bytes();
-    if let Some(row) = query_opt(
-        tx,
-        "SELECT address, seq, digest, stored_at_ms FROM hush_envelope_ids WHERE envelope_id = $1",
-        &[&id],
-    )
-    .await?
-    {
-        let (addr, seq, d, at): (Vec<u8>, i64, Vec<u8>, i64) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
-        if addr != a || d != digest {
-            return Err(Fail::Storage(StorageError::EnvelopeIdConflict));
+    let st = c
+        .prepare_cached("SELECT * FROM hush_put_envelope_1($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        .await?;
+    let r = c
+        .query_one(
+            &st,
+            &[
+                &env.mailbox.0.as_slice(),
+                &env.envelope_id.as_bytes(),
+                &digest.as_slice(),
+                &to_i(env.now_ms),
+                &to_i(env.expires_at_ms),
+                &to_i(env.forget_at_ms),
+                &env.ciphertext,
+                &to_i(quota.max_count),
+                &to_i(quota.max_bytes),
+            ],
+        )
+        .await?;
+    let outcome: i16 = r.get(0);
+    match outcome {
+        // Stored, or stored before (a retry). A retry may follow a first attempt whose commit
+        // landed but whose wake-up was never sent (the connection broke at the commit): wake
+        // the mailbox again, which costs the subscribers one read.
+        0 | 1 => {
+            wakes.push(pg_listen::mailbox_payload(&env.mailbox.0));
+            Ok(PutOutcome {
+                mailbox: env.mailbox,
+                seq: to_u(r.get(1)),
+                stored_at_ms: to_u(r.get(2)),
+                duplicate: outcome == 1,
+            })
         }
-        // A retry may follow a first attempt whose commit landed but whose wake-up was never
-        // sent (the connection broke at the commit): wake the mailbox again, which costs the
-        // subscribers one read.
-        wakes.push(pg_listen::mailbox_payload(&env.mailbox.0));
-        return Ok(PutOutcome {
-            mailbox: env.mailbox,
-            seq: to_u(seq),
-            stored_at_ms: to_u(at),
-            duplicate: true,
-        });
-    }
-    // Locks the mailbox row (creating it if needed) until the end of the transaction.
-    let meta = query_one(
-        tx,
-        "INSERT INTO hush_mailboxes (address, next_seq, envelope_count, envelope_bytes)
-         VALUES ($1, 0, 0, 0)
-         ON CONFLICT (address) DO UPDATE SET next_seq = hush_mailboxes.next_seq
-         RETURNING next_seq, envelope_count, envelope_bytes",
-        &[&a],
-    )
-    .await?;
-    let (next_seq, count, bytes) = (to_u(meta.get(0)), to_u(meta.get(1)), to_u(meta.get(2)));
-    let len = env.ciphertext.len() as u64;
-    if count.saturating_add(1) > quota.max_count || bytes.saturating_add(len) > quota.max_bytes {
-        return Err(Fail::Storage(StorageError::QuotaExceeded {
-            count,
-            bytes,
+        2 => Err(Fail::Storage(StorageError::EnvelopeIdConflict)),
+        3 => Err(Fail::Storage(StorageError::QuotaExceeded {
+            count: to_u(r.get(3)),
+            bytes: to_u(r.get(4)),
             max_count: quota.max_count,
             max_bytes: quota.max_bytes,
-        }));
+        })),
+        // Lost the id to concurrent sends three times: run again.
+        4 => Err(Fail::Race),
+        other => Err(corrupt(format!("put envelope: unknown outcome {other}"))),
     }
-    let seq = to_i(next_seq);
-    let now = to_i(env.now_ms);
-    let expires = to_i(env.expires_at_ms);
-    let claimed = execute(
-        tx,
-        "INSERT INTO hush_envelope_ids
-            (envelope_id, address, seq, state, stored_at_ms, expires_at_ms, state_at_ms, digest, forget_at_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $5, $7, $8)
-         ON CONFLICT (envelope_id) DO NOTHING",
-        &[
-            &id,
-            &a,
-            &seq,
-            &(STATE_STORED as i16),
-            &now,
-            &expires,
-            &digest.as_slice(),
-            &to_i(env.forget_at_ms),
-        ],
-    )
-    .await?;
-    if claimed == 0 {
-        // A concurrent transaction committed this id first: run again to answer from it.
-        return Err(Fail::Race);
-    }
-    execute(
-        tx,
-        "UPDATE hush_mailboxes SET next_seq = next_seq + 1, envelope_count = envelope_count + 1,
-             envelope_bytes = envelope_bytes + $2
-         WHERE address = $1",
-        &[&a, &to_i(len)],
-    )
-    .await?;
-    execute(
-        tx,
-        "INSERT INTO hush_envelopes (address, seq, envelope_id, stored_at_ms, expires_at_ms, ciphertext)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[&a, &seq, &id, &now, &expires, &env.ciphertext],
-    )
-    .await?;
-    wakes.push(pg_listen::mailbox_payload(&env.mailbox.0));
-    Ok(PutOutcome {
-        mailbox: env.mailbox,
-        seq: next_seq,
-        stored_at_ms: env.now_ms,
-        duplicate: false,
-    })
 }
 
 async fn stock_tx(tx: &Tx<'_>, a: &[u8]) -> Result<DirectoryStock, Fail> {
@@ -567,8 +519,8 @@ impl PgStorage {
 impl Storage for PgStorage {
     fn put_envelope(&self, env: NewEnvelope, quota: MailboxQuota) -> StorageFuture<'_, PutOutcome> {
         Box::pin(async move {
-            in_tx!(self, "put envelope", |tx, wakes| put_envelope_tx(
-                &tx, &env, quota, &mut wakes
+            on_client!(self, "put envelope", |c, wakes| put_envelope_on(
+                &c, &env, quota, &mut wakes
             ))
         })
     }
@@ -637,46 +589,18 @@ impl Storage for PgStorage {
             if seqs.is_empty() {
                 return Ok(0);
             }
-            let a = mailbox.0.as_slice();
-            let now = to_i(now_ms);
-            in_tx!(self, "ack envelopes", |tx| async {
-                let locked = query(
-                    &tx,
-                    "SELECT 1 FROM hush_mailboxes WHERE address = $1 FOR UPDATE",
-                    &[&a],
+            // One call of the `hush_ack_envelopes_1` routine (see [`pg_schema::ROUTINES`]).
+            let acked = on_client!(self, "ack envelopes", |c| async {
+                let st = c
+                    .prepare_cached("SELECT hush_ack_envelopes_1($1, $2, $3)")
+                    .await?;
+                Ok::<i64, Fail>(
+                    c.query_one(&st, &[&mailbox.0.as_slice(), &seqs, &to_i(now_ms)])
+                        .await?
+                        .get(0),
                 )
-                .await?;
-                if locked.is_empty() {
-                    return Ok::<u32, Fail>(0);
-                }
-                let r = query_one(
-                    &tx,
-                    "WITH d AS (
-                         DELETE FROM hush_envelopes WHERE address = $1 AND seq = ANY($2)
-                         RETURNING envelope_id, seq, octet_length(ciphertext)::bigint AS len
-                     ), m AS (
-                         UPDATE hush_mailboxes SET
-                             envelope_count = greatest(envelope_count - (SELECT count(*) FROM d), 0),
-                             envelope_bytes = greatest(envelope_bytes - (SELECT coalesce(sum(len), 0) FROM d), 0)
-                         WHERE address = $1
-                     ), i AS (
-                         UPDATE hush_envelope_ids AS x SET state = $3, state_at_ms = $4
-                         FROM d
-                         WHERE x.envelope_id = d.envelope_id AND x.state = $5 AND x.address = $1
-                             AND x.seq = d.seq
-                     )
-                     SELECT count(*) FROM d",
-                    &[
-                        &a,
-                        &seqs,
-                        &(STATE_DELIVERED as i16),
-                        &now,
-                        &(STATE_STORED as i16),
-                    ],
-                )
-                .await?;
-                Ok(u32::try_from(r.get::<_, i64>(0)).unwrap_or(u32::MAX))
-            })
+            })?;
+            Ok(u32::try_from(acked).unwrap_or(u32::MAX))
         })
     }
 
@@ -992,7 +916,7 @@ impl Storage for PgStorage {
                         }
                         let mut outs = Vec::with_capacity(welcomes.len());
                         for w in &welcomes {
-                            outs.push(put_envelope_tx(&tx, w, quota, &mut wakes).await?);
+                            outs.push(put_envelope_on(&tx, w, quota, &mut wakes).await?);
                         }
                         // As for a repeated send: the first attempt's wake-up may be lost.
                         wakes.push(pg_listen::group_payload(&g));
@@ -1051,7 +975,7 @@ impl Storage for PgStorage {
                 .await?;
                 let mut outs = Vec::with_capacity(welcomes.len());
                 for w in &welcomes {
-                    outs.push(put_envelope_tx(&tx, w, quota, &mut wakes).await?);
+                    outs.push(put_envelope_on(&tx, w, quota, &mut wakes).await?);
                 }
                 wakes.push(pg_listen::group_payload(&g));
                 Ok(GroupAppendOutcome {

@@ -5,6 +5,12 @@
 //! of them applies a missing migration (each in its own transaction, together with its version
 //! row) while the others wait and then find nothing left to do.
 //!
+//! Under the same lock, each start also installs the server-side routines this binary calls
+//! ([`ROUTINES`], `CREATE OR REPLACE`). They are code, not data: they change nothing stored
+//! and need no schema version. Each name carries a number of its own (`hush_put_envelope_1`);
+//! a change of signature or meaning takes a new name, so that nodes of the previous release,
+//! still running against the same database during a rolling upgrade, keep calling theirs.
+//!
 //! Column conventions: unsigned 64-bit values that are only counted up from zero (sequence
 //! numbers, counters) and Unix-ms times are stored as `bigint` (times clamp at `i64::MAX`,
 //! some 292 million years out). Client-chosen 64-bit values (one-time prekey ids, MLS epochs)
@@ -97,6 +103,123 @@ CREATE UNIQUE INDEX hush_group_log_one_commit_per_epoch
 CREATE INDEX hush_group_log_expiry ON hush_group_log (expires_at_ms);
 "#;
 
+/// The server-side routines (PL/pgSQL). Each turns what would be several statements, and as
+/// many round trips between relay and database, into one call: a send or an ack on a pooled
+/// connection is then one statement, committed on its own, plus the wake-up of the other
+/// nodes after it.
+///
+/// `hush_put_envelope_1` stores one envelope, exactly as the transaction it replaces did (see
+/// `pg_backend`): look the id up (same mailbox and bytes: duplicate; anything else: conflict),
+/// lock the mailbox row, check the quota under the lock, claim the id with `ON CONFLICT DO
+/// NOTHING`, insert. Losing the claim to a concurrent send of the same id means that send has
+/// committed (the insert waited for it), so the routine looks the id up again, with a fresh
+/// snapshot (READ COMMITTED takes one per statement); after three such rounds it gives up and
+/// the caller runs it again. A quota refusal leaves nothing behind, not even an empty mailbox
+/// row. Outcome: 0 stored, 1 duplicate, 2 id conflict, 3 over quota (with the mailbox's
+/// count and bytes), 4 lost the race three times.
+///
+/// `hush_ack_envelopes_1` locks the mailbox row (the lock order of every write: mailbox row,
+/// then envelope rows), deletes the acknowledged envelopes, lowers the mailbox's count and
+/// bytes, and marks their ids delivered; it returns how many envelopes it removed.
+pub(crate) const ROUTINES: &str = r#"
+CREATE OR REPLACE FUNCTION hush_put_envelope_1(
+    p_address bytea, p_envelope_id bytea, p_digest bytea, p_now bigint, p_expires bigint,
+    p_forget bigint, p_ciphertext bytea, p_max_count bigint, p_max_bytes bigint,
+    OUT o_outcome smallint, OUT o_seq bigint, OUT o_stored_at_ms bigint,
+    OUT o_count bigint, OUT o_bytes bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_len bigint := octet_length(p_ciphertext);
+    v_address bytea;
+    v_digest bytea;
+    v_round int := 0;
+BEGIN
+    LOOP
+        SELECT i.address, i.seq, i.digest, i.stored_at_ms
+          INTO v_address, o_seq, v_digest, o_stored_at_ms
+          FROM hush_envelope_ids i WHERE i.envelope_id = p_envelope_id;
+        IF FOUND THEN
+            IF v_address = p_address AND v_digest = p_digest THEN
+                o_outcome := 1;
+            ELSE
+                o_outcome := 2;
+            END IF;
+            RETURN;
+        END IF;
+        SELECT m.next_seq, m.envelope_count, m.envelope_bytes
+          INTO o_seq, o_count, o_bytes
+          FROM hush_mailboxes m WHERE m.address = p_address FOR UPDATE;
+        IF NOT FOUND THEN
+            IF p_max_count < 1 OR v_len > p_max_bytes THEN
+                o_outcome := 3; o_seq := 0; o_count := 0; o_bytes := 0;
+                RETURN;
+            END IF;
+            INSERT INTO hush_mailboxes AS m (address, next_seq, envelope_count, envelope_bytes)
+                VALUES (p_address, 0, 0, 0)
+                ON CONFLICT (address) DO UPDATE SET next_seq = m.next_seq
+                RETURNING m.next_seq, m.envelope_count, m.envelope_bytes
+                INTO o_seq, o_count, o_bytes;
+        END IF;
+        IF o_count >= p_max_count OR o_bytes > p_max_bytes - v_len THEN
+            o_outcome := 3;
+            RETURN;
+        END IF;
+        INSERT INTO hush_envelope_ids AS i
+            (envelope_id, address, seq, state, stored_at_ms, expires_at_ms, state_at_ms, digest,
+             forget_at_ms)
+            VALUES (p_envelope_id, p_address, o_seq, 1, p_now, p_expires, p_now, p_digest,
+                    p_forget)
+            ON CONFLICT (envelope_id) DO NOTHING;
+        IF FOUND THEN
+            UPDATE hush_mailboxes AS m SET next_seq = m.next_seq + 1,
+                envelope_count = m.envelope_count + 1, envelope_bytes = m.envelope_bytes + v_len
+              WHERE m.address = p_address;
+            INSERT INTO hush_envelopes AS e
+                (address, seq, envelope_id, stored_at_ms, expires_at_ms, ciphertext)
+                VALUES (p_address, o_seq, p_envelope_id, p_now, p_expires, p_ciphertext);
+            o_outcome := 0;
+            o_stored_at_ms := p_now;
+            RETURN;
+        END IF;
+        v_round := v_round + 1;
+        IF v_round >= 3 THEN
+            o_outcome := 4;
+            RETURN;
+        END IF;
+    END LOOP;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION hush_ack_envelopes_1(p_address bytea, p_seqs bigint[], p_now bigint)
+RETURNS bigint
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_acked bigint;
+BEGIN
+    PERFORM 1 FROM hush_mailboxes m WHERE m.address = p_address FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    WITH d AS (
+        DELETE FROM hush_envelopes e WHERE e.address = p_address AND e.seq = ANY(p_seqs)
+        RETURNING e.envelope_id, e.seq, octet_length(e.ciphertext)::bigint AS len
+    ), m AS (
+        UPDATE hush_mailboxes m SET
+            envelope_count = greatest(m.envelope_count - (SELECT count(*) FROM d), 0),
+            envelope_bytes = greatest(m.envelope_bytes - (SELECT coalesce(sum(len), 0) FROM d), 0)
+        WHERE m.address = p_address
+    ), i AS (
+        UPDATE hush_envelope_ids x SET state = 2, state_at_ms = p_now
+        FROM d
+        WHERE x.envelope_id = d.envelope_id AND x.state = 1 AND x.address = p_address
+            AND x.seq = d.seq
+    )
+    SELECT count(*) INTO v_acked FROM d;
+    RETURN v_acked;
+END
+$fn$;
+"#;
+
 /// Advisory lock namespace (first key) of the migration lock; the second key is the hash of
 /// the current schema.
 const MIGRATION_LOCK: i32 = 0x4855_5301;
@@ -114,7 +237,14 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<i32, StorageError> {
         )
         .await
         .map_err(|e| backend("migration lock", e))?;
-    let result = apply(client).await;
+    let result = match apply(client).await {
+        Ok(version) => client
+            .batch_execute(ROUTINES)
+            .await
+            .map(|()| version)
+            .map_err(|e| backend("routines", e)),
+        Err(e) => Err(e),
+    };
     let unlock = client
         .execute(
             "SELECT pg_advisory_unlock($1, hashtext(current_schema()))",
