@@ -132,18 +132,19 @@ async fn bench(name: &str, s: Arc<dyn Storage>) -> Vec<(String, Figure)> {
         })
         .await,
     ));
-    // Reads: a page of up to 20 envelopes (1 KiB each) from mailboxes filled above.
+    // Reads: a page of up to 20 envelopes (1 KiB each) from mailboxes filled above, with the
+    // directory stock, as FETCH and SUBSCRIBE read it.
     let st = s.clone();
     out.push((
-        "fetch 20 envelopes, 16 tasks".to_string(),
+        "fetch_page 20 envelopes, 16 tasks".to_string(),
         run(16, 5000, move |i| {
             let st = st.clone();
             async move {
                 let page = st
-                    .fetch_envelopes(mailbox(1000 + i as u64 % 500), 0, 20, 1 << 20, 2_000)
+                    .fetch_page(mailbox(1000 + i as u64 % 500), 0, 20, 1 << 20, 2_000)
                     .await
                     .expect("fetch");
-                assert!(!page.is_empty());
+                assert!(!page.envelopes.is_empty());
             }
         })
         .await,
@@ -156,11 +157,8 @@ async fn bench(name: &str, s: Arc<dyn Storage>) -> Vec<(String, Figure)> {
             let st = st.clone();
             async move {
                 let m = mailbox(1000 + i as u64 % 500);
-                let page = st
-                    .fetch_envelopes(m, 0, 1, 1 << 20, 2_000)
-                    .await
-                    .expect("fetch");
-                let seqs = page.iter().map(|e| e.seq).collect();
+                let page = st.fetch_page(m, 0, 1, 1 << 20, 2_000).await.expect("fetch");
+                let seqs = page.envelopes.iter().map(|e| e.seq).collect();
                 st.ack_envelopes(m, seqs, 3_000).await.expect("ack");
             }
         })

@@ -418,7 +418,13 @@ async fn fetch_page_matches_fetch_and_stock(f: &Fixture) {
     .unwrap();
     let stock = s.directory_stock(mb(1)).await.unwrap();
     assert_eq!(stock.one_time_prekeys, 1);
-    for (cursor, limit, max_bytes) in [(0, 100, usize::MAX), (1, 2, usize::MAX), (0, 100, 250)] {
+    for (cursor, limit, max_bytes) in [
+        (0, 100, usize::MAX),
+        (1, 2, usize::MAX),
+        (0, 100, 250),
+        (3, 2, usize::MAX),
+        (3, 2, 200),
+    ] {
         let page = s
             .fetch_page(mb(1), cursor, limit, max_bytes, 11)
             .await
@@ -429,7 +435,12 @@ async fn fetch_page_matches_fetch_and_stock(f: &Fixture) {
             .unwrap();
         assert_eq!(page.envelopes, envs);
         assert_eq!(page.stock, stock);
-        // Complete means nothing is left beyond the page; a backend may also say "don't know".
+        // Complete means nothing is left beyond the page; a backend may also say "don't know",
+        // but not for a page that holds the rest of the mailbox within its limits.
+        let rest = 5 - cursor as usize; // envelopes of 100 bytes from the cursor on
+        if limit >= rest && max_bytes >= 100 * rest {
+            assert!(page.complete, "{cursor} {limit} {max_bytes}");
+        }
         if page.complete {
             let next = envs.last().map(|e| e.seq + 1).unwrap_or(cursor);
             assert!(

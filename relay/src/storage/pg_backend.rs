@@ -409,23 +409,64 @@ async fn put_envelope_on<C: GenericClient>(
     }
 }
 
-async fn stock_tx(tx: &Tx<'_>, a: &[u8]) -> Result<DirectoryStock, Fail> {
-    let r = query_one(
-        tx,
+/// The directory stock of a mailbox, as SQL that a larger query can embed (`$1` is the
+/// mailbox address): one row of four columns.
+macro_rules! stock_sql {
+    () => {
         "SELECT (SELECT count(*) FROM hush_one_time_prekeys WHERE address = $1),
-                (SELECT count(*) FROM hush_key_packages WHERE address = $1),
-                EXISTS (SELECT 1 FROM hush_signed_prekeys WHERE address = $1),
-                EXISTS (SELECT 1 FROM hush_last_resort_key_packages WHERE address = $1)",
-        &[&a],
-    )
-    .await?;
-    Ok(DirectoryStock {
-        one_time_prekeys: to_u(r.get(0)),
-        key_packages: to_u(r.get(1)),
-        has_signed_prekey: r.get(2),
-        has_last_resort: r.get(3),
-    })
+            (SELECT count(*) FROM hush_key_packages WHERE address = $1),
+            EXISTS (SELECT 1 FROM hush_signed_prekeys WHERE address = $1),
+            EXISTS (SELECT 1 FROM hush_last_resort_key_packages WHERE address = $1)"
+    };
 }
+
+const STOCK_SQL: &str = stock_sql!();
+
+/// Reads [`STOCK_SQL`]'s four columns from `r`, starting at column `at`.
+fn stock_from(r: &Row, at: usize) -> DirectoryStock {
+    DirectoryStock {
+        one_time_prekeys: to_u(r.get(at)),
+        key_packages: to_u(r.get(at + 1)),
+        has_signed_prekey: r.get(at + 2),
+        has_last_resort: r.get(at + 3),
+    }
+}
+
+async fn stock_on<C: GenericClient>(c: &C, a: &[u8]) -> Result<DirectoryStock, Fail> {
+    let st = c.prepare_cached(STOCK_SQL).await?;
+    Ok(stock_from(&c.query_one(&st, &[&a]).await?, 0))
+}
+
+/// A page of a mailbox and its directory stock in one statement (one snapshot, one round
+/// trip). The inner query reads one envelope more than `$4`, the limit, to tell whether the
+/// page reaches the end; a window sum of the ciphertext lengths (known without reading the
+/// ciphertexts) marks the envelopes that fit in `$5` bytes (the first always does). Only
+/// those carry their ciphertext. The stock is the left side of the join, so a page without
+/// envelopes is one row with NULL envelope columns.
+const PAGE_SQL: &str = concat!(
+    "WITH e AS (
+        SELECT seq, envelope_id, stored_at_ms, expires_at_ms, ciphertext
+        FROM hush_envelopes
+        WHERE address = $1 AND seq >= $2 AND expires_at_ms > $3
+        ORDER BY seq LIMIT $4::bigint + 1
+    ), p AS (
+        SELECT seq, envelope_id, stored_at_ms, expires_at_ms, ciphertext,
+               row_number() OVER w AS n,
+               sum(octet_length(ciphertext)::bigint) OVER w AS upto
+        FROM e WINDOW w AS (ORDER BY seq)
+    ), k AS (
+        SELECT seq, envelope_id, stored_at_ms, expires_at_ms, n <= $4 AND (n = 1 OR upto <= $5::bigint) AS kept,
+               ciphertext
+        FROM p
+    )
+    SELECT s.*, k.seq, k.envelope_id, k.stored_at_ms, k.expires_at_ms, k.kept,
+           CASE WHEN k.kept THEN k.ciphertext END
+    FROM (",
+    stock_sql!(),
+    ") s
+    LEFT JOIN k ON true
+    ORDER BY k.seq"
+);
 
 /// Locks the directory row of a mailbox for the rest of the transaction.
 async fn lock_directory(tx: &Tx<'_>, a: &[u8]) -> Result<(), Fail> {
@@ -570,6 +611,71 @@ impl Storage for PgStorage {
                 });
             }
             Ok(out)
+        })
+    }
+
+    fn fetch_page(
+        &self,
+        mailbox: MailboxAddress,
+        cursor: u64,
+        limit: usize,
+        max_bytes: usize,
+        now_ms: u64,
+    ) -> StorageFuture<'_, MailboxPage> {
+        Box::pin(async move {
+            let n = to_i(limit.clamp(1, FETCH_LIMIT) as u64);
+            let rows = on_client!(self, "fetch page", |c| async {
+                let st = c.prepare_cached(PAGE_SQL).await?;
+                Ok::<_, Fail>(
+                    c.query(
+                        &st,
+                        &[
+                            &mailbox.0.as_slice(),
+                            &to_i(cursor),
+                            &to_i(now_ms),
+                            &n,
+                            &to_i(max_bytes as u64),
+                        ],
+                    )
+                    .await?,
+                )
+            })?;
+            let Some(first) = rows.first() else {
+                return Err(StorageError::Corrupt("fetch page: no stock row".into()));
+            };
+            let stock = stock_from(first, 0);
+            let mut envelopes = Vec::with_capacity(rows.len());
+            let mut complete = true;
+            for r in &rows {
+                let Some(seq) = r.get::<_, Option<i64>>(4) else {
+                    continue; // no envelopes: the stock row alone
+                };
+                if !r.get::<_, bool>(8) {
+                    complete = false; // over the limit or the bytes: more to read
+                    continue;
+                }
+                let (Some(id), Some(ciphertext)) = (
+                    r.get::<_, Option<Vec<u8>>>(5),
+                    r.get::<_, Option<Vec<u8>>>(9),
+                ) else {
+                    return Err(StorageError::Corrupt(
+                        "fetch page: envelope without bytes".into(),
+                    ));
+                };
+                envelopes.push(StoredEnvelope {
+                    seq: to_u(seq),
+                    envelope_id: EnvelopeId::new(id)
+                        .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+                    stored_at_ms: to_u(r.get(6)),
+                    expires_at_ms: to_u(r.get(7)),
+                    ciphertext,
+                });
+            }
+            Ok(MailboxPage {
+                envelopes,
+                stock,
+                complete,
+            })
         })
     }
 
@@ -732,7 +838,7 @@ impl Storage for PgStorage {
                     )
                     .await?;
                 }
-                stock_tx(&tx, a).await
+                stock_on(&tx, a).await
             })
         })
     }
@@ -831,7 +937,7 @@ impl Storage for PgStorage {
                     )
                     .await?;
                 }
-                stock_tx(&tx, a).await
+                stock_on(&tx, a).await
             })
         })
     }
@@ -873,7 +979,7 @@ impl Storage for PgStorage {
     fn directory_stock(&self, mailbox: MailboxAddress) -> StorageFuture<'_, DirectoryStock> {
         Box::pin(async move {
             let a = mailbox.0.as_slice();
-            in_tx!(self, "directory stock", |tx| stock_tx(&tx, a))
+            on_client!(self, "directory stock", |c| stock_on(&c, a))
         })
     }
 
