@@ -39,6 +39,15 @@ const GROUP_EXPIRY: TableDefinition<Bytes, Bytes> = TableDefinition::new("group_
 /// u64), kept with every change to those tables so that the directory stock, which every
 /// pushed page carries, costs one lookup rather than a count of the mailbox's entries.
 const DIRECTORY_COUNTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("directory_counts");
+/// Facts about the file itself: [`FORMAT_KEY`] holds the format version that wrote it.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const FORMAT_KEY: &str = "format";
+
+/// The format this binary writes and understands. 1: the tables before
+/// [`DIRECTORY_COUNTS`] (files without [`META`] and without the counts); 2: with the counts.
+/// A file of a newer format is refused: an older relay would not keep up what the newer one
+/// added (the counts, for one), and would silently make it wrong.
+pub(crate) const FORMAT_VERSION: u64 = 2;
 
 /// Most operations in one group commit.
 const MAX_BATCH: usize = 512;
@@ -105,10 +114,24 @@ impl RedbStorage {
     pub fn open(path: &Path) -> Result<Self, StorageError> {
         let db = Database::create(path)?;
         let txn = db.begin_write()?;
-        // A database written before the counts existed gets them once, from its tables.
-        let has_counts = txn
-            .list_tables()?
-            .any(|t| t.name() == DIRECTORY_COUNTS.name());
+        let tables: Vec<String> = txn.list_tables()?.map(|t| t.name().to_string()).collect();
+        let has = |t: &str| tables.iter().any(|n| n == t);
+        let format = if has(META.name()) {
+            let meta = txn.open_table(META)?;
+            let v = meta.get(FORMAT_KEY)?.map(|v| v.value());
+            v.ok_or_else(|| StorageError::Corrupt("database format version missing".into()))?
+        } else if tables.is_empty() {
+            FORMAT_VERSION // a new file
+        } else if has(DIRECTORY_COUNTS.name()) {
+            2
+        } else {
+            1
+        };
+        if format > FORMAT_VERSION {
+            return Err(StorageError::Backend(format!(
+                "database format {format} is newer than this relay's ({FORMAT_VERSION}); upgrade the relay"
+            )));
+        }
         for t in [
             ENVELOPES,
             ENVELOPE_INDEX,
@@ -126,9 +149,11 @@ impl RedbStorage {
         ] {
             txn.open_table(t)?;
         }
-        if !has_counts {
+        // A database written before the counts existed gets them once, from its tables.
+        if format < 2 {
             rebuild_directory_counts(&txn)?;
         }
+        txn.open_table(META)?.insert(FORMAT_KEY, FORMAT_VERSION)?;
         txn.commit()?;
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel::<Job>();
@@ -1209,12 +1234,63 @@ mod tests {
         s.close().await.unwrap();
         drop(s);
 
+        assert_eq!(format_of(&path), Some(FORMAT_VERSION));
         // Reopened: the counts still match the tables.
         let s = RedbStorage::open(&path).unwrap();
         let stock = s.directory_stock(MailboxAddress(a)).await.unwrap();
         assert_eq!((stock.one_time_prekeys, stock.key_packages), (6, 3));
         let stock = s.directory_stock(MailboxAddress(b)).await.unwrap();
         assert_eq!((stock.one_time_prekeys, stock.key_packages), (0, 0));
+        s.close().await.unwrap();
+    }
+
+    fn format_of(path: &Path) -> Option<u64> {
+        let db = Database::create(path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let meta = txn.open_table(META).ok()?;
+        meta.get(FORMAT_KEY).unwrap().map(|v| v.value())
+    }
+
+    #[tokio::test]
+    async fn the_file_records_its_format_and_a_newer_one_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let s = RedbStorage::open(&path).unwrap();
+        s.put_envelope(env(1, 1, 10, 10, 1000), Q).await.unwrap();
+        s.close().await.unwrap();
+        drop(s);
+        assert_eq!(format_of(&path), Some(FORMAT_VERSION));
+        // Written by a future relay.
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert(FORMAT_KEY, FORMAT_VERSION + 1)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let e = RedbStorage::open(&path)
+            .err()
+            .expect("a newer format is refused");
+        assert!(e.to_string().contains("newer than this relay"), "{e}");
+        assert_eq!(format_of(&path), Some(FORMAT_VERSION + 1));
+        // Back to this format: everything is still there.
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert(FORMAT_KEY, FORMAT_VERSION)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let s = RedbStorage::open(&path).unwrap();
+        let got = s
+            .fetch_envelopes(MailboxAddress([1; 32]), 0, 10, usize::MAX, 11)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1);
         s.close().await.unwrap();
     }
 
