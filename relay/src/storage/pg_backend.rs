@@ -322,15 +322,6 @@ async fn query(
     Ok(tx.query(&st, params).await?)
 }
 
-async fn query_opt(
-    tx: &Tx<'_>,
-    sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Result<Option<Row>, Fail> {
-    let st = tx.prepare_cached(sql).await?;
-    Ok(tx.query_opt(&st, params).await?)
-}
-
 async fn query_one(
     tx: &Tx<'_>,
     sql: &str,
@@ -849,39 +840,42 @@ impl Storage for PgStorage {
     ) -> StorageFuture<'_, Option<PrekeyBundle>> {
         Box::pin(async move {
             let a = mailbox.0.as_slice();
-            in_tx!(self, "take prekey", |tx| async {
-                let Some(s) = query_opt(
-                    &tx,
-                    "SELECT id, blob FROM hush_signed_prekeys WHERE address = $1",
-                    &[&a],
-                )
-                .await?
-                else {
-                    return Ok::<_, Fail>(None);
-                };
-                let signed = SignedPrekey {
-                    id: u32::try_from(s.get::<_, i64>(0))
-                        .map_err(|_| corrupt("signed prekey id"))?,
-                    blob: s.get(1),
-                };
-                let one = query_opt(
-                    &tx,
-                    "DELETE FROM hush_one_time_prekeys
-                     WHERE address = $1 AND id = (
-                         SELECT id FROM hush_one_time_prekeys WHERE address = $1
-                         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-                     RETURNING id, blob",
-                    &[&a],
-                )
-                .await?;
-                Ok(Some(PrekeyBundle {
-                    signed_prekey: signed,
-                    one_time_prekey: one.map(|r| OneTimePrekey {
-                        id: unflip(r.get(0)),
-                        blob: r.get(1),
-                    }),
-                }))
-            })
+            // One statement: the signed prekey, and a one-time prekey taken only if there is a
+            // signed one (a data-modifying CTE runs once, whether or not the query reads it).
+            let row = on_client!(self, "take prekey", |c| async {
+                let st = c
+                    .prepare_cached(
+                        "WITH s AS (
+                             SELECT id, blob FROM hush_signed_prekeys WHERE address = $1
+                         ), o AS (
+                             DELETE FROM hush_one_time_prekeys
+                             WHERE address = $1 AND EXISTS (SELECT 1 FROM s) AND id = (
+                                 SELECT id FROM hush_one_time_prekeys WHERE address = $1
+                                 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                             RETURNING id, blob
+                         )
+                         SELECT s.id, s.blob, o.id, o.blob FROM s LEFT JOIN o ON true",
+                    )
+                    .await?;
+                Ok::<_, Fail>(c.query_opt(&st, &[&a]).await?)
+            })?;
+            let Some(r) = row else { return Ok(None) };
+            let signed = SignedPrekey {
+                id: u32::try_from(r.get::<_, i64>(0))
+                    .map_err(|_| StorageError::Corrupt("signed prekey id".into()))?,
+                blob: r.get(1),
+            };
+            let one_time = match (r.get::<_, Option<i64>>(2), r.get::<_, Option<Vec<u8>>>(3)) {
+                (Some(id), Some(blob)) => Some(OneTimePrekey {
+                    id: unflip(id),
+                    blob,
+                }),
+                _ => None,
+            };
+            Ok(Some(PrekeyBundle {
+                signed_prekey: signed,
+                one_time_prekey: one_time,
+            }))
         })
     }
 
@@ -945,34 +939,29 @@ impl Storage for PgStorage {
     fn take_key_package(&self, mailbox: MailboxAddress) -> StorageFuture<'_, Option<KeyPackage>> {
         Box::pin(async move {
             let a = mailbox.0.as_slice();
-            in_tx!(self, "take key package", |tx| async {
-                if let Some(r) = query_opt(
-                    &tx,
-                    "DELETE FROM hush_key_packages
-                     WHERE address = $1 AND digest = (
-                         SELECT digest FROM hush_key_packages WHERE address = $1
-                         ORDER BY digest LIMIT 1 FOR UPDATE SKIP LOCKED)
-                     RETURNING blob",
-                    &[&a],
-                )
-                .await?
-                {
-                    return Ok::<_, Fail>(Some(KeyPackage {
-                        blob: r.get(0),
-                        last_resort: false,
-                    }));
-                }
-                Ok(query_opt(
-                    &tx,
-                    "SELECT blob FROM hush_last_resort_key_packages WHERE address = $1",
-                    &[&a],
-                )
-                .await?
-                .map(|r| KeyPackage {
-                    blob: r.get(0),
-                    last_resort: true,
-                }))
-            })
+            // One statement: a KeyPackage taken, or else the last-resort one (kept).
+            let row = on_client!(self, "take key package", |c| async {
+                let st = c
+                    .prepare_cached(
+                        "WITH k AS (
+                             DELETE FROM hush_key_packages
+                             WHERE address = $1 AND digest = (
+                                 SELECT digest FROM hush_key_packages WHERE address = $1
+                                 ORDER BY digest LIMIT 1 FOR UPDATE SKIP LOCKED)
+                             RETURNING blob
+                         )
+                         SELECT blob, false FROM k
+                         UNION ALL
+                         SELECT blob, true FROM hush_last_resort_key_packages
+                         WHERE address = $1 AND NOT EXISTS (SELECT 1 FROM k)",
+                    )
+                    .await?;
+                Ok::<_, Fail>(c.query_opt(&st, &[&a]).await?)
+            })?;
+            Ok(row.map(|r| KeyPackage {
+                blob: r.get(0),
+                last_resort: r.get(1),
+            }))
         })
     }
 
