@@ -1216,6 +1216,18 @@ async fn pg_routines_do_what_the_transactions_did() {
             rows("SELECT state * 1000 + state_at_ms FROM hush_envelope_ids").await,
             2020
         );
+        // A commit whose epoch cannot grow is refused without creating the group.
+        let g = GroupId::new(b"g-max".to_vec()).unwrap();
+        assert_eq!(
+            s.append_group(
+                gmsg(&g, u64::MAX, GroupMessageKind::Commit, b"c"),
+                vec![],
+                q
+            )
+            .await,
+            Err(StorageError::EpochConflict { current: u64::MAX })
+        );
+        assert_eq!(rows("SELECT count(*) FROM hush_groups").await, 0);
         // Every start installs the routines again; the schema version does not move.
         s.close().await.unwrap();
         for _ in 0..2 {
@@ -1228,7 +1240,7 @@ async fn pg_routines_do_what_the_transactions_did() {
         }
         assert_eq!(
             rows("SELECT count(*) FROM pg_proc WHERE proname LIKE 'hush\\_%'").await,
-            2
+            3
         );
         assert_eq!(
             rows("SELECT max(version)::bigint FROM hush_schema_version").await,

@@ -400,6 +400,63 @@ async fn put_envelope_on<C: GenericClient>(
     }
 }
 
+/// Appends one message to a group log with one call of the `hush_append_group_1` routine
+/// (see [`pg_schema::ROUTINES`]; the group row is locked, so appends to one group are serial
+/// across all nodes and the epoch check and move are one compare-and-set), then stores the
+/// welcomes, all in `c`'s transaction when it has one. A repeat of the group's last commit
+/// stores its welcomes again (each answers "duplicate" if it was stored) and wakes again, as a
+/// repeated send does: the first attempt's wake-up may be lost.
+async fn append_group_on<C: GenericClient>(
+    c: &C,
+    msg: &NewGroupMessage,
+    welcomes: &[NewEnvelope],
+    quota: MailboxQuota,
+    wakes: &mut Vec<String>,
+) -> Result<GroupAppendOutcome, Fail> {
+    let g = msg.group.digest();
+    let digest = sha256(&[&msg.message]);
+    let st = c
+        .prepare_cached("SELECT * FROM hush_append_group_1($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        .await?;
+    let r = c
+        .query_one(
+            &st,
+            &[
+                &g.as_slice(),
+                &flip(msg.epoch),
+                &msg.epoch.checked_add(1).map(flip),
+                &(msg.kind == GroupMessageKind::Commit),
+                &i16::from(msg.kind.to_u8()),
+                &digest.as_slice(),
+                &to_i(msg.now_ms),
+                &to_i(msg.expires_at_ms),
+                &msg.message,
+            ],
+        )
+        .await?;
+    let outcome: i16 = r.get(0);
+    let current_epoch = r.get::<_, Option<i64>>(2).map(unflip);
+    match outcome {
+        0 | 1 => {
+            let mut outs = Vec::with_capacity(welcomes.len());
+            for w in welcomes {
+                outs.push(put_envelope_on(c, w, quota, wakes).await?);
+            }
+            wakes.push(pg_listen::group_payload(&g));
+            Ok(GroupAppendOutcome {
+                seq: to_u(r.get(1)),
+                current_epoch,
+                duplicate: outcome == 1,
+                welcomes: outs,
+            })
+        }
+        2 => Err(Fail::Storage(StorageError::EpochConflict {
+            current: current_epoch.unwrap_or(msg.epoch),
+        })),
+        other => Err(corrupt(format!("append group: unknown outcome {other}"))),
+    }
+}
+
 /// The directory stock of a mailbox, as SQL that a larger query can embed (`$1` is the
 /// mailbox address): one row of four columns.
 macro_rules! stock_sql {
@@ -979,107 +1036,17 @@ impl Storage for PgStorage {
         quota: MailboxQuota,
     ) -> StorageFuture<'_, GroupAppendOutcome> {
         Box::pin(async move {
-            let g = msg.group.digest();
-            let digest = sha256(&[&msg.message]);
-            let is_commit = msg.kind == GroupMessageKind::Commit;
-            in_tx!(self, "append group", |tx, wakes| async {
-                // Locks the group row (creating it if needed): appends to one group are serial
-                // across all nodes, so the epoch check and its update are one compare-and-set.
-                let row = query_one(
-                    &tx,
-                    "INSERT INTO hush_groups (group_digest, next_seq, current_epoch, last_commit_digest, last_commit_seq)
-                     VALUES ($1, 0, NULL, '\\x', 0)
-                     ON CONFLICT (group_digest) DO UPDATE SET next_seq = hush_groups.next_seq
-                     RETURNING next_seq, current_epoch, last_commit_digest, last_commit_seq",
-                    &[&g.as_slice()],
-                )
-                .await?;
-                let next_seq = to_u(row.get(0));
-                let mut current_epoch: Option<u64> = row.get::<_, Option<i64>>(1).map(unflip);
-                let last_commit_digest: Vec<u8> = row.get(2);
-                let last_commit_seq = to_u(row.get(3));
-                if is_commit {
-                    if let Some(cur) = current_epoch
-                        && msg.epoch != cur
-                    {
-                        let retry =
-                            msg.epoch.checked_add(1) == Some(cur) && last_commit_digest == digest;
-                        if !retry {
-                            return Err(Fail::Storage(StorageError::EpochConflict {
-                                current: cur,
-                            }));
-                        }
-                        let mut outs = Vec::with_capacity(welcomes.len());
-                        for w in &welcomes {
-                            outs.push(put_envelope_on(&tx, w, quota, &mut wakes).await?);
-                        }
-                        // As for a repeated send: the first attempt's wake-up may be lost.
-                        wakes.push(pg_listen::group_payload(&g));
-                        return Ok::<_, Fail>(GroupAppendOutcome {
-                            seq: last_commit_seq,
-                            current_epoch: Some(cur),
-                            duplicate: true,
-                            welcomes: outs,
-                        });
-                    }
-                    if msg.epoch == u64::MAX {
-                        return Err(Fail::Storage(StorageError::EpochConflict {
-                            current: current_epoch.unwrap_or(msg.epoch),
-                        }));
-                    }
-                }
-                let seq = to_i(next_seq);
-                if is_commit {
-                    current_epoch = Some(msg.epoch + 1);
-                    execute(
-                        &tx,
-                        "UPDATE hush_groups SET next_seq = next_seq + 1, current_epoch = $2,
-                             last_commit_digest = $3, last_commit_seq = $4
-                         WHERE group_digest = $1",
-                        &[
-                            &g.as_slice(),
-                            &flip(msg.epoch + 1),
-                            &digest.as_slice(),
-                            &seq,
-                        ],
-                    )
-                    .await?;
-                } else {
-                    execute(
-                        &tx,
-                        "UPDATE hush_groups SET next_seq = next_seq + 1 WHERE group_digest = $1",
-                        &[&g.as_slice()],
-                    )
-                    .await?;
-                }
-                execute(
-                    &tx,
-                    "INSERT INTO hush_group_log
-                         (group_digest, seq, epoch, kind, stored_at_ms, expires_at_ms, message)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    &[
-                        &g.as_slice(),
-                        &seq,
-                        &flip(msg.epoch),
-                        &i16::from(msg.kind.to_u8()),
-                        &to_i(msg.now_ms),
-                        &to_i(msg.expires_at_ms),
-                        &msg.message,
-                    ],
-                )
-                .await?;
-                let mut outs = Vec::with_capacity(welcomes.len());
-                for w in &welcomes {
-                    outs.push(put_envelope_on(&tx, w, quota, &mut wakes).await?);
-                }
-                wakes.push(pg_listen::group_payload(&g));
-                Ok(GroupAppendOutcome {
-                    seq: next_seq,
-                    current_epoch,
-                    duplicate: false,
-                    welcomes: outs,
-                })
-            })
+            // Without welcomes, one routine call that commits on its own; with welcomes, the
+            // call and the welcomes' stores in one transaction.
+            if welcomes.is_empty() {
+                on_client!(self, "append group", |c, wakes| append_group_on(
+                    &c, &msg, &welcomes, quota, &mut wakes
+                ))
+            } else {
+                in_tx!(self, "append group", |tx, wakes| append_group_on(
+                    &tx, &msg, &welcomes, quota, &mut wakes
+                ))
+            }
         })
     }
 

@@ -118,6 +118,14 @@ CREATE INDEX hush_group_log_expiry ON hush_group_log (expires_at_ms);
 /// row. Outcome: 0 stored, 1 duplicate, 2 id conflict, 3 over quota (with the mailbox's
 /// count and bytes), 4 lost the race three times.
 ///
+/// `hush_append_group_1` appends one message to a group log: lock the group row (creating
+/// it), and for a commit compare its epoch with the group's (`p_epoch` and `p_next_epoch` come
+/// flipped, as stored; `p_next_epoch` is NULL when the epoch cannot grow), then move the epoch
+/// and insert the entry. Outcome: 0 appended, 1 a repeat of the group's last commit (its
+/// sequence number), 2 epoch conflict (with the group's current epoch); with the group's
+/// current epoch after the call in every case. Welcomes are stored by the caller, in the same
+/// transaction, with `hush_put_envelope_1`.
+///
 /// `hush_ack_envelopes_1` locks the mailbox row (the lock order of every write: mailbox row,
 /// then envelope rows), deletes the acknowledged envelopes, lowers the mailbox's count and
 /// bytes, and marks their ids delivered; it returns how many envelopes it removed.
@@ -187,6 +195,52 @@ BEGIN
             RETURN;
         END IF;
     END LOOP;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION hush_append_group_1(
+    p_group bytea, p_epoch bigint, p_next_epoch bigint, p_is_commit boolean, p_kind smallint,
+    p_digest bytea, p_now bigint, p_expires bigint, p_message bytea,
+    OUT o_outcome smallint, OUT o_seq bigint, OUT o_current_epoch bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_last_digest bytea;
+    v_last_seq bigint;
+BEGIN
+    IF p_is_commit AND p_next_epoch IS NULL THEN
+        SELECT g.current_epoch INTO o_current_epoch
+          FROM hush_groups g WHERE g.group_digest = p_group;
+        o_outcome := 2;
+        o_current_epoch := coalesce(o_current_epoch, p_epoch);
+        RETURN;
+    END IF;
+    INSERT INTO hush_groups AS g
+        (group_digest, next_seq, current_epoch, last_commit_digest, last_commit_seq)
+        VALUES (p_group, 0, NULL, '\x', 0)
+        ON CONFLICT (group_digest) DO UPDATE SET next_seq = g.next_seq
+        RETURNING g.next_seq, g.current_epoch, g.last_commit_digest, g.last_commit_seq
+        INTO o_seq, o_current_epoch, v_last_digest, v_last_seq;
+    IF p_is_commit THEN
+        IF o_current_epoch IS NOT NULL AND o_current_epoch <> p_epoch THEN
+            IF o_current_epoch = p_next_epoch AND v_last_digest = p_digest THEN
+                o_outcome := 1;
+                o_seq := v_last_seq;
+            ELSE
+                o_outcome := 2;
+            END IF;
+            RETURN;
+        END IF;
+        UPDATE hush_groups AS g SET next_seq = g.next_seq + 1, current_epoch = p_next_epoch,
+            last_commit_digest = p_digest, last_commit_seq = o_seq
+          WHERE g.group_digest = p_group;
+        o_current_epoch := p_next_epoch;
+    ELSE
+        UPDATE hush_groups AS g SET next_seq = g.next_seq + 1 WHERE g.group_digest = p_group;
+    END IF;
+    INSERT INTO hush_group_log AS l
+        (group_digest, seq, epoch, kind, stored_at_ms, expires_at_ms, message)
+        VALUES (p_group, o_seq, p_epoch, p_kind, p_now, p_expires, p_message);
+    o_outcome := 0;
 END
 $fn$;
 
