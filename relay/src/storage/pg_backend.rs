@@ -312,32 +312,34 @@ macro_rules! on_client {
 }
 
 type Tx<'a> = deadpool_postgres::Transaction<'a>;
+type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
 
-async fn query(
-    tx: &Tx<'_>,
-    sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Result<Vec<Row>, Fail> {
-    let st = tx.prepare_cached(sql).await?;
-    Ok(tx.query(&st, params).await?)
+/// `sql` (prepared once per connection) on a connection or in a transaction.
+async fn query<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> Result<Vec<Row>, Fail> {
+    let st = c.prepare_cached(sql).await?;
+    Ok(c.query(&st, params).await?)
 }
 
-async fn query_one(
-    tx: &Tx<'_>,
-    sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Result<Row, Fail> {
-    let st = tx.prepare_cached(sql).await?;
-    Ok(tx.query_one(&st, params).await?)
+/// Like [`query`], for exactly one row.
+async fn query_one<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> Result<Row, Fail> {
+    let st = c.prepare_cached(sql).await?;
+    Ok(c.query_one(&st, params).await?)
 }
 
-async fn execute(
-    tx: &Tx<'_>,
+/// Like [`query`], for at most one row.
+async fn query_opt<C: GenericClient>(
+    c: &C,
     sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Result<u64, Fail> {
-    let st = tx.prepare_cached(sql).await?;
-    Ok(tx.execute(&st, params).await?)
+    params: Params<'_>,
+) -> Result<Option<Row>, Fail> {
+    let st = c.prepare_cached(sql).await?;
+    Ok(c.query_opt(&st, params).await?)
+}
+
+/// Like [`query`], for the number of rows changed.
+async fn execute<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> Result<u64, Fail> {
+    let st = c.prepare_cached(sql).await?;
+    Ok(c.execute(&st, params).await?)
 }
 
 fn corrupt(what: impl Into<String>) -> Fail {
@@ -354,25 +356,22 @@ async fn put_envelope_on<C: GenericClient>(
     wakes: &mut Vec<String>,
 ) -> Result<PutOutcome, Fail> {
     let digest = sha256(&[&env.ciphertext]);
-    let st = c
-        .prepare_cached("SELECT * FROM hush_put_envelope_1($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-        .await?;
-    let r = c
-        .query_one(
-            &st,
-            &[
-                &env.mailbox.0.as_slice(),
-                &env.envelope_id.as_bytes(),
-                &digest.as_slice(),
-                &to_i(env.now_ms),
-                &to_i(env.expires_at_ms),
-                &to_i(env.forget_at_ms),
-                &env.ciphertext,
-                &to_i(quota.max_count),
-                &to_i(quota.max_bytes),
-            ],
-        )
-        .await?;
+    let r = query_one(
+        c,
+        "SELECT * FROM hush_put_envelope_1($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            &env.mailbox.0.as_slice(),
+            &env.envelope_id.as_bytes(),
+            &digest.as_slice(),
+            &to_i(env.now_ms),
+            &to_i(env.expires_at_ms),
+            &to_i(env.forget_at_ms),
+            &env.ciphertext,
+            &to_i(quota.max_count),
+            &to_i(quota.max_bytes),
+        ],
+    )
+    .await?;
     let outcome: i16 = r.get(0);
     match outcome {
         // Stored, or stored before (a retry). A retry may follow a first attempt whose commit
@@ -415,25 +414,22 @@ async fn append_group_on<C: GenericClient>(
 ) -> Result<GroupAppendOutcome, Fail> {
     let g = msg.group.digest();
     let digest = sha256(&[&msg.message]);
-    let st = c
-        .prepare_cached("SELECT * FROM hush_append_group_1($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-        .await?;
-    let r = c
-        .query_one(
-            &st,
-            &[
-                &g.as_slice(),
-                &flip(msg.epoch),
-                &msg.epoch.checked_add(1).map(flip),
-                &(msg.kind == GroupMessageKind::Commit),
-                &i16::from(msg.kind.to_u8()),
-                &digest.as_slice(),
-                &to_i(msg.now_ms),
-                &to_i(msg.expires_at_ms),
-                &msg.message,
-            ],
-        )
-        .await?;
+    let r = query_one(
+        c,
+        "SELECT * FROM hush_append_group_1($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            &g.as_slice(),
+            &flip(msg.epoch),
+            &msg.epoch.checked_add(1).map(flip),
+            &(msg.kind == GroupMessageKind::Commit),
+            &i16::from(msg.kind.to_u8()),
+            &digest.as_slice(),
+            &to_i(msg.now_ms),
+            &to_i(msg.expires_at_ms),
+            &msg.message,
+        ],
+    )
+    .await?;
     let outcome: i16 = r.get(0);
     let current_epoch = r.get::<_, Option<i64>>(2).map(unflip);
     match outcome {
@@ -481,8 +477,7 @@ fn stock_from(r: &Row, at: usize) -> DirectoryStock {
 }
 
 async fn stock_on<C: GenericClient>(c: &C, a: &[u8]) -> Result<DirectoryStock, Fail> {
-    let st = c.prepare_cached(STOCK_SQL).await?;
-    Ok(stock_from(&c.query_one(&st, &[&a]).await?, 0))
+    Ok(stock_from(&query_one(c, STOCK_SQL, &[&a]).await?, 0))
 }
 
 /// A page of a mailbox and its directory stock in one statement (one snapshot, one round
@@ -624,23 +619,14 @@ impl Storage for PgStorage {
     ) -> StorageFuture<'_, Vec<StoredEnvelope>> {
         Box::pin(async move {
             let n = to_i(limit.clamp(1, FETCH_LIMIT) as u64);
-            let rows = on_client!(self, "fetch envelopes", |c| async {
-                let st = c
-                    .prepare_cached(
-                        "SELECT seq, envelope_id, stored_at_ms, expires_at_ms, ciphertext
+            let rows = on_client!(self, "fetch envelopes", |c| query(
+                &c,
+                "SELECT seq, envelope_id, stored_at_ms, expires_at_ms, ciphertext
                          FROM hush_envelopes
                          WHERE address = $1 AND seq >= $2 AND expires_at_ms > $3
                          ORDER BY seq LIMIT $4",
-                    )
-                    .await?;
-                Ok::<_, Fail>(
-                    c.query(
-                        &st,
-                        &[&mailbox.0.as_slice(), &to_i(cursor), &to_i(now_ms), &n],
-                    )
-                    .await?,
-                )
-            })?;
+                &[&mailbox.0.as_slice(), &to_i(cursor), &to_i(now_ms), &n]
+            ))?;
             let mut out = Vec::with_capacity(rows.len());
             let mut bytes = 0usize;
             for r in rows {
@@ -672,22 +658,17 @@ impl Storage for PgStorage {
     ) -> StorageFuture<'_, MailboxPage> {
         Box::pin(async move {
             let n = to_i(limit.clamp(1, FETCH_LIMIT) as u64);
-            let rows = on_client!(self, "fetch page", |c| async {
-                let st = c.prepare_cached(PAGE_SQL).await?;
-                Ok::<_, Fail>(
-                    c.query(
-                        &st,
-                        &[
-                            &mailbox.0.as_slice(),
-                            &to_i(cursor),
-                            &to_i(now_ms),
-                            &n,
-                            &to_i(max_bytes as u64),
-                        ],
-                    )
-                    .await?,
-                )
-            })?;
+            let rows = on_client!(self, "fetch page", |c| query(
+                &c,
+                PAGE_SQL,
+                &[
+                    &mailbox.0.as_slice(),
+                    &to_i(cursor),
+                    &to_i(now_ms),
+                    &n,
+                    &to_i(max_bytes as u64),
+                ]
+            ))?;
             let Some(first) = rows.first() else {
                 return Err(StorageError::Corrupt("fetch page: no stock row".into()));
             };
@@ -744,17 +725,12 @@ impl Storage for PgStorage {
                 return Ok(0);
             }
             // One call of the `hush_ack_envelopes_1` routine (see [`pg_schema::ROUTINES`]).
-            let acked = on_client!(self, "ack envelopes", |c| async {
-                let st = c
-                    .prepare_cached("SELECT hush_ack_envelopes_1($1, $2, $3)")
-                    .await?;
-                Ok::<i64, Fail>(
-                    c.query_one(&st, &[&mailbox.0.as_slice(), &seqs, &to_i(now_ms)])
-                        .await?
-                        .get(0),
-                )
-            })?;
-            Ok(u32::try_from(acked).unwrap_or(u32::MAX))
+            let row = on_client!(self, "ack envelopes", |c| query_one(
+                &c,
+                "SELECT hush_ack_envelopes_1($1, $2, $3)",
+                &[&mailbox.0.as_slice(), &seqs, &to_i(now_ms)]
+            ))?;
+            Ok(u32::try_from(row.get::<_, i64>(0)).unwrap_or(u32::MAX))
         })
     }
 
@@ -764,15 +740,12 @@ impl Storage for PgStorage {
         now_ms: u64,
     ) -> StorageFuture<'_, Option<EnvelopeStatus>> {
         Box::pin(async move {
-            let row = on_client!(self, "envelope status", |c| async {
-                let st = c
-                    .prepare_cached(
-                        "SELECT address, state, stored_at_ms, expires_at_ms, state_at_ms
+            let row = on_client!(self, "envelope status", |c| query_opt(
+                &c,
+                "SELECT address, state, stored_at_ms, expires_at_ms, state_at_ms
                          FROM hush_envelope_ids WHERE envelope_id = $1",
-                    )
-                    .await?;
-                Ok::<_, Fail>(c.query_opt(&st, &[&id.as_bytes()]).await?)
-            })?;
+                &[&id.as_bytes()]
+            ))?;
             let Some(r) = row else { return Ok(None) };
             let addr: Vec<u8> = r.get(0);
             let state: i16 = r.get(1);
@@ -899,10 +872,9 @@ impl Storage for PgStorage {
             let a = mailbox.0.as_slice();
             // One statement: the signed prekey, and a one-time prekey taken only if there is a
             // signed one (a data-modifying CTE runs once, whether or not the query reads it).
-            let row = on_client!(self, "take prekey", |c| async {
-                let st = c
-                    .prepare_cached(
-                        "WITH s AS (
+            let row = on_client!(self, "take prekey", |c| query_opt(
+                &c,
+                "WITH s AS (
                              SELECT id, blob FROM hush_signed_prekeys WHERE address = $1
                          ), o AS (
                              DELETE FROM hush_one_time_prekeys
@@ -912,10 +884,8 @@ impl Storage for PgStorage {
                              RETURNING id, blob
                          )
                          SELECT s.id, s.blob, o.id, o.blob FROM s LEFT JOIN o ON true",
-                    )
-                    .await?;
-                Ok::<_, Fail>(c.query_opt(&st, &[&a]).await?)
-            })?;
+                &[&a]
+            ))?;
             let Some(r) = row else { return Ok(None) };
             let signed = SignedPrekey {
                 id: u32::try_from(r.get::<_, i64>(0))
@@ -997,10 +967,9 @@ impl Storage for PgStorage {
         Box::pin(async move {
             let a = mailbox.0.as_slice();
             // One statement: a KeyPackage taken, or else the last-resort one (kept).
-            let row = on_client!(self, "take key package", |c| async {
-                let st = c
-                    .prepare_cached(
-                        "WITH k AS (
+            let row = on_client!(self, "take key package", |c| query_opt(
+                &c,
+                "WITH k AS (
                              DELETE FROM hush_key_packages
                              WHERE address = $1 AND digest = (
                                  SELECT digest FROM hush_key_packages WHERE address = $1
@@ -1011,10 +980,8 @@ impl Storage for PgStorage {
                          UNION ALL
                          SELECT blob, true FROM hush_last_resort_key_packages
                          WHERE address = $1 AND NOT EXISTS (SELECT 1 FROM k)",
-                    )
-                    .await?;
-                Ok::<_, Fail>(c.query_opt(&st, &[&a]).await?)
-            })?;
+                &[&a]
+            ))?;
             Ok(row.map(|r| KeyPackage {
                 blob: r.get(0),
                 last_resort: r.get(1),
@@ -1063,21 +1030,13 @@ impl Storage for PgStorage {
             let n = to_i(limit.clamp(1, FETCH_LIMIT) as u64);
             // One statement, so the epoch and the entries come from one snapshot.
             let rows = on_client!(self, "fetch group", |c| async {
-                let st = c
-                    .prepare_cached(
-                        "SELECT g.current_epoch, l.seq, l.epoch, l.kind, l.stored_at_ms, l.message
+                query(&c, "SELECT g.current_epoch, l.seq, l.epoch, l.kind, l.stored_at_ms, l.message
                          FROM hush_groups g LEFT JOIN LATERAL (
                              SELECT seq, epoch, kind, stored_at_ms, message FROM hush_group_log
                              WHERE group_digest = g.group_digest AND seq >= $2 AND expires_at_ms > $3
                              ORDER BY seq LIMIT $4) l ON true
                          WHERE g.group_digest = $1
-                         ORDER BY l.seq",
-                    )
-                    .await?;
-                Ok::<_, Fail>(
-                    c.query(&st, &[&g.as_slice(), &to_i(cursor), &to_i(now_ms), &n])
-                        .await?,
-                )
+                         ORDER BY l.seq", &[&g.as_slice(), &to_i(cursor), &to_i(now_ms), &n]).await
             })?;
             let mut page = GroupPage {
                 entries: Vec::new(),
