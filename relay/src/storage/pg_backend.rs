@@ -44,6 +44,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 /// Connections in the pool unless configured otherwise.
@@ -281,16 +282,26 @@ async fn notify_committed(client: &deadpool_postgres::Object, wakes: Vec<String>
         return;
     }
     let r = async {
-        let st = client
-            .prepare_cached("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
-            .await?;
+        let st = client.prepare_cached(NOTIFY_SQL).await?;
         client.execute(&st, &[&CHANNEL, &wakes]).await
     }
     .await;
     if let Err(e) = r {
-        metrics::counter!("hush_relay_errors_total", "kind" => "notify").increment(1);
-        tracing::warn!(error = %describe(&e), "cannot notify the other relay nodes");
+        notify_failed(&e);
     }
+}
+
+/// Wakes the other nodes: `$1` the channel, `$2` the payloads.
+const NOTIFY_SQL: &str = "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p";
+
+/// Wakes the other nodes for a stored envelope: `$1` the channel, `$2` the payload, if the
+/// envelope id `$3` is stored for mailbox `$4` with ciphertext digest `$5`.
+const NOTIFY_STORED_SQL: &str = "SELECT pg_notify($1, $2) FROM hush_envelope_ids
+     WHERE envelope_id = $3 AND address = $4 AND digest = $5";
+
+fn notify_failed(e: &tokio_postgres::Error) {
+    metrics::counter!("hush_relay_errors_total", "kind" => "notify").increment(1);
+    tracing::warn!(error = %describe(e), "cannot notify the other relay nodes");
 }
 
 /// Like [`in_tx`] for one statement on a pooled connection, without an explicit transaction
@@ -346,46 +357,82 @@ fn corrupt(what: impl Into<String>) -> Fail {
     Fail::Storage(StorageError::Corrupt(what.into()))
 }
 
-/// Stores one envelope with one call of the `hush_put_envelope_1` routine (see
-/// [`pg_schema::ROUTINES`] and the module docs for the locking): inside the caller's
-/// transaction, or on a pooled connection as a transaction of its own.
+/// Stores one envelope: one call of the `hush_put_envelope_1` routine (see
+/// [`pg_schema::ROUTINES`] and the module docs for the locking).
+const PUT_ENVELOPE_SQL: &str =
+    "SELECT * FROM hush_put_envelope_1($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// [`PUT_ENVELOPE_SQL`]'s parameters.
+struct PutArgs<'a> {
+    mailbox: &'a [u8],
+    envelope_id: &'a [u8],
+    digest: Vec<u8>,
+    now: i64,
+    expires: i64,
+    forget: i64,
+    ciphertext: &'a [u8],
+    max_count: i64,
+    max_bytes: i64,
+}
+
+impl<'a> PutArgs<'a> {
+    fn new(env: &'a NewEnvelope, quota: MailboxQuota) -> Self {
+        PutArgs {
+            mailbox: env.mailbox.0.as_slice(),
+            envelope_id: env.envelope_id.as_bytes(),
+            digest: sha256(&[&env.ciphertext]).to_vec(),
+            now: to_i(env.now_ms),
+            expires: to_i(env.expires_at_ms),
+            forget: to_i(env.forget_at_ms),
+            ciphertext: &env.ciphertext,
+            max_count: to_i(quota.max_count),
+            max_bytes: to_i(quota.max_bytes),
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 9] {
+        [
+            &self.mailbox,
+            &self.envelope_id,
+            &self.digest,
+            &self.now,
+            &self.expires,
+            &self.forget,
+            &self.ciphertext,
+            &self.max_count,
+            &self.max_bytes,
+        ]
+    }
+}
+
+/// Stores one envelope inside the caller's transaction (see [`PUT_ENVELOPE_SQL`]).
 async fn put_envelope_on<C: GenericClient>(
     c: &C,
     env: &NewEnvelope,
     quota: MailboxQuota,
     wakes: &mut Vec<String>,
 ) -> Result<PutOutcome, Fail> {
-    let digest = sha256(&[&env.ciphertext]);
-    let r = query_one(
-        c,
-        "SELECT * FROM hush_put_envelope_1($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        &[
-            &env.mailbox.0.as_slice(),
-            &env.envelope_id.as_bytes(),
-            &digest.as_slice(),
-            &to_i(env.now_ms),
-            &to_i(env.expires_at_ms),
-            &to_i(env.forget_at_ms),
-            &env.ciphertext,
-            &to_i(quota.max_count),
-            &to_i(quota.max_bytes),
-        ],
-    )
-    .await?;
+    let args = PutArgs::new(env, quota);
+    let r = query_one(c, PUT_ENVELOPE_SQL, &args.params()).await?;
+    let out = put_outcome(&r, env, quota)?;
+    // A retry may follow a first attempt whose commit landed but whose wake-up was never sent
+    // (the connection broke at the commit): a duplicate wakes the mailbox again too, which
+    // costs the subscribers one read.
+    wakes.push(pg_listen::mailbox_payload(&env.mailbox.0));
+    Ok(out)
+}
+
+/// What [`PUT_ENVELOPE_SQL`]'s row says.
+fn put_outcome(r: &Row, env: &NewEnvelope, quota: MailboxQuota) -> Result<PutOutcome, Fail> {
     let outcome: i16 = r.get(0);
     match outcome {
-        // Stored, or stored before (a retry). A retry may follow a first attempt whose commit
-        // landed but whose wake-up was never sent (the connection broke at the commit): wake
-        // the mailbox again, which costs the subscribers one read.
-        0 | 1 => {
-            wakes.push(pg_listen::mailbox_payload(&env.mailbox.0));
-            Ok(PutOutcome {
-                mailbox: env.mailbox,
-                seq: to_u(r.get(1)),
-                stored_at_ms: to_u(r.get(2)),
-                duplicate: outcome == 1,
-            })
-        }
+        // Stored, or stored before (a retry).
+        0 | 1 => Ok(PutOutcome {
+            mailbox: env.mailbox,
+            seq: to_u(r.get(1)),
+            stored_at_ms: to_u(r.get(2)),
+            duplicate: outcome == 1,
+        }),
         2 => Err(Fail::Storage(StorageError::EnvelopeIdConflict)),
         3 => Err(Fail::Storage(StorageError::QuotaExceeded {
             count: to_u(r.get(3)),
@@ -603,9 +650,35 @@ impl PgStorage {
 impl Storage for PgStorage {
     fn put_envelope(&self, env: NewEnvelope, quota: MailboxQuota) -> StorageFuture<'_, PutOutcome> {
         Box::pin(async move {
-            on_client!(self, "put envelope", |c, wakes| put_envelope_on(
-                &c, &env, quota, &mut wakes
-            ))
+            let args = PutArgs::new(&env, quota);
+            let wake = pg_listen::mailbox_payload(&env.mailbox.0);
+            retrying!("put envelope", async {
+                let c = self.client().await?;
+                // Both statements are prepared first, so that neither waits for a Parse below
+                // and they go out in this order: the routine call, a transaction of its own
+                // and durable when it answers, then the wake-up of the other nodes, pipelined
+                // behind it on the same connection without waiting for its answer (each query
+                // is sent when first polled, and `join!` polls in order). PostgreSQL runs them
+                // in that order, so the wake-up sees the commit, and it fires only if the id
+                // is stored for this mailbox and these bytes: a new send or a duplicate (whose
+                // first wake-up may have been lost), not a refused or failed one.
+                let put = c.prepare_cached(PUT_ENVELOPE_SQL).await?;
+                let notify = c.prepare_cached(NOTIFY_STORED_SQL).await?;
+                let params = args.params();
+                let wake_params: [&(dyn ToSql + Sync); 5] = [
+                    &CHANNEL,
+                    &wake,
+                    &args.envelope_id,
+                    &args.mailbox,
+                    &args.digest,
+                ];
+                let (row, woke) =
+                    tokio::join!(c.query_one(&put, &params), c.execute(&notify, &wake_params));
+                if let Err(e) = woke {
+                    notify_failed(&e);
+                }
+                put_outcome(&row?, &env, quota)
+            })
         })
     }
 
