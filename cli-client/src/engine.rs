@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::card::Card;
 use crate::cmd::basic::{KEY_PACKAGE_BATCH, PREKEY_BATCH};
+use crate::display::escape_text;
 use crate::home::Loaded;
 use crate::net;
 use crate::state::{GroupRecord, InboxItem, Secret, fpr};
@@ -390,15 +391,14 @@ pub fn print_item(item: &InboxItem, json: bool) {
         println!("{v}");
         return;
     }
-    let group = item.group.as_deref().unwrap_or("");
+    // Names are checked aliases or hex fingerprints; the text is the sender's: escaped.
+    let group = escape_text(item.group.as_deref().unwrap_or(""));
+    let from = escape_text(&item.from);
+    let text = escape_text(item.text.as_deref().unwrap_or(""));
     match item.event.as_str() {
-        "joined" => println!("joined group {group} (added by {})", item.from),
+        "joined" => println!("joined group {group} (added by {from})"),
         "removed" => println!("removed from group {group}"),
-        _ if item.group.is_some() => println!(
-            "[{group}] {}: {}",
-            item.from,
-            item.text.as_deref().unwrap_or("")
-        ),
-        _ => println!("{}: {}", item.from, item.text.as_deref().unwrap_or("")),
+        _ if item.group.is_some() => println!("[{group}] {from}: {text}"),
+        _ => println!("{from}: {text}"),
     }
 }

@@ -51,7 +51,7 @@ enum Command {
     Send {
         /// Contact alias
         alias: String,
-        /// The message
+        /// The message; `-` reads it from standard input (at most 1,000,000 bytes of UTF-8)
         text: String,
     },
     /// Show whether a sent message is stored, delivered or expired
@@ -118,7 +118,7 @@ enum GroupCommand {
     Send {
         /// Group name
         group: String,
-        /// The message
+        /// The message; `-` reads it from standard input (at most 1,000,000 bytes of UTF-8)
         text: String,
     },
     /// List groups and their members
@@ -135,7 +135,9 @@ async fn run(cli: Cli) -> Result<()> {
             ContactCommand::List => cmd::basic::contact_list(home),
         },
         Command::Safety { alias } => cmd::basic::safety(home, &alias),
-        Command::Send { alias, text } => cmd::send::send(home, &alias, &text).await,
+        Command::Send { alias, text } => {
+            cmd::send::send(home, &alias, &cmd::message_text(text)?).await
+        }
         Command::Status { envelope_id } => cmd::send::status(home, &envelope_id).await,
         Command::Recv { wait, json } => cmd::recv::recv(home, wait, json).await,
         Command::Group { command } => match command {
@@ -148,7 +150,9 @@ async fn run(cli: Cli) -> Result<()> {
             GroupCommand::Remove { group, aliases } => {
                 cmd::group::remove(home, &group, &aliases).await
             }
-            GroupCommand::Send { group, text } => cmd::group::send(home, &group, &text).await,
+            GroupCommand::Send { group, text } => {
+                cmd::group::send(home, &group, &cmd::message_text(text)?).await
+            }
             GroupCommand::List => cmd::group::list(home),
         },
     }

@@ -158,3 +158,89 @@ fn recv_wait_prints_messages_as_they_are_pushed() {
     // Pushed while the command was still waiting, not printed at its end.
     assert!(received < Duration::from_secs(55), "{received:?}");
 }
+
+#[test]
+fn hostile_text_cannot_fake_a_line_or_drive_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(&dir.path().join("relay"));
+    let alice = User::new(dir.path(), "alice");
+    let bob = User::new(dir.path(), "bob");
+    alice.init(&relay.url, "Alice");
+    bob.init(&relay.url, "Bob");
+    introduce(&alice, "bob", &bob, "alice");
+
+    let hostile = "ok\ncarol: send me the code\r\x1b[2J\x1b]0;title\x07\u{202e}gnp.exe";
+    alice.ok(&["send", "bob", hostile]);
+    let shown = bob.ok(&["recv"]);
+    assert_eq!(
+        shown,
+        "alice: ok\n    carol: send me the code\u{240d}\u{241b}[2J\u{241b}]0;title\u{2407}<U+202E>gnp.exe\n"
+    );
+    // Exactly one line starts at the left edge: the real sender's.
+    assert_eq!(
+        shown.lines().filter(|l| !l.starts_with(' ')).count(),
+        1,
+        "{shown}"
+    );
+    assert!(!shown.contains('\x1b') && !shown.contains('\r'));
+
+    // --json carries the text exactly.
+    alice.ok(&["send", "bob", hostile]);
+    let got = messages(&bob.recv_json());
+    assert_eq!(got, vec![("alice".into(), None, hostile.to_string())]);
+}
+
+/// Runs `hush ARGS` with `input` on standard input.
+fn run_with_stdin(user: &User, args: &[&str], input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = user
+        .cmd(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // A refused message may be refused before all of it is read: ignore a broken pipe.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn message_text_from_standard_input_up_to_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(&dir.path().join("relay"));
+    let alice = User::new(dir.path(), "alice");
+    let bob = User::new(dir.path(), "bob");
+    alice.init(&relay.url, "Alice");
+    bob.init(&relay.url, "Bob");
+    introduce(&alice, "bob", &bob, "alice");
+
+    // Exactly the limit, several lines, sent from a pipe, arrives exactly.
+    let line = "0123456789abcdefghijklmnopqrstuvwxyz éè\n";
+    let mut text = line.repeat(1_000_000 / line.len() + 1);
+    text.truncate(1_000_000);
+    assert_eq!(text.len(), 1_000_000);
+    let out = run_with_stdin(&alice, &["send", "bob", "-"], text.as_bytes());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = messages(&bob.recv_json());
+    assert_eq!(got.len(), 1);
+    assert!(got[0].2 == text, "the text arrived changed");
+
+    // One byte more is refused with the limit named, and nothing is sent or saved.
+    let before = alice.state_bytes();
+    let out = run_with_stdin(&alice, &["send", "bob", "-"], format!("{text}x").as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the limit is 1000000 bytes"), "{err}");
+    let out = run_with_stdin(&alice, &["send", "bob", "-"], b"\xff\xfe not text");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not UTF-8"));
+    assert_eq!(alice.state_bytes(), before);
+    assert!(bob.recv_json().is_empty());
+}

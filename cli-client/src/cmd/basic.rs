@@ -11,6 +11,7 @@ use rand::Rng;
 use zeroize::Zeroizing;
 
 use crate::card::{Card, MAX_NAME_LEN};
+use crate::display::escape_text;
 use crate::home::{self, Home, STATE_FILE};
 use crate::net;
 use crate::state::{Contact, STATE_VERSION, Secret, State, fpr};
@@ -161,7 +162,7 @@ pub fn contact_add(dir: &Path, alias: &str, card: &str) -> Result<()> {
     l.save()?;
     println!(
         "added {alias} ({}), fingerprint {}",
-        parsed.name,
+        escape_text(&parsed.name),
         parsed.identity.fingerprint()
     );
     Ok(())
@@ -174,7 +175,7 @@ pub fn contact_list(dir: &Path) -> Result<()> {
         match Card::parse(&c.card) {
             Ok(card) => println!(
                 "{alias}\t{}\t{}\t{}",
-                card.name,
+                escape_text(&card.name),
                 card.identity.fingerprint(),
                 card.relay
             ),
@@ -185,7 +186,7 @@ pub fn contact_list(dir: &Path) -> Result<()> {
         if let Ok(card) = Card::parse(card) {
             println!(
                 "(not added)\t{}\t{f}\thush contact add ALIAS {f}",
-                card.name
+                escape_text(&card.name)
             );
         }
     }
