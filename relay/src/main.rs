@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use hush_relay::server::{Relay, RelayConfig};
+use hush_relay::server::{Relay, RelayConfig, RelayHandle};
 use hush_relay::storage::PgStorage;
 use hush_relay::tls::CertSource;
 use serde::Deserialize;
@@ -302,16 +302,36 @@ fn init_metrics(addr: SocketAddr) -> Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<()> {
+/// Waits for SIGTERM or SIGINT. Meanwhile each SIGUSR1 writes an online backup of the
+/// embedded store into `DATA/backups/backup-<unix ms>` (see `RelayHandle::backup`).
+async fn wait_for_signal(relay: &RelayHandle, data: &std::path::Path) -> Result<()> {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("cannot install SIGTERM handler")?;
-        tokio::select! {
-            _ = term.recv() => {}
-            r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+        let mut usr1 =
+            signal(SignalKind::user_defined1()).context("cannot install SIGUSR1 handler")?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                r = tokio::signal::ctrl_c() => {
+                    r.context("cannot listen for SIGINT")?;
+                    break;
+                }
+                _ = usr1.recv() => {
+                    let dir = data
+                        .join("backups")
+                        .join(format!("backup-{}", hush_relay::types::now_ms()));
+                    match relay.backup(&dir).await {
+                        Ok(dir) => tracing::info!(dir = %dir.display(), "backup written"),
+                        Err(e) => tracing::error!(error = %e, "backup failed"),
+                    }
+                }
+            }
         }
     }
+    #[cfg(not(unix))]
+    let _ = (relay, data);
     #[cfg(not(unix))]
     tokio::signal::ctrl_c()
         .await
@@ -326,6 +346,7 @@ async fn run() -> Result<()> {
         init_metrics(addr)?;
     }
     let config = settings.relay_config()?;
+    let data_dir = config.data_dir.clone();
     let relay = match settings.storage_choice()? {
         StorageChoice::Embedded => Relay::start(config).await,
         StorageChoice::Postgres { url, pool_size } => {
@@ -344,7 +365,7 @@ async fn run() -> Result<()> {
         writeln!(out, "hush-relay listening on {}", relay.url())?;
         out.flush()?;
     }
-    wait_for_signal().await?;
+    wait_for_signal(&relay, &data_dir).await?;
     tracing::info!("signal received, shutting down");
     relay.shutdown().await.context("shutdown")?;
     Ok(())

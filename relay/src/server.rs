@@ -195,6 +195,8 @@ impl Relay {
             fingerprint,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let storage = shared.storage.clone();
+        let data_dir = shared.config.data_dir.clone();
         let task = tokio::spawn(run(endpoint, shared, shutdown_rx));
         tracing::info!(%local_addr, %fingerprint, "relay started");
         Ok(RelayHandle {
@@ -203,6 +205,8 @@ impl Relay {
             receipt_public_key,
             shutdown_tx,
             task,
+            storage,
+            data_dir,
         })
     }
 }
@@ -214,6 +218,9 @@ pub struct RelayHandle {
     receipt_public_key: VerifyingKey,
     shutdown_tx: watch::Sender<bool>,
     task: JoinHandle<Result<(), RelayError>>,
+    /// For [`RelayHandle::backup`] (`backup.rs`).
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) data_dir: PathBuf,
 }
 
 impl RelayHandle {

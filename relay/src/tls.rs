@@ -16,9 +16,9 @@ use std::sync::Arc;
 /// The ALPN protocol id of relay protocol version 1.
 pub const ALPN: &[u8] = b"hush/1";
 
-const CERT_FILE: &str = "tls-cert.der";
-const KEY_FILE: &str = "tls-key.der";
-const RECEIPT_KEY_FILE: &str = "receipt-key.bin";
+pub(crate) const CERT_FILE: &str = "tls-cert.der";
+pub(crate) const KEY_FILE: &str = "tls-key.der";
+pub(crate) const RECEIPT_KEY_FILE: &str = "receipt-key.bin";
 
 /// A problem with certificates, keys or TLS setup.
 #[derive(Debug, thiserror::Error)]

@@ -120,7 +120,7 @@ impl From<StorageError> for CmdError {
                 c
             }
             StorageError::Closed => CmdError::new(ErrorCode::ShuttingDown, e.to_string()),
-            StorageError::Corrupt(_) | StorageError::Backend(_) => {
+            StorageError::Corrupt(_) | StorageError::Backend(_) | StorageError::Unsupported(_) => {
                 CmdError::internal(e.to_string())
             }
         }

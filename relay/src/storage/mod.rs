@@ -14,6 +14,7 @@ mod pg_listen;
 mod pg_schema;
 mod records;
 mod redb_backend;
+mod redb_backup;
 
 pub use pg_backend::{DEFAULT_POOL_SIZE, PgStorage};
 pub use pg_schema::SCHEMA_VERSION;
@@ -65,6 +66,9 @@ pub enum StorageError {
     /// The store was closed.
     #[error("storage is closed")]
     Closed,
+    /// The backend does not offer this operation.
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// Something that changed in the store, for waking live subscriptions.
@@ -451,5 +455,18 @@ pub trait Storage: Send + Sync + 'static {
     /// so that subscribers re-read from their cursors and miss nothing.
     fn set_wake_sink(&self, sink: WakeSink) {
         let _ = sink;
+    }
+
+    /// Writes a consistent copy of the whole store, as of one moment, to a new file at
+    /// `dest`, while the store keeps serving. The embedded backend implements it; a backend
+    /// with backup tools of its own (PostgreSQL: `pg_dump`, base backups) answers
+    /// [`StorageError::Unsupported`], which is this default.
+    fn backup(&self, dest: std::path::PathBuf) -> StorageFuture<'_, ()> {
+        let _ = dest;
+        Box::pin(async {
+            Err(StorageError::Unsupported(
+                "this storage backend has no built-in backup (use the database's own tools)",
+            ))
+        })
     }
 }

@@ -1080,6 +1080,19 @@ impl Storage for RedbStorage {
         })
     }
 
+    fn backup(&self, dest: std::path::PathBuf) -> StorageFuture<'_, ()> {
+        let open = self.sender.lock().map(|g| g.is_some()).unwrap_or(false);
+        let db = self.db.clone();
+        Box::pin(async move {
+            if !open {
+                return Err(StorageError::Closed);
+            }
+            tokio::task::spawn_blocking(move || super::redb_backup::copy_to(&db, &dest))
+                .await
+                .map_err(|e| StorageError::Backend(format!("backup: {e}")))?
+        })
+    }
+
     fn close(&self) -> StorageFuture<'_, ()> {
         let sender = self.sender.lock().ok().and_then(|mut g| g.take());
         let writer = self.writer.lock().ok().and_then(|mut g| g.take());
