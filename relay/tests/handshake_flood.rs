@@ -148,10 +148,10 @@ async fn flood(
         if i % 40 == 39 {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        if i == packets.len() / 4 {
-            if let Some(h) = quarter_out.take() {
-                let _ = h.send(());
-            }
+        if i == packets.len() / 4
+            && let Some(h) = quarter_out.take()
+        {
+            let _ = h.send(());
         }
     }
 }
