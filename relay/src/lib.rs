@@ -17,6 +17,7 @@
 
 mod admission;
 pub mod client;
+pub mod clock;
 mod cmd;
 mod connection;
 pub mod dispatch;

@@ -308,6 +308,7 @@ impl Settings {
                 .shutdown_grace_seconds
                 .map(Duration::from_secs)
                 .unwrap_or(d.shutdown_grace),
+            clock: d.clock,
         })
     }
 }

@@ -2,12 +2,13 @@
 //! graceful shutdown.
 
 use crate::admission::{self, Admission, Decision};
+use crate::clock::Clock;
 use crate::connection;
 use crate::notify::Notifier;
 use crate::shutdown::Shutdown;
 use crate::storage::{RedbStorage, Storage, StorageError};
 use crate::tls::{self, CertSource, RelayIdentity, TlsError};
-use crate::types::{Fingerprint, now_ms};
+use crate::types::Fingerprint;
 use crate::url::RelayUrl;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use std::net::SocketAddr;
@@ -77,6 +78,9 @@ pub struct RelayConfig {
     pub rate_limit_burst: f64,
     /// How long shutdown waits for in-flight requests (default 10 s).
     pub shutdown_grace: Duration,
+    /// Where handlers and the expiry sweep read the time (default: the system clock; tests
+    /// pin it).
+    pub clock: Clock,
 }
 
 impl Default for RelayConfig {
@@ -105,6 +109,7 @@ impl Default for RelayConfig {
             rate_limit_per_sec: 500.0,
             rate_limit_burst: 1000.0,
             shutdown_grace: Duration::from_secs(10),
+            clock: Clock::system(),
         }
     }
 }
@@ -366,7 +371,7 @@ async fn sweep_loop(shared: Arc<Shared>, mut shutdown: Shutdown) {
             _ = tick.tick() => {}
             _ = shutdown.recv() => return,
         }
-        match shared.storage.sweep(now_ms()).await {
+        match shared.storage.sweep(shared.config.clock.now_ms()).await {
             Ok(r) => {
                 if r.envelopes_expired > 0 || r.ids_forgotten > 0 || r.group_entries_expired > 0 {
                     tracing::info!(
