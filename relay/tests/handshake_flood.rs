@@ -268,3 +268,31 @@ async fn a_flood_of_initials_neither_locks_clients_out_nor_keeps_memory() {
     c.close().await;
     drop(relay);
 }
+
+#[test]
+fn handshake_settings_come_from_the_config_file_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("relay.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata = {:?}\nmax_connections_per_ip = 5\nmax_half_open = 7\n\
+             max_half_open_per_ip = 3\nhalf_open_retry_threshold = 0\nhandshake_timeout_seconds = 4\n",
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    let (relay, _) = spawn(Command::new(BIN).arg("--config").arg(&cfg));
+    drop(relay);
+    // The environment overrides the file, and a limit of zero is refused in one line.
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .env("HUSH_RELAY_MAX_HALF_OPEN", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("max half-open must be at least 1"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
