@@ -1,6 +1,7 @@
 //! One QUIC connection: accepts request streams, keeps the per-connection state (challenges,
 //! authenticated mailboxes, rate limiter) and runs one task per request stream.
 
+use crate::admission::HalfOpen;
 use crate::cmd::{self, CmdError, Context};
 use crate::frame::{self, FrameError, PROTOCOL_VERSION};
 use crate::limits::TokenBucket;
@@ -128,25 +129,51 @@ impl ConnState {
     }
 }
 
-/// Serves one connection until it closes or the relay shuts down.
-pub(crate) async fn handle<G: Send + 'static>(
+/// QUIC application error code of a connection closed right after its handshake because a
+/// connection limit was reached meanwhile (spec/relay-protocol.md §1).
+pub(crate) const CLOSE_REFUSED: u32 = 1;
+
+/// Runs the handshake of an accepted Initial (at most `handshake_timeout`), then serves the
+/// connection until it closes or the relay shuts down.
+pub(crate) async fn handle(
     incoming: quinn::Incoming,
+    slot: HalfOpen,
     shared: Arc<Shared>,
     mut shutdown: Shutdown,
     _done: mpsc::Sender<()>,
-    _guard: G,
 ) {
     let remote = incoming.remote_address();
-    let conn = match incoming.await {
-        Ok(c) => c,
-        Err(e) => {
+    let handshake = async {
+        match incoming.accept() {
+            Ok(connecting) => connecting.await,
+            Err(e) => Err(e),
+        }
+    };
+    // On timeout the handshake is dropped, which closes the connection and frees its state.
+    let conn = match tokio::time::timeout(shared.config.handshake_timeout, handshake).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
             tracing::debug!(%remote, error = %e, "handshake failed");
             metrics::counter!("hush_relay_errors_total", "kind" => "handshake").increment(1);
             return;
         }
+        Err(_) => {
+            tracing::debug!(%remote, "handshake timed out");
+            metrics::counter!("hush_relay_errors_total", "kind" => "handshake_timeout")
+                .increment(1);
+            return;
+        }
+    };
+    let _established = match slot.establish() {
+        Ok(e) => e,
+        Err(why) => {
+            why.record();
+            tracing::debug!(%remote, reason = why.reason(), "connection refused after handshake");
+            conn.close(CLOSE_REFUSED.into(), why.reason().as_bytes());
+            return;
+        }
     };
     metrics::counter!("hush_relay_connections_total").increment(1);
-    metrics::gauge!("hush_relay_connections_active").increment(1.0);
     tracing::debug!(%remote, "connection open");
     let state = Arc::new(ConnState::new(&shared, remote));
     let (streams_tx, mut streams_rx) = mpsc::channel::<()>(1);
@@ -179,7 +206,6 @@ pub(crate) async fn handle<G: Send + 'static>(
     // In-flight requests finish (and their writes commit) before the connection goes.
     let _ = streams_rx.recv().await;
     conn.close(0u32.into(), b"bye");
-    metrics::gauge!("hush_relay_connections_active").decrement(1.0);
     tracing::debug!(%remote, %reason, "connection closed");
 }
 

@@ -15,8 +15,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod admission;
 mod backup;
 pub mod client;
+pub mod clock;
 mod cmd;
 mod connection;
 pub mod dispatch;

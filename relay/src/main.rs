@@ -107,9 +107,33 @@ struct Settings {
     #[arg(long, env = "HUSH_RELAY_LOW_STOCK_THRESHOLD", value_name = "N")]
     low_stock_threshold: Option<u64>,
 
-    /// Most simultaneous connections [default: 10000]
+    /// Most simultaneous connections; a connection counts once its handshake completed [default: 10000]
     #[arg(long, env = "HUSH_RELAY_MAX_CONNECTIONS", value_name = "N")]
     max_connections: Option<usize>,
+
+    /// Most simultaneous connections from one IPv4 address or IPv6 /64 [default: 1000]
+    #[arg(long, env = "HUSH_RELAY_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    max_connections_per_ip: Option<usize>,
+
+    /// Most connections whose QUIC handshake is in progress (half-open) [default: 1000]
+    #[arg(long, env = "HUSH_RELAY_MAX_HALF_OPEN", value_name = "N")]
+    max_half_open: Option<usize>,
+
+    /// Most half-open connections from one address that proved it with a Retry token [default: 128]
+    #[arg(long, env = "HUSH_RELAY_MAX_HALF_OPEN_PER_IP", value_name = "N")]
+    max_half_open_per_ip: Option<usize>,
+
+    /// Half-open connections from which on a client must first prove its address with a QUIC Retry (one more round trip; 0 = always) [default: 64]
+    #[arg(long, env = "HUSH_RELAY_HALF_OPEN_RETRY_THRESHOLD", value_name = "N")]
+    half_open_retry_threshold: Option<usize>,
+
+    /// Seconds a QUIC handshake may take before the half-open connection is dropped [default: 10]
+    #[arg(
+        long,
+        env = "HUSH_RELAY_HANDSHAKE_TIMEOUT_SECONDS",
+        value_name = "SECS"
+    )]
+    handshake_timeout_seconds: Option<u64>,
 
     /// Most simultaneous request streams per connection (a connection starts with 8; the limit doubles up to this one as it is used); each live subscription holds one [default: 256]
     #[arg(long, env = "HUSH_RELAY_MAX_STREAMS_PER_CONNECTION", value_name = "N")]
@@ -187,6 +211,11 @@ impl Settings {
                 directory_max_stock,
                 low_stock_threshold,
                 max_connections,
+                max_connections_per_ip,
+                max_half_open,
+                max_half_open_per_ip,
+                half_open_retry_threshold,
+                handshake_timeout_seconds,
                 max_streams_per_connection,
                 idle_timeout_seconds,
                 rate_limit_per_second,
@@ -254,6 +283,18 @@ impl Settings {
             directory_max_stock: self.directory_max_stock.unwrap_or(d.directory_max_stock),
             low_stock_threshold: self.low_stock_threshold.unwrap_or(d.low_stock_threshold),
             max_connections: self.max_connections.unwrap_or(d.max_connections),
+            max_connections_per_ip: self
+                .max_connections_per_ip
+                .unwrap_or(d.max_connections_per_ip),
+            max_half_open: self.max_half_open.unwrap_or(d.max_half_open),
+            max_half_open_per_ip: self.max_half_open_per_ip.unwrap_or(d.max_half_open_per_ip),
+            half_open_retry_threshold: self
+                .half_open_retry_threshold
+                .unwrap_or(d.half_open_retry_threshold),
+            handshake_timeout: self
+                .handshake_timeout_seconds
+                .map(Duration::from_secs)
+                .unwrap_or(d.handshake_timeout),
             max_streams_per_connection: self
                 .max_streams_per_connection
                 .unwrap_or(d.max_streams_per_connection),
@@ -267,6 +308,7 @@ impl Settings {
                 .shutdown_grace_seconds
                 .map(Duration::from_secs)
                 .unwrap_or(d.shutdown_grace),
+            clock: d.clock,
         })
     }
 }

@@ -1,18 +1,19 @@
 //! The relay server: configuration, startup, the accept loop, the expiry sweeper and
 //! graceful shutdown.
 
+use crate::admission::{self, Admission, Decision};
+use crate::clock::Clock;
 use crate::connection;
 use crate::notify::Notifier;
 use crate::shutdown::Shutdown;
 use crate::storage::{RedbStorage, Storage, StorageError};
 use crate::tls::{self, CertSource, RelayIdentity, TlsError};
-use crate::types::{Fingerprint, now_ms};
+use crate::types::Fingerprint;
 use crate::url::RelayUrl;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -47,8 +48,23 @@ pub struct RelayConfig {
     pub directory_max_stock: u64,
     /// Stock below which the owner is told it runs low (default 10).
     pub low_stock_threshold: u64,
-    /// Most simultaneous connections (default 10 000).
+    /// Most simultaneous established connections (default 10 000). A connection counts
+    /// once its handshake has completed.
     pub max_connections: usize,
+    /// Most simultaneous established connections from one address: an IPv4 address, or
+    /// an IPv6 /64 (default 1000).
+    pub max_connections_per_ip: usize,
+    /// Most connections whose handshake is in progress (default 1000).
+    pub max_half_open: usize,
+    /// Most connections in handshake from one address that proved it (by a Retry token)
+    /// (default 128).
+    pub max_half_open_per_ip: usize,
+    /// Once this many connections are in handshake, a client whose address is not
+    /// validated gets a QUIC Retry first, which proves its address at the cost of one round
+    /// trip (default 64; 0 = always).
+    pub half_open_retry_threshold: usize,
+    /// A handshake not completed within this time is dropped (default 10 s).
+    pub handshake_timeout: Duration,
     /// Most simultaneous request streams per connection (default 256); a live subscription
     /// holds one for as long as it runs. A connection starts with 8 and the limit doubles up
     /// to this one whenever more than half is in use: quinn keeps state for every stream a
@@ -62,6 +78,9 @@ pub struct RelayConfig {
     pub rate_limit_burst: f64,
     /// How long shutdown waits for in-flight requests (default 10 s).
     pub shutdown_grace: Duration,
+    /// Where handlers and the expiry sweep read the time (default: the system clock; tests
+    /// pin it).
+    pub clock: Clock,
 }
 
 impl Default for RelayConfig {
@@ -80,11 +99,17 @@ impl Default for RelayConfig {
             directory_max_stock: 1000,
             low_stock_threshold: 10,
             max_connections: 10_000,
+            max_connections_per_ip: 1000,
+            max_half_open: 1000,
+            max_half_open_per_ip: 128,
+            half_open_retry_threshold: 64,
+            handshake_timeout: Duration::from_secs(10),
             max_streams_per_connection: 256,
             idle_timeout: Duration::from_secs(60),
             rate_limit_per_sec: 500.0,
             rate_limit_burst: 1000.0,
             shutdown_grace: Duration::from_secs(10),
+            clock: Clock::system(),
         }
     }
 }
@@ -151,6 +176,7 @@ impl Relay {
                 config.max_frame_bytes, config.max_envelope_bytes
             )));
         }
+        check_connection_limits(&config)?;
         let identity = RelayIdentity::load_or_create(&config.data_dir, &config.cert)?;
         let crypto = tls::server_crypto(&identity)?;
         let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
@@ -266,7 +292,7 @@ async fn run(
     let mut shutdown = Shutdown::new(shutdown_rx.clone());
     // Every connection task holds a clone; recv() returns None when all are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
-    let active = Arc::new(AtomicUsize::new(0));
+    let admission = Admission::new(admission::Limits::of(&shared.config));
     let sweeper = tokio::spawn(sweep_loop(
         shared.clone(),
         Shutdown::new(shutdown_rx.clone()),
@@ -275,19 +301,33 @@ async fn run(
         tokio::select! {
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
-                if active.load(Ordering::Relaxed) >= shared.config.max_connections {
-                    metrics::counter!("hush_relay_connections_refused_total").increment(1);
-                    incoming.refuse();
-                    continue;
-                }
-                active.fetch_add(1, Ordering::Relaxed);
-                let guard = ActiveGuard(active.clone());
+                let slot = match admission.decide(
+                    incoming.remote_address().ip(),
+                    incoming.remote_address_validated(),
+                ) {
+                    Decision::Accept(slot) => slot,
+                    Decision::Retry => {
+                        metrics::counter!("hush_relay_retries_total").increment(1);
+                        if let Err(e) = incoming.retry() {
+                            // Only an Initial that already carries a Retry token cannot get
+                            // another one; it is validated, so this does not happen.
+                            e.into_incoming().refuse();
+                        }
+                        continue;
+                    }
+                    Decision::Refuse(why) => {
+                        why.record();
+                        tracing::debug!(remote = %incoming.remote_address(), reason = why.reason(), "connection refused");
+                        incoming.refuse();
+                        continue;
+                    }
+                };
                 tokio::spawn(connection::handle(
                     incoming,
+                    slot,
                     shared.clone(),
                     Shutdown::new(shutdown_rx.clone()),
                     done_tx.clone(),
-                    guard,
                 ));
             }
             _ = shutdown.recv() => break,
@@ -310,12 +350,24 @@ async fn run(
     Ok(())
 }
 
-struct ActiveGuard(Arc<AtomicUsize>);
-
-impl Drop for ActiveGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+/// Refuses connection limits that cannot work.
+fn check_connection_limits(c: &RelayConfig) -> Result<(), RelayError> {
+    for (name, v) in [
+        ("max connections", c.max_connections),
+        ("max connections per ip", c.max_connections_per_ip),
+        ("max half-open", c.max_half_open),
+        ("max half-open per ip", c.max_half_open_per_ip),
+    ] {
+        if v == 0 {
+            return Err(RelayError::Config(format!("{name} must be at least 1")));
+        }
     }
+    if c.handshake_timeout.is_zero() {
+        return Err(RelayError::Config(
+            "handshake timeout must be positive".into(),
+        ));
+    }
+    Ok(())
 }
 
 async fn sweep_loop(shared: Arc<Shared>, mut shutdown: Shutdown) {
@@ -326,7 +378,7 @@ async fn sweep_loop(shared: Arc<Shared>, mut shutdown: Shutdown) {
             _ = tick.tick() => {}
             _ = shutdown.recv() => return,
         }
-        match shared.storage.sweep(now_ms()).await {
+        match shared.storage.sweep(shared.config.clock.now_ms()).await {
             Ok(r) => {
                 if r.envelopes_expired > 0 || r.ids_forgotten > 0 || r.group_entries_expired > 0 {
                     tracing::info!(

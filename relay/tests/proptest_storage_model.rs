@@ -7,7 +7,7 @@
 //! duplicate with the first outcome, otherwise a conflict (even after delivery, until the id is
 //! forgotten); quotas count what is stored (expired envelopes too, until swept); fetch skips
 //! expired envelopes and stops at `limit` or about `max_bytes`; ack deletes and marks
-//! delivered; status reports an unswept expired envelope as expired; a sweep removes expired
+//! delivered (or expired, at its expiry time and uncounted, once past it); status reports an unswept expired envelope as expired; a sweep removes expired
 //! envelopes and forgets ids past their retention unless still stored.
 
 use hush_relay::storage::{
@@ -223,7 +223,14 @@ impl Model {
         seqs.dedup();
         let mut n = 0;
         for s in seqs {
-            if self
+            let Some(expires_at) = self.envs.get(&(m, s)).map(|e| e.expires_at) else {
+                continue;
+            };
+            // An acked envelope past its expiry is removed as expired (at its expiry time),
+            // and not counted.
+            if expires_at <= now {
+                self.remove(m, s, EnvelopeState::Expired { at_ms: expires_at });
+            } else if self
                 .remove(m, s, EnvelopeState::Delivered { at_ms: now })
                 .is_some()
             {

@@ -93,6 +93,8 @@ conformance!(
     one_commit_per_epoch,
     group_welcomes_are_atomic_with_their_commit,
     restart_keeps_everything,
+    an_ack_after_expiry_leaves_the_envelope_expired,
+    a_commit_at_the_last_epoch_is_refused,
 );
 
 const Q: MailboxQuota = MailboxQuota {
@@ -516,6 +518,98 @@ async fn ttl_sweep_expires_then_forgets(f: &Fixture) {
     s.close().await.unwrap();
 }
 
+/// An envelope acked after its expiry but before the sweep removed it is removed as expired
+/// (at its expiry time), not delivered, and not counted by the ack.
+async fn an_ack_after_expiry_leaves_the_envelope_expired(f: &Fixture) {
+    let s = f.open().await;
+    let a = s
+        .put_envelope(env(6, 1, &[1; 8], 100, 50), Q)
+        .await
+        .unwrap();
+    let b = s
+        .put_envelope(env(6, 2, &[2; 8], 100, 500), Q)
+        .await
+        .unwrap();
+    // At 150 the first has expired (expires_at 150), the second has not; no sweep ran.
+    assert_eq!(
+        s.ack_envelopes(mb(6), vec![a.seq, b.seq], 150)
+            .await
+            .unwrap(),
+        1
+    );
+    let st = s.envelope_status(eid(1), 160).await.unwrap().unwrap();
+    assert_eq!(st.state, EnvelopeState::Expired { at_ms: 150 });
+    let st = s.envelope_status(eid(2), 160).await.unwrap().unwrap();
+    assert_eq!(st.state, EnvelopeState::Delivered { at_ms: 150 });
+    // Both are gone, the mailbox counts nothing, and the sweep finds nothing left to expire.
+    assert!(
+        s.fetch_envelopes(mb(6), 0, 10, usize::MAX, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let one = MailboxQuota {
+        max_count: 1,
+        max_bytes: 8,
+    };
+    s.put_envelope(env(6, 3, &[3; 8], 160, 500), one)
+        .await
+        .unwrap();
+    assert_eq!(s.sweep(160).await.unwrap().envelopes_expired, 0);
+    let st = s.envelope_status(eid(1), 170).await.unwrap().unwrap();
+    assert_eq!(st.state, EnvelopeState::Expired { at_ms: 150 });
+    s.close().await.unwrap();
+}
+
+/// A commit for epoch 2^64 - 1 could not move the group to a next epoch: it is refused as
+/// invalid, with or without commits before it, and stores nothing.
+async fn a_commit_at_the_last_epoch_is_refused(f: &Fixture) {
+    let s = f.open().await;
+    let g = GroupId::new(b"last-epoch".to_vec()).unwrap();
+    assert_eq!(
+        s.append_group(
+            gmsg(&g, u64::MAX, GroupMessageKind::Commit, b"c"),
+            vec![],
+            Q
+        )
+        .await,
+        Err(StorageError::LastEpoch)
+    );
+    let page = s
+        .fetch_group(g.clone(), 0, 10, usize::MAX, 11)
+        .await
+        .unwrap();
+    assert_eq!((page.entries.len(), page.current_epoch), (0, None));
+    // After a commit at 2^64 - 2 the group is at the last epoch; its commit is refused too.
+    let c = s
+        .append_group(
+            gmsg(&g, u64::MAX - 1, GroupMessageKind::Commit, b"c1"),
+            vec![],
+            Q,
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.current_epoch, Some(u64::MAX));
+    assert_eq!(
+        s.append_group(
+            gmsg(&g, u64::MAX, GroupMessageKind::Commit, b"c2"),
+            vec![],
+            Q
+        )
+        .await,
+        Err(StorageError::LastEpoch)
+    );
+    // Other messages at that epoch are still appended.
+    s.append_group(
+        gmsg(&g, u64::MAX, GroupMessageKind::Application, b"a"),
+        vec![],
+        Q,
+    )
+    .await
+    .unwrap();
+    s.close().await.unwrap();
+}
+
 async fn one_time_prekeys_are_handed_out_once_under_concurrency(f: &Fixture) {
     let s = f.open().await;
     assert_eq!(s.take_prekey_bundle(mb(7)).await.unwrap(), None);
@@ -771,7 +865,7 @@ async fn one_commit_per_epoch(f: &Fixture) {
             Q
         )
         .await,
-        Err(StorageError::EpochConflict { current: u64::MAX })
+        Err(StorageError::LastEpoch)
     );
     s.close().await.unwrap();
 }
@@ -1225,7 +1319,7 @@ async fn pg_routines_do_what_the_transactions_did() {
                 q
             )
             .await,
-            Err(StorageError::EpochConflict { current: u64::MAX })
+            Err(StorageError::LastEpoch)
         );
         assert_eq!(rows("SELECT count(*) FROM hush_groups").await, 0);
         // Every start installs the routines again; the schema version does not move.
@@ -1240,7 +1334,7 @@ async fn pg_routines_do_what_the_transactions_did() {
         }
         assert_eq!(
             rows("SELECT count(*) FROM pg_proc WHERE proname LIKE 'hush\\_%'").await,
-            3
+            4
         );
         assert_eq!(
             rows("SELECT max(version)::bigint FROM hush_schema_version").await,

@@ -2,7 +2,6 @@
 
 use super::{CmdError, Context, MAX_FETCH, owned_mailbox};
 use crate::proto::{self, response};
-use crate::types::now_ms;
 
 pub(crate) async fn handle(
     ctx: &Context,
@@ -17,7 +16,7 @@ pub(crate) async fn handle(
     let deleted = ctx
         .shared
         .storage
-        .ack_envelopes(mailbox, req.seqs, now_ms())
+        .ack_envelopes(mailbox, req.seqs, ctx.shared.config.clock.now_ms())
         .await?;
     metrics::counter!("hush_relay_envelopes_delivered_total").increment(deleted.into());
     Ok(response::Body::Ack(proto::AckResponse { deleted }))

@@ -3,7 +3,6 @@
 use super::{CmdError, Context, owned_mailbox, page_bytes, page_limit, stock_to_proto};
 use crate::proto::{self, response};
 use crate::storage::StoredEnvelope;
-use crate::types::now_ms;
 
 pub(crate) fn envelope_to_proto(e: StoredEnvelope) -> proto::Envelope {
     proto::Envelope {
@@ -28,7 +27,7 @@ pub(crate) async fn handle(
             req.cursor,
             page_limit(req.limit),
             page_bytes(ctx),
-            now_ms(),
+            ctx.shared.config.clock.now_ms(),
         )
         .await?;
     let next_cursor = page

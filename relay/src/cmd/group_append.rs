@@ -7,7 +7,7 @@ use super::{CmdError, Context};
 use crate::notify::Topic;
 use crate::proto::{self, GroupMessageKind as WireKind, response};
 use crate::storage::{GroupMessageKind, NewGroupMessage};
-use crate::types::{GroupId, StoredReceipt, now_ms};
+use crate::types::{GroupId, StoredReceipt};
 
 /// Most welcomes with one commit.
 const MAX_WELCOMES: usize = 100;
@@ -42,6 +42,12 @@ pub(crate) async fn handle(
             "group message exceeds the maximum envelope size",
         ));
     }
+    if kind == GroupMessageKind::Commit && req.epoch == u64::MAX {
+        // It would move the group to an epoch that does not exist.
+        return Err(CmdError::malformed(
+            "a commit's epoch must be below 2^64 - 1",
+        ));
+    }
     if !req.welcomes.is_empty() && kind != GroupMessageKind::Commit {
         return Err(CmdError::malformed("welcomes only travel with a commit"));
     }
@@ -50,7 +56,7 @@ pub(crate) async fn handle(
             "at most {MAX_WELCOMES} welcomes"
         )));
     }
-    let now = now_ms();
+    let now = ctx.shared.config.clock.now_ms();
     let mut welcomes = Vec::with_capacity(req.welcomes.len());
     let mut total = req.message.len();
     for w in req.welcomes {

@@ -4,7 +4,7 @@ use super::group_append::kind_to_wire;
 use super::{CmdError, Context, page_bytes, page_limit};
 use crate::proto::{self, response};
 use crate::storage::{GroupEntry, GroupPage};
-use crate::types::{GroupId, now_ms};
+use crate::types::GroupId;
 
 pub(crate) fn entry_to_proto(e: GroupEntry) -> proto::GroupEntry {
     proto::GroupEntry {
@@ -38,7 +38,7 @@ pub(crate) async fn handle(
             req.cursor,
             page_limit(req.limit),
             page_bytes(ctx),
-            now_ms(),
+            ctx.shared.config.clock.now_ms(),
         )
         .await?;
     Ok(response::Body::GroupFetch(page_to_proto(page, req.cursor)))

@@ -7,7 +7,7 @@ use super::{CmdError, Context, DEFAULT_FETCH, Sink, page_bytes};
 use crate::frame::{self, PROTOCOL_VERSION};
 use crate::notify::Topic;
 use crate::proto::{self, response};
-use crate::types::{GroupId, now_ms};
+use crate::types::GroupId;
 
 pub(crate) async fn handle<S: Sink>(
     ctx: &Context,
@@ -30,7 +30,7 @@ pub(crate) async fn handle<S: Sink>(
                 cursor,
                 DEFAULT_FETCH,
                 page_bytes(ctx),
-                now_ms(),
+                ctx.shared.config.clock.now_ms(),
             )
             .await?;
         if !page.entries.is_empty() || first {

@@ -3,7 +3,6 @@
 use super::{CmdError, Context};
 use crate::frame::PROTOCOL_VERSION;
 use crate::proto::{self, response};
-use crate::types::now_ms;
 
 pub(crate) async fn handle(
     ctx: &Context,
@@ -14,7 +13,7 @@ pub(crate) async fn handle(
         min_version: PROTOCOL_VERSION,
         max_version: PROTOCOL_VERSION,
         receipt_public_key: ctx.shared.receipt_key.verifying_key().to_bytes().to_vec(),
-        server_time_ms: now_ms(),
+        server_time_ms: ctx.shared.config.clock.now_ms(),
         max_frame_bytes: c.max_frame_bytes.try_into().unwrap_or(u32::MAX),
         max_envelope_bytes: c.max_envelope_bytes.try_into().unwrap_or(u32::MAX),
         ttl_seconds: c.ttl.as_secs(),

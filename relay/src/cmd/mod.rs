@@ -119,6 +119,7 @@ impl From<StorageError> for CmdError {
                 c.current_epoch = Some(current);
                 c
             }
+            StorageError::LastEpoch => CmdError::malformed(e.to_string()),
             StorageError::Closed => CmdError::new(ErrorCode::ShuttingDown, e.to_string()),
             StorageError::Corrupt(_) | StorageError::Backend(_) | StorageError::Unsupported(_) => {
                 CmdError::internal(e.to_string())

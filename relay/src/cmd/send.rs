@@ -6,7 +6,7 @@ use crate::notify::Topic;
 use crate::proto::{self, ErrorCode, response};
 use crate::server::Shared;
 use crate::storage::{MailboxQuota, NewEnvelope};
-use crate::types::{EnvelopeId, MailboxAddress, StoredReceipt, now_ms};
+use crate::types::{EnvelopeId, MailboxAddress, StoredReceipt};
 
 /// Validates the wire fields of an envelope and prepares it for storage.
 pub(crate) fn new_envelope(
@@ -59,7 +59,7 @@ pub(crate) async fn handle(
         &req.mailbox_address,
         req.envelope_id,
         req.ciphertext,
-        now_ms(),
+        ctx.shared.config.clock.now_ms(),
     )?;
     let id = env.envelope_id.clone();
     let len = env.ciphertext.len() as u64;

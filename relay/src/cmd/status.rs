@@ -3,7 +3,7 @@
 use super::{CmdError, Context};
 use crate::proto::{self, EnvelopeState as WireState, ErrorCode, response};
 use crate::storage::EnvelopeState;
-use crate::types::{DeliveredReceipt, EnvelopeId, StoredReceipt, now_ms};
+use crate::types::{DeliveredReceipt, EnvelopeId, StoredReceipt};
 
 pub(crate) async fn handle(
     ctx: &Context,
@@ -13,7 +13,7 @@ pub(crate) async fn handle(
     let Some(st) = ctx
         .shared
         .storage
-        .envelope_status(id.clone(), now_ms())
+        .envelope_status(id.clone(), ctx.shared.config.clock.now_ms())
         .await?
     else {
         return Err(CmdError::new(ErrorCode::NotFound, "unknown envelope id"));

@@ -6,7 +6,7 @@ use super::{CmdError, Context, DEFAULT_FETCH, Sink, owned_mailbox, page_bytes, s
 use crate::frame::{self, PROTOCOL_VERSION};
 use crate::notify::Topic;
 use crate::proto::{self, response};
-use crate::types::now_ms;
+
 use std::time::Duration;
 
 /// Re-read storage at least this often even without a wake-up.
@@ -30,7 +30,13 @@ pub(crate) async fn handle<S: Sink>(
         wake.borrow_and_update();
         let page = shared
             .storage
-            .fetch_page(mailbox, cursor, DEFAULT_FETCH, page_bytes(ctx), now_ms())
+            .fetch_page(
+                mailbox,
+                cursor,
+                DEFAULT_FETCH,
+                page_bytes(ctx),
+                ctx.shared.config.clock.now_ms(),
+            )
             .await?;
         if !page.envelopes.is_empty() || first {
             first = false;

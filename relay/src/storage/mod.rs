@@ -54,6 +54,9 @@ pub enum StorageError {
         /// The group's current epoch.
         current: u64,
     },
+    /// A commit for epoch 2^64 − 1, after which no epoch could follow; nothing was stored.
+    #[error("a commit's epoch must be below 2^64 - 1")]
+    LastEpoch,
     /// The directory stock would exceed its limit.
     #[error("directory full: {0}")]
     DirectoryFull(String),

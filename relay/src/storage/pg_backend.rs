@@ -459,6 +459,9 @@ async fn append_group_on<C: GenericClient>(
     quota: MailboxQuota,
     wakes: &mut Vec<String>,
 ) -> Result<GroupAppendOutcome, Fail> {
+    if msg.kind == GroupMessageKind::Commit && msg.epoch == u64::MAX {
+        return Err(Fail::Storage(StorageError::LastEpoch));
+    }
     let g = msg.group.digest();
     let digest = sha256(&[&msg.message]);
     let r = query_one(
@@ -797,10 +800,10 @@ impl Storage for PgStorage {
             if seqs.is_empty() {
                 return Ok(0);
             }
-            // One call of the `hush_ack_envelopes_1` routine (see [`pg_schema::ROUTINES`]).
+            // One call of the `hush_ack_envelopes_2` routine (see [`pg_schema::ROUTINES`]).
             let row = on_client!(self, "ack envelopes", |c| query_one(
                 &c,
-                "SELECT hush_ack_envelopes_1($1, $2, $3)",
+                "SELECT hush_ack_envelopes_2($1, $2, $3)",
                 &[&mailbox.0.as_slice(), &seqs, &to_i(now_ms)]
             ))?;
             Ok(u32::try_from(row.get::<_, i64>(0)).unwrap_or(u32::MAX))

@@ -128,7 +128,12 @@ CREATE INDEX hush_group_log_expiry ON hush_group_log (expires_at_ms);
 ///
 /// `hush_ack_envelopes_1` locks the mailbox row (the lock order of every write: mailbox row,
 /// then envelope rows), deletes the acknowledged envelopes, lowers the mailbox's count and
-/// bytes, and marks their ids delivered; it returns how many envelopes it removed.
+/// bytes, and marks their ids delivered; it returns how many envelopes it removed. Kept for
+/// nodes of the previous release.
+///
+/// `hush_ack_envelopes_2` does the same, except that an envelope past its expiry
+/// (`expires_at_ms <= p_now`) is marked expired at its expiry time instead of delivered and is
+/// not counted: an expired envelope stays expired whenever the sweep runs.
 pub(crate) const ROUTINES: &str = r#"
 CREATE OR REPLACE FUNCTION hush_put_envelope_1(
     p_address bytea, p_envelope_id bytea, p_digest bytea, p_now bigint, p_expires bigint,
@@ -269,6 +274,38 @@ BEGIN
             AND x.seq = d.seq
     )
     SELECT count(*) INTO v_acked FROM d;
+    RETURN v_acked;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION hush_ack_envelopes_2(p_address bytea, p_seqs bigint[], p_now bigint)
+RETURNS bigint
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_acked bigint;
+BEGIN
+    PERFORM 1 FROM hush_mailboxes m WHERE m.address = p_address FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    WITH d AS (
+        DELETE FROM hush_envelopes e WHERE e.address = p_address AND e.seq = ANY(p_seqs)
+        RETURNING e.envelope_id, e.seq, e.expires_at_ms,
+            octet_length(e.ciphertext)::bigint AS len
+    ), m AS (
+        UPDATE hush_mailboxes m SET
+            envelope_count = greatest(m.envelope_count - (SELECT count(*) FROM d), 0),
+            envelope_bytes = greatest(m.envelope_bytes - (SELECT coalesce(sum(len), 0) FROM d), 0)
+        WHERE m.address = p_address
+    ), i AS (
+        UPDATE hush_envelope_ids x SET
+            state = CASE WHEN d.expires_at_ms <= p_now THEN 3 ELSE 2 END,
+            state_at_ms = CASE WHEN d.expires_at_ms <= p_now THEN d.expires_at_ms ELSE p_now END
+        FROM d
+        WHERE x.envelope_id = d.envelope_id AND x.state = 1 AND x.address = p_address
+            AND x.seq = d.seq
+    )
+    SELECT count(*) INTO v_acked FROM d WHERE d.expires_at_ms > p_now;
     RETURN v_acked;
 END
 $fn$;

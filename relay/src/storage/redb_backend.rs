@@ -567,13 +567,14 @@ fn put_envelope_tx(
 }
 
 /// Removes one envelope and marks its id `state` at `at`. Returns its size if it existed.
+/// Removes an envelope and marks its id with the state and time `mark` gives for the
+/// envelope's expiry time; returns its length and that state.
 fn remove_envelope_tx(
     txn: &WriteTransaction,
     a: &[u8; 32],
     seq: u64,
-    state: u32,
-    at: u64,
-) -> Result<Option<u64>, StorageError> {
+    mark: impl FnOnce(u64) -> (u32, u64),
+) -> Result<Option<(u64, u32)>, StorageError> {
     let mut envelopes = txn.open_table(ENVELOPES)?;
     let key = key_prefix_u64(a, seq);
     let row: EnvelopeRow = match envelopes.remove(key.as_slice())? {
@@ -581,6 +582,7 @@ fn remove_envelope_tx(
         Some(g) => decode("envelope", g.value())?,
     };
     let len = row.ciphertext.len() as u64;
+    let (state, at) = mark(row.expires_at_ms);
     let mut expiry = txn.open_table(EXPIRY)?;
     expiry.remove(expiry_key(row.expires_at_ms, a, seq).as_slice())?;
     let mut mailboxes = txn.open_table(MAILBOXES)?;
@@ -599,7 +601,7 @@ fn remove_envelope_tx(
         idx.state_at_ms = at;
         index.insert(row.envelope_id.as_slice(), idx.encode_to_vec().as_slice())?;
     }
-    Ok(Some(len))
+    Ok(Some((len, state)))
 }
 
 /// An owned key and value.
@@ -697,7 +699,15 @@ impl Storage for RedbStorage {
             let mut n = 0u32;
             let unique: BTreeSet<u64> = seqs.into_iter().collect();
             for seq in unique {
-                if remove_envelope_tx(txn, &mailbox.0, seq, STATE_DELIVERED, now_ms)?.is_some() {
+                // Past its expiry an envelope stays expired, whenever the sweep runs.
+                let removed = remove_envelope_tx(txn, &mailbox.0, seq, |expires| {
+                    if expires <= now_ms {
+                        (STATE_EXPIRED, expires)
+                    } else {
+                        (STATE_DELIVERED, now_ms)
+                    }
+                })?;
+                if let Some((_, STATE_DELIVERED)) = removed {
                     n += 1;
                 }
             }
@@ -749,7 +759,7 @@ impl Storage for RedbStorage {
             for k in expired {
                 let (a, seq) = parse_expiry_key(&k)?;
                 let at = trailing_u64(&k[..8])?;
-                if let Some(len) = remove_envelope_tx(txn, &a, seq, STATE_EXPIRED, at)? {
+                if let Some((len, _)) = remove_envelope_tx(txn, &a, seq, |_| (STATE_EXPIRED, at))? {
                     report.envelopes_expired += 1;
                     report.bytes_expired += len;
                 } else {
@@ -974,32 +984,29 @@ impl Storage for RedbStorage {
             };
             let digest = sha256(&[&msg.message]);
             let is_commit = msg.kind == GroupMessageKind::Commit;
-            if is_commit {
-                if let Some(cur) = row.current_epoch
-                    && msg.epoch != cur
-                {
-                    let retry =
-                        msg.epoch.checked_add(1) == Some(cur) && row.last_commit_digest == digest;
-                    if !retry {
-                        return Err(StorageError::EpochConflict { current: cur });
-                    }
-                    check_envelopes(txn, &welcomes, quota)?;
-                    let mut outs = Vec::with_capacity(welcomes.len());
-                    for w in &welcomes {
-                        outs.push(put_envelope_tx(txn, w, quota)?);
-                    }
-                    return Ok(GroupAppendOutcome {
-                        seq: row.last_commit_seq,
-                        current_epoch: Some(cur),
-                        duplicate: true,
-                        welcomes: outs,
-                    });
+            if is_commit && msg.epoch == u64::MAX {
+                return Err(StorageError::LastEpoch);
+            }
+            if is_commit
+                && let Some(cur) = row.current_epoch
+                && msg.epoch != cur
+            {
+                let retry =
+                    msg.epoch.checked_add(1) == Some(cur) && row.last_commit_digest == digest;
+                if !retry {
+                    return Err(StorageError::EpochConflict { current: cur });
                 }
-                if msg.epoch == u64::MAX {
-                    return Err(StorageError::EpochConflict {
-                        current: row.current_epoch.unwrap_or(msg.epoch),
-                    });
+                check_envelopes(txn, &welcomes, quota)?;
+                let mut outs = Vec::with_capacity(welcomes.len());
+                for w in &welcomes {
+                    outs.push(put_envelope_tx(txn, w, quota)?);
                 }
+                return Ok(GroupAppendOutcome {
+                    seq: row.last_commit_seq,
+                    current_epoch: Some(cur),
+                    duplicate: true,
+                    welcomes: outs,
+                });
             }
             check_envelopes(txn, &welcomes, quota)?;
             // Checks done: from here on only writes.
