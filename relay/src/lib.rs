@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod client_generation;
 mod cmd;
 mod connection;
 pub mod dispatch;
