@@ -5,9 +5,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod archived;
 pub mod card;
 pub mod cmd;
 pub mod engine;
+pub mod generation;
 pub mod home;
 pub mod net;
 pub mod state;
