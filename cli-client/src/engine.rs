@@ -13,6 +13,7 @@ use hush_relay::client::{Envelope, GroupEntry, OneTimePrekey, Stock};
 use hush_relay::{Client, MailboxAddress, RelayUrl};
 use serde::{Deserialize, Serialize};
 
+use crate::archived;
 use crate::card::Card;
 use crate::cmd::basic::{KEY_PACKAGE_BATCH, PREKEY_BATCH};
 use crate::display::escape_text;
@@ -149,31 +150,51 @@ impl Engine {
                         let decrypted = existing.and_then(|mut s| {
                             s.decrypt(&mut rng, &c.payload).ok().map(|pt| (s, pt))
                         });
-                        let (session, pt) = match decrypted {
-                            Some(x) => x,
-                            // A new session (or the peer started one while we did too: theirs
-                            // replaces ours).
-                            None => Session::respond(
-                                &mut rng,
-                                &self.me,
-                                &mut self.prekeys,
-                                &c.payload,
-                                SessionConfig::default(),
-                            )
-                            .context("cannot start the session")?,
-                        };
-                        self.l.state.set_session(&session);
-                        pt
+                        match decrypted {
+                            Some((session, pt)) => {
+                                self.l.state.set_session(&session);
+                                pt
+                            }
+                            None => {
+                                match archived::decrypt(&mut self.l.state, &c.sender, &c.payload)? {
+                                    // A late message of a session set aside after a rollback.
+                                    Some(pt) => pt,
+                                    // A new session (or the peer started one while we did too:
+                                    // theirs replaces ours).
+                                    None => {
+                                        let (session, pt) = Session::respond(
+                                            &mut rng,
+                                            &self.me,
+                                            &mut self.prekeys,
+                                            &c.payload,
+                                            SessionConfig::default(),
+                                        )
+                                        .context("cannot start the session")?;
+                                        self.l.state.set_session(&session);
+                                        pt
+                                    }
+                                }
+                            }
+                        }
                     }
                     MessageKind::Ratchet => {
-                        let mut s = self
-                            .l
-                            .state
-                            .session(&c.sender)?
-                            .ok_or_else(|| anyhow!("no session with {from}"))?;
-                        let pt = s.decrypt(&mut rng, &c.payload).context("cannot decrypt")?;
-                        self.l.state.set_session(&s);
-                        pt
+                        let current = match self.l.state.session(&c.sender)? {
+                            Some(mut s) => match s.decrypt(&mut rng, &c.payload) {
+                                Ok(pt) => {
+                                    self.l.state.set_session(&s);
+                                    Ok(pt)
+                                }
+                                Err(err) => Err(anyhow!(err).context("cannot decrypt")),
+                            },
+                            None => Err(anyhow!("no session with {from}")),
+                        };
+                        match current {
+                            Ok(pt) => pt,
+                            Err(err) => {
+                                archived::decrypt(&mut self.l.state, &c.sender, &c.payload)?
+                                    .ok_or(err)?
+                            }
+                        }
                     }
                 };
                 Ok(Some(InboxItem {
@@ -195,7 +216,16 @@ impl Engine {
                     .gc
                     .join(&mut rng, &welcome, None)
                     .context("cannot join the group")?;
-                let name = self.free_group_name(&w.name);
+                // A group this home had to be re-added to keeps its name.
+                let id_hex = hex::encode(gid.as_slice());
+                let stale = self
+                    .l
+                    .state
+                    .groups
+                    .iter()
+                    .find(|(_, r)| r.rejoin && r.id == id_hex)
+                    .map(|(n, _)| n.clone());
+                let name = stale.unwrap_or_else(|| self.free_group_name(&w.name));
                 self.l.state.groups.insert(
                     name.clone(),
                     GroupRecord {
@@ -204,6 +234,7 @@ impl Engine {
                         cursor: w.cursor,
                         own_seqs: Default::default(),
                         active: true,
+                        rejoin: false,
                     },
                 );
                 Ok(Some(InboxItem {
@@ -257,7 +288,7 @@ impl Engine {
                 continue;
             }
             rec.cursor = e.seq + 1;
-            if rec.own_seqs.remove(&e.seq) || !rec.active {
+            if rec.own_seqs.remove(&e.seq) || !rec.active || rec.rejoin {
                 continue;
             }
             match self.gc.process(&mut rng, &gid, &e.message) {
@@ -304,7 +335,7 @@ impl Engine {
     /// Reads group `name`'s log from its cursor to the end. Does not save.
     pub async fn sync_group(&mut self, name: &str) -> Result<Vec<InboxItem>> {
         let (rec, _) = self.group(name)?;
-        if !rec.active {
+        if !rec.active || rec.rejoin {
             return Ok(Vec::new());
         }
         let relay: RelayUrl = rec

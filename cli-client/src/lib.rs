@@ -5,10 +5,12 @@
 
 #![forbid(unsafe_code)]
 
+pub mod archived;
 pub mod card;
 pub mod cmd;
 pub mod display;
 pub mod engine;
+pub mod generation;
 pub mod home;
 pub mod net;
 pub mod state;

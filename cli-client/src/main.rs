@@ -73,6 +73,19 @@ enum Command {
         #[command(subcommand)]
         command: GroupCommand,
     },
+    /// Write identity, contacts and group membership (never session keys) to an encrypted file
+    Backup {
+        /// The backup file to write
+        file: PathBuf,
+    },
+    /// Make this home from a backup file: new sessions, groups wait to be re-added
+    Restore {
+        /// The backup file to read
+        file: PathBuf,
+        /// Replace the home's existing state
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -155,6 +168,8 @@ async fn run(cli: Cli) -> Result<()> {
             }
             GroupCommand::List => cmd::group::list(home),
         },
+        Command::Backup { file } => cmd::backup::backup(home, &file),
+        Command::Restore { file, force } => cmd::backup::restore(home, &file, force).await,
     }
 }
 

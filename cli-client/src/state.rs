@@ -78,6 +78,11 @@ pub struct GroupRecord {
     pub own_seqs: BTreeSet<u64>,
     /// False once a commit removed us.
     pub active: bool,
+    /// True when this home holds no usable state of the group any more (its state was rolled
+    /// back, or it was restored from a backup): it must be removed and re-added by a member
+    /// before it can send or read; a Welcome for the group clears it.
+    #[serde(default)]
+    pub rejoin: bool,
 }
 
 /// A message decrypted while doing something else (catching up a group log before a
@@ -117,6 +122,14 @@ pub struct State {
     /// 1:1 sessions by the peer's identity fingerprint (hex).
     #[serde(default)]
     pub sessions: BTreeMap<String, Secret>,
+    /// State generation: the value this home last set (or is setting) on its relay's counter.
+    /// See `generation.rs` and spec/cli.md, "Rollback".
+    #[serde(default)]
+    pub generation: u64,
+    /// Sessions set aside when a rollback was detected, by peer fingerprint, oldest first:
+    /// used only to decrypt late messages, never to encrypt.
+    #[serde(default)]
+    pub archived_sessions: BTreeMap<String, Vec<Secret>>,
     /// Cards of senders not (yet) added as contacts, by identity fingerprint (hex).
     #[serde(default)]
     pub peers: BTreeMap<String, String>,

@@ -300,6 +300,8 @@ fn cli() {
         group_client: Secret::default(),
         contacts: Default::default(),
         sessions: Default::default(),
+        generation: 0,
+        archived_sessions: Default::default(),
         peers: Default::default(),
         sent: Default::default(),
         groups: Default::default(),

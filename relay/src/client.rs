@@ -351,7 +351,7 @@ impl Client {
             .map_err(|_| ClientError::Timeout)?
     }
 
-    async fn request(&self, body: request::Body) -> Result<response::Body, ClientError> {
+    pub(crate) async fn request(&self, body: request::Body) -> Result<response::Body, ClientError> {
         let resp = self
             .raw_request(&proto::Request {
                 version: PROTOCOL_VERSION,

@@ -19,6 +19,7 @@ mod admission;
 mod backup;
 pub mod client;
 pub mod clock;
+pub mod client_generation;
 mod cmd;
 mod connection;
 pub mod dispatch;

@@ -105,6 +105,8 @@ pub async fn init(dir: &Path, relay: &str, name: &str) -> Result<()> {
         group_client: Secret::default(),
         contacts: Default::default(),
         sessions: Default::default(),
+        generation: 0,
+        archived_sessions: Default::default(),
         peers: Default::default(),
         sent: Default::default(),
         groups: Default::default(),

@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::card::Card;
 use crate::cmd::basic::check_alias;
 use crate::engine::{Engine, WelcomePayload, relay_group_id};
+use crate::generation::{self, rejoin_message};
 use crate::home::Home;
 use crate::net;
 use crate::state::{GroupRecord, Sent};
@@ -38,9 +39,16 @@ fn bar(len: usize, what: &str) -> ProgressBar {
 async fn open(dir: &Path, name: &str) -> Result<(Engine, GroupRecord, GroupId)> {
     let l = Home::lock(dir, false)?.load()?;
     let mut e = Engine::new(l)?;
+    e.group(name)?;
+    // Every caller commits or sends: a rolled-back home finds out here, before its stale
+    // group state is used.
+    generation::advance(&mut e).await?;
     let (rec, gid) = e.group(name)?;
     if !rec.active {
         bail!("this home was removed from group '{name}'");
+    }
+    if rec.rejoin {
+        bail!("{}", rejoin_message(name));
     }
     // Catch up first: commits change the epoch we must build on. Messages read on the way
     // wait in the inbox for the next `recv`.
@@ -74,6 +82,7 @@ pub fn create(dir: &Path, name: &str) -> Result<()> {
             cursor: 0,
             own_seqs: Default::default(),
             active: true,
+            rejoin: false,
         },
     );
     e.save()?;
@@ -314,6 +323,10 @@ pub fn list(dir: &Path) -> Result<()> {
         let gid = GroupId::from_slice(&hex::decode(&rec.id).unwrap_or_default());
         if !rec.active {
             println!("{name}\t(removed)");
+            continue;
+        }
+        if rec.rejoin {
+            println!("{name}\t(needs to be re-added by a member)");
             continue;
         }
         let members = e.gc.members(&gid).unwrap_or_default();

@@ -1,5 +1,6 @@
 //! One file per family of commands.
 
+pub mod backup;
 pub mod basic;
 pub mod group;
 pub mod recv;

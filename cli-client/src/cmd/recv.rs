@@ -115,7 +115,7 @@ fn active_groups(e: &Engine) -> Vec<String> {
     e.l.state
         .groups
         .iter()
-        .filter(|(_, g)| g.active)
+        .filter(|(_, g)| g.active && !g.rejoin)
         .map(|(n, _)| n.clone())
         .collect()
 }

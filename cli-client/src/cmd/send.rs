@@ -9,22 +9,27 @@ use hush_relay::EnvelopeId;
 use hush_relay::client::Status;
 use hush_relay::proto::ErrorCode;
 
+use crate::engine::Engine;
+use crate::generation;
 use crate::home::Home;
 use crate::net;
 use crate::state::Sent;
 
 /// `hush send`: prints the envelope id once the relay stored it.
 pub async fn send(dir: &Path, alias: &str, text: &str) -> Result<()> {
-    let mut l = Home::lock(dir, false)?.load()?;
-    let card = l.state.contact(alias)?;
-    let me = l.state.identity()?;
-    let reply_to = l.state.card()?.encode().map_err(|e| anyhow!("{e}"))?;
-    let client = net::connect(&card.relay).await?;
+    let l = Home::lock(dir, false)?.load()?;
+    let mut e = Engine::new(l)?;
+    let card = e.l.state.contact(alias)?;
+    let reply_to = e.l.state.card()?.encode().map_err(|e| anyhow!("{e}"))?;
+    // Before any sending chain is used: a rolled-back home sets its sessions aside here.
+    generation::advance(&mut e).await?;
     let mut rng = rand::rng();
-    let mut session = match l.state.session(&card.identity)? {
+    let mut session = match e.l.state.session(&card.identity)? {
         Some(s) => s,
         None => {
-            let b = client
+            let b = e
+                .client(&card.relay)
+                .await?
                 .fetch_prekey_bundle(&card.mailbox)
                 .await
                 .map_err(|e| match e.relay_code() {
@@ -42,7 +47,7 @@ pub async fn send(dir: &Path, alias: &str, text: &str) -> Result<()> {
             if bundle.identity() != &card.identity {
                 bail!("the relay returned prekeys of another identity than {alias}'s card");
             }
-            Session::initiate(&mut rng, &me, &bundle, SessionConfig::default())
+            Session::initiate(&mut rng, &e.me, &bundle, SessionConfig::default())
                 .context("cannot start a session")?
         }
     };
@@ -51,7 +56,7 @@ pub async fn send(dir: &Path, alias: &str, text: &str) -> Result<()> {
         .context("cannot encrypt")?;
     let sealed = envelope::seal(
         &mut rng,
-        &me,
+        &e.me,
         &card.identity,
         ContentKind::SessionMessage,
         &message,
@@ -62,18 +67,19 @@ pub async fn send(dir: &Path, alias: &str, text: &str) -> Result<()> {
     let id_hex = hex::encode(id.as_bytes());
     // The session's new keys are on disk before the message leaves: a crash cannot make a
     // later run reuse a message key.
-    l.state.set_session(&session);
-    l.state.record_sent(Sent {
+    e.l.state.set_session(&session);
+    e.l.state.record_sent(Sent {
         id: id_hex.clone(),
         relay: card.relay.to_string(),
         to: alias.to_string(),
     });
-    l.save()?;
-    client
+    e.save()?;
+    e.client(&card.relay)
+        .await?
         .send(&card.mailbox, &id, sealed)
         .await
         .map_err(net::err("the relay did not store the message"))?;
-    client.close().await;
+    e.close().await;
     println!("{id_hex}");
     Ok(())
 }

@@ -8,6 +8,7 @@ mod auth;
 mod challenge;
 mod directory_stock;
 mod fetch;
+mod generation;
 mod group_append;
 mod group_fetch;
 mod group_subscribe;
@@ -153,6 +154,7 @@ pub(crate) fn kind(body: &request::Body) -> &'static str {
         request::Body::GroupAppend(_) => "group_append",
         request::Body::GroupFetch(_) => "group_fetch",
         request::Body::GroupSubscribe(_) => "group_subscribe",
+        request::Body::Generation(_) => "generation",
     }
 }
 
@@ -180,6 +182,7 @@ pub(crate) async fn dispatch<S: Sink>(
         B::GroupAppend(r) => group_append::handle(ctx, r).await?,
         B::GroupFetch(r) => group_fetch::handle(ctx, r).await?,
         B::GroupSubscribe(r) => return group_subscribe::handle(ctx, r, send).await.map(|()| None),
+        B::Generation(r) => generation::handle(ctx, r).await?,
     };
     Ok(Some(out))
 }

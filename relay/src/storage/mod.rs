@@ -472,4 +472,28 @@ pub trait Storage: Send + Sync + 'static {
             ))
         })
     }
+
+    // --- State generation (rollback detection; spec/relay-protocol.md "GENERATION") ---
+
+    /// The state generation of `mailbox`: 0 until its owner first advances it.
+    fn generation(&self, mailbox: MailboxAddress) -> StorageFuture<'_, u64>;
+
+    /// Compare-and-set of the state generation: if it equals `expected`, sets it to `next`
+    /// (the caller checks `next > expected`) durably. Either way, answers the value after
+    /// the operation and whether it was set.
+    fn advance_generation(
+        &self,
+        mailbox: MailboxAddress,
+        expected: u64,
+        next: u64,
+    ) -> StorageFuture<'_, GenerationOutcome>;
+}
+
+/// The answer of [`Storage::advance_generation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GenerationOutcome {
+    /// The generation after the operation: `next` when advanced, else the stored value.
+    pub current: u64,
+    /// True when the stored value equalled `expected` and is now `next`.
+    pub advanced: bool,
 }

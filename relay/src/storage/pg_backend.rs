@@ -1174,7 +1174,24 @@ impl Storage for PgStorage {
             old.abort();
         }
     }
+
+    // --- State generation (in `generation.rs`) ---
+
+    fn generation(&self, mailbox: MailboxAddress) -> StorageFuture<'_, u64> {
+        Box::pin(self.generation_pg(mailbox))
+    }
+
+    fn advance_generation(
+        &self,
+        mailbox: MailboxAddress,
+        expected: u64,
+        next: u64,
+    ) -> StorageFuture<'_, GenerationOutcome> {
+        Box::pin(self.advance_generation_pg(mailbox, expected, next))
+    }
 }
+
+mod generation;
 
 #[cfg(test)]
 mod tests {

@@ -20,10 +20,10 @@ use super::StorageError;
 use tokio_postgres::Client;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// `(version, SQL)`, applied in order.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (3, V3)];
 
 const V1: &str = r#"
 CREATE TABLE hush_mailboxes (
@@ -101,6 +101,15 @@ CREATE TABLE hush_group_log (
 CREATE UNIQUE INDEX hush_group_log_one_commit_per_epoch
     ON hush_group_log (group_digest, epoch) WHERE kind = 1;
 CREATE INDEX hush_group_log_expiry ON hush_group_log (expires_at_ms);
+"#;
+
+/// Migration 3: the state generation of each mailbox (rollback detection). A mailbox without
+/// a row is at generation 0. `generation` is stored flipped (a client-chosen `u64`).
+const V3: &str = r#"
+CREATE TABLE hush_generations (
+    address    bytea  PRIMARY KEY,
+    generation bigint NOT NULL
+);
 "#;
 
 /// The server-side routines (PL/pgSQL). Each turns what would be several statements, and as

@@ -149,6 +149,7 @@ impl RedbStorage {
         ] {
             txn.open_table(t)?;
         }
+        txn.open_table(generation::GENERATIONS)?;
         // A database written before the counts existed gets them once, from its tables.
         if format < 2 {
             rebuild_directory_counts(&txn)?;
@@ -1114,7 +1115,24 @@ impl Storage for RedbStorage {
             Ok(())
         })
     }
+
+    // --- State generation (in `generation.rs`) ---
+
+    fn generation(&self, mailbox: MailboxAddress) -> StorageFuture<'_, u64> {
+        self.read(move |txn| generation::read_rx(txn, &mailbox))
+    }
+
+    fn advance_generation(
+        &self,
+        mailbox: MailboxAddress,
+        expected: u64,
+        next: u64,
+    ) -> StorageFuture<'_, GenerationOutcome> {
+        self.submit(move |txn| generation::advance_tx(txn, &mailbox, expected, next))
+    }
 }
+
+mod generation;
 
 #[cfg(test)]
 mod tests {
