@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+mod client_directory;
 mod cmd;
 mod connection;
 pub mod dispatch;

@@ -6,8 +6,11 @@
 //! gets its own database. A few checks at the end only make sense for a store shared by
 //! several nodes (two `PgStorage` instances on one database).
 
+#[path = "storage_conformance/blind_directory.rs"]
+mod blind_directory;
 #[path = "common/pg.rs"]
 mod pg;
+use blind_directory::*;
 
 use hush_relay::storage::*;
 use hush_relay::{EnvelopeId, GroupId, MailboxAddress};
@@ -93,6 +96,8 @@ conformance!(
     one_commit_per_epoch,
     group_welcomes_are_atomic_with_their_commit,
     restart_keeps_everything,
+    fetch_verifiers_are_kept_per_mailbox_and_replaced,
+    replacing_uploads_remove_the_old_stock_atomically,
 );
 
 const Q: MailboxQuota = MailboxQuota {

@@ -6,6 +6,7 @@
 mod ack;
 mod auth;
 mod challenge;
+mod directory_access;
 mod directory_stock;
 mod fetch;
 mod group_append;
@@ -101,6 +102,7 @@ impl CmdError {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
             ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::FetchTokenInvalid => "fetch_token_invalid",
         }
     }
 }
@@ -152,6 +154,7 @@ pub(crate) fn kind(body: &request::Body) -> &'static str {
         request::Body::GroupAppend(_) => "group_append",
         request::Body::GroupFetch(_) => "group_fetch",
         request::Body::GroupSubscribe(_) => "group_subscribe",
+        request::Body::DirectoryAccess(_) => "directory_access",
     }
 }
 
@@ -179,6 +182,7 @@ pub(crate) async fn dispatch<S: Sink>(
         B::GroupAppend(r) => group_append::handle(ctx, r).await?,
         B::GroupFetch(r) => group_fetch::handle(ctx, r).await?,
         B::GroupSubscribe(r) => return group_subscribe::handle(ctx, r, send).await.map(|()| None),
+        B::DirectoryAccess(r) => directory_access::handle(ctx, r).await?,
     };
     Ok(Some(out))
 }
