@@ -7,6 +7,7 @@
 
 pub mod card;
 pub mod cmd;
+pub mod directory;
 pub mod engine;
 pub mod home;
 pub mod net;
