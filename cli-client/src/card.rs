@@ -2,12 +2,14 @@
 //! base64url of
 //!
 //! ```text
-//! version (1) = 1 | name length (1) | name (UTF-8) | identity length (2, big-endian)
+//! version (1) = 2 | name length (1) | name (UTF-8) | identity length (2, big-endian)
 //! | identity (IdentityPublicKey::to_bytes) | mailbox address (32)
-//! | relay URL length (2, big-endian) | relay URL (ASCII) | checksum (4)
+//! | relay URL length (2, big-endian) | relay URL (ASCII)
+//! | directory secret (32, version 2 only) | checksum (4)
 //! ```
 //!
-//! where the checksum is the first four bytes of SHA-256 over everything before it.
+//! where the checksum is the first four bytes of SHA-256 over everything before it. Version 1
+//! cards (no directory secret: a mailbox whose directory is not sealed yet) still parse.
 //! Parsing is strict: every length is checked, nothing may follow the checksum.
 
 use std::fmt;
@@ -15,13 +17,16 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hush_protocol::IdentityPublicKey;
+use hush_protocol::directory::{DirectoryKeys, DirectorySecret};
 use hush_relay::{MailboxAddress, RelayUrl};
 use sha2::{Digest, Sha256};
 
 /// Prefix of every card.
 pub const PREFIX: &str = "hush1:";
-/// Version byte inside the card.
-pub const CARD_VERSION: u8 = 1;
+/// Version byte of a card without a directory secret (legacy, unsealed directory).
+pub const CARD_VERSION_LEGACY: u8 = 1;
+/// Version byte of a card with a directory secret (`spec/relay-protocol.md` §6.1).
+pub const CARD_VERSION: u8 = 2;
 /// Longest display name, in bytes.
 pub const MAX_NAME_LEN: usize = 64;
 /// Longest card this parser accepts, in characters.
@@ -72,6 +77,9 @@ pub struct Card {
     pub mailbox: MailboxAddress,
     /// The relay holding the mailbox.
     pub relay: RelayUrl,
+    /// The secret that opens the mailbox's directory entries (version 2 cards); `None` for a
+    /// version 1 card, whose directory is fetched without a token and is not sealed.
+    pub directory: Option<DirectorySecret>,
 }
 
 impl Card {
@@ -84,7 +92,7 @@ impl Card {
         let id = self.identity.to_bytes();
         let relay = self.relay.to_string();
         let mut b = Vec::with_capacity(8 + name.len() + id.len() + 32 + relay.len());
-        b.push(CARD_VERSION);
+        b.push(self.version());
         b.push(name.len() as u8);
         b.extend_from_slice(name);
         b.extend_from_slice(
@@ -100,6 +108,9 @@ impl Card {
                 .to_be_bytes(),
         );
         b.extend_from_slice(relay.as_bytes());
+        if let Some(ds) = &self.directory {
+            b.extend_from_slice(ds.as_bytes());
+        }
         let sum = Sha256::digest(&b);
         b.extend_from_slice(&sum[..4]);
         Ok(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(&b)))
@@ -124,7 +135,7 @@ impl Card {
         }
         let mut r = Reader(content);
         let version = r.u8("version")?;
-        if version != CARD_VERSION {
+        if version != CARD_VERSION && version != CARD_VERSION_LEGACY {
             return Err(CardError::Version(version));
         }
         let name_len = usize::from(r.u8("name")?);
@@ -145,6 +156,15 @@ impl Card {
         let url = std::str::from_utf8(r.take(url_len, "relay URL")?)
             .map_err(|_| CardError::Field("relay URL"))?;
         let relay: RelayUrl = url.parse().map_err(|_| CardError::Field("relay URL"))?;
+        let directory = if version == CARD_VERSION {
+            let ds = r.take(32, "directory secret")?;
+            Some(
+                DirectorySecret::from_slice(ds)
+                    .map_err(|_| CardError::Field("directory secret"))?,
+            )
+        } else {
+            None
+        };
         if !r.0.is_empty() {
             return Err(CardError::Field("card (trailing bytes)"));
         }
@@ -153,7 +173,33 @@ impl Card {
             identity,
             mailbox,
             relay,
+            directory,
         })
+    }
+
+    /// The card's version byte: 2 with a directory secret, 1 without.
+    pub fn version(&self) -> u8 {
+        if self.directory.is_some() {
+            CARD_VERSION
+        } else {
+            CARD_VERSION_LEGACY
+        }
+    }
+
+    /// The keys of the card's directory (seal key, fetch token), `None` for a version 1 card.
+    pub fn directory_keys(&self) -> Option<DirectoryKeys> {
+        self.directory
+            .as_ref()
+            .map(|ds| DirectoryKeys::derive(ds, self.mailbox.as_bytes()))
+    }
+
+    /// Whether `newer` is this card's successor: same identity, same mailbox and relay, and a
+    /// higher version (a contact learns a version 2 card from a version 1 owner's message).
+    pub fn is_upgraded_by(&self, newer: &Card) -> bool {
+        newer.identity == self.identity
+            && newer.mailbox == self.mailbox
+            && newer.relay == self.relay
+            && newer.version() > self.version()
     }
 }
 
@@ -193,6 +239,7 @@ mod tests {
             relay: format!("hush://{}@127.0.0.1:4433", "ab".repeat(32))
                 .parse()
                 .unwrap(),
+            directory: Some(DirectorySecret::from_bytes([5; 32])),
         }
     }
 
@@ -207,6 +254,38 @@ mod tests {
         assert_eq!(p.identity, c.identity);
         assert_eq!(p.mailbox, c.mailbox);
         assert_eq!(p.relay, c.relay);
+        assert_eq!(p.version(), CARD_VERSION);
+        assert_eq!(p.directory.unwrap().as_bytes(), &[5; 32]);
+    }
+
+    #[test]
+    fn version_one_cards_still_parse_and_are_upgraded_by_version_two() {
+        let mut old = card();
+        old.directory = None;
+        let text = old.encode().unwrap();
+        let p = Card::parse(&text).unwrap();
+        assert_eq!(p.version(), CARD_VERSION_LEGACY);
+        assert!(p.directory.is_none() && p.directory_keys().is_none());
+        let new = Card {
+            directory: Some(DirectorySecret::from_bytes([6; 32])),
+            ..p.clone()
+        };
+        assert!(p.is_upgraded_by(&new));
+        assert!(!new.is_upgraded_by(&p));
+        assert!(!new.is_upgraded_by(&new));
+        let other_mailbox = Card {
+            mailbox: MailboxAddress([8; 32]),
+            ..new.clone()
+        };
+        assert!(!p.is_upgraded_by(&other_mailbox));
+        // A version 1 card with 32 extra bytes is not a version 2 card.
+        let mut raw = URL_SAFE_NO_PAD.decode(&text[PREFIX.len()..]).unwrap();
+        raw.truncate(raw.len() - 4);
+        raw.extend_from_slice(&[6; 32]);
+        let sum = Sha256::digest(&raw);
+        raw.extend_from_slice(&sum[..4]);
+        let padded = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(&raw));
+        assert!(matches!(Card::parse(&padded), Err(CardError::Field(_))));
     }
 
     #[test]

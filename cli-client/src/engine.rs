@@ -7,15 +7,17 @@ use anyhow::{Context, Result, anyhow, bail};
 use hush_protocol::envelope::{self, ContentKind};
 use hush_protocol::group::{GroupClient, GroupEvent, GroupId};
 use hush_protocol::{
-    IdentityKeyPair, MessageKind, PreKeyStore, Session, SessionConfig, message_kind,
+    IdentityKeyPair, IdentityPublicKey, MessageKind, PreKeyStore, Session, SessionConfig,
+    message_kind,
 };
-use hush_relay::client::{Envelope, GroupEntry, OneTimePrekey, Stock};
+use hush_relay::client::{Envelope, GroupEntry, Stock};
 use hush_relay::{Client, MailboxAddress, RelayUrl};
 use serde::{Deserialize, Serialize};
 
 use crate::archived;
 use crate::card::Card;
 use crate::cmd::basic::{KEY_PACKAGE_BATCH, PREKEY_BATCH};
+use crate::directory;
 use crate::display::escape_text;
 use crate::home::Loaded;
 use crate::net;
@@ -95,14 +97,18 @@ impl Engine {
         }
     }
 
-    /// Our home relay connection, authenticated; returns our mailbox address.
+    /// Our home relay connection, authenticated; returns our mailbox address. A home whose
+    /// directory is not sealed yet is moved to a sealed one first ([`Engine::seal_directory`]).
     pub async fn home_client(&mut self) -> Result<MailboxAddress> {
         let url = self.l.state.relay_url()?;
         let key = self.l.state.mailbox_key()?;
         let c = self.client(&url).await?;
-        c.authenticate(&key)
+        let mailbox = c
+            .authenticate(&key)
             .await
-            .map_err(net::err("cannot open our mailbox on the relay"))
+            .map_err(net::err("cannot open our mailbox on the relay"))?;
+        self.seal_directory(&mailbox).await?;
+        Ok(mailbox)
     }
 
     /// Opens and decrypts mailbox envelopes in order. Returns what to show; skips (and
@@ -129,6 +135,7 @@ impl Engine {
         let c = envelope::open(&self.me, bytes).context("cannot open the envelope")?;
         let sender_f = fpr(&c.sender);
         let from = self.l.state.name_of(&c.sender);
+        self.upgrade_contact_card(&from, &c.sender, &c.reply_to);
         if from == sender_f
             && let Ok(text) = std::str::from_utf8(&c.reply_to)
             && let Ok(card) = Card::parse(text)
@@ -245,6 +252,28 @@ impl Engine {
                 }))
             }
             ContentKind::Application => bail!("unsupported content from {from}"),
+        }
+    }
+
+    /// Replaces a contact's stored card by the one its message carried (`reply_to`) when
+    /// that is the same identity and mailbox in a newer version (a version 2 card, with the
+    /// directory secret, after the contact sealed its directory).
+    fn upgrade_contact_card(&mut self, alias: &str, sender: &IdentityPublicKey, reply_to: &[u8]) {
+        let Ok(text) = std::str::from_utf8(reply_to) else {
+            return;
+        };
+        let Ok(new) = Card::parse(text) else { return };
+        if new.identity != *sender {
+            return;
+        }
+        let Some(contact) = self.l.state.contacts.get_mut(alias) else {
+            return;
+        };
+        if let Ok(old) = Card::parse(&contact.card)
+            && old.is_upgraded_by(&new)
+            && let Ok(encoded) = new.encode()
+        {
+            contact.card = encoded;
         }
     }
 
@@ -368,23 +397,17 @@ impl Engine {
     pub async fn replenish(&mut self, mailbox: &MailboxAddress, stock: &Stock) -> Result<()> {
         let mut rng = rand::rng();
         let url = self.l.state.relay_url()?;
+        // Sealed for a sealed directory; plain only for a home that is not sealed yet.
+        let keys = self.directory_keys()?;
         if stock.one_time_prekeys < PREKEY_LOW {
             let opks = self
                 .prekeys
                 .generate_one_time_prekeys(&mut rng, PREKEY_BATCH);
             self.save()?;
+            let entries = directory::one_time_entries(keys.as_ref(), &opks)?;
             self.client(&url)
                 .await?
-                .upload_prekeys(
-                    mailbox,
-                    None,
-                    opks.iter()
-                        .map(|k| OneTimePrekey {
-                            id: u64::from(k.id()),
-                            blob: k.to_bytes(),
-                        })
-                        .collect(),
-                )
+                .upload_prekeys(mailbox, None, entries)
                 .await
                 .map_err(net::err("cannot upload prekeys"))?;
         }
@@ -394,9 +417,10 @@ impl Engine {
                 .generate_key_packages(&mut rng, KEY_PACKAGE_BATCH)
                 .context("cannot make KeyPackages")?;
             self.save()?;
+            let entries = directory::key_package_entries(keys.as_ref(), kps)?;
             self.client(&url)
                 .await?
-                .upload_key_packages(mailbox, kps, None)
+                .upload_key_packages(mailbox, entries, None)
                 .await
                 .map_err(net::err("cannot upload KeyPackages"))?;
         }

@@ -8,6 +8,7 @@
 pub mod archived;
 pub mod card;
 pub mod cmd;
+pub mod directory;
 pub mod display;
 pub mod engine;
 pub mod generation;

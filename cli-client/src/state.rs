@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use anyhow::{Context, Result, anyhow};
 use ed25519_dalek::SigningKey;
+use hush_protocol::directory::DirectorySecret;
 use hush_protocol::group::{GroupClient, GroupConfig};
 use hush_protocol::{IdentityKeyPair, IdentityPublicKey, PreKeyStore, Session};
 use hush_relay::{MailboxAddress, RelayUrl};
@@ -145,6 +146,14 @@ pub struct State {
     /// Messages decrypted but not shown yet.
     #[serde(default)]
     pub inbox: Vec<InboxItem>,
+    /// The directory secret of our mailbox (`spec/relay-protocol.md` §6.1), carried in our
+    /// card. Homes made before it have none: the next command that opens the mailbox makes one.
+    #[serde(default)]
+    pub directory_secret: Option<Secret>,
+    /// True once every directory entry on the relay is sealed under `directory_secret` and the
+    /// fetch verifier is registered; only then does our card carry the secret (version 2).
+    #[serde(default)]
+    pub directory_sealed: bool,
 }
 
 /// Compact hex identity fingerprint: the key of sessions and peers, and the `from` of
@@ -204,14 +213,30 @@ impl State {
             .map_err(|e| anyhow!("stored relay URL is invalid: {e}"))
     }
 
-    /// This home's card.
+    /// This home's card: version 2 (with the directory secret) once the directory is sealed,
+    /// version 1 before.
     pub fn card(&self) -> Result<Card> {
+        let directory = match (self.directory_sealed, self.directory_secret()?) {
+            (true, Some(ds)) => Some(ds),
+            _ => None,
+        };
         Ok(Card {
             name: self.name.clone(),
             identity: self.identity()?.public().clone(),
             mailbox: self.mailbox()?,
             relay: self.relay_url()?,
+            directory,
         })
+    }
+
+    /// Our mailbox's directory secret, if one was made.
+    pub fn directory_secret(&self) -> Result<Option<DirectorySecret>> {
+        self.directory_secret
+            .as_ref()
+            .map(|s| {
+                DirectorySecret::from_slice(&s.0).context("stored directory secret is corrupt")
+            })
+            .transpose()
     }
 
     /// The prekey store.

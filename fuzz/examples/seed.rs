@@ -190,17 +190,25 @@ fn relay() {
                     blob: vec![0x52; 36],
                 })
                 .collect(),
+            replace_one_time_prekeys: false,
         }),
         B::PrekeyFetch(proto::PrekeyFetchRequest {
             mailbox_address: b.clone(),
+            fetch_token: vec![0x54; 32],
         }),
         B::KeyPackageUpload(proto::KeyPackageUploadRequest {
             mailbox_address: b.clone(),
             key_packages: vec![vec![0x4b; 300]; 2],
             last_resort: vec![0x4c; 300],
+            replace_key_packages: true,
         }),
         B::KeyPackageFetch(proto::KeyPackageFetchRequest {
             mailbox_address: b.clone(),
+            fetch_token: Vec::new(),
+        }),
+        B::DirectoryAccess(proto::DirectoryAccessRequest {
+            mailbox_address: b.clone(),
+            fetch_verifier: vec![0x56; 32],
         }),
         B::DirectoryStock(proto::DirectoryStockRequest {
             mailbox_address: b.clone(),
@@ -271,6 +279,9 @@ fn cli() {
         identity: id.public().clone(),
         mailbox: hush_relay::MailboxAddress([mailbox; 32]),
         relay: relay.clone(),
+        directory: Some(hush_protocol::directory::DirectorySecret::from_bytes(
+            [mailbox; 32],
+        )),
     };
     let mine = card("alice", &identity, 1).encode().expect("card");
     let theirs = card("bob", &peer, 2).encode().expect("card");
@@ -280,6 +291,11 @@ fn cli() {
         "contact_card",
         card("", &peer, 3).encode().expect("card").as_bytes(),
     );
+    let legacy = Card {
+        directory: None,
+        ..card("carol", &peer, 4)
+    };
+    write("contact_card", legacy.encode().expect("card").as_bytes());
 
     let mut prekeys = PreKeyStore::new();
     prekeys.rotate_signed_prekey(&mut rng, &identity);
@@ -307,6 +323,8 @@ fn cli() {
         groups: Default::default(),
         seen: Default::default(),
         inbox: Default::default(),
+        directory_secret: Some(Secret::new(Zeroizing::new(vec![0x44; 32]))),
+        directory_sealed: true,
     };
     state.set_group_client(&groups).expect("group client");
     state.contacts.insert(

@@ -1,4 +1,5 @@
-//! Writes `test-vectors/x3dh.json` and `test-vectors/double-ratchet.json`.
+//! Writes `test-vectors/x3dh.json`, `test-vectors/double-ratchet.json` and
+//! `test-vectors/directory.json`.
 //!
 //! `cargo run -p hush-protocol --features vectors --example gen-vectors [-- OUT_DIR]`
 
@@ -18,6 +19,13 @@ fn main() -> std::io::Result<()> {
         dir.join("double-ratchet.json"),
         hush_protocol::vectors::double_ratchet_vectors(),
     )?;
-    println!("wrote {}/x3dh.json and double-ratchet.json", dir.display());
+    std::fs::write(
+        dir.join("directory.json"),
+        hush_protocol::vectors::directory_vectors(),
+    )?;
+    println!(
+        "wrote {}/x3dh.json, double-ratchet.json and directory.json",
+        dir.display()
+    );
     Ok(())
 }

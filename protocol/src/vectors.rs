@@ -1,5 +1,5 @@
-//! Generation of the published test vectors `test-vectors/x3dh.json` and
-//! `test-vectors/double-ratchet.json` (feature `vectors`).
+//! Generation of the published test vectors `test-vectors/x3dh.json`,
+//! `test-vectors/double-ratchet.json` and `test-vectors/directory.json` (feature `vectors`).
 //!
 //! The vectors are produced by running the library's own session code under a deterministic
 //! random number generator ([`VectorRng`]) with tracing switched on, so every intermediate
@@ -375,4 +375,64 @@ fn render(v: Value) -> String {
     let mut s = serde_json::to_string_pretty(&v).expect("JSON values always serialize");
     s.push('\n');
     s
+}
+
+/// The blind-directory vectors (`spec/relay-protocol.md` §6.1): a directory secret and a
+/// mailbox address, the seal key, fetch token and verifier derived from them, and sealed
+/// entries of several kinds and sizes with their nonces.
+pub fn directory_vectors() -> String {
+    use crate::directory::{DirectoryKeys, DirectorySecret, EntryKind, fetch_verifier};
+    let seed = "directory";
+    let mut rng = VectorRng::new(seed.as_bytes());
+    let mut ds = [0u8; 32];
+    rng.fill(&mut ds);
+    let mut mailbox_seed = [0u8; 32];
+    rng.fill(&mut mailbox_seed);
+    let mailbox_public = ed25519_dalek::SigningKey::from_bytes(&mailbox_seed)
+        .verifying_key()
+        .to_bytes();
+    let mut h = Sha256::new();
+    h.update(b"Hush-v1-Relay-Mailbox-Address");
+    h.update(mailbox_public);
+    let mailbox: [u8; 32] = h.finalize().into();
+    let keys = DirectoryKeys::derive(&DirectorySecret::from_bytes(ds), &mailbox);
+    let token = keys.fetch_token();
+    let mut entries = Vec::new();
+    for (kind, name, len) in [
+        (EntryKind::SignedPrekey, "signed_prekey", 40usize),
+        (EntryKind::OneTimePrekey, "one_time_prekey", 33),
+        (EntryKind::KeyPackage, "key_package", 300),
+        (
+            EntryKind::LastResortKeyPackage,
+            "last_resort_key_package",
+            252,
+        ),
+    ] {
+        let mut blob = vec![0u8; len];
+        rng.fill(&mut blob);
+        let mut nonce = [0u8; 24];
+        rng.fill(&mut nonce);
+        let sealed = keys
+            .seal_with_nonce(&nonce, kind, &blob)
+            .expect("vector blob within limits");
+        entries.push(json!({
+            "kind": name,
+            "kind_byte": kind as u8,
+            "blob": hex::encode(&blob),
+            "nonce": hex::encode(nonce),
+            "sealed": hex::encode(&sealed),
+        }));
+    }
+    render(json!({
+        "description": "Hush blind directory vectors (spec/relay-protocol.md section 6.1): keys from a directory secret and a mailbox address, and sealed entries.",
+        "rng": "VectorRng: SHA-256(\"Hush-v1-VectorRNG\" || seed || counter_u64_be), counter = 0, 1, ...; bytes consumed in order: directory secret (32), mailbox Ed25519 seed (32), then per entry its blob and its 24-byte nonce",
+        "seed": hex::encode(seed.as_bytes()),
+        "directory_secret": hex::encode(ds),
+        "mailbox_public_key": hex::encode(mailbox_public),
+        "mailbox_address": hex::encode(mailbox),
+        "seal_key": hex::encode(keys.seal_key_bytes()),
+        "fetch_token": hex::encode(token.as_bytes()),
+        "fetch_verifier": hex::encode(fetch_verifier(token.as_bytes())),
+        "entries": entries,
+    }))
 }

@@ -36,3 +36,11 @@ fn double_ratchet_vectors_match() {
         hush_protocol::vectors::double_ratchet_vectors(),
     );
 }
+
+#[test]
+fn directory_vectors_match() {
+    check(
+        "directory.json",
+        hush_protocol::vectors::directory_vectors(),
+    );
+}

@@ -552,36 +552,18 @@ impl Client {
                     blob: k.blob,
                 })
                 .collect(),
+            replace_one_time_prekeys: false,
         }))
         .await
     }
 
-    /// Fetches a mailbox's prekey bundle, taking one one-time prekey if any is left.
+    /// Fetches a mailbox's prekey bundle without a fetch token (a legacy mailbox, §6.1),
+    /// taking one one-time prekey if any is left.
     pub async fn fetch_prekey_bundle(
         &self,
         mailbox: &MailboxAddress,
     ) -> Result<PrekeyBundle, ClientError> {
-        match self
-            .request(request::Body::PrekeyFetch(proto::PrekeyFetchRequest {
-                mailbox_address: mailbox.0.to_vec(),
-            }))
-            .await?
-        {
-            response::Body::PrekeyBundle(b) => {
-                let s = b.signed_prekey.ok_or(ClientError::UnexpectedResponse)?;
-                Ok(PrekeyBundle {
-                    signed_prekey: SignedPrekey {
-                        id: s.id,
-                        blob: s.blob,
-                    },
-                    one_time_prekey: b.one_time_prekey.map(|k| OneTimePrekey {
-                        id: k.id,
-                        blob: k.blob,
-                    }),
-                })
-            }
-            _ => Err(ClientError::UnexpectedResponse),
-        }
+        self.fetch_prekey_bundle_with_token(mailbox, None).await
     }
 
     /// Uploads KeyPackages (and optionally a new last-resort one) for an authenticated mailbox.
@@ -596,30 +578,19 @@ impl Client {
                 mailbox_address: mailbox.0.to_vec(),
                 key_packages,
                 last_resort: last_resort.unwrap_or_default(),
+                replace_key_packages: false,
             },
         ))
         .await
     }
 
-    /// Takes one KeyPackage of a mailbox (the last-resort one when none are left).
+    /// Takes one KeyPackage of a mailbox without a fetch token (a legacy mailbox, §6.1); the
+    /// last-resort one when none are left.
     pub async fn fetch_key_package(
         &self,
         mailbox: &MailboxAddress,
     ) -> Result<KeyPackage, ClientError> {
-        match self
-            .request(request::Body::KeyPackageFetch(
-                proto::KeyPackageFetchRequest {
-                    mailbox_address: mailbox.0.to_vec(),
-                },
-            ))
-            .await?
-        {
-            response::Body::KeyPackage(k) => Ok(KeyPackage {
-                blob: k.key_package,
-                last_resort: k.last_resort,
-            }),
-            _ => Err(ClientError::UnexpectedResponse),
-        }
+        self.fetch_key_package_with_token(mailbox, None).await
     }
 
     /// The directory stock of an authenticated mailbox.
@@ -632,7 +603,7 @@ impl Client {
         .await
     }
 
-    async fn stock_request(&self, body: request::Body) -> Result<Stock, ClientError> {
+    pub(crate) async fn stock_request(&self, body: request::Body) -> Result<Stock, ClientError> {
         match self.request(body).await? {
             response::Body::DirectoryStock(s) => Ok(s.into()),
             _ => Err(ClientError::UnexpectedResponse),

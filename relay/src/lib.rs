@@ -18,8 +18,9 @@
 mod admission;
 mod backup;
 pub mod client;
-pub mod clock;
+mod client_directory;
 pub mod client_generation;
+pub mod clock;
 mod cmd;
 mod connection;
 pub mod dispatch;

@@ -103,23 +103,39 @@ fn request_body() -> impl Strategy<Value = request::Body> {
         (
             bytes(40),
             option::of(signed_prekey()),
-            vec(one_time_prekey(), 0..4)
+            vec(one_time_prekey(), 0..4),
+            any::<bool>()
         )
-            .prop_map(|(m, s, o)| B::PrekeyUpload(proto::PrekeyUploadRequest {
+            .prop_map(|(m, s, o, r)| B::PrekeyUpload(proto::PrekeyUploadRequest {
                 mailbox_address: m,
                 signed_prekey: s,
                 one_time_prekeys: o,
+                replace_one_time_prekeys: r,
             })),
-        bytes(40).prop_map(|m| B::PrekeyFetch(proto::PrekeyFetchRequest { mailbox_address: m })),
-        (bytes(40), vec(bytes(100), 0..4), bytes(100)).prop_map(|(m, k, l)| {
+        (bytes(40), bytes(40)).prop_map(|(m, t)| B::PrekeyFetch(proto::PrekeyFetchRequest {
+            mailbox_address: m,
+            fetch_token: t
+        })),
+        (bytes(40), vec(bytes(100), 0..4), bytes(100), any::<bool>()).prop_map(|(m, k, l, r)| {
             B::KeyPackageUpload(proto::KeyPackageUploadRequest {
                 mailbox_address: m,
                 key_packages: k,
                 last_resort: l,
+                replace_key_packages: r,
             })
         }),
-        bytes(40)
-            .prop_map(|m| B::KeyPackageFetch(proto::KeyPackageFetchRequest { mailbox_address: m })),
+        (bytes(40), bytes(40)).prop_map(|(m, t)| B::KeyPackageFetch(
+            proto::KeyPackageFetchRequest {
+                mailbox_address: m,
+                fetch_token: t
+            }
+        )),
+        (bytes(40), bytes(40)).prop_map(|(m, v)| B::DirectoryAccess(
+            proto::DirectoryAccessRequest {
+                mailbox_address: m,
+                fetch_verifier: v
+            }
+        )),
         bytes(40)
             .prop_map(|m| B::DirectoryStock(proto::DirectoryStockRequest { mailbox_address: m })),
         (

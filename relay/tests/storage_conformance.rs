@@ -6,8 +6,11 @@
 //! gets its own database. A few checks at the end only make sense for a store shared by
 //! several nodes (two `PgStorage` instances on one database).
 
+#[path = "storage_conformance/blind_directory.rs"]
+mod blind_directory;
 #[path = "common/pg.rs"]
 mod pg;
+use blind_directory::*;
 
 use hush_relay::storage::*;
 use hush_relay::{EnvelopeId, GroupId, MailboxAddress};
@@ -97,6 +100,8 @@ conformance!(
     a_commit_at_the_last_epoch_is_refused,
     generation_compare_and_set,
     generation_cas_is_atomic_under_concurrency,
+    fetch_verifiers_are_kept_per_mailbox_and_replaced,
+    replacing_uploads_remove_the_old_stock_atomically,
 );
 
 const Q: MailboxQuota = MailboxQuota {

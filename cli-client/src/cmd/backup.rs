@@ -61,6 +61,13 @@ pub struct Backup {
     pub peers: BTreeMap<String, String>,
     /// Groups (active ones only) by local name.
     pub groups: BTreeMap<String, BackupGroup>,
+    /// The directory secret our card carries (spec/relay-protocol.md §6.1), so the restored
+    /// home keeps the same card and opens its sealed directory entries.
+    #[serde(default)]
+    pub directory_secret: Option<Secret>,
+    /// Whether every directory entry on the relay is sealed under that secret.
+    #[serde(default)]
+    pub directory_sealed: bool,
 }
 
 /// `hush backup FILE`.
@@ -84,6 +91,8 @@ pub fn backup(dir: &Path, file: &Path) -> Result<()> {
         group_client: Secret::new(gc.to_bytes().context("cannot encode group state")?),
         contacts: s.contacts.clone(),
         peers: s.peers.clone(),
+        directory_secret: s.directory_secret.clone(),
+        directory_sealed: s.directory_sealed,
         groups: s
             .groups
             .iter()
@@ -166,6 +175,8 @@ pub async fn restore(dir: &Path, file: &Path, force: bool) -> Result<()> {
         generation: 0,
         archived_sessions: Default::default(),
         peers: b.peers,
+        directory_secret: b.directory_secret,
+        directory_sealed: b.directory_sealed,
         sent: Default::default(),
         groups,
         seen: Default::default(),

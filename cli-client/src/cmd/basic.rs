@@ -4,13 +4,14 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use ed25519_dalek::SigningKey;
+use hush_protocol::directory::{DirectoryKeys, DirectorySecret};
 use hush_protocol::{IdentityKeyPair, PreKeyStore, SafetyNumber};
 use hush_relay::RelayUrl;
-use hush_relay::client::{OneTimePrekey, SignedPrekey};
 use rand::Rng;
 use zeroize::Zeroizing;
 
 use crate::card::{Card, MAX_NAME_LEN};
+use crate::directory;
 use crate::display::escape_text;
 use crate::home::{self, Home, STATE_FILE};
 use crate::net;
@@ -67,32 +68,28 @@ pub async fn init(dir: &Path, relay: &str, name: &str) -> Result<()> {
         .last_resort_key_package(&mut rng)
         .context("cannot make KeyPackages")?;
 
-    // Publish first: if the relay cannot be reached nothing is written.
+    let directory_secret = DirectorySecret::generate(&mut rng);
+
+    // Publish first (sealed, spec/relay-protocol.md §6.1): if the relay cannot be reached
+    // nothing is written.
     let client = net::connect(&relay).await?;
     let mailbox = client
         .authenticate(&mailbox_key)
         .await
         .map_err(net::err("cannot open a mailbox on the relay"))?;
-    client
-        .upload_prekeys(
-            &mailbox,
-            Some(SignedPrekey {
-                id: spk.id(),
-                blob: spk.to_bytes(),
-            }),
-            opks.iter()
-                .map(|k| OneTimePrekey {
-                    id: u64::from(k.id()),
-                    blob: k.to_bytes(),
-                })
-                .collect(),
-        )
-        .await
-        .map_err(net::err("cannot upload prekeys"))?;
-    client
-        .upload_key_packages(&mailbox, kps, Some(last_resort))
-        .await
-        .map_err(net::err("cannot upload KeyPackages"))?;
+    let keys = DirectoryKeys::derive(&directory_secret, mailbox.as_bytes());
+    directory::publish_sealed(
+        &client,
+        &mailbox,
+        &keys,
+        directory::Publication {
+            signed: spk,
+            one_time: opks,
+            key_packages: kps,
+            last_resort,
+        },
+    )
+    .await?;
     client.close().await;
 
     let mut state = State {
@@ -112,6 +109,10 @@ pub async fn init(dir: &Path, relay: &str, name: &str) -> Result<()> {
         groups: Default::default(),
         seen: Default::default(),
         inbox: Default::default(),
+        directory_secret: Some(Secret::new(Zeroizing::new(
+            directory_secret.as_bytes().to_vec(),
+        ))),
+        directory_sealed: true,
     };
     state.set_group_client(&groups)?;
     let loaded = home.create(state, pass.as_bytes())?;

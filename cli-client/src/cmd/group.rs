@@ -167,13 +167,9 @@ pub async fn add(dir: &Path, name: &str, aliases: &[String], batch: usize) -> Re
     let pb = bar(cards.len(), "fetching KeyPackages");
     let mut kps = Vec::with_capacity(cards.len());
     for (a, c) in &cards {
-        let kp = e
-            .client(&c.relay)
-            .await?
-            .fetch_key_package(&c.mailbox)
-            .await
-            .map_err(|err| anyhow!("cannot get a KeyPackage of {a}: {}", net::describe(&err)))?;
-        kps.push(kp.blob);
+        let client = e.client(&c.relay).await?;
+        let kp = crate::directory::fetch_key_package(client, a, c).await?;
+        kps.push(kp);
         pb.inc(1);
     }
     pb.finish_and_clear();

@@ -4,11 +4,12 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use hush_protocol::envelope::{self, ContentKind};
-use hush_protocol::{PreKeyBundle, Session, SessionConfig};
+use hush_protocol::{Session, SessionConfig};
 use hush_relay::EnvelopeId;
 use hush_relay::client::Status;
 use hush_relay::proto::ErrorCode;
 
+use crate::directory;
 use crate::engine::Engine;
 use crate::generation;
 use crate::home::Home;
@@ -27,23 +28,8 @@ pub async fn send(dir: &Path, alias: &str, text: &str) -> Result<()> {
     let mut session = match e.l.state.session(&card.identity)? {
         Some(s) => s,
         None => {
-            let b = e
-                .client(&card.relay)
-                .await?
-                .fetch_prekey_bundle(&card.mailbox)
-                .await
-                .map_err(|e| match e.relay_code() {
-                    Some(ErrorCode::NotFound) => anyhow!(
-                        "{alias} has no prekeys on {} (is the card current?)",
-                        card.relay
-                    ),
-                    _ => anyhow!("cannot fetch {alias}'s prekeys: {}", net::describe(&e)),
-                })?;
-            let bundle = PreKeyBundle::from_parts(
-                &b.signed_prekey.blob,
-                b.one_time_prekey.as_ref().map(|k| k.blob.as_slice()),
-            )
-            .with_context(|| format!("{alias}'s prekey bundle is invalid"))?;
+            let bundle =
+                directory::fetch_bundle(e.client(&card.relay).await?, alias, &card).await?;
             if bundle.identity() != &card.identity {
                 bail!("the relay returned prekeys of another identity than {alias}'s card");
             }

@@ -1,6 +1,8 @@
-//! KEY_PACKAGE_FETCH: anyone takes one KeyPackage of a mailbox (atomically, never twice), or
-//! gets the reusable last-resort one when none are left.
+//! KEY_PACKAGE_FETCH: a holder of the owner's card (anyone, for a legacy mailbox without a
+//! fetch verifier) takes one KeyPackage of a mailbox (atomically, never twice), or gets the
+//! reusable last-resort one when none are left. A refused token takes nothing.
 
+use super::directory_access::check_fetch_token;
 use super::{CmdError, Context};
 use crate::proto::{self, ErrorCode, response};
 use crate::types::MailboxAddress;
@@ -10,6 +12,7 @@ pub(crate) async fn handle(
     req: proto::KeyPackageFetchRequest,
 ) -> Result<response::Body, CmdError> {
     let mailbox = MailboxAddress::from_slice(&req.mailbox_address)?;
+    check_fetch_token(ctx, mailbox, &req.fetch_token).await?;
     let Some(kp) = ctx.shared.storage.take_key_package(mailbox).await? else {
         return Err(CmdError::new(
             ErrorCode::NotFound,

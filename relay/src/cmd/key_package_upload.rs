@@ -1,4 +1,5 @@
-//! KEY_PACKAGE_UPLOAD: the owner adds MLS KeyPackages and sets its last-resort KeyPackage.
+//! KEY_PACKAGE_UPLOAD: the owner adds MLS KeyPackages (or with `replace_key_packages` replaces
+//! its whole stock) and sets its last-resort KeyPackage.
 
 use super::prekey_upload::MAX_UPLOAD;
 use super::{CmdError, Context, owned_mailbox, stock_to_proto};
@@ -18,15 +19,16 @@ pub(crate) async fn handle(
         return Err(CmdError::malformed("empty KeyPackage"));
     }
     let last_resort = (!req.last_resort.is_empty()).then_some(req.last_resort);
-    let stock = ctx
-        .shared
-        .storage
-        .put_key_packages(
-            mailbox,
-            req.key_packages,
-            last_resort,
-            ctx.shared.config.directory_max_stock,
-        )
-        .await?;
+    let max = ctx.shared.config.directory_max_stock;
+    let storage = &ctx.shared.storage;
+    let stock = if req.replace_key_packages {
+        storage
+            .replace_key_packages(mailbox, req.key_packages, last_resort, max)
+            .await?
+    } else {
+        storage
+            .put_key_packages(mailbox, req.key_packages, last_resort, max)
+            .await?
+    };
     Ok(response::Body::DirectoryStock(stock_to_proto(ctx, stock)))
 }

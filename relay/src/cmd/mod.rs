@@ -6,6 +6,7 @@
 mod ack;
 mod auth;
 mod challenge;
+mod directory_access;
 mod directory_stock;
 mod fetch;
 mod generation;
@@ -102,6 +103,7 @@ impl CmdError {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
             ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::FetchTokenInvalid => "fetch_token_invalid",
         }
     }
 }
@@ -155,6 +157,7 @@ pub(crate) fn kind(body: &request::Body) -> &'static str {
         request::Body::GroupFetch(_) => "group_fetch",
         request::Body::GroupSubscribe(_) => "group_subscribe",
         request::Body::Generation(_) => "generation",
+        request::Body::DirectoryAccess(_) => "directory_access",
     }
 }
 
@@ -183,6 +186,7 @@ pub(crate) async fn dispatch<S: Sink>(
         B::GroupFetch(r) => group_fetch::handle(ctx, r).await?,
         B::GroupSubscribe(r) => return group_subscribe::handle(ctx, r, send).await.map(|()| None),
         B::Generation(r) => generation::handle(ctx, r).await?,
+        B::DirectoryAccess(r) => directory_access::handle(ctx, r).await?,
     };
     Ok(Some(out))
 }

@@ -1,7 +1,9 @@
-//! PREKEY_FETCH: anyone gets a mailbox's prekey bundle; each one-time prekey is handed out
-//! at most once (the storage takes it atomically), and the bundle comes without one when the
-//! stock is empty.
+//! PREKEY_FETCH: a holder of the owner's card (anyone, for a legacy mailbox without a fetch
+//! verifier) gets a mailbox's prekey bundle; each one-time prekey is handed out at most once
+//! (the storage takes it atomically), and the bundle comes without one when the stock is
+//! empty. A refused token takes nothing.
 
+use super::directory_access::check_fetch_token;
 use super::{CmdError, Context};
 use crate::proto::{self, ErrorCode, response};
 use crate::types::MailboxAddress;
@@ -11,6 +13,7 @@ pub(crate) async fn handle(
     req: proto::PrekeyFetchRequest,
 ) -> Result<response::Body, CmdError> {
     let mailbox = MailboxAddress::from_slice(&req.mailbox_address)?;
+    check_fetch_token(ctx, mailbox, &req.fetch_token).await?;
     let Some(b) = ctx.shared.storage.take_prekey_bundle(mailbox).await? else {
         return Err(CmdError::new(
             ErrorCode::NotFound,

@@ -1,4 +1,5 @@
-//! PREKEY_UPLOAD: the owner stores its signed prekey and adds one-time prekeys (opaque blobs).
+//! PREKEY_UPLOAD: the owner stores its signed prekey and adds one-time prekeys (opaque blobs),
+//! or with `replace_one_time_prekeys` replaces its whole one-time stock.
 
 use super::{CmdError, Context, owned_mailbox, stock_to_proto};
 use crate::proto::{self, response};
@@ -36,15 +37,14 @@ pub(crate) async fn handle(
             blob: k.blob,
         })
         .collect();
-    let stock = ctx
-        .shared
-        .storage
-        .put_prekeys(
-            mailbox,
-            signed,
-            one_time,
-            ctx.shared.config.directory_max_stock,
-        )
-        .await?;
+    let max = ctx.shared.config.directory_max_stock;
+    let storage = &ctx.shared.storage;
+    let stock = if req.replace_one_time_prekeys {
+        storage
+            .replace_prekeys(mailbox, signed, one_time, max)
+            .await?
+    } else {
+        storage.put_prekeys(mailbox, signed, one_time, max).await?
+    };
     Ok(response::Body::DirectoryStock(stock_to_proto(ctx, stock)))
 }

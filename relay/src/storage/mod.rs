@@ -487,6 +487,39 @@ pub trait Storage: Send + Sync + 'static {
         expected: u64,
         next: u64,
     ) -> StorageFuture<'_, GenerationOutcome>;
+
+    // ---- Blind directory (spec/relay-protocol.md §6.1) ----
+
+    /// Registers (or replaces) the mailbox's directory fetch verifier, the SHA-256 hash its
+    /// fetch tokens must have. Returns the mailbox's stock.
+    fn set_fetch_verifier(
+        &self,
+        mailbox: MailboxAddress,
+        verifier: [u8; 32],
+    ) -> StorageFuture<'_, DirectoryStock>;
+
+    /// The mailbox's directory fetch verifier, `None` for a mailbox that has none (legacy).
+    fn fetch_verifier(&self, mailbox: MailboxAddress) -> StorageFuture<'_, Option<[u8; 32]>>;
+
+    /// Like [`Storage::put_prekeys`], but first removes every one-time prekey of the mailbox,
+    /// in the same transaction.
+    fn replace_prekeys(
+        &self,
+        mailbox: MailboxAddress,
+        signed: Option<SignedPrekey>,
+        one_time: Vec<OneTimePrekey>,
+        max_stock: u64,
+    ) -> StorageFuture<'_, DirectoryStock>;
+
+    /// Like [`Storage::put_key_packages`], but first removes every KeyPackage of the mailbox
+    /// (not the last-resort one), in the same transaction.
+    fn replace_key_packages(
+        &self,
+        mailbox: MailboxAddress,
+        key_packages: Vec<Vec<u8>>,
+        last_resort: Option<Vec<u8>>,
+        max_stock: u64,
+    ) -> StorageFuture<'_, DirectoryStock>;
 }
 
 /// The answer of [`Storage::advance_generation`].

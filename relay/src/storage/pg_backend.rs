@@ -892,52 +892,7 @@ impl Storage for PgStorage {
         one_time: Vec<OneTimePrekey>,
         max_stock: u64,
     ) -> StorageFuture<'_, DirectoryStock> {
-        Box::pin(async move {
-            // Later duplicates of an id win, as in a sequence of inserts.
-            let keys: BTreeMap<u64, Vec<u8>> =
-                one_time.into_iter().map(|k| (k.id, k.blob)).collect();
-            let ids: Vec<i64> = keys.keys().map(|id| flip(*id)).collect();
-            let blobs: Vec<Vec<u8>> = keys.into_values().collect();
-            let a = mailbox.0.as_slice();
-            in_tx!(self, "put prekeys", |tx| async {
-                lock_directory(&tx, a).await?;
-                if !ids.is_empty() {
-                    let r = query_one(
-                        &tx,
-                        "SELECT (SELECT count(*) FROM hush_one_time_prekeys WHERE address = $1),
-                                (SELECT count(*) FROM unnest($2::bigint[]) AS n(id)
-                                 WHERE NOT EXISTS (SELECT 1 FROM hush_one_time_prekeys k
-                                                   WHERE k.address = $1 AND k.id = n.id))",
-                        &[&a, &ids],
-                    )
-                    .await?;
-                    let (have, new) = (to_u(r.get(0)), to_u(r.get(1)));
-                    if have + new > max_stock {
-                        return Err(Fail::Storage(StorageError::DirectoryFull(format!(
-                            "{have} one-time prekeys stored, {new} more would exceed {max_stock}"
-                        ))));
-                    }
-                    execute(
-                        &tx,
-                        "INSERT INTO hush_one_time_prekeys (address, id, blob)
-                         SELECT $1, n.id, n.blob FROM unnest($2::bigint[], $3::bytea[]) AS n(id, blob)
-                         ON CONFLICT (address, id) DO UPDATE SET blob = EXCLUDED.blob",
-                        &[&a, &ids, &blobs],
-                    )
-                    .await?;
-                }
-                if let Some(s) = &signed {
-                    execute(
-                        &tx,
-                        "INSERT INTO hush_signed_prekeys (address, id, blob) VALUES ($1, $2, $3)
-                         ON CONFLICT (address) DO UPDATE SET id = EXCLUDED.id, blob = EXCLUDED.blob",
-                        &[&a, &i64::from(s.id), &s.blob],
-                    )
-                    .await?;
-                }
-                stock_on(&tx, a).await
-            })
-        })
+        self.put_prekeys_replacing(mailbox, signed, one_time, max_stock, false)
     }
 
     fn take_prekey_bundle(
@@ -989,54 +944,7 @@ impl Storage for PgStorage {
         last_resort: Option<Vec<u8>>,
         max_stock: u64,
     ) -> StorageFuture<'_, DirectoryStock> {
-        Box::pin(async move {
-            let kps: BTreeMap<[u8; 32], Vec<u8>> = key_packages
-                .into_iter()
-                .map(|kp| (sha256(&[&kp]), kp))
-                .collect();
-            let digests: Vec<Vec<u8>> = kps.keys().map(|d| d.to_vec()).collect();
-            let blobs: Vec<Vec<u8>> = kps.into_values().collect();
-            let a = mailbox.0.as_slice();
-            in_tx!(self, "put key packages", |tx| async {
-                lock_directory(&tx, a).await?;
-                if !digests.is_empty() {
-                    let r = query_one(
-                        &tx,
-                        "SELECT (SELECT count(*) FROM hush_key_packages WHERE address = $1),
-                                (SELECT count(*) FROM unnest($2::bytea[]) AS n(digest)
-                                 WHERE NOT EXISTS (SELECT 1 FROM hush_key_packages k
-                                                   WHERE k.address = $1 AND k.digest = n.digest))",
-                        &[&a, &digests],
-                    )
-                    .await?;
-                    let (have, new) = (to_u(r.get(0)), to_u(r.get(1)));
-                    if have + new > max_stock {
-                        return Err(Fail::Storage(StorageError::DirectoryFull(format!(
-                            "{have} KeyPackages stored, {new} more would exceed {max_stock}"
-                        ))));
-                    }
-                    execute(
-                        &tx,
-                        "INSERT INTO hush_key_packages (address, digest, blob)
-                         SELECT $1, n.digest, n.blob
-                         FROM unnest($2::bytea[], $3::bytea[]) AS n(digest, blob)
-                         ON CONFLICT (address, digest) DO NOTHING",
-                        &[&a, &digests, &blobs],
-                    )
-                    .await?;
-                }
-                if let Some(lr) = &last_resort {
-                    execute(
-                        &tx,
-                        "INSERT INTO hush_last_resort_key_packages (address, blob) VALUES ($1, $2)
-                         ON CONFLICT (address) DO UPDATE SET blob = EXCLUDED.blob",
-                        &[&a, lr],
-                    )
-                    .await?;
-                }
-                stock_on(&tx, a).await
-            })
-        })
+        self.put_key_packages_replacing(mailbox, key_packages, last_resort, max_stock, false)
     }
 
     fn take_key_package(&self, mailbox: MailboxAddress) -> StorageFuture<'_, Option<KeyPackage>> {
@@ -1145,6 +1053,38 @@ impl Storage for PgStorage {
         })
     }
 
+    fn set_fetch_verifier(
+        &self,
+        mailbox: MailboxAddress,
+        verifier: [u8; 32],
+    ) -> StorageFuture<'_, DirectoryStock> {
+        self.set_fetch_verifier_impl(mailbox, verifier)
+    }
+
+    fn fetch_verifier(&self, mailbox: MailboxAddress) -> StorageFuture<'_, Option<[u8; 32]>> {
+        self.fetch_verifier_impl(mailbox)
+    }
+
+    fn replace_prekeys(
+        &self,
+        mailbox: MailboxAddress,
+        signed: Option<SignedPrekey>,
+        one_time: Vec<OneTimePrekey>,
+        max_stock: u64,
+    ) -> StorageFuture<'_, DirectoryStock> {
+        self.put_prekeys_replacing(mailbox, signed, one_time, max_stock, true)
+    }
+
+    fn replace_key_packages(
+        &self,
+        mailbox: MailboxAddress,
+        key_packages: Vec<Vec<u8>>,
+        last_resort: Option<Vec<u8>>,
+        max_stock: u64,
+    ) -> StorageFuture<'_, DirectoryStock> {
+        self.put_key_packages_replacing(mailbox, key_packages, last_resort, max_stock, true)
+    }
+
     fn close(&self) -> StorageFuture<'_, ()> {
         Box::pin(async move {
             self.closed.store(true, Ordering::Release);
@@ -1192,6 +1132,11 @@ impl Storage for PgStorage {
 }
 
 mod generation;
+
+// The directory writes (uploads, replacements, fetch verifiers), in a file of their own. Declared
+// here, after the macros they use.
+#[path = "pg_directory.rs"]
+mod directory;
 
 #[cfg(test)]
 mod tests {

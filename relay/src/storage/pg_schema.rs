@@ -23,7 +23,16 @@ use tokio_postgres::Client;
 pub const SCHEMA_VERSION: i32 = 3;
 
 /// `(version, SQL)`, applied in order.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (3, V3)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3)];
+
+/// Migration 2: the blind directory's fetch verifiers (spec/relay-protocol.md §6.1), one per
+/// mailbox that registered one: `SHA-256("Hush-v1-Directory-Verifier" ‖ fetch token)`.
+const V2: &str = r#"
+CREATE TABLE hush_directory_verifiers (
+    address  bytea PRIMARY KEY,
+    verifier bytea NOT NULL CHECK (octet_length(verifier) = 32)
+);
+"#;
 
 const V1: &str = r#"
 CREATE TABLE hush_mailboxes (

@@ -22,6 +22,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+#[path = "redb_directory.rs"]
+mod directory;
+
 type Bytes<'a> = &'a [u8];
 const ENVELOPES: TableDefinition<Bytes, Bytes> = TableDefinition::new("envelopes");
 const ENVELOPE_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("envelope_index");
@@ -146,6 +149,7 @@ impl RedbStorage {
             GROUP_LOG,
             GROUP_EXPIRY,
             DIRECTORY_COUNTS,
+            directory::DIRECTORY_VERIFIERS,
         ] {
             txn.open_table(t)?;
         }
@@ -820,39 +824,7 @@ impl Storage for RedbStorage {
         max_stock: u64,
     ) -> StorageFuture<'_, DirectoryStock> {
         self.submit(move |txn| {
-            let a = mailbox.0;
-            {
-                let mut otpk = txn.open_table(ONE_TIME_PREKEYS)?;
-                let mut counts_t = txn.open_table(DIRECTORY_COUNTS)?;
-                let mut counts = directory_counts(&counts_t, &a)?;
-                let have = counts.one_time_prekeys;
-                let ids: BTreeSet<u64> = one_time.iter().map(|k| k.id).collect();
-                let mut new = 0u64;
-                for id in &ids {
-                    if otpk.get(key_prefix_u64(&a, *id).as_slice())?.is_none() {
-                        new += 1;
-                    }
-                }
-                if have + new > max_stock {
-                    return Err(StorageError::DirectoryFull(format!(
-                        "{have} one-time prekeys stored, {new} more would exceed {max_stock}"
-                    )));
-                }
-                for k in &one_time {
-                    otpk.insert(key_prefix_u64(&a, k.id).as_slice(), k.blob.as_slice())?;
-                }
-                counts.one_time_prekeys = have + new;
-                set_directory_counts(&mut counts_t, &a, counts)?;
-            }
-            if let Some(s) = signed {
-                let row = SignedPrekeyRow {
-                    id: s.id,
-                    blob: s.blob,
-                };
-                txn.open_table(SIGNED_PREKEYS)?
-                    .insert(a.as_slice(), row.encode_to_vec().as_slice())?;
-            }
-            stock_tx(txn, &a)
+            directory::put_prekeys_tx(txn, mailbox, signed, one_time, max_stock, false)
         })
     }
 
@@ -904,39 +876,14 @@ impl Storage for RedbStorage {
         max_stock: u64,
     ) -> StorageFuture<'_, DirectoryStock> {
         self.submit(move |txn| {
-            let a = mailbox.0;
-            {
-                let mut kps = txn.open_table(KEY_PACKAGES)?;
-                let mut counts_t = txn.open_table(DIRECTORY_COUNTS)?;
-                let mut counts = directory_counts(&counts_t, &a)?;
-                let have = counts.key_packages;
-                let keys: BTreeSet<Vec<u8>> = key_packages
-                    .iter()
-                    .map(|kp| key_prefix_bytes(&a, &sha256(&[kp])))
-                    .collect();
-                let mut new = 0u64;
-                for k in &keys {
-                    if kps.get(k.as_slice())?.is_none() {
-                        new += 1;
-                    }
-                }
-                if have + new > max_stock {
-                    return Err(StorageError::DirectoryFull(format!(
-                        "{have} KeyPackages stored, {new} more would exceed {max_stock}"
-                    )));
-                }
-                for kp in &key_packages {
-                    let k = key_prefix_bytes(&a, &sha256(&[kp]));
-                    kps.insert(k.as_slice(), kp.as_slice())?;
-                }
-                counts.key_packages = have + new;
-                set_directory_counts(&mut counts_t, &a, counts)?;
-            }
-            if let Some(lr) = last_resort {
-                txn.open_table(LAST_RESORT)?
-                    .insert(a.as_slice(), lr.as_slice())?;
-            }
-            stock_tx(txn, &a)
+            directory::put_key_packages_tx(
+                txn,
+                mailbox,
+                key_packages,
+                last_resort,
+                max_stock,
+                false,
+            )
         })
     }
 
@@ -1098,6 +1045,42 @@ impl Storage for RedbStorage {
             tokio::task::spawn_blocking(move || super::redb_backup::copy_to(&db, &dest))
                 .await
                 .map_err(|e| StorageError::Backend(format!("backup: {e}")))?
+        })
+    }
+
+    fn set_fetch_verifier(
+        &self,
+        mailbox: MailboxAddress,
+        verifier: [u8; 32],
+    ) -> StorageFuture<'_, DirectoryStock> {
+        self.submit(move |txn| directory::set_fetch_verifier_tx(txn, mailbox, verifier))
+    }
+
+    fn fetch_verifier(&self, mailbox: MailboxAddress) -> StorageFuture<'_, Option<[u8; 32]>> {
+        self.read(move |txn| directory::fetch_verifier_rx(txn, mailbox))
+    }
+
+    fn replace_prekeys(
+        &self,
+        mailbox: MailboxAddress,
+        signed: Option<SignedPrekey>,
+        one_time: Vec<OneTimePrekey>,
+        max_stock: u64,
+    ) -> StorageFuture<'_, DirectoryStock> {
+        self.submit(move |txn| {
+            directory::put_prekeys_tx(txn, mailbox, signed, one_time, max_stock, true)
+        })
+    }
+
+    fn replace_key_packages(
+        &self,
+        mailbox: MailboxAddress,
+        key_packages: Vec<Vec<u8>>,
+        last_resort: Option<Vec<u8>>,
+        max_stock: u64,
+    ) -> StorageFuture<'_, DirectoryStock> {
+        self.submit(move |txn| {
+            directory::put_key_packages_tx(txn, mailbox, key_packages, last_resort, max_stock, true)
         })
     }
 

@@ -1,0 +1,131 @@
+//! The blind-directory requests of the relay client (`spec/relay-protocol.md` §6.1): fetches
+//! that carry a mailbox's fetch token, uploads that replace a mailbox's whole stock, and the
+//! registration of the fetch verifier. The client never opens or seals entries: that is the
+//! caller's business (the `hush-protocol` crate's `directory` module).
+
+use crate::client::{
+    Client, ClientError, KeyPackage, OneTimePrekey, PrekeyBundle, SignedPrekey, Stock,
+};
+use crate::proto::{self, request, response};
+use crate::types::MailboxAddress;
+
+impl Client {
+    /// Fetches a mailbox's prekey bundle, presenting `fetch_token` (32 bytes from the owner's
+    /// contact card) when given, and takes one one-time prekey if any is left. A mailbox with a
+    /// registered verifier refuses a missing or wrong token with
+    /// `ERROR_CODE_FETCH_TOKEN_INVALID` and takes nothing.
+    pub async fn fetch_prekey_bundle_with_token(
+        &self,
+        mailbox: &MailboxAddress,
+        fetch_token: Option<&[u8; 32]>,
+    ) -> Result<PrekeyBundle, ClientError> {
+        match self
+            .request(request::Body::PrekeyFetch(proto::PrekeyFetchRequest {
+                mailbox_address: mailbox.0.to_vec(),
+                fetch_token: fetch_token.map(|t| t.to_vec()).unwrap_or_default(),
+            }))
+            .await?
+        {
+            response::Body::PrekeyBundle(b) => {
+                let s = b.signed_prekey.ok_or(ClientError::UnexpectedResponse)?;
+                Ok(PrekeyBundle {
+                    signed_prekey: SignedPrekey {
+                        id: s.id,
+                        blob: s.blob,
+                    },
+                    one_time_prekey: b.one_time_prekey.map(|k| OneTimePrekey {
+                        id: k.id,
+                        blob: k.blob,
+                    }),
+                })
+            }
+            _ => Err(ClientError::UnexpectedResponse),
+        }
+    }
+
+    /// Takes one KeyPackage of a mailbox (the last-resort one when none are left), presenting
+    /// `fetch_token` when given; refused like [`Client::fetch_prekey_bundle_with_token`].
+    pub async fn fetch_key_package_with_token(
+        &self,
+        mailbox: &MailboxAddress,
+        fetch_token: Option<&[u8; 32]>,
+    ) -> Result<KeyPackage, ClientError> {
+        match self
+            .request(request::Body::KeyPackageFetch(
+                proto::KeyPackageFetchRequest {
+                    mailbox_address: mailbox.0.to_vec(),
+                    fetch_token: fetch_token.map(|t| t.to_vec()).unwrap_or_default(),
+                },
+            ))
+            .await?
+        {
+            response::Body::KeyPackage(k) => Ok(KeyPackage {
+                blob: k.key_package,
+                last_resort: k.last_resort,
+            }),
+            _ => Err(ClientError::UnexpectedResponse),
+        }
+    }
+
+    /// Replaces an authenticated mailbox's signed prekey (if given) and its whole one-time
+    /// prekey stock with `one_time_prekeys`, in one transaction.
+    pub async fn replace_prekeys(
+        &self,
+        mailbox: &MailboxAddress,
+        signed_prekey: Option<SignedPrekey>,
+        one_time_prekeys: Vec<OneTimePrekey>,
+    ) -> Result<Stock, ClientError> {
+        self.stock_request(request::Body::PrekeyUpload(proto::PrekeyUploadRequest {
+            mailbox_address: mailbox.0.to_vec(),
+            signed_prekey: signed_prekey.map(|s| proto::SignedPrekey {
+                id: s.id,
+                blob: s.blob,
+            }),
+            one_time_prekeys: one_time_prekeys
+                .into_iter()
+                .map(|k| proto::OneTimePrekey {
+                    id: k.id,
+                    blob: k.blob,
+                })
+                .collect(),
+            replace_one_time_prekeys: true,
+        }))
+        .await
+    }
+
+    /// Replaces an authenticated mailbox's whole KeyPackage stock with `key_packages` (and the
+    /// last-resort KeyPackage, if given), in one transaction.
+    pub async fn replace_key_packages(
+        &self,
+        mailbox: &MailboxAddress,
+        key_packages: Vec<Vec<u8>>,
+        last_resort: Option<Vec<u8>>,
+    ) -> Result<Stock, ClientError> {
+        self.stock_request(request::Body::KeyPackageUpload(
+            proto::KeyPackageUploadRequest {
+                mailbox_address: mailbox.0.to_vec(),
+                key_packages,
+                last_resort: last_resort.unwrap_or_default(),
+                replace_key_packages: true,
+            },
+        ))
+        .await
+    }
+
+    /// Registers (or replaces) an authenticated mailbox's fetch verifier,
+    /// `SHA-256("Hush-v1-Directory-Verifier" ‖ fetch_token)`. From then on its directory is
+    /// handed out only to fetches with the token.
+    pub async fn register_fetch_verifier(
+        &self,
+        mailbox: &MailboxAddress,
+        verifier: [u8; 32],
+    ) -> Result<Stock, ClientError> {
+        self.stock_request(request::Body::DirectoryAccess(
+            proto::DirectoryAccessRequest {
+                mailbox_address: mailbox.0.to_vec(),
+                fetch_verifier: verifier.to_vec(),
+            },
+        ))
+        .await
+    }
+}
