@@ -15,8 +15,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHand
 
 use super::StorageError;
 
-/// The one table that is not bytes to bytes (format version and similar counters).
+/// The tables that do not map bytes to bytes: the format version, and the state generations.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const GENERATIONS: TableDefinition<&[u8], u64> = TableDefinition::new("generations");
 
 /// Copies every table of `db` into a new database file at `dest` (which must not exist).
 pub(super) fn copy_to(db: &Database, dest: &Path) -> Result<(), StorageError> {
@@ -53,6 +54,15 @@ fn copy_snapshot(db: &Database, to: &Path) -> Result<(), StorageError> {
         if name == META.name() {
             let from = src.open_table(META)?;
             let mut into = w.open_table(META)?;
+            for row in from.iter()? {
+                let (k, v) = row?;
+                into.insert(k.value(), v.value())?;
+            }
+            continue;
+        }
+        if name == GENERATIONS.name() {
+            let from = src.open_table(GENERATIONS)?;
+            let mut into = w.open_table(GENERATIONS)?;
             for row in from.iter()? {
                 let (k, v) = row?;
                 into.insert(k.value(), v.value())?;
@@ -107,6 +117,7 @@ mod tests {
             max_bytes: 1 << 20,
         };
         store.put_envelope(env, quota).await.unwrap();
+        store.advance_generation(mailbox, 0, 5).await.unwrap();
         let dest = dir.path().join("copy.redb");
         store.backup(dest.clone()).await.unwrap();
         // A second backup to the same place is refused, the first is untouched.
@@ -128,7 +139,10 @@ mod tests {
         };
         assert_eq!(names(&ra), names(&rb));
         assert!(names(&ra).len() > 5);
-        for name in names(&ra).iter().filter(|n| n.as_str() != "meta") {
+        for name in names(&ra)
+            .iter()
+            .filter(|n| !matches!(n.as_str(), "meta" | "generations"))
+        {
             let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(name);
             let rows = |r: &redb::ReadTransaction| -> Vec<(Vec<u8>, Vec<u8>)> {
                 let t = r.open_table(def).unwrap();
@@ -151,6 +165,7 @@ mod tests {
             .unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].ciphertext, vec![9; 600]);
+        assert_eq!(copy.generation(mailbox).await.unwrap(), 5);
         copy.close().await.unwrap();
     }
 }
