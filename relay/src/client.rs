@@ -539,22 +539,8 @@ impl Client {
         signed_prekey: Option<SignedPrekey>,
         one_time_prekeys: Vec<OneTimePrekey>,
     ) -> Result<Stock, ClientError> {
-        self.stock_request(request::Body::PrekeyUpload(proto::PrekeyUploadRequest {
-            mailbox_address: mailbox.0.to_vec(),
-            signed_prekey: signed_prekey.map(|s| proto::SignedPrekey {
-                id: s.id,
-                blob: s.blob,
-            }),
-            one_time_prekeys: one_time_prekeys
-                .into_iter()
-                .map(|k| proto::OneTimePrekey {
-                    id: k.id,
-                    blob: k.blob,
-                })
-                .collect(),
-            replace_one_time_prekeys: false,
-        }))
-        .await
+        self.prekey_upload(mailbox, signed_prekey, one_time_prekeys, false)
+            .await
     }
 
     /// Fetches a mailbox's prekey bundle without a fetch token (a legacy mailbox, §6.1),
@@ -573,15 +559,8 @@ impl Client {
         key_packages: Vec<Vec<u8>>,
         last_resort: Option<Vec<u8>>,
     ) -> Result<Stock, ClientError> {
-        self.stock_request(request::Body::KeyPackageUpload(
-            proto::KeyPackageUploadRequest {
-                mailbox_address: mailbox.0.to_vec(),
-                key_packages,
-                last_resort: last_resort.unwrap_or_default(),
-                replace_key_packages: false,
-            },
-        ))
-        .await
+        self.key_package_upload(mailbox, key_packages, last_resort, false)
+            .await
     }
 
     /// Takes one KeyPackage of a mailbox without a fetch token (a legacy mailbox, §6.1); the

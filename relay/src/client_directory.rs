@@ -75,6 +75,30 @@ impl Client {
         signed_prekey: Option<SignedPrekey>,
         one_time_prekeys: Vec<OneTimePrekey>,
     ) -> Result<Stock, ClientError> {
+        self.prekey_upload(mailbox, signed_prekey, one_time_prekeys, true)
+            .await
+    }
+
+    /// Replaces an authenticated mailbox's whole KeyPackage stock with `key_packages` (and the
+    /// last-resort KeyPackage, if given), in one transaction.
+    pub async fn replace_key_packages(
+        &self,
+        mailbox: &MailboxAddress,
+        key_packages: Vec<Vec<u8>>,
+        last_resort: Option<Vec<u8>>,
+    ) -> Result<Stock, ClientError> {
+        self.key_package_upload(mailbox, key_packages, last_resort, true)
+            .await
+    }
+
+    /// PREKEY_UPLOAD: adds to the one-time prekey stock, or replaces it when `replace`.
+    pub(crate) async fn prekey_upload(
+        &self,
+        mailbox: &MailboxAddress,
+        signed_prekey: Option<SignedPrekey>,
+        one_time_prekeys: Vec<OneTimePrekey>,
+        replace: bool,
+    ) -> Result<Stock, ClientError> {
         self.stock_request(request::Body::PrekeyUpload(proto::PrekeyUploadRequest {
             mailbox_address: mailbox.0.to_vec(),
             signed_prekey: signed_prekey.map(|s| proto::SignedPrekey {
@@ -88,25 +112,25 @@ impl Client {
                     blob: k.blob,
                 })
                 .collect(),
-            replace_one_time_prekeys: true,
+            replace_one_time_prekeys: replace,
         }))
         .await
     }
 
-    /// Replaces an authenticated mailbox's whole KeyPackage stock with `key_packages` (and the
-    /// last-resort KeyPackage, if given), in one transaction.
-    pub async fn replace_key_packages(
+    /// KEY_PACKAGE_UPLOAD: adds to the KeyPackage stock, or replaces it when `replace`.
+    pub(crate) async fn key_package_upload(
         &self,
         mailbox: &MailboxAddress,
         key_packages: Vec<Vec<u8>>,
         last_resort: Option<Vec<u8>>,
+        replace: bool,
     ) -> Result<Stock, ClientError> {
         self.stock_request(request::Body::KeyPackageUpload(
             proto::KeyPackageUploadRequest {
                 mailbox_address: mailbox.0.to_vec(),
                 key_packages,
                 last_resort: last_resort.unwrap_or_default(),
-                replace_key_packages: true,
+                replace_key_packages: replace,
             },
         ))
         .await
