@@ -12,7 +12,6 @@ use hush_protocol::{
 };
 use hush_relay::client::{Envelope, GroupEntry, Stock};
 use hush_relay::{Client, MailboxAddress, RelayUrl};
-use serde::{Deserialize, Serialize};
 
 use crate::archived;
 use crate::card::Card;
@@ -20,6 +19,7 @@ use crate::cmd::basic::{KEY_PACKAGE_BATCH, PREKEY_BATCH};
 use crate::directory;
 use crate::display::escape_text;
 use crate::home::Loaded;
+use crate::invitation;
 use crate::net;
 use crate::state::{GroupRecord, InboxItem, Secret, fpr};
 
@@ -27,21 +27,6 @@ use crate::state::{GroupRecord, InboxItem, Secret, fpr};
 const PREKEY_LOW: u64 = 10;
 /// Refill KeyPackages below this many.
 const KEY_PACKAGE_LOW: u64 = 5;
-
-/// What travels (sealed, kind `GroupWelcome`) to a new member: the group's local name at the
-/// adder, the relay holding its log, and the MLS Welcome.
-#[derive(Serialize, Deserialize)]
-pub struct WelcomePayload {
-    /// Suggested name.
-    pub name: String,
-    /// Relay of the group log.
-    pub relay: String,
-    /// TLS-encoded `MLSMessage(Welcome)`, hex.
-    pub welcome: String,
-    /// Group log position to start reading at: everything before it predates the join.
-    #[serde(default)]
-    pub cursor: u64,
-}
 
 /// A loaded home with its keys unpacked, and open relay connections.
 pub struct Engine {
@@ -212,16 +197,14 @@ impl Engine {
                 }))
             }
             ContentKind::GroupWelcome => {
-                let w: WelcomePayload =
-                    serde_json::from_slice(&c.payload).context("malformed group invitation")?;
+                let w = invitation::decode(&c.payload)?;
                 let relay: RelayUrl = w
                     .relay
                     .parse()
                     .map_err(|e| anyhow!("bad group relay in invitation: {e}"))?;
-                let welcome = hex::decode(&w.welcome).context("malformed group invitation")?;
                 let gid = self
                     .gc
-                    .join(&mut rng, &welcome, None)
+                    .join(&mut rng, &w.welcome, None)
                     .context("cannot join the group")?;
                 // A group this home had to be re-added to keeps its name.
                 let id_hex = hex::encode(gid.as_slice());
@@ -238,7 +221,7 @@ impl Engine {
                     GroupRecord {
                         id: hex::encode(gid.as_slice()),
                         relay: relay.to_string(),
-                        cursor: w.cursor,
+                        cursor: w.log_cursor,
                         own_seqs: Default::default(),
                         active: true,
                         rejoin: false,

@@ -13,6 +13,7 @@ pub mod display;
 pub mod engine;
 pub mod generation;
 pub mod home;
+pub mod invitation;
 pub mod net;
 pub mod state;
 pub mod store;

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use hush_protocol::IdentityPublicKey;
 use hush_protocol::envelope::{self, ContentKind};
-use hush_protocol::group::{CommitOutput, GroupId};
+use hush_protocol::group::{CommitOutput, GroupId, GroupInvitation};
 use hush_relay::EnvelopeId;
 use hush_relay::RelayUrl;
 use hush_relay::client::{GroupMessageKind, WelcomeDelivery};
@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::card::Card;
 use crate::cmd::basic::check_alias;
-use crate::engine::{Engine, WelcomePayload, relay_group_id};
+use crate::engine::{Engine, relay_group_id};
 use crate::generation::{self, rejoin_message};
 use crate::home::Home;
 use crate::net;
@@ -195,12 +195,13 @@ pub async fn add(dir: &Path, name: &str, aliases: &[String], batch: usize) -> Re
                 e.gc.discard_pending_commit(&gid).ok();
                 bail!("the KeyPackage the relay gave for {alias} is not {alias}'s identity");
             }
-            let payload = serde_json::to_vec(&WelcomePayload {
-                name: name.to_string(),
+            let payload = GroupInvitation {
+                welcome: out.welcome_for(i).context("cannot split the Welcome")?,
                 relay: group_relay.clone(),
-                welcome: hex::encode(out.welcome_for(i).context("cannot split the Welcome")?),
-                cursor: hint,
-            })?;
+                log_cursor: hint,
+                name: name.to_string(),
+            }
+            .encode();
             let sealed = envelope::seal(
                 &mut rng,
                 &me,

@@ -43,6 +43,7 @@ mod credential;
 mod error;
 mod events;
 mod interop;
+mod invitation;
 mod key_packages;
 mod persist;
 mod provider;
@@ -58,5 +59,8 @@ pub use config::{
 pub use error::{GroupError, GroupResult};
 pub use events::{CommitOutput, ConflictResolution, GroupEvent, GroupId, GroupMember, NewMember};
 pub use interop::KeyPackageSecrets;
+pub use invitation::{
+    GROUP_INVITATION_VERSION, GroupInvitation, MAX_INVITATION_NAME_LEN, MAX_INVITATION_RELAY_LEN,
+};
 pub use key_packages::MAX_KEY_PACKAGE_BATCH;
 pub use persist::GROUP_STATE_VERSION;
