@@ -56,6 +56,25 @@ impl Engine {
         })
     }
 
+    /// Lets other commands use the home while this one waits (`recv --wait`); nothing of the
+    /// state may be used until [`Engine::reacquire`].
+    pub fn release(&mut self) {
+        self.l.release();
+    }
+
+    /// Takes the home back after [`Engine::release`] and re-reads the state and keys as other
+    /// commands left them. Does nothing while the home is held.
+    pub fn reacquire(&mut self) -> Result<()> {
+        if self.l.is_locked() {
+            return Ok(());
+        }
+        self.l.reload()?;
+        self.me = self.l.state.identity()?;
+        self.gc = self.l.state.group_client(&self.me)?;
+        self.prekeys = self.l.state.prekeys()?;
+        Ok(())
+    }
+
     /// Writes everything back to disk.
     pub fn save(&mut self) -> Result<()> {
         self.l.state.set_group_client(&self.gc)?;

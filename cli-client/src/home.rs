@@ -20,10 +20,11 @@ pub const PASSPHRASE_ENV: &str = "HUSH_PASSPHRASE";
 /// How long a command waits for another one using the same home.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 
-/// A locked home folder. The lock is released when this is dropped (or the process ends).
+/// A locked home folder. The lock is released when this is dropped (or the process ends),
+/// or for a while with [`Loaded::release`].
 pub struct Home {
     dir: PathBuf,
-    _lock: File,
+    lock: Option<File>,
 }
 
 /// A home with its decrypted state, and the key to write it back.
@@ -48,34 +49,9 @@ impl Home {
                 dir.display()
             );
         }
-        let path = dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        let start = Instant::now();
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(TryLockError::WouldBlock) if start.elapsed() < LOCK_WAIT => {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(TryLockError::WouldBlock) => bail!(
-                    "another hush command is using {} (waited {} s)",
-                    dir.display(),
-                    LOCK_WAIT.as_secs()
-                ),
-                Err(TryLockError::Error(e)) => {
-                    return Err(e).with_context(|| format!("cannot lock {}", path.display()));
-                }
-            }
-        }
         Ok(Home {
             dir: dir.to_path_buf(),
-            _lock: file,
+            lock: Some(lock_file(dir)?),
         })
     }
 
@@ -112,11 +88,44 @@ impl Home {
 }
 
 impl Loaded {
-    /// Encrypts and atomically replaces the state file.
+    /// Encrypts and atomically replaces the state file. Refused while the lock is released.
     pub fn save(&self) -> Result<()> {
+        if self.home.lock.is_none() {
+            bail!("internal error: the state was written while the home was not locked");
+        }
         let body = self.state.to_json()?;
         let image = self.key.seal(&body)?;
         store::write_atomic(&self.home.state_path(), &image)
+    }
+}
+
+impl Loaded {
+    /// Lets other commands use the home while this one waits (`recv --wait`). The state in
+    /// memory must not be used until [`Loaded::reload`].
+    pub fn release(&mut self) {
+        self.home.lock = None;
+    }
+
+    /// Whether this command holds the home's lock.
+    pub fn is_locked(&self) -> bool {
+        self.home.lock.is_some()
+    }
+
+    /// Takes the lock again and reads the state as other commands left it, with the key
+    /// derived at load (no second Argon2id). Does nothing if the lock is held.
+    pub fn reload(&mut self) -> Result<()> {
+        if self.home.lock.is_some() {
+            return Ok(());
+        }
+        let file = lock_file(&self.home.dir)?;
+        let path = self.home.state_path();
+        let image = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let body = self.key.open(&image).context(
+            "the home's state file was replaced meanwhile (restored, or a new passphrase)",
+        )?;
+        self.state = State::from_json(&body)?;
+        self.home.lock = Some(file);
+        Ok(())
     }
 }
 
@@ -152,4 +161,34 @@ pub fn passphrase(confirm: bool) -> Result<Zeroizing<String>> {
         }
     }
     Ok(p)
+}
+
+/// Opens and locks `DIR/lock`, waiting up to [`LOCK_WAIT`] for another command to finish.
+fn lock_file(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let start = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) if start.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(TryLockError::WouldBlock) => bail!(
+                "another hush command is using {} (waited {} s)",
+                dir.display(),
+                LOCK_WAIT.as_secs()
+            ),
+            Err(TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
+        }
+    }
+    Ok(file)
 }

@@ -183,11 +183,17 @@ async fn listen(
         tasks.push(subscribe_group(e, &name, &tx).await?);
         followed.insert(name);
     }
+    // Other commands (`card`, `send`, `status`, …) may use the home while we wait; each push
+    // is handled with the home locked again and the state re-read.
     let result = loop {
+        e.release();
         let push = tokio::select! {
             _ = tokio::time::sleep_until(deadline) => break Ok(()),
             p = rx.recv() => p,
         };
+        if let Err(err) = e.reacquire() {
+            break Err(err);
+        }
         match push {
             None => break Ok(()),
             Some(Push::Mailbox(Ok(Some(page)))) => {
