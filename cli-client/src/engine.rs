@@ -21,6 +21,7 @@ use crate::display::escape_text;
 use crate::home::Loaded;
 use crate::invitation;
 use crate::net;
+use crate::sessions::{self, Attempt};
 use crate::state::{GroupRecord, InboxItem, Secret, fpr};
 
 /// Refill one-time prekeys below this many.
@@ -157,21 +158,15 @@ impl Engine {
                         if *sender != c.sender {
                             bail!("the sealed sender and the session sender differ");
                         }
-                        let existing = self.l.state.session(&c.sender)?;
-                        let decrypted = existing.and_then(|mut s| {
-                            s.decrypt(&mut rng, &c.payload).ok().map(|pt| (s, pt))
-                        });
-                        match decrypted {
-                            Some((session, pt)) => {
-                                self.l.state.set_session(&session);
-                                pt
-                            }
-                            None => {
+                        match sessions::decrypt(&mut self.l.state, &c.sender, &c.payload)? {
+                            // The current session, or one it replaced (both started at once).
+                            Attempt::Plaintext(pt) => pt,
+                            Attempt::Failed(_) => {
                                 match archived::decrypt(&mut self.l.state, &c.sender, &c.payload)? {
                                     // A late message of a session set aside after a rollback.
                                     Some(pt) => pt,
-                                    // A new session (or the peer started one while we did too:
-                                    // theirs replaces ours).
+                                    // A new session; the one it replaces stays as a previous
+                                    // one (the peer may have answered on it already).
                                     None => {
                                         let (session, pt) = Session::respond(
                                             &mut rng,
@@ -181,7 +176,7 @@ impl Engine {
                                             SessionConfig::default(),
                                         )
                                         .context("cannot start the session")?;
-                                        self.l.state.set_session(&session);
+                                        sessions::replace(&mut self.l.state, &session);
                                         pt
                                     }
                                 }
@@ -189,21 +184,14 @@ impl Engine {
                         }
                     }
                     MessageKind::Ratchet => {
-                        let current = match self.l.state.session(&c.sender)? {
-                            Some(mut s) => match s.decrypt(&mut rng, &c.payload) {
-                                Ok(pt) => {
-                                    self.l.state.set_session(&s);
-                                    Ok(pt)
-                                }
-                                Err(err) => Err(anyhow!(err).context("cannot decrypt")),
-                            },
-                            None => Err(anyhow!("no session with {from}")),
-                        };
-                        match current {
-                            Ok(pt) => pt,
-                            Err(err) => {
+                        match sessions::decrypt(&mut self.l.state, &c.sender, &c.payload)? {
+                            Attempt::Plaintext(pt) => pt,
+                            Attempt::Failed(why) => {
                                 archived::decrypt(&mut self.l.state, &c.sender, &c.payload)?
-                                    .ok_or(err)?
+                                    .ok_or_else(|| match why {
+                                        Some(err) => anyhow!(err).context("cannot decrypt"),
+                                        None => anyhow!("no session with {from}"),
+                                    })?
                             }
                         }
                     }

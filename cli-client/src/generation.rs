@@ -17,6 +17,7 @@ use hush_protocol::group::GroupId;
 
 use crate::engine::Engine;
 use crate::net;
+use crate::state::Secret;
 
 /// Most compare-and-set rounds one advance tries before giving up.
 const MAX_ROUNDS: usize = 4;
@@ -87,8 +88,14 @@ pub async fn advance(e: &mut Engine) -> Result<()> {
 /// Sets aside every 1:1 session and forgets every group's MLS state, marking the groups as
 /// needing a re-add. Returns the names of the groups newly marked. Does not save.
 pub fn set_aside(e: &mut Engine) -> Result<Vec<String>> {
-    let sessions = std::mem::take(&mut e.l.state.sessions);
-    for (peer, s) in sessions {
+    // Previous sessions (sessions.rs) are as stale as the current ones: set aside too,
+    // oldest first, the current one last.
+    let mut stale: Vec<(String, Secret)> = Vec::new();
+    for (peer, list) in std::mem::take(&mut e.l.state.previous_sessions) {
+        stale.extend(list.into_iter().map(|s| (peer.clone(), s)));
+    }
+    stale.extend(std::mem::take(&mut e.l.state.sessions));
+    for (peer, s) in stale {
         let list = e.l.state.archived_sessions.entry(peer).or_default();
         list.push(s);
         while list.len() > MAX_ARCHIVED {

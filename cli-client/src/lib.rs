@@ -15,5 +15,6 @@ pub mod generation;
 pub mod home;
 pub mod invitation;
 pub mod net;
+pub mod sessions;
 pub mod state;
 pub mod store;

@@ -131,6 +131,11 @@ pub struct State {
     /// used only to decrypt late messages, never to encrypt.
     #[serde(default)]
     pub archived_sessions: BTreeMap<String, Vec<Secret>>,
+    /// Sessions replaced by a newer one with the same peer (both started a session at once),
+    /// by peer fingerprint, oldest first: they still decrypt, and the one that does becomes
+    /// current again. See `sessions.rs`.
+    #[serde(default)]
+    pub previous_sessions: BTreeMap<String, Vec<Secret>>,
     /// Cards of senders not (yet) added as contacts, by identity fingerprint (hex).
     #[serde(default)]
     pub peers: BTreeMap<String, String>,

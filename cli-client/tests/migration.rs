@@ -80,6 +80,7 @@ fn legacy_init(user: &User, relay: &str, name: &str) {
         sessions: Default::default(),
         generation: 0,
         archived_sessions: Default::default(),
+        previous_sessions: Default::default(),
         peers: Default::default(),
         sent: Default::default(),
         groups: Default::default(),

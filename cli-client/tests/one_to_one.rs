@@ -244,3 +244,48 @@ fn message_text_from_standard_input_up_to_the_limit() {
     assert_eq!(alice.state_bytes(), before);
     assert!(bob.recv_json().is_empty());
 }
+
+#[test]
+fn both_starting_a_session_at_once_loses_no_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(&dir.path().join("relay"));
+    let alice = User::new(dir.path(), "alice");
+    let bob = User::new(dir.path(), "bob");
+    alice.init(&relay.url, "Alice");
+    bob.init(&relay.url, "Bob");
+    introduce(&alice, "bob", &bob, "alice");
+    // Each sends a first message before reading the other's: two sessions are started.
+    bob.ok(&["send", "alice", "w1"]);
+    alice.ok(&["send", "bob", "p1"]);
+    assert_eq!(
+        messages(&bob.recv_json()),
+        vec![("alice".into(), None, "p1".into())]
+    );
+    bob.ok(&["send", "alice", "w2"]);
+    alice.ok(&["send", "bob", "p2"]);
+    assert_eq!(
+        messages(&alice.recv_json()),
+        vec![
+            ("bob".into(), None, "w1".into()),
+            ("bob".into(), None, "w2".into())
+        ]
+    );
+    assert_eq!(
+        messages(&bob.recv_json()),
+        vec![("alice".into(), None, "p2".into())]
+    );
+    for round in 0..2 {
+        let text = format!("w{}", round + 3);
+        bob.ok(&["send", "alice", &text]);
+        assert_eq!(
+            messages(&alice.recv_json()),
+            vec![("bob".into(), None, text)]
+        );
+        let text = format!("p{}", round + 3);
+        alice.ok(&["send", "bob", &text]);
+        assert_eq!(
+            messages(&bob.recv_json()),
+            vec![("alice".into(), None, text)]
+        );
+    }
+}

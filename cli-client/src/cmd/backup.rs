@@ -174,6 +174,7 @@ pub async fn restore(dir: &Path, file: &Path, force: bool) -> Result<()> {
         sessions: Default::default(),
         generation: 0,
         archived_sessions: Default::default(),
+        previous_sessions: Default::default(),
         peers: b.peers,
         directory_secret: b.directory_secret,
         directory_sealed: b.directory_sealed,

@@ -104,6 +104,7 @@ pub async fn init(dir: &Path, relay: &str, name: &str) -> Result<()> {
         sessions: Default::default(),
         generation: 0,
         archived_sessions: Default::default(),
+        previous_sessions: Default::default(),
         peers: Default::default(),
         sent: Default::default(),
         groups: Default::default(),
