@@ -19,6 +19,7 @@ use crate::cmd::basic::{KEY_PACKAGE_BATCH, PREKEY_BATCH};
 use crate::directory;
 use crate::display::escape_text;
 use crate::home::Loaded;
+use crate::identity_change;
 use crate::invitation;
 use crate::net;
 use crate::sessions::{self, Attempt};
@@ -125,7 +126,7 @@ impl Engine {
             if self.l.state.seen.contains(&id) {
                 continue;
             }
-            match self.open_one(&env.ciphertext) {
+            match self.open_one(&env.ciphertext, &mut out) {
                 Ok(Some(item)) => out.push(item),
                 Ok(None) => {}
                 Err(e) => eprintln!("hush: warning: dropped an unreadable message ({id}): {e:#}"),
@@ -135,7 +136,13 @@ impl Engine {
         out
     }
 
-    fn open_one(&mut self, bytes: &[u8]) -> Result<Option<InboxItem>> {
+    /// Opens one envelope; notices it gives rise to (an identity change) go to `notices`
+    /// first, the message is returned.
+    fn open_one(
+        &mut self,
+        bytes: &[u8],
+        notices: &mut Vec<InboxItem>,
+    ) -> Result<Option<InboxItem>> {
         let mut rng = rand::rng();
         let c = envelope::open(&self.me, bytes).context("cannot open the envelope")?;
         let sender_f = fpr(&c.sender);
@@ -146,10 +153,15 @@ impl Engine {
             && let Ok(card) = Card::parse(text)
             && card.identity == c.sender
         {
-            self.l
+            let first = self
+                .l
                 .state
                 .peers
-                .insert(sender_f.clone(), text.to_string());
+                .insert(sender_f.clone(), text.to_string())
+                .is_none();
+            if first && let Some(notice) = identity_change::detect(&self.l.state, &card) {
+                notices.push(notice);
+            }
         }
         match c.kind {
             ContentKind::SessionMessage => {
@@ -201,6 +213,7 @@ impl Engine {
                     from,
                     group: None,
                     text: Some(String::from_utf8_lossy(&plaintext).into_owned()),
+                    ..Default::default()
                 }))
             }
             ContentKind::GroupWelcome => {
@@ -239,6 +252,7 @@ impl Engine {
                     from,
                     group: Some(name),
                     text: None,
+                    ..Default::default()
                 }))
             }
             ContentKind::Application => bail!("unsupported content from {from}"),
@@ -321,6 +335,7 @@ impl Engine {
                                 from: self.l.state.name_of(&sender.identity),
                                 group: Some(name.to_string()),
                                 text: Some(String::from_utf8_lossy(&plaintext).into_owned()),
+                                ..Default::default()
                             }),
                             GroupEvent::RemovedFromGroup { .. } => {
                                 rec.active = false;
@@ -329,6 +344,7 @@ impl Engine {
                                     from: String::new(),
                                     group: Some(name.to_string()),
                                     text: None,
+                                    ..Default::default()
                                 });
                             }
                             _ => {}
@@ -427,12 +443,16 @@ pub fn relay_group_id(rec: &GroupRecord) -> Result<hush_relay::GroupId> {
 /// Prints one item, as a line of text or of JSON.
 pub fn print_item(item: &InboxItem, json: bool) {
     if json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "event": item.event,
             "from": item.from,
             "group": item.group,
             "text": item.text,
         });
+        if item.event == "identity_changed" {
+            v["contact"] = item.contact.clone().into();
+            v["old_fingerprint"] = item.old_fingerprint.clone().into();
+        }
         println!("{v}");
         return;
     }
@@ -443,6 +463,7 @@ pub fn print_item(item: &InboxItem, json: bool) {
     match item.event.as_str() {
         "joined" => println!("joined group {group} (added by {from})"),
         "removed" => println!("removed from group {group}"),
+        "identity_changed" => println!("{}", identity_change::describe(item)),
         _ if item.group.is_some() => println!("[{group}] {from}: {text}"),
         _ => println!("{from}: {text}"),
     }

@@ -13,6 +13,7 @@ pub mod display;
 pub mod engine;
 pub mod generation;
 pub mod home;
+pub mod identity_change;
 pub mod invitation;
 pub mod net;
 pub mod sessions;

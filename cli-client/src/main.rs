@@ -99,6 +99,19 @@ enum ContactCommand {
     },
     /// List contacts
     List,
+    /// Replace a contact's card: a new card, or the fingerprint of a sender `recv` showed
+    /// (after an identity change, once you have checked it)
+    Update {
+        /// The contact's local name
+        alias: String,
+        /// The new card (hush1:...) or fingerprint
+        card: String,
+    },
+    /// Forget a contact and every session with it
+    Remove {
+        /// The contact's local name
+        alias: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -146,6 +159,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Contact { command } => match command {
             ContactCommand::Add { alias, card } => cmd::basic::contact_add(home, &alias, &card),
             ContactCommand::List => cmd::basic::contact_list(home),
+            ContactCommand::Update { alias, card } => cmd::contact::update(home, &alias, &card),
+            ContactCommand::Remove { alias } => cmd::contact::remove(home, &alias),
         },
         Command::Safety { alias } => cmd::basic::safety(home, &alias),
         Command::Send { alias, text } => {

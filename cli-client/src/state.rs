@@ -88,9 +88,9 @@ pub struct GroupRecord {
 
 /// A message decrypted while doing something else (catching up a group log before a
 /// group command): shown by the next `recv`.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct InboxItem {
-    /// `message`, `joined` or `removed`.
+    /// `message`, `joined`, `removed` or `identity_changed`.
     pub event: String,
     /// Alias or fingerprint of the sender.
     pub from: String,
@@ -98,6 +98,13 @@ pub struct InboxItem {
     pub group: Option<String>,
     /// The text (messages only).
     pub text: Option<String>,
+    /// `identity_changed`: the contact whose card name the new identity's card carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    /// `identity_changed`: that contact's identity fingerprint (hex), which stays in use
+    /// until `contact update`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_fingerprint: Option<String>,
 }
 
 /// Everything a home holds.

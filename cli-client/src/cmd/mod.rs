@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod basic;
+pub mod contact;
 pub mod group;
 pub mod recv;
 pub mod send;

@@ -24,7 +24,11 @@ enum Push {
 fn show(items: &[InboxItem], json: bool) {
     for i in items {
         print_item(i, json);
-        if !json && i.from.len() == 64 && i.from.chars().all(|c| c.is_ascii_hexdigit()) {
+        if !json
+            && i.event == "message"
+            && i.from.len() == 64
+            && i.from.chars().all(|c| c.is_ascii_hexdigit())
+        {
             eprintln!(
                 "hush: {} is not a contact; to answer: hush contact add ALIAS {}",
                 &i.from[..16],
