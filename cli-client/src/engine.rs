@@ -18,6 +18,7 @@ use crate::card::Card;
 use crate::cmd::basic::{KEY_PACKAGE_BATCH, PREKEY_BATCH};
 use crate::directory;
 use crate::display::escape_text;
+use crate::exit::{Failure, fail};
 use crate::home::Loaded;
 use crate::identity_change;
 use crate::invitation;
@@ -298,13 +299,12 @@ impl Engine {
 
     /// The record and MLS id of a local group name.
     pub fn group(&self, name: &str) -> Result<(GroupRecord, GroupId)> {
-        let rec = self
-            .l
-            .state
-            .groups
-            .get(name)
-            .cloned()
-            .ok_or_else(|| anyhow!("unknown group '{name}' (see `hush group list`)"))?;
+        let rec = self.l.state.groups.get(name).cloned().ok_or_else(|| {
+            fail(
+                Failure::NotFound,
+                format!("unknown group '{name}' (see `hush group list`)"),
+            )
+        })?;
         let id = hex::decode(&rec.id).context("stored group id is corrupt")?;
         Ok((rec, GroupId::from_slice(&id)))
     }

@@ -1,5 +1,6 @@
 //! A home folder: its lock, its passphrase and its encrypted state file.
 
+use crate::exit::{Failure, fail};
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -43,11 +44,14 @@ impl Home {
             fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create home folder {}", dir.display()))?;
         } else if !dir.join(STATE_FILE).exists() {
-            bail!(
-                "{} is not a Hush home (no {STATE_FILE}); run `hush --home {} init` first",
-                dir.display(),
-                dir.display()
-            );
+            return Err(fail(
+                Failure::NotFound,
+                format!(
+                    "{} is not a Hush home (no {STATE_FILE}); run `hush --home {} init` first",
+                    dir.display(),
+                    dir.display()
+                ),
+            ));
         }
         Ok(Home {
             dir: dir.to_path_buf(),
@@ -180,11 +184,16 @@ fn lock_file(dir: &Path) -> Result<File> {
             Err(TryLockError::WouldBlock) if start.elapsed() < LOCK_WAIT => {
                 std::thread::sleep(Duration::from_millis(100));
             }
-            Err(TryLockError::WouldBlock) => bail!(
-                "another hush command is using {} (waited {} s)",
-                dir.display(),
-                LOCK_WAIT.as_secs()
-            ),
+            Err(TryLockError::WouldBlock) => {
+                return Err(fail(
+                    Failure::Busy,
+                    format!(
+                        "another hush command is using {} (waited {} s)",
+                        dir.display(),
+                        LOCK_WAIT.as_secs()
+                    ),
+                ));
+            }
             Err(TryLockError::Error(e)) => {
                 return Err(e).with_context(|| format!("cannot lock {}", path.display()));
             }

@@ -11,6 +11,7 @@ pub mod cmd;
 pub mod directory;
 pub mod display;
 pub mod engine;
+pub mod exit;
 pub mod generation;
 pub mod home;
 pub mod identity_change;

@@ -201,7 +201,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let line = format!("{e:#}").replace('\n', " ");
             eprintln!("hush: error: {line}");
-            ExitCode::FAILURE
+            ExitCode::from(hush_cli::exit::code_of(&e))
         }
     }
 }

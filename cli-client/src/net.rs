@@ -1,5 +1,6 @@
 //! Talking to relays: connecting with a bounded wait and clear errors.
 
+use crate::exit::{Failure, fail};
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
@@ -27,11 +28,17 @@ pub async fn connect(url: &RelayUrl) -> Result<Client> {
         ..ClientOptions::default()
     };
     match tokio::time::timeout(wait, Client::connect_with(url, options)).await {
-        Err(_) => Err(anyhow!(
-            "relay {url} is unreachable (no answer within {} s)",
-            wait.as_secs()
+        Err(_) => Err(fail(
+            Failure::Unreachable,
+            format!(
+                "relay {url} is unreachable (no answer within {} s)",
+                wait.as_secs()
+            ),
         )),
-        Ok(Err(e)) => Err(anyhow!("relay {url} is unreachable: {}", describe(&e))),
+        Ok(Err(e)) => Err(fail(
+            Failure::Unreachable,
+            format!("relay {url} is unreachable: {}", describe(&e)),
+        )),
         Ok(Ok(c)) => Ok(c),
     }
 }
@@ -44,7 +51,19 @@ pub fn describe(e: &ClientError) -> String {
     }
 }
 
-/// Maps a relay client error into an `anyhow` error with `what` as context.
+/// Maps a relay client error into an `anyhow` error with `what` as context; a lost
+/// connection is [`Failure::Unreachable`].
 pub fn err(what: &str) -> impl FnOnce(ClientError) -> anyhow::Error + '_ {
-    move |e| anyhow!("{what}: {}", describe(&e))
+    move |e| {
+        let lost = matches!(
+            e,
+            ClientError::Connection(_) | ClientError::Stream(_) | ClientError::NoResponse
+        );
+        let message = format!("{what}: {}", describe(&e));
+        if lost {
+            fail(Failure::Unreachable, message)
+        } else {
+            anyhow!(message)
+        }
+    }
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::card::Card;
+use crate::exit::{Failure, fail};
 
 /// Version of the JSON body.
 pub const STATE_VERSION: u32 = 1;
@@ -276,7 +277,12 @@ impl State {
     /// A contact's parsed card.
     pub fn contact(&self, alias: &str) -> Result<Card> {
         let c = self.contacts.get(alias).ok_or_else(|| {
-            anyhow!("unknown alias '{alias}' (see `hush contact list`, or add it with `hush contact add`)")
+            fail(
+                Failure::NotFound,
+                format!(
+                    "unknown alias '{alias}' (see `hush contact list`, or add it with `hush contact add`)"
+                ),
+            )
         })?;
         Card::parse(&c.card).map_err(|e| anyhow!("stored card of '{alias}' is invalid: {e}"))
     }

@@ -9,6 +9,7 @@
 //! | XChaCha20-Poly1305(key, nonce, aad = the 62 header bytes above, body)
 //! ```
 
+use crate::exit::{Failure, fail};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
@@ -206,8 +207,9 @@ impl StateKey {
                 },
             )
             .map_err(|_| {
-                anyhow::anyhow!(
-                    "wrong passphrase (or the state file was altered): cannot decrypt it"
+                fail(
+                    Failure::WrongPassphrase,
+                    "wrong passphrase (or the state file was altered): cannot decrypt it",
                 )
             })?;
         Ok(Zeroizing::new(body))

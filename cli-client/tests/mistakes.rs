@@ -28,7 +28,7 @@ fn wrong_passphrase_unknown_alias_bad_cards_and_more() {
         &["recv"],
         &["contact", "list"],
     ] {
-        let e = wrong.fails(args);
+        let e = wrong.fails_with(5, args);
         assert!(e.contains("wrong passphrase"), "{e}");
     }
     // No passphrase at all, and no terminal to ask on.
@@ -43,7 +43,7 @@ fn wrong_passphrase_unknown_alias_bad_cards_and_more() {
 
     // Unknown alias.
     for args in [&["send", "carol", "hi"][..], &["safety", "carol"]] {
-        let e = alice.fails(args);
+        let e = alice.fails_with(6, args);
         assert!(e.contains("unknown alias 'carol'"), "{e}");
     }
     // Malformed cards: not a card, bad base64, a typo, cut short, own card, taken alias.
@@ -68,22 +68,22 @@ fn wrong_passphrase_unknown_alias_bad_cards_and_more() {
     assert!(e.contains("own card"), "{e}");
     let e = alice.fails(&["contact", "add", "bob", &card]);
     assert!(e.contains("already taken"), "{e}");
-    let e = alice.fails(&["contact", "add", "bad alias!", &card]);
+    let e = alice.fails_with(2, &["contact", "add", "bad alias!", &card]);
     assert!(e.contains("invalid name"), "{e}");
     // Unknown envelope id and group.
-    let e = alice.fails(&["status", "00112233445566778899aabbccddeeff"]);
+    let e = alice.fails_with(6, &["status", "00112233445566778899aabbccddeeff"]);
     assert!(e.contains("no message with id"), "{e}");
-    let e = alice.fails(&["status", "zz"]);
+    let e = alice.fails_with(2, &["status", "zz"]);
     assert!(e.contains("not an envelope id"), "{e}");
-    let e = alice.fails(&["group", "send", "nope", "hi"]);
+    let e = alice.fails_with(6, &["group", "send", "nope", "hi"]);
     assert!(e.contains("unknown group 'nope'"), "{e}");
     // Home mistakes.
     let e = alice.fails(&["init", "--relay", &relay.url, "--name", "Again"]);
     assert!(e.contains("already holds a Hush identity"), "{e}");
     let nobody = User::new(dir.path(), "nobody");
-    let e = nobody.fails(&["card"]);
+    let e = nobody.fails_with(6, &["card"]);
     assert!(e.contains("not a Hush home"), "{e}");
-    let e = nobody.fails(&["init", "--relay", "http://example", "--name", "X"]);
+    let e = nobody.fails_with(2, &["init", "--relay", "http://example", "--name", "X"]);
     assert!(e.contains("invalid relay URL"), "{e}");
     assert!(!nobody.home.join("state.hush").exists());
 
@@ -120,13 +120,13 @@ fn stopped_relay_is_a_clear_error_and_state_is_intact() {
         &["recv"],
         &["status", &id],
     ] {
-        let e = alice.fails(args);
+        let e = alice.fails_with(3, args);
         assert!(e.contains("unreachable"), "{args:?}: {e}");
     }
     assert_eq!(alice.state_bytes(), before);
     let mut carol = User::new(dir.path(), "carol");
     carol.connect_timeout = "3".into();
-    let e = carol.fails(&["init", "--relay", &url, "--name", "Carol"]);
+    let e = carol.fails_with(3, &["init", "--relay", &url, "--name", "Carol"]);
     assert!(e.contains("unreachable"), "{e}");
     assert!(!carol.home.join("state.hush").exists());
 

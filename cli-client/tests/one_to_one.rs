@@ -235,11 +235,11 @@ fn message_text_from_standard_input_up_to_the_limit() {
     // One byte more is refused with the limit named, and nothing is sent or saved.
     let before = alice.state_bytes();
     let out = run_with_stdin(&alice, &["send", "bob", "-"], format!("{text}x").as_bytes());
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("the limit is 1000000 bytes"), "{err}");
     let out = run_with_stdin(&alice, &["send", "bob", "-"], b"\xff\xfe not text");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("not UTF-8"));
     assert_eq!(alice.state_bytes(), before);
     assert!(bob.recv_json().is_empty());

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use crate::card::{Card, MAX_NAME_LEN};
 use crate::directory;
 use crate::display::escape_text;
+use crate::exit::{Failure, fail};
 use crate::home::{self, Home, STATE_FILE};
 use crate::net;
 use crate::state::{Contact, STATE_VERSION, Secret, State, fpr};
@@ -30,7 +31,10 @@ pub fn check_alias(alias: &str) -> Result<()> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        bail!("invalid name '{alias}': use 1 to 64 letters, digits, '-', '_' or '.'");
+        return Err(fail(
+            Failure::Usage,
+            format!("invalid name '{alias}': use 1 to 64 letters, digits, '-', '_' or '.'"),
+        ));
     }
     Ok(())
 }
@@ -39,9 +43,12 @@ pub fn check_alias(alias: &str) -> Result<()> {
 pub async fn init(dir: &Path, relay: &str, name: &str) -> Result<()> {
     let relay: RelayUrl = relay
         .parse()
-        .map_err(|e| anyhow!("invalid relay URL '{relay}': {e}"))?;
+        .map_err(|e| fail(Failure::Usage, format!("invalid relay URL '{relay}': {e}")))?;
     if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-        bail!("the name must be 1 to {MAX_NAME_LEN} bytes without control characters");
+        return Err(fail(
+            Failure::Usage,
+            format!("the name must be 1 to {MAX_NAME_LEN} bytes without control characters"),
+        ));
     }
     let home = Home::lock(dir, true)?;
     if home.state_path().exists() {
@@ -139,7 +146,8 @@ pub fn contact_add(dir: &Path, alias: &str, card: &str) -> Result<()> {
     let mut l = Home::lock(dir, false)?.load()?;
     // A sender heard from can be added by the fingerprint `recv` showed.
     let card = peer_card(&l.state, card).unwrap_or_else(|| card.to_string());
-    let parsed = Card::parse(&card).map_err(|e| anyhow!("bad contact card: {e}"))?;
+    let parsed =
+        Card::parse(&card).map_err(|e| fail(Failure::Usage, format!("bad contact card: {e}")))?;
     if l.state.contacts.contains_key(alias) {
         bail!("alias '{alias}' is already taken");
     }

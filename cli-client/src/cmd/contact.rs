@@ -8,6 +8,7 @@ use hush_protocol::SafetyNumber;
 use crate::card::Card;
 use crate::cmd::basic::peer_card;
 use crate::display::escape_text;
+use crate::exit::{Failure, fail};
 use crate::home::Home;
 use crate::state::{State, fpr};
 
@@ -25,7 +26,8 @@ pub fn update(dir: &Path, alias: &str, card: &str) -> Result<()> {
     let mut l = Home::lock(dir, false)?.load()?;
     let old = l.state.contact(alias)?;
     let text = peer_card(&l.state, card).unwrap_or_else(|| card.to_string());
-    let new = Card::parse(&text).map_err(|e| anyhow!("bad contact card: {e}"))?;
+    let new =
+        Card::parse(&text).map_err(|e| fail(Failure::Usage, format!("bad contact card: {e}")))?;
     let me = l.state.identity()?;
     if new.identity == *me.public() {
         bail!("that is this home's own card");

@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::card::Card;
 use crate::cmd::basic::check_alias;
 use crate::engine::{Engine, relay_group_id};
+use crate::exit::{Failure, fail};
 use crate::generation::{self, rejoin_message};
 use crate::home::Home;
 use crate::net;
@@ -193,7 +194,10 @@ pub async fn add(dir: &Path, name: &str, aliases: &[String], batch: usize) -> Re
                 .ok_or_else(|| anyhow!("commit lost a member"))?;
             if nm.identity != card.identity {
                 e.gc.discard_pending_commit(&gid).ok();
-                bail!("the KeyPackage the relay gave for {alias} is not {alias}'s identity");
+                return Err(fail(
+                    Failure::IdentityMismatch,
+                    format!("the KeyPackage the relay gave for {alias} is not {alias}'s identity"),
+                ));
             }
             let payload = GroupInvitation {
                 welcome: out.welcome_for(i).context("cannot split the Welcome")?,

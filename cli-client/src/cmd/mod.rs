@@ -7,9 +7,10 @@ pub mod group;
 pub mod recv;
 pub mod send;
 
+use crate::exit::{Failure, fail};
 use std::io::Read;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 /// The longest message text `send` and `group send` take, in bytes. The largest envelope a
 /// relay takes is 1 MiB (1,048,576 bytes); this leaves room for the sealed-sender envelope,
@@ -27,15 +28,19 @@ pub fn message_text(arg: String) -> Result<String> {
             .read_to_end(&mut buf)
             .context("cannot read the message from standard input")?;
         if buf.len() > MAX_TEXT_BYTES {
-            bail!(too_long(None));
+            return Err(fail(Failure::Usage, too_long(None)));
         }
-        String::from_utf8(buf)
-            .map_err(|_| anyhow::anyhow!("the message on standard input is not UTF-8 text"))?
+        String::from_utf8(buf).map_err(|_| {
+            fail(
+                Failure::Usage,
+                "the message on standard input is not UTF-8 text",
+            )
+        })?
     } else {
         arg
     };
     if text.len() > MAX_TEXT_BYTES {
-        bail!(too_long(Some(text.len())));
+        return Err(fail(Failure::Usage, too_long(Some(text.len()))));
     }
     Ok(text)
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use hush_protocol::envelope::{self, ContentKind};
 use hush_protocol::{Session, SessionConfig};
 use hush_relay::EnvelopeId;
@@ -11,6 +11,7 @@ use hush_relay::proto::ErrorCode;
 
 use crate::directory;
 use crate::engine::Engine;
+use crate::exit::{Failure, fail};
 use crate::generation;
 use crate::home::Home;
 use crate::net;
@@ -31,7 +32,10 @@ pub async fn send(dir: &Path, alias: &str, text: &str) -> Result<()> {
             let bundle =
                 directory::fetch_bundle(e.client(&card.relay).await?, alias, &card).await?;
             if bundle.identity() != &card.identity {
-                bail!("the relay returned prekeys of another identity than {alias}'s card");
+                return Err(fail(
+                    Failure::IdentityMismatch,
+                    format!("the relay returned prekeys of another identity than {alias}'s card"),
+                ));
             }
             Session::initiate(&mut rng, &e.me, &bundle, SessionConfig::default())
                 .context("cannot start a session")?
@@ -74,15 +78,26 @@ pub async fn send(dir: &Path, alias: &str, text: &str) -> Result<()> {
 pub async fn status(dir: &Path, id: &str) -> Result<()> {
     let l = Home::lock(dir, false)?.load()?;
     let id = id.trim().to_ascii_lowercase();
-    let bytes = hex::decode(&id).map_err(|_| anyhow!("'{id}' is not an envelope id (hex)"))?;
-    let eid = EnvelopeId::new(bytes).map_err(|_| anyhow!("'{id}' is not an envelope id"))?;
+    let bytes = hex::decode(&id).map_err(|_| {
+        fail(
+            Failure::Usage,
+            format!("'{id}' is not an envelope id (hex)"),
+        )
+    })?;
+    let eid = EnvelopeId::new(bytes)
+        .map_err(|_| fail(Failure::Usage, format!("'{id}' is not an envelope id")))?;
     let sent = l
         .state
         .sent
         .iter()
         .rev()
         .find(|s| s.id == id)
-        .ok_or_else(|| anyhow!("no message with id {id} was sent from this home"))?;
+        .ok_or_else(|| {
+            fail(
+                Failure::NotFound,
+                format!("no message with id {id} was sent from this home"),
+            )
+        })?;
     let relay = sent
         .relay
         .parse()
@@ -93,9 +108,10 @@ pub async fn status(dir: &Path, id: &str) -> Result<()> {
         .status(&eid)
         .await
         .map_err(|e| match e.relay_code() {
-            Some(ErrorCode::NotFound) => {
-                anyhow!("the relay does not know envelope {id} (never stored, or forgotten)")
-            }
+            Some(ErrorCode::NotFound) => fail(
+                Failure::NotFound,
+                format!("the relay does not know envelope {id} (never stored, or forgotten)"),
+            ),
             _ => anyhow!("cannot get the status: {}", net::describe(&e)),
         })?;
     client.close().await;

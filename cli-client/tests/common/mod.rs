@@ -106,14 +106,15 @@ impl User {
         String::from_utf8(out.stdout).expect("utf-8 output")
     }
 
-    /// Runs and expects a clean failure (exit code 1, one `hush: error:` line); returns it.
-    pub fn fails(&self, args: &[&str]) -> String {
+    /// Runs and expects a clean failure (an exit code of spec/cli.md "Exit codes", one
+    /// `hush: error:` line); returns the code and that line.
+    pub fn failure(&self, args: &[&str]) -> (i32, String) {
         let out = self.run(args);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "hush {args:?} should fail with 1; stdout {} stderr {stderr}",
+        let code = out.status.code().unwrap_or(-1);
+        assert!(
+            (1..=7).contains(&code),
+            "hush {args:?} should fail with a code 1-7, got {code}; stdout {} stderr {stderr}",
             String::from_utf8_lossy(&out.stdout)
         );
         let line = stderr
@@ -121,7 +122,19 @@ impl User {
             .find(|l| l.starts_with("hush: error: "))
             .unwrap_or_else(|| panic!("no error line in {stderr:?}"));
         assert!(!stderr.contains("panicked"), "{stderr}");
-        line.to_string()
+        (code, line.to_string())
+    }
+
+    /// Runs and expects a clean failure; returns the error line.
+    pub fn fails(&self, args: &[&str]) -> String {
+        self.failure(args).1
+    }
+
+    /// Runs and expects a clean failure with exit code `code`; returns the error line.
+    pub fn fails_with(&self, code: i32, args: &[&str]) -> String {
+        let (got, line) = self.failure(args);
+        assert_eq!(got, code, "hush {args:?}: {line}");
+        line
     }
 
     pub fn init(&self, relay: &str, name: &str) {
