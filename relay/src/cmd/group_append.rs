@@ -84,11 +84,16 @@ pub(crate) async fn handle(
         now_ms: now,
         expires_at_ms: now.saturating_add(shared.config.ttl.as_millis() as u64),
     };
+    let admitted = shared
+        .capacity
+        .admit(&*shared.storage, total as u64)
+        .await?;
     let out = shared
         .storage
         .append_group(msg, welcomes, quota(shared))
         .await?;
     if !out.duplicate {
+        admitted.keep();
         shared.notifier.notify(Topic::Group(group.digest()));
     }
     let mut receipts = Vec::with_capacity(ids.len());

@@ -63,8 +63,10 @@ pub(crate) async fn handle(
     )?;
     let id = env.envelope_id.clone();
     let len = env.ciphertext.len() as u64;
+    let admitted = shared.capacity.admit(&*shared.storage, len).await?;
     let out = shared.storage.put_envelope(env, quota(shared)).await?;
     if !out.duplicate {
+        admitted.keep();
         metrics::counter!("hush_relay_envelopes_stored_total").increment(1);
         metrics::counter!("hush_relay_envelope_bytes_stored_total").increment(len);
         shared.notifier.notify(Topic::Mailbox(out.mailbox.0));
