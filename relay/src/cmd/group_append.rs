@@ -36,6 +36,9 @@ pub(crate) async fn handle(
     let shared = &ctx.shared;
     let group = GroupId::new(req.group_id)?;
     let kind = kind_from_wire(req.kind)?;
+    if req.message.is_empty() {
+        return Err(CmdError::malformed("empty group message"));
+    }
     if req.message.len() > shared.config.max_envelope_bytes {
         return Err(CmdError::new(
             proto::ErrorCode::EnvelopeTooLarge,

@@ -18,12 +18,27 @@ pub(crate) fn new_envelope(
 ) -> Result<NewEnvelope, CmdError> {
     let mailbox = MailboxAddress::from_slice(mailbox_address)?;
     let envelope_id = EnvelopeId::new(envelope_id)?;
+    if ciphertext.is_empty() {
+        return Err(CmdError::malformed("empty ciphertext"));
+    }
     let max = shared.config.max_envelope_bytes;
     if ciphertext.len() > max {
         return Err(CmdError::new(
             ErrorCode::EnvelopeTooLarge,
             format!(
                 "envelope of {} bytes exceeds the maximum of {max}",
+                ciphertext.len()
+            ),
+        ));
+    }
+    let mailbox_max = shared.config.mailbox_max_bytes;
+    if ciphertext.len() as u64 > mailbox_max {
+        // Not "mailbox full": no mailbox of this relay could ever hold it.
+        return Err(CmdError::new(
+            ErrorCode::QuotaExceeded,
+            format!(
+                "envelope of {} bytes exceeds the mailbox byte limit of {mailbox_max} \
+                 (mailbox_max_bytes); it can never be stored",
                 ciphertext.len()
             ),
         ));
