@@ -191,7 +191,7 @@ impl Capacity {
         storage: &dyn Storage,
         bytes: u64,
     ) -> Result<Admitted<'_>, CmdError> {
-        let Some(max) = self.max else {
+        let Some(max) = self.max.filter(|_| bytes > 0) else {
             return Ok(Admitted {
                 cap: self,
                 bytes: 0,
@@ -199,7 +199,8 @@ impl Capacity {
         };
         let b = i64::try_from(bytes).unwrap_or(i64::MAX);
         if self.lock_last().at.is_none() {
-            self.measure(storage, false).await?;
+            // The first write measures (once, also when several arrive at the same time).
+            self.measure(storage, true).await?;
         }
         let mut remeasured = false;
         loop {

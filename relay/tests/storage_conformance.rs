@@ -107,6 +107,7 @@ conformance!(
     replacing_uploads_remove_the_old_stock_atomically,
     usage_counts_envelopes_group_log_and_directory,
     the_storage_cap_refuses_and_acks_make_room,
+    concurrent_sends_never_exceed_the_cap,
 );
 
 const Q: MailboxQuota = MailboxQuota {

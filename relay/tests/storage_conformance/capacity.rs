@@ -191,3 +191,36 @@ pub(crate) async fn the_storage_cap_refuses_and_acks_make_room(f: &Fixture) {
     assert_eq!(s.usage().await.unwrap().envelope_bytes, 3000);
     s.close().await.unwrap();
 }
+
+pub(crate) async fn concurrent_sends_never_exceed_the_cap(f: &Fixture) {
+    let s = f.open().await;
+    let config = RelayConfig {
+        max_storage_bytes: Some(1000),
+        ..RelayConfig::default()
+    };
+    let d = std::sync::Arc::new(Dispatcher::new(
+        config,
+        s.clone(),
+        [7; 32],
+        Fingerprint([9; 32]),
+    ));
+    // 30 sends of 100 bytes at once to a cap of 1000: exactly 10 are stored.
+    let tasks: Vec<_> = (0..30u8)
+        .map(|id| {
+            let d = d.clone();
+            tokio::spawn(async move { call(&d, send(1 + id % 3, id, 100)).await })
+        })
+        .collect();
+    let mut stored = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(response::Body::Send(r)) if !r.duplicate => stored += 1,
+            Err(ErrorCode::RelayFull) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(stored, 10);
+    let u = s.usage().await.unwrap();
+    assert_eq!((u.envelopes, u.envelope_bytes), (10, 1000));
+    s.close().await.unwrap();
+}
