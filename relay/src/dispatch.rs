@@ -42,6 +42,7 @@ impl Dispatcher {
         fingerprint: Fingerprint,
     ) -> Self {
         let shared = Arc::new(Shared {
+            capacity: crate::capacity::Capacity::new(config.max_storage_bytes),
             config,
             storage,
             notifier: Default::default(),

@@ -17,6 +17,7 @@
 
 mod admission;
 mod backup;
+pub mod capacity;
 pub mod client;
 mod client_directory;
 pub mod client_generation;

@@ -107,6 +107,26 @@ struct Settings {
     #[arg(long, env = "HUSH_RELAY_LOW_STOCK_THRESHOLD", value_name = "N")]
     low_stock_threshold: Option<u64>,
 
+    /// Largest directory entry (signed or one-time prekey, KeyPackage) in bytes; a larger one is refused whole [default: 16384]
+    #[arg(
+        long,
+        env = "HUSH_RELAY_MAX_DIRECTORY_ENTRY_BYTES",
+        value_name = "BYTES"
+    )]
+    max_directory_entry_bytes: Option<usize>,
+
+    /// Relay-wide cap on stored bytes (envelopes, group logs, directory); writes beyond it get RELAY_FULL; 0 = no cap [default: 0]
+    #[arg(long, env = "HUSH_RELAY_MAX_STORAGE_BYTES", value_name = "BYTES")]
+    max_storage_bytes: Option<u64>,
+
+    /// Seconds between measurements of what the store holds (storage cap, storage gauges) [default: 10]
+    #[arg(
+        long,
+        env = "HUSH_RELAY_STORAGE_USAGE_INTERVAL_SECONDS",
+        value_name = "SECS"
+    )]
+    storage_usage_interval_seconds: Option<u64>,
+
     /// Most simultaneous connections; a connection counts once its handshake completed [default: 10000]
     #[arg(long, env = "HUSH_RELAY_MAX_CONNECTIONS", value_name = "N")]
     max_connections: Option<usize>,
@@ -210,6 +230,9 @@ impl Settings {
                 mailbox_max_bytes,
                 directory_max_stock,
                 low_stock_threshold,
+                max_directory_entry_bytes,
+                max_storage_bytes,
+                storage_usage_interval_seconds,
                 max_connections,
                 max_connections_per_ip,
                 max_half_open,
@@ -282,6 +305,17 @@ impl Settings {
             mailbox_max_bytes: self.mailbox_max_bytes.unwrap_or(d.mailbox_max_bytes),
             directory_max_stock: self.directory_max_stock.unwrap_or(d.directory_max_stock),
             low_stock_threshold: self.low_stock_threshold.unwrap_or(d.low_stock_threshold),
+            max_directory_entry_bytes: self
+                .max_directory_entry_bytes
+                .unwrap_or(d.max_directory_entry_bytes),
+            max_storage_bytes: match self.max_storage_bytes {
+                Some(0) | None => None,
+                Some(n) => Some(n),
+            },
+            storage_usage_interval: self
+                .storage_usage_interval_seconds
+                .map(|s| Duration::from_secs(s.max(1)))
+                .unwrap_or(d.storage_usage_interval),
             max_connections: self.max_connections.unwrap_or(d.max_connections),
             max_connections_per_ip: self
                 .max_connections_per_ip
@@ -341,6 +375,7 @@ fn init_metrics(addr: SocketAddr) -> Result<()> {
         .context("metrics buckets")?
         .install()
         .with_context(|| format!("cannot serve metrics on {addr}"))?;
+    hush_relay::capacity::describe();
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! graceful shutdown.
 
 use crate::admission::{self, Admission, Decision};
+use crate::capacity::{self, Capacity};
 use crate::clock::Clock;
 use crate::connection;
 use crate::notify::Notifier;
@@ -48,6 +49,16 @@ pub struct RelayConfig {
     pub directory_max_stock: u64,
     /// Stock below which the owner is told it runs low (default 10).
     pub low_stock_threshold: u64,
+    /// Largest directory entry (signed prekey, one-time prekey, KeyPackage, last-resort
+    /// KeyPackage) in bytes (default 16 KiB); a larger one is refused with
+    /// `ERROR_CODE_DIRECTORY_ENTRY_TOO_LARGE` and nothing of its upload is stored.
+    pub max_directory_entry_bytes: usize,
+    /// Relay-wide cap on stored bytes (envelopes, group log, directory), `None` for no cap
+    /// (the default). A write that would exceed it is refused with `ERROR_CODE_RELAY_FULL`.
+    pub max_storage_bytes: Option<u64>,
+    /// How often the relay measures what the store holds, for the storage cap and the
+    /// storage gauges (default 10 s).
+    pub storage_usage_interval: Duration,
     /// Most simultaneous established connections (default 10 000). A connection counts
     /// once its handshake has completed.
     pub max_connections: usize,
@@ -98,6 +109,9 @@ impl Default for RelayConfig {
             mailbox_max_bytes: 256 * 1024 * 1024,
             directory_max_stock: 1000,
             low_stock_threshold: 10,
+            max_directory_entry_bytes: 16 * 1024,
+            max_storage_bytes: None,
+            storage_usage_interval: Duration::from_secs(10),
             max_connections: 10_000,
             max_connections_per_ip: 1000,
             max_half_open: 1000,
@@ -146,6 +160,8 @@ pub(crate) struct Shared {
     pub(crate) notifier: Notifier,
     pub(crate) receipt_key: SigningKey,
     pub(crate) fingerprint: Fingerprint,
+    /// The relay-wide storage cap (`capacity.rs`).
+    pub(crate) capacity: Capacity,
 }
 
 /// Starts relays.
@@ -214,6 +230,7 @@ impl Relay {
             storage.set_wake_sink(Arc::new(move |w| notifier.wake(w)));
         }
         let shared = Arc::new(Shared {
+            capacity: Capacity::new(config.max_storage_bytes),
             config,
             storage,
             notifier,
@@ -297,6 +314,11 @@ async fn run(
         shared.clone(),
         Shutdown::new(shutdown_rx.clone()),
     ));
+    let measurer = tokio::spawn(capacity::measure_loop(
+        shared.clone(),
+        shared.config.storage_usage_interval,
+        Shutdown::new(shutdown_rx.clone()),
+    ));
     loop {
         tokio::select! {
             incoming = endpoint.accept() => {
@@ -345,6 +367,7 @@ async fn run(
     endpoint.close(0u32.into(), b"relay shutting down");
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
     let _ = sweeper.await;
+    let _ = measurer.await;
     shared.storage.close().await?;
     tracing::info!("relay stopped");
     Ok(())
@@ -361,6 +384,16 @@ fn check_connection_limits(c: &RelayConfig) -> Result<(), RelayError> {
         if v == 0 {
             return Err(RelayError::Config(format!("{name} must be at least 1")));
         }
+    }
+    if c.max_directory_entry_bytes == 0 {
+        return Err(RelayError::Config(
+            "max directory entry bytes must be at least 1".into(),
+        ));
+    }
+    if c.storage_usage_interval.is_zero() {
+        return Err(RelayError::Config(
+            "storage usage interval must be positive".into(),
+        ));
     }
     if c.handshake_timeout.is_zero() {
         return Err(RelayError::Config(
@@ -380,6 +413,7 @@ async fn sweep_loop(shared: Arc<Shared>, mut shutdown: Shutdown) {
         }
         match shared.storage.sweep(shared.config.clock.now_ms()).await {
             Ok(r) => {
+                shared.capacity.freed();
                 if r.envelopes_expired > 0 || r.ids_forgotten > 0 || r.group_entries_expired > 0 {
                     tracing::info!(
                         envelopes = r.envelopes_expired,

@@ -8,9 +8,12 @@
 
 #[path = "storage_conformance/blind_directory.rs"]
 mod blind_directory;
+#[path = "storage_conformance/capacity.rs"]
+mod capacity;
 #[path = "common/pg.rs"]
 mod pg;
 use blind_directory::*;
+use capacity::*;
 
 use hush_relay::storage::*;
 use hush_relay::{EnvelopeId, GroupId, MailboxAddress};
@@ -102,6 +105,9 @@ conformance!(
     generation_cas_is_atomic_under_concurrency,
     fetch_verifiers_are_kept_per_mailbox_and_replaced,
     replacing_uploads_remove_the_old_stock_atomically,
+    usage_counts_envelopes_group_log_and_directory,
+    the_storage_cap_refuses_and_acks_make_room,
+    concurrent_sends_never_exceed_the_cap,
 );
 
 const Q: MailboxQuota = MailboxQuota {

@@ -18,6 +18,7 @@ pub(crate) async fn handle(
         .storage
         .ack_envelopes(mailbox, req.seqs, ctx.shared.config.clock.now_ms())
         .await?;
+    ctx.shared.capacity.freed();
     metrics::counter!("hush_relay_envelopes_delivered_total").increment(deleted.into());
     Ok(response::Body::Ack(proto::AckResponse { deleted }))
 }

@@ -36,6 +36,9 @@ pub(crate) async fn handle(
     let shared = &ctx.shared;
     let group = GroupId::new(req.group_id)?;
     let kind = kind_from_wire(req.kind)?;
+    if req.message.is_empty() {
+        return Err(CmdError::malformed("empty group message"));
+    }
     if req.message.len() > shared.config.max_envelope_bytes {
         return Err(CmdError::new(
             proto::ErrorCode::EnvelopeTooLarge,
@@ -84,11 +87,16 @@ pub(crate) async fn handle(
         now_ms: now,
         expires_at_ms: now.saturating_add(shared.config.ttl.as_millis() as u64),
     };
+    let admitted = shared
+        .capacity
+        .admit(&*shared.storage, total as u64)
+        .await?;
     let out = shared
         .storage
         .append_group(msg, welcomes, quota(shared))
         .await?;
     if !out.duplicate {
+        admitted.keep();
         shared.notifier.notify(Topic::Group(group.digest()));
     }
     let mut receipts = Vec::with_capacity(ids.len());

@@ -19,6 +19,9 @@ pub(crate) async fn handle(
             "no KeyPackage for this mailbox",
         ));
     };
+    if !kp.last_resort {
+        ctx.shared.capacity.freed();
+    }
     Ok(response::Body::KeyPackage(proto::KeyPackageResponse {
         key_package: kp.blob,
         last_resort: kp.last_resort,

@@ -104,6 +104,8 @@ impl CmdError {
             ErrorCode::Internal => "internal",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::FetchTokenInvalid => "fetch_token_invalid",
+            ErrorCode::RelayFull => "relay_full",
+            ErrorCode::DirectoryEntryTooLarge => "directory_entry_too_large",
         }
     }
 }

@@ -20,6 +20,7 @@ pub(crate) async fn handle(
             "no prekey bundle for this mailbox",
         ));
     };
+    ctx.shared.capacity.freed();
     if b.one_time_prekey.is_none() {
         metrics::counter!("hush_relay_prekey_bundles_without_one_time_total").increment(1);
     }

@@ -18,12 +18,27 @@ pub(crate) fn new_envelope(
 ) -> Result<NewEnvelope, CmdError> {
     let mailbox = MailboxAddress::from_slice(mailbox_address)?;
     let envelope_id = EnvelopeId::new(envelope_id)?;
+    if ciphertext.is_empty() {
+        return Err(CmdError::malformed("empty ciphertext"));
+    }
     let max = shared.config.max_envelope_bytes;
     if ciphertext.len() > max {
         return Err(CmdError::new(
             ErrorCode::EnvelopeTooLarge,
             format!(
                 "envelope of {} bytes exceeds the maximum of {max}",
+                ciphertext.len()
+            ),
+        ));
+    }
+    let mailbox_max = shared.config.mailbox_max_bytes;
+    if ciphertext.len() as u64 > mailbox_max {
+        // Not "mailbox full": no mailbox of this relay could ever hold it.
+        return Err(CmdError::new(
+            ErrorCode::QuotaExceeded,
+            format!(
+                "envelope of {} bytes exceeds the mailbox byte limit of {mailbox_max} \
+                 (mailbox_max_bytes); it can never be stored",
                 ciphertext.len()
             ),
         ));
@@ -63,8 +78,10 @@ pub(crate) async fn handle(
     )?;
     let id = env.envelope_id.clone();
     let len = env.ciphertext.len() as u64;
+    let admitted = shared.capacity.admit(&*shared.storage, len).await?;
     let out = shared.storage.put_envelope(env, quota(shared)).await?;
     if !out.duplicate {
+        admitted.keep();
         metrics::counter!("hush_relay_envelopes_stored_total").increment(1);
         metrics::counter!("hush_relay_envelope_bytes_stored_total").increment(len);
         shared.notifier.notify(Topic::Mailbox(out.mailbox.0));

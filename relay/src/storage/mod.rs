@@ -15,10 +15,12 @@ mod pg_schema;
 mod records;
 mod redb_backend;
 mod redb_backup;
+mod usage;
 
 pub use pg_backend::{DEFAULT_POOL_SIZE, PgStorage};
 pub use pg_schema::SCHEMA_VERSION;
 pub use redb_backend::{CommitStats, RedbStorage};
+pub use usage::StorageUsage;
 
 use crate::types::{EnvelopeId, GroupId, MailboxAddress};
 use std::future::Future;
@@ -520,6 +522,13 @@ pub trait Storage: Send + Sync + 'static {
         last_resort: Option<Vec<u8>>,
         max_stock: u64,
     ) -> StorageFuture<'_, DirectoryStock>;
+
+    // ---- Storage cap and gauges (spec/relay-protocol.md §5 "Relay-wide storage cap") ----
+
+    /// Measures what the whole store holds (every mailbox, group log and directory, also
+    /// what other relay nodes wrote to a shared store). Read-only; it may read every stored
+    /// item, so the relay calls it every few seconds, not per request.
+    fn usage(&self) -> StorageFuture<'_, StorageUsage>;
 }
 
 /// The answer of [`Storage::advance_generation`].

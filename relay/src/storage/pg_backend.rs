@@ -1129,9 +1129,16 @@ impl Storage for PgStorage {
     ) -> StorageFuture<'_, GenerationOutcome> {
         Box::pin(self.advance_generation_pg(mailbox, expected, next))
     }
+
+    // --- Storage cap and gauges (in `usage.rs`) ---
+
+    fn usage(&self) -> StorageFuture<'_, StorageUsage> {
+        Box::pin(self.usage_pg())
+    }
 }
 
 mod generation;
+mod usage;
 
 // The directory writes (uploads, replacements, fetch verifiers), in a file of their own. Declared
 // here, after the macros they use.

@@ -1113,9 +1113,25 @@ impl Storage for RedbStorage {
     ) -> StorageFuture<'_, GenerationOutcome> {
         self.submit(move |txn| generation::advance_tx(txn, &mailbox, expected, next))
     }
+
+    // --- Storage cap and gauges (in `usage.rs`) ---
+
+    fn usage(&self) -> StorageFuture<'_, StorageUsage> {
+        let open = self.sender.lock().map(|g| g.is_some()).unwrap_or(false);
+        let db = self.db.clone();
+        Box::pin(async move {
+            if !open {
+                return Err(StorageError::Closed);
+            }
+            tokio::task::spawn_blocking(move || usage::usage_rx(&db.begin_read()?))
+                .await
+                .map_err(|e| StorageError::Backend(format!("usage task: {e}")))?
+        })
+    }
 }
 
 mod generation;
+mod usage;
 
 #[cfg(test)]
 mod tests {
