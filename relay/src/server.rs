@@ -224,7 +224,12 @@ impl Relay {
         let storage = shared.storage.clone();
         let data_dir = shared.config.data_dir.clone();
         let task = tokio::spawn(run(endpoint, shared, shutdown_rx));
-        tracing::info!(%local_addr, %fingerprint, "relay started");
+        tracing::info!(
+            %local_addr,
+            %fingerprint,
+            certificate_fingerprint = %identity.certificate_fingerprint,
+            "relay started"
+        );
         Ok(RelayHandle {
             local_addr,
             fingerprint,
@@ -255,7 +260,7 @@ impl RelayHandle {
         self.local_addr
     }
 
-    /// SHA-256 of the relay certificate.
+    /// The relay's key fingerprint: SHA-256 of its certificate's SubjectPublicKeyInfo.
     pub fn fingerprint(&self) -> Fingerprint {
         self.fingerprint
     }

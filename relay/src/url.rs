@@ -7,7 +7,8 @@ use std::str::FromStr;
 /// A relay address with its pinned certificate fingerprint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RelayUrl {
-    /// SHA-256 of the relay's certificate.
+    /// The pinned fingerprint: SHA-256 of the relay certificate's SubjectPublicKeyInfo (or, in
+    /// addresses made before key pinning, of the whole certificate).
     pub fingerprint: Fingerprint,
     /// Host name or IP address (IPv6 without brackets).
     pub host: String,
