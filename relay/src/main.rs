@@ -8,6 +8,7 @@ use clap::Parser;
 use hush_relay::server::{Relay, RelayConfig, RelayHandle};
 use hush_relay::storage::PgStorage;
 use hush_relay::tls::CertSource;
+use hush_relay::url::{PublicAddress, RelayUrl};
 use serde::Deserialize;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -28,6 +29,11 @@ struct Settings {
     /// UDP address to listen on [default: 127.0.0.1:4433]
     #[arg(long, env = "HUSH_RELAY_LISTEN", value_name = "ADDR")]
     listen: Option<SocketAddr>,
+
+    /// Host (and port) clients reach this relay at, printed in its hush:// address; needed when
+    /// listening on 0.0.0.0 or [::] or behind NAT/a load balancer [default: the listen address]
+    #[arg(long, env = "HUSH_RELAY_PUBLIC_ADDRESS", value_name = "HOST[:PORT]")]
+    public_address: Option<String>,
 
     /// Data folder for the database, certificate and keys [default: ./hush-data]
     #[arg(long, env = "HUSH_RELAY_DATA", value_name = "DIR")]
@@ -193,6 +199,7 @@ impl Settings {
                 s,
                 f,
                 listen,
+                public_address,
                 data,
                 storage,
                 storage_pool_size,
@@ -388,6 +395,14 @@ async fn run() -> Result<()> {
         init_metrics(addr)?;
     }
     let config = settings.relay_config()?;
+    let public_address = settings
+        .public_address
+        .as_deref()
+        .map(|a| {
+            a.parse::<PublicAddress>()
+                .with_context(|| format!("invalid public_address {a:?} (expected HOST[:PORT])"))
+        })
+        .transpose()?;
     let data_dir = config.data_dir.clone();
     let relay = match settings.storage_choice()? {
         StorageChoice::Embedded => Relay::start(config).await,
@@ -402,9 +417,19 @@ async fn run() -> Result<()> {
         }
     }
     .context("cannot start relay")?;
+    let announced = RelayUrl::announced(
+        relay.fingerprint(),
+        relay.local_addr(),
+        public_address.as_ref(),
+    );
+    if let Some(warning) = &announced.warning {
+        // Not only a log line: the log filter may hide it, and it concerns the printed address.
+        eprintln!("hush-relay: warning: {warning}");
+        tracing::warn!("{warning}");
+    }
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "hush-relay listening on {}", relay.url())?;
+        writeln!(out, "hush-relay listening on {}", announced.url)?;
         out.flush()?;
     }
     wait_for_signal(&relay, &data_dir).await?;
