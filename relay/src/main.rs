@@ -53,7 +53,7 @@ struct Settings {
     #[serde(skip)]
     config: Option<PathBuf>,
 
-    /// Serve Prometheus metrics over HTTP on this address (off when unset)
+    /// Serve /metrics (Prometheus), /healthz and /readyz over HTTP on this address (off when unset)
     #[arg(long, env = "HUSH_RELAY_METRICS", value_name = "ADDR")]
     metrics: Option<SocketAddr>,
 
@@ -334,20 +334,13 @@ fn init_logging(s: &Settings) -> Result<()> {
     Ok(())
 }
 
-fn init_metrics(addr: SocketAddr) -> Result<()> {
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .set_buckets_for_metric(
-            metrics_exporter_prometheus::Matcher::Full(
-                "hush_relay_request_duration_seconds".into(),
-            ),
-            &[
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ],
-        )
-        .context("metrics buckets")?
-        .install()
+/// Starts the metrics listener (`/metrics`, `/healthz`, `/readyz`; see `hush_relay::ops_http`).
+async fn init_metrics(addr: SocketAddr, ready: hush_relay::ops_http::Readiness) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
         .with_context(|| format!("cannot serve metrics on {addr}"))?;
+    let handle = hush_relay::telemetry::install().context("metrics recorder")?;
+    hush_relay::ops_http::serve(listener, handle, ready);
     Ok(())
 }
 
@@ -391,8 +384,9 @@ async fn wait_for_signal(relay: &RelayHandle, data: &std::path::Path) -> Result<
 async fn run() -> Result<()> {
     let settings = Settings::load()?;
     init_logging(&settings)?;
+    let ready = hush_relay::ops_http::Readiness::default();
     if let Some(addr) = settings.metrics {
-        init_metrics(addr)?;
+        init_metrics(addr, ready.clone()).await?;
     }
     let config = settings.relay_config()?;
     let public_address = settings
@@ -417,6 +411,7 @@ async fn run() -> Result<()> {
         }
     }
     .context("cannot start relay")?;
+    let _ = ready.set(relay.health());
     let announced = RelayUrl::announced(
         relay.fingerprint(),
         relay.local_addr(),

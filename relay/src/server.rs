@@ -247,7 +247,7 @@ pub struct RelayHandle {
     local_addr: SocketAddr,
     fingerprint: Fingerprint,
     receipt_public_key: VerifyingKey,
-    shutdown_tx: watch::Sender<bool>,
+    pub(crate) shutdown_tx: watch::Sender<bool>,
     task: JoinHandle<Result<(), RelayError>>,
     /// For [`RelayHandle::backup`] (`backup.rs`).
     pub(crate) storage: Arc<dyn Storage>,

@@ -520,6 +520,14 @@ pub trait Storage: Send + Sync + 'static {
         last_resort: Option<Vec<u8>>,
         max_stock: u64,
     ) -> StorageFuture<'_, DirectoryStock>;
+
+    // ---- Health probe (operators: the metrics listener's `/readyz`, spec §10) ----
+
+    /// Proves, cheaply, that the store is reachable and takes writes: the embedded backend
+    /// commits one small write (table `health`) through its writer, PostgreSQL runs a
+    /// transaction with a write it then rolls back (refused by a read-only server or a
+    /// standby). Fails like any other operation, with `Closed` once the store is closed.
+    fn probe(&self) -> StorageFuture<'_, ()>;
 }
 
 /// The answer of [`Storage::advance_generation`].

@@ -101,12 +101,17 @@ pub fn run(cmd: &mut Command) -> Output {
 
 /// One HTTP/1.1 GET on 127.0.0.1 (bounded): status code and body.
 pub fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
+    http(addr, "GET", path)
+}
+
+/// One HTTP/1.1 request without a body on 127.0.0.1 (bounded): status code and body.
+pub fn http(addr: std::net::SocketAddr, method: &str, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut buf = String::new();
