@@ -10,11 +10,14 @@ use hush_relay::storage::PgStorage;
 use hush_relay::tls::CertSource;
 use hush_relay::url::{PublicAddress, RelayUrl};
 use serde::Deserialize;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+#[path = "binary/config_error.rs"]
+mod config_error;
 
 /// Settings. Each is a flag, an environment variable (`HUSH_RELAY_...`) and a key of the
 /// TOML config file (the same name with `_` for `-`).
@@ -61,7 +64,7 @@ struct Settings {
     #[arg(long, env = "HUSH_RELAY_LOG_FORMAT", value_name = "FORMAT")]
     log_format: Option<String>,
 
-    /// Log filter, tracing syntax such as "info" or "hush_relay=debug" [default: info]
+    /// Log filter, tracing syntax such as "info" or "hush_relay=debug"; RUST_LOG is used when this is not set [default: info]
     #[arg(long, env = "HUSH_RELAY_LOG", value_name = "FILTER")]
     log: Option<String>,
 
@@ -180,21 +183,16 @@ impl Settings {
     /// Flags and environment first, then the config file.
     fn load() -> Result<Settings> {
         let mut s = Settings::parse();
+        // RUST_LOG, an environment variable, wins over the file; --log and HUSH_RELAY_LOG win
+        // over it.
+        if s.log.is_none() {
+            s.log = rust_log();
+        }
         if let Some(path) = &s.config {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read config file {}", path.display()))?;
-            let mut f: Settings = toml::from_str(&text).map_err(|e| {
-                let line = e
-                    .span()
-                    .and_then(|s| text.get(..s.start))
-                    .map(|before| before.lines().count().max(1))
-                    .unwrap_or(0);
-                anyhow::anyhow!(
-                    "invalid config file {} (line {line}): {}",
-                    path.display(),
-                    e.message().trim()
-                )
-            })?;
+            let mut f: Settings = toml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!(config_error::describe(path, &text, &e)))?;
             merge!(
                 s,
                 f,
@@ -320,11 +318,23 @@ impl Settings {
     }
 }
 
+/// `RUST_LOG` when set and not empty.
+fn rust_log() -> Option<String> {
+    std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// Logs to standard error: filter `log` (`--log`, `HUSH_RELAY_LOG`, `RUST_LOG`, the config file,
+/// else `info`), colours only on a terminal and without `NO_COLOR`.
 fn init_logging(s: &Settings) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(s.log.as_deref().unwrap_or("info"))
-        .context("invalid log filter")?;
+    let spec = s.log.as_deref().unwrap_or("info");
+    let filter = tracing_subscriber::EnvFilter::try_new(spec)
+        .with_context(|| format!("invalid log filter {spec:?}"))?;
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match s.log_format.as_deref().unwrap_or("text") {
         "text" => builder.init(),

@@ -98,3 +98,93 @@ fn a_bad_public_address_is_refused_before_starting() {
         "nothing written for a refused configuration"
     );
 }
+
+/// Starts the relay with `args` and `env`, opens and closes one connection, stops the relay
+/// and returns its standard error.
+async fn logs_of(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let data = dir.join("data");
+    let mut cmd = relay(&["--listen", "127.0.0.1:0", "--data", data.to_str().unwrap()]);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let running = start(&mut cmd, &dir.join("stderr"));
+    let client = Client::connect(&running.url).await.unwrap();
+    client.close().await;
+    // The relay logs the closed connection on its side; give it a moment.
+    let start = std::time::Instant::now();
+    while !running.stderr().contains("connection closed")
+        && start.elapsed() < std::time::Duration::from_secs(2)
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    running.stderr()
+}
+
+#[tokio::test]
+async fn rust_log_sets_the_filter_unless_log_is_given_and_no_colours_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    let default = logs_of(d, &[], &[]).await;
+    assert!(default.contains("relay started"), "{default}");
+    assert!(
+        !default.contains("connection open"),
+        "info by default: {default}"
+    );
+
+    let debug = logs_of(d, &[], &[("RUST_LOG", "hush_relay=debug")]).await;
+    assert!(debug.contains("connection open"), "RUST_LOG=debug: {debug}");
+    assert!(
+        !debug.contains('\u{1b}'),
+        "no ANSI escapes into a file: {debug:?}"
+    );
+
+    let flag = logs_of(d, &["--log", "warn"], &[("RUST_LOG", "debug")]).await;
+    assert!(!flag.contains("relay started"), "--log wins: {flag}");
+    assert!(!flag.contains("connection open"), "--log wins: {flag}");
+
+    // RUST_LOG (environment) wins over the config file's `log`.
+    let cfg = d.join("relay.toml");
+    std::fs::write(&cfg, "log = \"warn\"\n").unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let file = logs_of(d, &["--config", cfg], &[]).await;
+    assert!(!file.contains("relay started"), "log from the file: {file}");
+    let env = logs_of(d, &["--config", cfg], &[("RUST_LOG", "hush_relay=debug")]).await;
+    assert!(
+        env.contains("connection open"),
+        "RUST_LOG over the file: {env}"
+    );
+}
+
+#[test]
+fn config_errors_name_the_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("relay.toml");
+    for (text, place, what) in [
+        (
+            "listen = \"127.0.0.1:0\"\n\nno_such_setting = 1\n",
+            "(line 3, column 1)",
+            "unknown field `no_such_setting`",
+        ),
+        (
+            "# comment\nlisten = \"127.0.0.1:0\"\nttl_seconds = \"soon\"\n",
+            "(line 3, column 15)",
+            "invalid type: string \"soon\", expected u64",
+        ),
+        (
+            "ttl_seconds = 5\nlisten = \"127.0.0.1:0\n",
+            "(line 2, column ",
+            "",
+        ),
+    ] {
+        std::fs::write(&cfg, text).unwrap();
+        let out = run(relay(&["--config"]).arg(&cfg));
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        let expect = format!("hush-relay: invalid config file {} {place}", cfg.display());
+        assert!(err.starts_with(&expect), "{err}\nexpected {expect}");
+        assert!(err.contains(what), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+}
