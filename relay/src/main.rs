@@ -18,6 +18,8 @@ use std::time::Duration;
 
 #[path = "binary/config_error.rs"]
 mod config_error;
+#[path = "binary/init.rs"]
+mod init;
 
 /// Settings. Each is a flag, an environment variable (`HUSH_RELAY_...`) and a key of the
 /// TOML config file (the same name with `_` for `-`).
@@ -29,6 +31,10 @@ mod config_error;
 )]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    #[command(subcommand)]
+    #[serde(skip)]
+    command: Option<init::Command>,
+
     /// UDP address to listen on [default: 127.0.0.1:4433]
     #[arg(long, env = "HUSH_RELAY_LISTEN", value_name = "ADDR")]
     listen: Option<SocketAddr>,
@@ -393,6 +399,9 @@ async fn wait_for_signal(relay: &RelayHandle, data: &std::path::Path) -> Result<
 
 async fn run() -> Result<()> {
     let settings = Settings::load()?;
+    if let Some(init::Command::Init(args)) = &settings.command {
+        return init::run(args);
+    }
     init_logging(&settings)?;
     let ready = hush_relay::ops_http::Readiness::default();
     if let Some(addr) = settings.metrics {

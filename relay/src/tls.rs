@@ -19,9 +19,12 @@ use std::sync::Arc;
 /// The ALPN protocol id of relay protocol version 1.
 pub const ALPN: &[u8] = b"hush/1";
 
-pub(crate) const CERT_FILE: &str = "tls-cert.der";
-pub(crate) const KEY_FILE: &str = "tls-key.der";
-pub(crate) const RECEIPT_KEY_FILE: &str = "receipt-key.bin";
+/// The self-signed certificate in the data folder (DER).
+pub const CERT_FILE: &str = "tls-cert.der";
+/// Its private key in the data folder (PKCS#8 DER).
+pub const KEY_FILE: &str = "tls-key.der";
+/// The receipt signing key's 32-byte Ed25519 seed in the data folder.
+pub const RECEIPT_KEY_FILE: &str = "receipt-key.bin";
 
 /// A problem with certificates, keys or TLS setup.
 #[derive(Debug, thiserror::Error)]

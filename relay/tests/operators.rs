@@ -188,3 +188,72 @@ fn config_errors_name_the_line_and_column() {
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     }
 }
+
+/// `hush-relay init` writes the keys and a commented config, prints the address; the relay
+/// started from that config prints the same address and serves; a second init refuses and
+/// changes nothing.
+#[tokio::test]
+async fn init_sets_up_a_data_folder_the_relay_starts_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("relay");
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let out = run(relay(&["init", "--listen", &listen, "--data"]).arg(&data));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let address: RelayUrl = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("address: "))
+        .unwrap_or_else(|| panic!("no address line: {stdout}"))
+        .parse()
+        .unwrap();
+    assert_eq!((address.host.as_str(), address.port), ("127.0.0.1", port));
+    let config = data.join("hush-relay.toml");
+    for f in [
+        "hush-relay.toml",
+        "tls-cert.der",
+        "tls-key.der",
+        "receipt-key.bin",
+    ] {
+        assert!(data.join(f).is_file(), "{f} written");
+    }
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("# Seconds an unread envelope is kept\n# ttl_seconds = 2592000\n"));
+    assert!(text.contains(&format!("listen = \"{listen}\"\n")));
+
+    let running = start(
+        relay(&["--config"]).arg(&config),
+        &dir.path().join("stderr"),
+    );
+    assert_eq!(running.url, address, "the relay prints init's address");
+    let client = Client::connect(&address)
+        .await
+        .expect("init's address connects");
+    client.authenticate(&hush_relay_key()).await.unwrap();
+    client.close().await;
+    drop(running);
+
+    let cert = std::fs::read(data.join("tls-cert.der")).unwrap();
+    let again = run(relay(&["init", "--data"]).arg(&data));
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains("already holds hush-relay.toml, tls-cert.der"),
+        "{err}"
+    );
+    assert!(err.contains("not overwriting"), "{err}");
+    assert_eq!(std::fs::read(data.join("tls-cert.der")).unwrap(), cert);
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), text);
+}
+
+fn hush_relay_key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[42; 32])
+}
