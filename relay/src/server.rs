@@ -146,6 +146,9 @@ pub(crate) struct Shared {
     pub(crate) notifier: Notifier,
     pub(crate) receipt_key: SigningKey,
     pub(crate) fingerprint: Fingerprint,
+    /// SHA-256 of the whole certificate: AUTH also accepts it, from clients made before key
+    /// pinning (spec §1).
+    pub(crate) certificate_fingerprint: Fingerprint,
 }
 
 /// Starts relays.
@@ -219,6 +222,7 @@ impl Relay {
             notifier,
             receipt_key: identity.receipt_key,
             fingerprint,
+            certificate_fingerprint: identity.certificate_fingerprint,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let storage = shared.storage.clone();

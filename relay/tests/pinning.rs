@@ -102,6 +102,43 @@ async fn old_whole_certificate_address_still_connects_and_authenticates() {
     relay.shutdown().await.unwrap();
 }
 
+/// A client from before key pinning signs AUTH over the whole-certificate fingerprint of its
+/// old address: the relay still accepts that (and only its own two fingerprints).
+#[tokio::test]
+async fn auth_over_the_old_whole_certificate_fingerprint_is_accepted() {
+    use ed25519_dalek::Signer;
+    use hush_relay::proto::ErrorCode;
+    use hush_relay::types::auth_message;
+    let dir = tempfile::tempdir().unwrap();
+    let key_pair = KeyPair::generate().unwrap();
+    let cert = certificate(&key_pair, 3, 2025);
+    let relay = start_with(dir.path(), &key_pair, &cert).await;
+    let old = Fingerprint::of_certificate(cert.der());
+    let client = Client::connect(&url_with(&relay, old)).await.unwrap();
+    let alice = key(6);
+    let sign = |c: &[u8; 32], f: &Fingerprint| alice.sign(&auth_message(c, f)).to_bytes();
+
+    let c = client.challenge().await.unwrap();
+    client
+        .authenticate_with(&alice.verifying_key(), c, sign(&c, &old))
+        .await
+        .expect("old clients' AUTH");
+    let c = client.challenge().await.unwrap();
+    client
+        .authenticate_with(&alice.verifying_key(), c, sign(&c, &relay.fingerprint()))
+        .await
+        .expect("AUTH over the key fingerprint");
+    let c = client.challenge().await.unwrap();
+    let other = Fingerprint::of_certificate(b"another relay's certificate");
+    let e = client
+        .authenticate_with(&alice.verifying_key(), c, sign(&c, &other))
+        .await
+        .unwrap_err();
+    assert_eq!(e.relay_code(), Some(ErrorCode::BadSignature));
+    client.close().await;
+    relay.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn self_signed_relay_prints_its_key_fingerprint() {
     let dir = tempfile::tempdir().unwrap();
