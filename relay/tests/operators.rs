@@ -257,3 +257,29 @@ async fn init_sets_up_a_data_folder_the_relay_starts_from() {
 fn hush_relay_key() -> ed25519_dalek::SigningKey {
     ed25519_dalek::SigningKey::from_bytes(&[42; 32])
 }
+
+/// On an unspecified address without public_address the printed address uses the loopback
+/// address, with a warning line on standard error (shown through `init`, which prints the
+/// address without binding: tests listen on 127.0.0.1 only).
+#[test]
+fn every_interface_without_public_address_prints_loopback_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(relay(&["init", "--listen", "0.0.0.0:4433", "--data"]).arg(dir.path()));
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let address: RelayUrl = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("address: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!((address.host.as_str(), address.port), ("127.0.0.1", 4433));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("hush-relay: warning: listening on 0.0.0.0:4433 (every interface)"),
+        "{err}"
+    );
+    assert!(err.contains("--public-address"), "{err}");
+    let text = std::fs::read_to_string(dir.path().join("hush-relay.toml")).unwrap();
+    assert!(text.contains("listen = \"0.0.0.0:4433\"\n"), "{text}");
+}
