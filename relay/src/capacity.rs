@@ -29,51 +29,6 @@ use std::time::{Duration, Instant};
 /// The shortest time between two measurements made because a write would be refused.
 pub(crate) const REMEASURE_GAP: Duration = Duration::from_millis(100);
 
-/// Registers the help text of the metrics this module records.
-pub fn describe() {
-    use metrics::{describe_counter, describe_gauge};
-    describe_gauge!(
-        "hush_relay_stored_envelopes",
-        "envelopes in mailboxes (whole store), as last measured"
-    );
-    describe_gauge!(
-        "hush_relay_stored_envelope_bytes",
-        "ciphertext bytes in mailboxes (whole store), as last measured"
-    );
-    describe_gauge!(
-        "hush_relay_stored_group_entries",
-        "group log entries (whole store), as last measured"
-    );
-    describe_gauge!(
-        "hush_relay_stored_group_bytes",
-        "group log message bytes (whole store), as last measured"
-    );
-    describe_gauge!(
-        "hush_relay_directory_entries",
-        "directory entries: signed and one-time prekeys, KeyPackages, last-resort KeyPackages"
-    );
-    describe_gauge!(
-        "hush_relay_directory_bytes",
-        "directory blob bytes (whole store), as last measured"
-    );
-    describe_gauge!(
-        "hush_relay_stored_bytes",
-        "bytes counted against max_storage_bytes: envelopes, group log and directory"
-    );
-    describe_gauge!(
-        "hush_relay_max_storage_bytes",
-        "the relay-wide storage cap in bytes (0: none)"
-    );
-    describe_counter!(
-        "hush_relay_relay_full_total",
-        "writes refused with RELAY_FULL because the storage cap would be exceeded"
-    );
-    describe_counter!(
-        "hush_relay_directory_entries_too_large_total",
-        "directory uploads refused because an entry exceeds max_directory_entry_bytes"
-    );
-}
-
 /// Refuses an upload whose entry is larger than `max` bytes; `what` names the entry.
 pub(crate) fn check_entry(what: &str, len: usize, max: usize) -> Result<(), CmdError> {
     if len <= max {

@@ -9,8 +9,8 @@ use crate::frame::{self, FrameError, PROTOCOL_VERSION};
 use crate::proto::{self, ErrorCode, request, response};
 use crate::tls::{self, TlsError};
 use crate::types::{
-    DeliveredReceipt, EnvelopeId, GroupId, IdError, MailboxAddress, ReceiptError, StoredReceipt,
-    auth_message, parse_public_key,
+    DeliveredReceipt, EnvelopeId, Fingerprint, GroupId, IdError, MailboxAddress, ReceiptError,
+    StoredReceipt, auth_message, parse_public_key,
 };
 use crate::url::RelayUrl;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
@@ -238,6 +238,8 @@ pub struct Client {
     endpoint: quinn::Endpoint,
     conn: quinn::Connection,
     url: RelayUrl,
+    /// Key fingerprint of the certificate the relay presented (what AUTH signs over).
+    relay_fingerprint: Fingerprint,
     info: RelayInfo,
     options: ClientOptions,
 }
@@ -282,10 +284,18 @@ impl Client {
             url.host.as_str()
         };
         let conn = endpoint.connect(addr, server_name)?.await?;
+        // With an old whole-certificate pin the URL's fingerprint is not the relay's key
+        // fingerprint; AUTH binds the latter (spec §1, §3).
+        let relay_fingerprint = tls::peer_fingerprint(&conn).ok_or_else(|| {
+            ClientError::Tls(TlsError::BadCertificate(
+                "relay presented no parseable certificate".into(),
+            ))
+        })?;
         let mut client = Client {
             endpoint,
             conn,
             url: url.clone(),
+            relay_fingerprint,
             info: RelayInfo {
                 receipt_public_key: VerifyingKey::default(),
                 server_time_ms: 0,
@@ -325,6 +335,13 @@ impl Client {
     /// The URL this client connected to.
     pub fn url(&self) -> &RelayUrl {
         &self.url
+    }
+
+    /// The relay's key fingerprint (SHA-256 of its certificate's SubjectPublicKeyInfo), read
+    /// from the certificate it presented. Equals `url().fingerprint` unless the URL is an old
+    /// whole-certificate address; the relay's current address uses this one.
+    pub fn relay_fingerprint(&self) -> Fingerprint {
+        self.relay_fingerprint
     }
 
     /// The underlying QUIC connection (for tests and tools that speak raw frames).
@@ -410,7 +427,7 @@ impl Client {
     /// Proves ownership of the mailbox of `key` on this connection; returns its address.
     pub async fn authenticate(&self, key: &SigningKey) -> Result<MailboxAddress, ClientError> {
         let challenge = self.challenge().await?;
-        let sig = key.sign(&auth_message(&challenge, &self.url.fingerprint));
+        let sig = key.sign(&auth_message(&challenge, &self.relay_fingerprint));
         self.authenticate_with(&key.verifying_key(), challenge, sig.to_bytes())
             .await
     }

@@ -48,6 +48,7 @@ impl Dispatcher {
             notifier: Default::default(),
             receipt_key: SigningKey::from_bytes(&receipt_seed),
             fingerprint,
+            certificate_fingerprint: fingerprint,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let conn = Arc::new(ConnState::new(

@@ -8,12 +8,18 @@ use clap::Parser;
 use hush_relay::server::{Relay, RelayConfig, RelayHandle};
 use hush_relay::storage::PgStorage;
 use hush_relay::tls::CertSource;
+use hush_relay::url::{PublicAddress, RelayUrl};
 use serde::Deserialize;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+#[path = "binary/config_error.rs"]
+mod config_error;
+#[path = "binary/init.rs"]
+mod init;
 
 /// Settings. Each is a flag, an environment variable (`HUSH_RELAY_...`) and a key of the
 /// TOML config file (the same name with `_` for `-`).
@@ -25,9 +31,18 @@ use std::time::Duration;
 )]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    #[command(subcommand)]
+    #[serde(skip)]
+    command: Option<init::Command>,
+
     /// UDP address to listen on [default: 127.0.0.1:4433]
     #[arg(long, env = "HUSH_RELAY_LISTEN", value_name = "ADDR")]
     listen: Option<SocketAddr>,
+
+    /// Host (and port) clients reach this relay at, printed in its hush:// address; needed when
+    /// listening on 0.0.0.0 or [::] or behind NAT/a load balancer [default: the listen address]
+    #[arg(long, env = "HUSH_RELAY_PUBLIC_ADDRESS", value_name = "HOST[:PORT]")]
+    public_address: Option<String>,
 
     /// Data folder for the database, certificate and keys [default: ./hush-data]
     #[arg(long, env = "HUSH_RELAY_DATA", value_name = "DIR")]
@@ -47,7 +62,7 @@ struct Settings {
     #[serde(skip)]
     config: Option<PathBuf>,
 
-    /// Serve Prometheus metrics over HTTP on this address (off when unset)
+    /// Serve /metrics (Prometheus), /healthz and /readyz over HTTP on this address (off when unset)
     #[arg(long, env = "HUSH_RELAY_METRICS", value_name = "ADDR")]
     metrics: Option<SocketAddr>,
 
@@ -55,7 +70,7 @@ struct Settings {
     #[arg(long, env = "HUSH_RELAY_LOG_FORMAT", value_name = "FORMAT")]
     log_format: Option<String>,
 
-    /// Log filter, tracing syntax such as "info" or "hush_relay=debug" [default: info]
+    /// Log filter, tracing syntax such as "info" or "hush_relay=debug"; RUST_LOG is used when this is not set [default: info]
     #[arg(long, env = "HUSH_RELAY_LOG", value_name = "FILTER")]
     log: Option<String>,
 
@@ -194,25 +209,21 @@ impl Settings {
     /// Flags and environment first, then the config file.
     fn load() -> Result<Settings> {
         let mut s = Settings::parse();
+        // RUST_LOG, an environment variable, wins over the file; --log and HUSH_RELAY_LOG win
+        // over it.
+        if s.log.is_none() {
+            s.log = rust_log();
+        }
         if let Some(path) = &s.config {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read config file {}", path.display()))?;
-            let mut f: Settings = toml::from_str(&text).map_err(|e| {
-                let line = e
-                    .span()
-                    .and_then(|s| text.get(..s.start))
-                    .map(|before| before.lines().count().max(1))
-                    .unwrap_or(0);
-                anyhow::anyhow!(
-                    "invalid config file {} (line {line}): {}",
-                    path.display(),
-                    e.message().trim()
-                )
-            })?;
+            let mut f: Settings = toml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!(config_error::describe(path, &text, &e)))?;
             merge!(
                 s,
                 f,
                 listen,
+                public_address,
                 data,
                 storage,
                 storage_pool_size,
@@ -347,11 +358,23 @@ impl Settings {
     }
 }
 
+/// `RUST_LOG` when set and not empty.
+fn rust_log() -> Option<String> {
+    std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// Logs to standard error: filter `log` (`--log`, `HUSH_RELAY_LOG`, `RUST_LOG`, the config file,
+/// else `info`), colours only on a terminal and without `NO_COLOR`.
 fn init_logging(s: &Settings) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(s.log.as_deref().unwrap_or("info"))
-        .context("invalid log filter")?;
+    let spec = s.log.as_deref().unwrap_or("info");
+    let filter = tracing_subscriber::EnvFilter::try_new(spec)
+        .with_context(|| format!("invalid log filter {spec:?}"))?;
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match s.log_format.as_deref().unwrap_or("text") {
         "text" => builder.init(),
@@ -361,21 +384,13 @@ fn init_logging(s: &Settings) -> Result<()> {
     Ok(())
 }
 
-fn init_metrics(addr: SocketAddr) -> Result<()> {
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .set_buckets_for_metric(
-            metrics_exporter_prometheus::Matcher::Full(
-                "hush_relay_request_duration_seconds".into(),
-            ),
-            &[
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ],
-        )
-        .context("metrics buckets")?
-        .install()
+/// Starts the metrics listener (`/metrics`, `/healthz`, `/readyz`; see `hush_relay::ops_http`).
+async fn init_metrics(addr: SocketAddr, ready: hush_relay::ops_http::Readiness) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
         .with_context(|| format!("cannot serve metrics on {addr}"))?;
-    hush_relay::capacity::describe();
+    let handle = hush_relay::telemetry::install().context("metrics recorder")?;
+    hush_relay::ops_http::serve(listener, handle, ready);
     Ok(())
 }
 
@@ -418,11 +433,23 @@ async fn wait_for_signal(relay: &RelayHandle, data: &std::path::Path) -> Result<
 
 async fn run() -> Result<()> {
     let settings = Settings::load()?;
+    if let Some(init::Command::Init(args)) = &settings.command {
+        return init::run(args);
+    }
     init_logging(&settings)?;
+    let ready = hush_relay::ops_http::Readiness::default();
     if let Some(addr) = settings.metrics {
-        init_metrics(addr)?;
+        init_metrics(addr, ready.clone()).await?;
     }
     let config = settings.relay_config()?;
+    let public_address = settings
+        .public_address
+        .as_deref()
+        .map(|a| {
+            a.parse::<PublicAddress>()
+                .with_context(|| format!("invalid public_address {a:?} (expected HOST[:PORT])"))
+        })
+        .transpose()?;
     let data_dir = config.data_dir.clone();
     let relay = match settings.storage_choice()? {
         StorageChoice::Embedded => Relay::start(config).await,
@@ -437,9 +464,20 @@ async fn run() -> Result<()> {
         }
     }
     .context("cannot start relay")?;
+    let _ = ready.set(relay.health());
+    let announced = RelayUrl::announced(
+        relay.fingerprint(),
+        relay.local_addr(),
+        public_address.as_ref(),
+    );
+    if let Some(warning) = &announced.warning {
+        // Not only a log line: the log filter may hide it, and it concerns the printed address.
+        eprintln!("hush-relay: warning: {warning}");
+        tracing::warn!("{warning}");
+    }
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "hush-relay listening on {}", relay.url())?;
+        writeln!(out, "hush-relay listening on {}", announced.url)?;
         out.flush()?;
     }
     wait_for_signal(&relay, &data_dir).await?;

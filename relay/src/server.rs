@@ -162,6 +162,9 @@ pub(crate) struct Shared {
     pub(crate) fingerprint: Fingerprint,
     /// The relay-wide storage cap (`capacity.rs`).
     pub(crate) capacity: Capacity,
+    /// SHA-256 of the whole certificate: AUTH also accepts it, from clients made before key
+    /// pinning (spec §1).
+    pub(crate) certificate_fingerprint: Fingerprint,
 }
 
 /// Starts relays.
@@ -236,12 +239,18 @@ impl Relay {
             notifier,
             receipt_key: identity.receipt_key,
             fingerprint,
+            certificate_fingerprint: identity.certificate_fingerprint,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let storage = shared.storage.clone();
         let data_dir = shared.config.data_dir.clone();
         let task = tokio::spawn(run(endpoint, shared, shutdown_rx));
-        tracing::info!(%local_addr, %fingerprint, "relay started");
+        tracing::info!(
+            %local_addr,
+            %fingerprint,
+            certificate_fingerprint = %identity.certificate_fingerprint,
+            "relay started"
+        );
         Ok(RelayHandle {
             local_addr,
             fingerprint,
@@ -259,7 +268,7 @@ pub struct RelayHandle {
     local_addr: SocketAddr,
     fingerprint: Fingerprint,
     receipt_public_key: VerifyingKey,
-    shutdown_tx: watch::Sender<bool>,
+    pub(crate) shutdown_tx: watch::Sender<bool>,
     task: JoinHandle<Result<(), RelayError>>,
     /// For [`RelayHandle::backup`] (`backup.rs`).
     pub(crate) storage: Arc<dyn Storage>,
@@ -272,7 +281,7 @@ impl RelayHandle {
         self.local_addr
     }
 
-    /// SHA-256 of the relay certificate.
+    /// The relay's key fingerprint: SHA-256 of its certificate's SubjectPublicKeyInfo.
     pub fn fingerprint(&self) -> Fingerprint {
         self.fingerprint
     }

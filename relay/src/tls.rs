@@ -2,8 +2,11 @@
 //!
 //! On first start the relay writes a self-signed certificate (`tls-cert.der`, `tls-key.der`)
 //! and an Ed25519 receipt key (`receipt-key.bin`) into its data folder and reuses them on
-//! every later start. Clients pin SHA-256 of the certificate (the [`Fingerprint`]), so a
-//! CA-issued certificate given by configuration works the same way.
+//! every later start. Clients pin SHA-256 of the certificate's SubjectPublicKeyInfo (the
+//! [`Fingerprint`], see [`key_fingerprint`]), so a CA-issued certificate given by configuration
+//! works the same way, and a certificate renewed with the same key keeps the relay's address.
+//! For addresses made before key pinning, the client also accepts SHA-256 of the whole
+//! certificate (see [`client_crypto`]).
 
 use crate::types::Fingerprint;
 use ed25519_dalek::SigningKey;
@@ -16,9 +19,12 @@ use std::sync::Arc;
 /// The ALPN protocol id of relay protocol version 1.
 pub const ALPN: &[u8] = b"hush/1";
 
-pub(crate) const CERT_FILE: &str = "tls-cert.der";
-pub(crate) const KEY_FILE: &str = "tls-key.der";
-pub(crate) const RECEIPT_KEY_FILE: &str = "receipt-key.bin";
+/// The self-signed certificate in the data folder (DER).
+pub const CERT_FILE: &str = "tls-cert.der";
+/// Its private key in the data folder (PKCS#8 DER).
+pub const KEY_FILE: &str = "tls-key.der";
+/// The receipt signing key's 32-byte Ed25519 seed in the data folder.
+pub const RECEIPT_KEY_FILE: &str = "receipt-key.bin";
 
 /// A problem with certificates, keys or TLS setup.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +57,31 @@ pub enum TlsError {
     /// quinn refused the rustls configuration.
     #[error("QUIC TLS configuration: {0}")]
     Quic(String),
+    /// A certificate is not a parseable X.509 end-entity certificate.
+    #[error("invalid certificate: {0}")]
+    BadCertificate(String),
+}
+
+/// The relay's address fingerprint: SHA-256 of the DER `SubjectPublicKeyInfo` of `cert` (the
+/// leaf certificate), parsed with rustls-webpki. It depends only on the public key, so a
+/// certificate renewed with the same key (new serial number, new validity) keeps it. The same
+/// value as `openssl x509 -in cert.pem -pubkey -noout | openssl pkey -pubin -outform der |
+/// sha256sum`.
+pub fn key_fingerprint(cert: &CertificateDer<'_>) -> Result<Fingerprint, TlsError> {
+    let ee = webpki::EndEntityCert::try_from(cert)
+        .map_err(|e| TlsError::BadCertificate(format!("{e:?}")))?;
+    Ok(Fingerprint::of_public_key(
+        ee.subject_public_key_info().as_ref(),
+    ))
+}
+
+/// The key fingerprint ([`key_fingerprint`]) of the relay certificate a QUIC connection
+/// presented, or `None` when it presented none (never on a connection made with
+/// [`client_crypto`]).
+pub fn peer_fingerprint(conn: &quinn::Connection) -> Option<Fingerprint> {
+    let identity = conn.peer_identity()?;
+    let chain = identity.downcast_ref::<Vec<CertificateDer<'static>>>()?;
+    key_fingerprint(chain.first()?).ok()
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
@@ -102,8 +133,11 @@ pub struct RelayIdentity {
     pub chain: Vec<CertificateDer<'static>>,
     /// The leaf certificate's private key.
     pub key: PrivateKeyDer<'static>,
-    /// SHA-256 of the leaf certificate.
+    /// SHA-256 of the leaf certificate's SubjectPublicKeyInfo: the address fingerprint.
     pub fingerprint: Fingerprint,
+    /// SHA-256 of the whole leaf certificate: the fingerprint of addresses made before key
+    /// pinning, still accepted by clients while this certificate is in use.
+    pub certificate_fingerprint: Fingerprint,
     /// Ed25519 key that signs receipts.
     pub receipt_key: SigningKey,
 }
@@ -151,7 +185,8 @@ impl RelayIdentity {
                 (chain, k)
             }
         };
-        let fingerprint = Fingerprint::of_certificate(chain[0].as_ref());
+        let fingerprint = key_fingerprint(&chain[0])?;
+        let certificate_fingerprint = Fingerprint::of_certificate(chain[0].as_ref());
         let rk_path = data_dir.join(RECEIPT_KEY_FILE);
         if !rk_path.exists() {
             let mut seed = [0u8; 32];
@@ -170,6 +205,7 @@ impl RelayIdentity {
             chain,
             key,
             fingerprint,
+            certificate_fingerprint,
             receipt_key: SigningKey::from_bytes(&seed),
         })
     }
@@ -193,7 +229,9 @@ pub fn server_crypto(
         .map_err(|e| TlsError::Quic(e.to_string()))
 }
 
-/// The rustls client configuration that accepts exactly the certificate with `pin`.
+/// The rustls client configuration that accepts exactly the relay certificates `pin` names:
+/// those whose key fingerprint ([`key_fingerprint`]) is `pin`, and (addresses made before key
+/// pinning) the one certificate whose whole-DER SHA-256 is `pin`.
 pub fn client_crypto(
     pin: Fingerprint,
 ) -> Result<quinn::crypto::rustls::QuicClientConfig, TlsError> {
@@ -212,9 +250,9 @@ pub fn client_crypto(
         .map_err(|e| TlsError::Quic(e.to_string()))
 }
 
-/// Accepts the server certificate iff SHA-256 of its DER equals the pinned fingerprint, and
-/// checks the handshake signature with that certificate's key. Names and dates are not checked:
-/// the pin is the trust anchor.
+/// Accepts the server certificate iff SHA-256 of its SubjectPublicKeyInfo, or (old addresses)
+/// of its whole DER, equals the pinned fingerprint, and checks the handshake signature with
+/// that certificate's key. Names and dates are not checked: the pin is the trust anchor.
 #[derive(Debug)]
 struct PinnedVerifier {
     pin: Fingerprint,
@@ -230,16 +268,21 @@ impl rustls::client::danger::ServerCertVerifier for PinnedVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        let got = Fingerprint::of_certificate(end_entity.as_ref());
         // Comparing public values: a timing difference reveals nothing secret.
-        if got == self.pin {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "certificate fingerprint {got} does not match the pinned {}",
-                self.pin
-            )))
+        let key = key_fingerprint(end_entity).ok();
+        if key == Some(self.pin) || Fingerprint::of_certificate(end_entity.as_ref()) == self.pin {
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
         }
+        Err(rustls::Error::General(match key {
+            Some(key) => format!(
+                "relay key fingerprint {key} does not match the pinned {}",
+                self.pin
+            ),
+            None => format!(
+                "relay certificate does not parse and does not match the pinned {}",
+                self.pin
+            ),
+        }))
     }
 
     fn verify_tls12_signature(

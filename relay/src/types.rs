@@ -177,14 +177,22 @@ impl fmt::Debug for GroupId {
     }
 }
 
-/// SHA-256 of a certificate's DER encoding: what clients pin. Displayed as 64 lowercase hex digits.
+/// What clients pin: SHA-256 of the relay certificate's DER SubjectPublicKeyInfo (see
+/// [`crate::tls::key_fingerprint`]), or for addresses made before key pinning SHA-256 of the whole
+/// certificate. Displayed as 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fingerprint(pub [u8; 32]);
 
 impl Fingerprint {
-    /// Fingerprint of a DER-encoded certificate.
+    /// SHA-256 of a whole DER-encoded certificate (the fingerprint of addresses made before
+    /// key pinning).
     pub fn of_certificate(der: &[u8]) -> Self {
         Fingerprint(sha256(&[der]))
+    }
+
+    /// SHA-256 of a DER-encoded SubjectPublicKeyInfo (the address fingerprint).
+    pub fn of_public_key(spki_der: &[u8]) -> Self {
+        Fingerprint(sha256(&[spki_der]))
     }
 
     /// Parses 64 hex digits.

@@ -926,9 +926,12 @@ async fn a_configured_pem_certificate_is_served_and_pinned() {
         };
     })
     .await;
+    // The address pins the key (spec §1): SHA-256 of the SubjectPublicKeyInfo.
     assert_eq!(
         relay.fingerprint(),
-        hush_relay::Fingerprint::of_certificate(ck.cert.der())
+        hush_relay::Fingerprint::of_public_key(&rcgen::PublicKeyData::subject_public_key_info(
+            &ck.signing_key
+        ))
     );
     within(30, async {
         let (c, addr) = login(&relay, &key(14)).await;

@@ -1,6 +1,7 @@
 //! AUTH: the mailbox owner signs an outstanding challenge with the mailbox key.
 //!
-//! Signed bytes: `"Hush-v1-Relay-Mailbox-Auth" || challenge || certificate fingerprint`. The
+//! Signed bytes: `"Hush-v1-Relay-Mailbox-Auth" || challenge || relay key fingerprint` (or, from
+//! clients made before key pinning, the whole-certificate fingerprint). The
 //! challenge is consumed by the attempt, right or wrong, so a signature cannot be replayed on
 //! this connection, and challenges of other connections are unknown here.
 
@@ -30,9 +31,20 @@ pub(crate) async fn handle(
             "unknown or already used challenge",
         ));
     }
-    let msg = auth_message(&challenge, &ctx.shared.fingerprint);
-    key.verify_strict(&msg, &Signature::from_bytes(&sig))
-        .map_err(|_| CmdError::new(ErrorCode::BadSignature, "signature does not verify"))?;
+    // The key fingerprint; or the whole-certificate one, which clients from before key pinning
+    // sign (spec §1). Both name this relay only.
+    let sig = Signature::from_bytes(&sig);
+    let shared = &ctx.shared;
+    let verifies = |f| {
+        key.verify_strict(&auth_message(&challenge, f), &sig)
+            .is_ok()
+    };
+    if !verifies(&shared.fingerprint) && !verifies(&shared.certificate_fingerprint) {
+        return Err(CmdError::new(
+            ErrorCode::BadSignature,
+            "signature does not verify",
+        ));
+    }
     let address = MailboxAddress::from_public_key(&key);
     ctx.conn.authenticate(address)?;
     Ok(response::Body::Auth(proto::AuthResponse {

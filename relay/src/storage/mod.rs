@@ -529,6 +529,14 @@ pub trait Storage: Send + Sync + 'static {
     /// what other relay nodes wrote to a shared store). Read-only; it may read every stored
     /// item, so the relay calls it every few seconds, not per request.
     fn usage(&self) -> StorageFuture<'_, StorageUsage>;
+
+    // ---- Health probe (operators: the metrics listener's `/readyz`, spec §10) ----
+
+    /// Proves, cheaply, that the store is reachable and takes writes: the embedded backend
+    /// commits one small write (table `health`) through its writer, PostgreSQL runs a
+    /// transaction with a write it then rolls back (refused by a read-only server or a
+    /// standby). Fails like any other operation, with `Closed` once the store is closed.
+    fn probe(&self) -> StorageFuture<'_, ()>;
 }
 
 /// The answer of [`Storage::advance_generation`].

@@ -1085,6 +1085,10 @@ impl Storage for PgStorage {
         self.put_key_packages_replacing(mailbox, key_packages, last_resort, max_stock, true)
     }
 
+    fn probe(&self) -> StorageFuture<'_, ()> {
+        Box::pin(self.probe_pg())
+    }
+
     fn close(&self) -> StorageFuture<'_, ()> {
         Box::pin(async move {
             self.closed.store(true, Ordering::Release);
@@ -1139,6 +1143,9 @@ impl Storage for PgStorage {
 
 mod generation;
 mod usage;
+
+// The health probe (`/readyz`): `pg_backend/health.rs`.
+mod health;
 
 // The directory writes (uploads, replacements, fetch verifiers), in a file of their own. Declared
 // here, after the macros they use.

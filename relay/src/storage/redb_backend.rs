@@ -154,6 +154,7 @@ impl RedbStorage {
             txn.open_table(t)?;
         }
         txn.open_table(generation::GENERATIONS)?;
+        txn.open_table(health::HEALTH)?;
         // A database written before the counts existed gets them once, from its tables.
         if format < 2 {
             rebuild_directory_counts(&txn)?;
@@ -1084,6 +1085,10 @@ impl Storage for RedbStorage {
         })
     }
 
+    fn probe(&self) -> StorageFuture<'_, ()> {
+        self.submit(health::probe_tx)
+    }
+
     fn close(&self) -> StorageFuture<'_, ()> {
         let sender = self.sender.lock().ok().and_then(|mut g| g.take());
         let writer = self.writer.lock().ok().and_then(|mut g| g.take());
@@ -1132,6 +1137,9 @@ impl Storage for RedbStorage {
 
 mod generation;
 mod usage;
+
+// The health probe's write (`/readyz`): `redb_backend/health.rs`.
+mod health;
 
 #[cfg(test)]
 mod tests {

@@ -63,7 +63,6 @@ async fn request(conn: &quinn::Connection, body: request::Body) -> Result<respon
 async fn open_one(
     endpoint: quinn::Endpoint,
     addr: SocketAddr,
-    url: Arc<RelayUrl>,
     nonce: u64,
     i: u64,
 ) -> Result<quinn::Connection> {
@@ -78,7 +77,10 @@ async fn open_one(
         .try_into()
         .context("challenge is not 32 bytes")?;
     let key = mailbox_key(nonce, i);
-    let sig = key.sign(&auth_message(&c, &url.fingerprint));
+    // AUTH binds the relay's key fingerprint, which an old whole-certificate URL is not.
+    let relay_fingerprint =
+        tls::peer_fingerprint(&conn).context("relay presented no parseable certificate")?;
+    let sig = key.sign(&auth_message(&c, &relay_fingerprint));
     match request(
         &conn,
         request::Body::Auth(proto::AuthRequest {
@@ -124,19 +126,15 @@ pub(crate) async fn run(url: RelayUrl, k: usize, pid: u32, hold: Duration) -> Re
         getrandom::fill(&mut b).context("no randomness")?;
         u64::from_be_bytes(b)
     };
-    let url = Arc::new(url);
     let gate = Arc::new(Semaphore::new(100));
     let mut set = JoinSet::new();
     for i in 0..k as u64 {
-        let (endpoint, url, gate) = (endpoint.clone(), url.clone(), gate.clone());
+        let (endpoint, gate) = (endpoint.clone(), gate.clone());
         set.spawn(async move {
             let _permit = gate.acquire_owned().await;
-            tokio::time::timeout(
-                Duration::from_secs(30),
-                open_one(endpoint, addr, url, nonce, i),
-            )
-            .await
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out")))
+            tokio::time::timeout(Duration::from_secs(30), open_one(endpoint, addr, nonce, i))
+                .await
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out")))
         });
     }
     let mut held = Vec::with_capacity(k);
