@@ -17,6 +17,7 @@ pub mod home;
 pub mod identity_change;
 pub mod invitation;
 pub mod net;
+pub mod output;
 pub mod sessions;
 pub mod state;
 pub mod store;

@@ -20,6 +20,9 @@ struct Cli {
     /// Folder holding this user's encrypted state
     #[arg(long, env = "HUSH_HOME", value_name = "DIR")]
     home: PathBuf,
+    /// Machine-readable output: one JSON object per line (every command that lists or reports)
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -64,9 +67,6 @@ enum Command {
         /// Keep listening and print messages as they arrive, for this many seconds
         #[arg(long, value_name = "SECS")]
         wait: Option<u64>,
-        /// One JSON object per line: event, from, group, text
-        #[arg(long)]
-        json: bool,
     },
     /// Manage groups
     Group {
@@ -152,6 +152,7 @@ enum GroupCommand {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    hush_cli::output::set_json(cli.json);
     let home = cli.home.as_path();
     match cli.command {
         Command::Init { relay, name } => cmd::basic::init(home, &relay, &name).await,
@@ -166,8 +167,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Send { alias, text } => {
             cmd::send::send(home, &alias, &cmd::message_text(text)?).await
         }
-        Command::Status { envelope_id } => cmd::send::status(home, &envelope_id).await,
-        Command::Recv { wait, json } => cmd::recv::recv(home, wait, json).await,
+        Command::Status { envelope_id } => cmd::status::status(home, &envelope_id).await,
+        Command::Recv { wait } => cmd::recv::recv(home, wait, cli.json).await,
         Command::Group { command } => match command {
             GroupCommand::Create { group } => cmd::group::create(home, &group),
             GroupCommand::Add {

@@ -64,6 +64,9 @@ pub struct Sent {
     pub relay: String,
     /// Alias it went to.
     pub to: String,
+    /// When it was sent, Unix ms (0 in homes from before it was recorded).
+    #[serde(default)]
+    pub sent_at_ms: u64,
 }
 
 /// A group this home is in.

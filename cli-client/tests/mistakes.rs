@@ -140,7 +140,7 @@ fn stopped_relay_is_a_clear_error_and_state_is_intact() {
         vec![("alice".into(), None, "before the stop".into())]
     );
     alice.connect_timeout = "20".into();
-    assert_eq!(alice.ok(&["status", &id]).trim(), "delivered");
+    assert!(alice.ok(&["status", &id]).starts_with("delivered "));
 }
 
 #[test]

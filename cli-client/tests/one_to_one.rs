@@ -33,10 +33,10 @@ fn cards_safety_numbers_and_messages_both_ways() {
     // The first message starts the session from Bob's prekey bundle.
     let id = alice.ok(&["send", "bob", "hello Bob"]).trim().to_string();
     assert_eq!(id.len(), 32, "{id}");
-    assert_eq!(alice.ok(&["status", &id]).trim(), "stored");
+    assert!(alice.ok(&["status", &id]).starts_with("stored since "));
     let got = messages(&bob.recv_json());
     assert_eq!(got, vec![("alice".into(), None, "hello Bob".into())]);
-    assert_eq!(alice.ok(&["status", &id]).trim(), "delivered");
+    assert!(alice.ok(&["status", &id]).starts_with("delivered "));
 
     // Bob's reply completes it.
     bob.ok(&["send", "alice", "hi Alice"]);
@@ -55,7 +55,15 @@ fn cards_safety_numbers_and_messages_both_ways() {
         .map(|t| alice.ok(&["send", "bob", t]).trim().to_string())
         .collect();
     for id in &ids {
-        assert_eq!(alice.ok(&["status", id]).trim(), "stored");
+        let v: serde_json::Value =
+            serde_json::from_str(&alice.ok(&["--json", "status", id])).unwrap();
+        assert_eq!(v["status"], "stored", "{v}");
+        assert_eq!(v["to"], "bob");
+        let (stored, expires) = (
+            v["stored_at_ms"].as_u64().unwrap(),
+            v["expires_at_ms"].as_u64().unwrap(),
+        );
+        assert_eq!(expires - stored, 30 * 86_400_000, "the default TTL");
     }
     let got = messages(&bob.recv_json());
     let expected: Vec<_> = texts
@@ -64,7 +72,10 @@ fn cards_safety_numbers_and_messages_both_ways() {
         .collect();
     assert_eq!(got, expected);
     for id in &ids {
-        assert_eq!(alice.ok(&["status", id]).trim(), "delivered");
+        let v: serde_json::Value =
+            serde_json::from_str(&alice.ok(&["status", id, "--json"])).unwrap();
+        assert_eq!(v["status"], "delivered", "{v}");
+        assert!(v["delivered_at_ms"].as_u64().unwrap() >= v["stored_at_ms"].as_u64().unwrap());
     }
 
     // Neither the relay's data folder nor the homes hold any plaintext.

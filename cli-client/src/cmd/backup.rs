@@ -14,10 +14,12 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::engine::Engine;
 use crate::home::{self, Home, STATE_FILE};
 use crate::net;
+use crate::output::emit;
 use crate::state::{Contact, GroupRecord, STATE_VERSION, Secret, State};
 use crate::store::{self, StateKey};
 
@@ -112,11 +114,18 @@ pub fn backup(dir: &Path, file: &Path) -> Result<()> {
     let pass = home::passphrase(false)?;
     let image = StateKey::new(pass.as_bytes())?.seal(&body)?;
     store::write_atomic(file, &image)?;
-    println!(
-        "backed up {} contacts and {} groups to {}",
-        b.contacts.len(),
-        b.groups.len(),
-        file.display()
+    emit(
+        format!(
+            "backed up {} contacts and {} groups to {}",
+            b.contacts.len(),
+            b.groups.len(),
+            file.display()
+        ),
+        json!({
+            "file": file.display().to_string(),
+            "contacts": b.contacts.len(),
+            "groups": b.groups.len(),
+        }),
     );
     Ok(())
 }
@@ -202,9 +211,16 @@ pub async fn restore(dir: &Path, file: &Path, force: bool) -> Result<()> {
     let n_contacts = state.contacts.len();
     let n_groups = state.groups.len();
     home.create(state, pass.as_bytes())?;
-    println!(
-        "restored {} with {n_contacts} contacts; new sessions start with the next message",
-        dir.display()
+    emit(
+        format!(
+            "restored {} with {n_contacts} contacts; new sessions start with the next message",
+            dir.display()
+        ),
+        json!({
+            "home": dir.display().to_string(),
+            "contacts": n_contacts,
+            "groups_to_rejoin": n_groups,
+        }),
     );
     if n_groups > 0 {
         eprintln!(

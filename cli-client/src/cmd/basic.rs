@@ -8,6 +8,7 @@ use hush_protocol::directory::{DirectoryKeys, DirectorySecret};
 use hush_protocol::{IdentityKeyPair, PreKeyStore, SafetyNumber};
 use hush_relay::RelayUrl;
 use rand::Rng;
+use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::card::{Card, MAX_NAME_LEN};
@@ -16,6 +17,7 @@ use crate::display::escape_text;
 use crate::exit::{Failure, fail};
 use crate::home::{self, Home, STATE_FILE};
 use crate::net;
+use crate::output::emit;
 use crate::state::{Contact, STATE_VERSION, Secret, State, fpr};
 
 /// One-time prekeys uploaded at init and on each refill.
@@ -124,11 +126,19 @@ pub async fn init(dir: &Path, relay: &str, name: &str) -> Result<()> {
     };
     state.set_group_client(&groups)?;
     let loaded = home.create(state, pass.as_bytes())?;
-    println!("initialized {} for {name}", dir.display());
-    println!("fingerprint: {}", identity.public().fingerprint());
-    println!(
-        "{}",
-        loaded.state.card()?.encode().map_err(|e| anyhow!("{e}"))?
+    let card = loaded.state.card()?.encode().map_err(|e| anyhow!("{e}"))?;
+    emit(
+        format!(
+            "initialized {} for {name}\nfingerprint: {}\n{card}",
+            dir.display(),
+            identity.public().fingerprint()
+        ),
+        json!({
+            "home": dir.display().to_string(),
+            "name": name,
+            "fingerprint": fpr(identity.public()),
+            "card": card,
+        }),
     );
     Ok(())
 }
@@ -136,7 +146,16 @@ pub async fn init(dir: &Path, relay: &str, name: &str) -> Result<()> {
 /// `hush card`.
 pub fn card(dir: &Path) -> Result<()> {
     let l = Home::lock(dir, false)?.load()?;
-    println!("{}", l.state.card()?.encode().map_err(|e| anyhow!("{e}"))?);
+    let card = l.state.card()?;
+    let text = card.encode().map_err(|e| anyhow!("{e}"))?;
+    emit(
+        &text,
+        json!({
+            "card": text,
+            "version": card.version(),
+            "fingerprint": fpr(&card.identity),
+        }),
+    );
     Ok(())
 }
 
@@ -172,10 +191,13 @@ pub fn contact_add(dir: &Path, alias: &str, card: &str) -> Result<()> {
     );
     l.state.peers.remove(&new);
     l.save()?;
-    println!(
-        "added {alias} ({}), fingerprint {}",
-        escape_text(&parsed.name),
-        parsed.identity.fingerprint()
+    emit(
+        format!(
+            "added {alias} ({}), fingerprint {}",
+            escape_text(&parsed.name),
+            parsed.identity.fingerprint()
+        ),
+        json!({"alias": alias, "name": parsed.name, "fingerprint": new}),
     );
     Ok(())
 }
@@ -185,20 +207,41 @@ pub fn contact_list(dir: &Path) -> Result<()> {
     let l = Home::lock(dir, false)?.load()?;
     for (alias, c) in &l.state.contacts {
         match Card::parse(&c.card) {
-            Ok(card) => println!(
-                "{alias}\t{}\t{}\t{}",
-                escape_text(&card.name),
-                card.identity.fingerprint(),
-                card.relay
+            Ok(card) => emit(
+                format!(
+                    "{alias}\t{}\t{}\t{}",
+                    escape_text(&card.name),
+                    card.identity.fingerprint(),
+                    card.relay
+                ),
+                json!({
+                    "alias": alias,
+                    "name": card.name,
+                    "fingerprint": fpr(&card.identity),
+                    "relay": card.relay.to_string(),
+                    "card_version": card.version(),
+                }),
             ),
-            Err(e) => println!("{alias}\t(invalid card: {e})"),
+            Err(e) => emit(
+                format!("{alias}\t(invalid card: {e})"),
+                json!({"alias": alias, "error": format!("invalid card: {e}")}),
+            ),
         }
     }
     for (f, card) in &l.state.peers {
         if let Ok(card) = Card::parse(card) {
-            println!(
-                "(not added)\t{}\t{f}\thush contact add ALIAS {f}",
-                escape_text(&card.name)
+            emit(
+                format!(
+                    "(not added)\t{}\t{f}\thush contact add ALIAS {f}",
+                    escape_text(&card.name)
+                ),
+                json!({
+                    "alias": null,
+                    "name": card.name,
+                    "fingerprint": f,
+                    "relay": card.relay.to_string(),
+                    "card_version": card.version(),
+                }),
             );
         }
     }
@@ -210,7 +253,8 @@ pub fn safety(dir: &Path, alias: &str) -> Result<()> {
     let l = Home::lock(dir, false)?.load()?;
     let card = l.state.contact(alias)?;
     let me = l.state.identity()?;
-    println!("{}", SafetyNumber::new(me.public(), &card.identity));
+    let number = SafetyNumber::new(me.public(), &card.identity).to_string();
+    emit(&number, json!({"alias": alias, "safety_number": number}));
     Ok(())
 }
 

@@ -4,12 +4,14 @@ use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
 use hush_protocol::SafetyNumber;
+use serde_json::json;
 
 use crate::card::Card;
 use crate::cmd::basic::peer_card;
 use crate::display::escape_text;
 use crate::exit::{Failure, fail};
 use crate::home::Home;
+use crate::output::emit;
 use crate::state::{State, fpr};
 
 /// Forgets every 1:1 session (current, previous, set aside) with the identity `f`.
@@ -47,24 +49,32 @@ pub fn update(dir: &Path, alias: &str, card: &str) -> Result<()> {
         forget_sessions(&mut l.state, &old_f);
     }
     l.save()?;
-    if old_f == new_f {
-        println!(
+    let number = SafetyNumber::new(me.public(), &new.identity).to_string();
+    let human = if old_f == new_f {
+        format!(
             "updated {alias} ({}): same identity, card version {}",
             escape_text(&new.name),
             new.version()
-        );
+        )
     } else {
-        println!(
-            "updated {alias} ({}): new identity {} (was {}); sessions with the old one deleted",
+        format!(
+            "updated {alias} ({}): new identity {} (was {}); sessions with the old one \
+             deleted\nnew safety number: {number}",
             escape_text(&new.name),
             new.identity.fingerprint(),
             old.identity.fingerprint()
-        );
-        println!(
-            "new safety number: {}",
-            SafetyNumber::new(me.public(), &new.identity)
-        );
-    }
+        )
+    };
+    emit(
+        human,
+        json!({
+            "alias": alias,
+            "fingerprint": new_f,
+            "previous_fingerprint": old_f,
+            "identity_changed": old_f != new_f,
+            "safety_number": number,
+        }),
+    );
     Ok(())
 }
 
@@ -77,6 +87,9 @@ pub fn remove(dir: &Path, alias: &str) -> Result<()> {
     l.state.contacts.remove(alias);
     forget_sessions(&mut l.state, &fpr(&card.identity));
     l.save()?;
-    println!("removed {alias} ({})", card.identity.fingerprint());
+    emit(
+        format!("removed {alias} ({})", card.identity.fingerprint()),
+        json!({"alias": alias, "fingerprint": fpr(&card.identity)}),
+    );
     Ok(())
 }

@@ -11,6 +11,7 @@ use hush_relay::RelayUrl;
 use hush_relay::client::{GroupMessageKind, WelcomeDelivery};
 use hush_relay::proto::ErrorCode;
 use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
 
 use crate::card::Card;
 use crate::cmd::basic::check_alias;
@@ -19,6 +20,7 @@ use crate::exit::{Failure, fail};
 use crate::generation::{self, rejoin_message};
 use crate::home::Home;
 use crate::net;
+use crate::output::emit;
 use crate::state::{GroupRecord, Sent};
 
 /// Most members one commit adds (the relay takes at most 100 Welcomes with a commit).
@@ -87,7 +89,10 @@ pub fn create(dir: &Path, name: &str) -> Result<()> {
         },
     );
     e.save()?;
-    println!("created group {name}");
+    emit(
+        format!("created group {name}"),
+        json!({"group": name, "created": true}),
+    );
     Ok(())
 }
 
@@ -231,6 +236,7 @@ pub async fn add(dir: &Path, name: &str, aliases: &[String], batch: usize) -> Re
                 id: hex::encode(w.envelope_id.as_bytes()),
                 relay: group_relay.clone(),
                 to: alias.clone(),
+                sent_at_ms: hush_relay::types::now_ms(),
             });
         }
         commit(
@@ -258,7 +264,10 @@ pub async fn add(dir: &Path, name: &str, aliases: &[String], batch: usize) -> Re
     }
     pb.finish_and_clear();
     e.close().await;
-    println!("added {} to group {name}", aliases.join(", "));
+    emit(
+        format!("added {} to group {name}", aliases.join(", ")),
+        json!({"group": name, "added": aliases}),
+    );
     Ok(())
 }
 
@@ -284,7 +293,10 @@ pub async fn remove(dir: &Path, name: &str, aliases: &[String]) -> Result<()> {
             .context("cannot remove the members")?;
     commit(&mut e, name, &gid, &out, Vec::new()).await?;
     e.close().await;
-    println!("removed {} from group {name}", aliases.join(", "));
+    emit(
+        format!("removed {} from group {name}", aliases.join(", ")),
+        json!({"group": name, "removed": aliases}),
+    );
     Ok(())
 }
 
@@ -312,7 +324,10 @@ pub async fn send(dir: &Path, name: &str, text: &str) -> Result<()> {
     e.l.state.groups.insert(name.to_string(), rec);
     e.save()?;
     e.close().await;
-    println!("sent to group {name}");
+    emit(
+        format!("sent to group {name}"),
+        json!({"group": name, "seq": r.seq}),
+    );
     Ok(())
 }
 
@@ -323,11 +338,17 @@ pub fn list(dir: &Path) -> Result<()> {
     for (name, rec) in &e.l.state.groups {
         let gid = GroupId::from_slice(&hex::decode(&rec.id).unwrap_or_default());
         if !rec.active {
-            println!("{name}\t(removed)");
+            emit(
+                format!("{name}\t(removed)"),
+                json!({"group": name, "id": rec.id, "state": "removed"}),
+            );
             continue;
         }
         if rec.rejoin {
-            println!("{name}\t(needs to be re-added by a member)");
+            emit(
+                format!("{name}\t(needs to be re-added by a member)"),
+                json!({"group": name, "id": rec.id, "state": "rejoin"}),
+            );
             continue;
         }
         let members = e.gc.members(&gid).unwrap_or_default();
@@ -342,10 +363,20 @@ pub fn list(dir: &Path) -> Result<()> {
             })
             .collect();
         let epoch = e.gc.epoch(&gid).unwrap_or(0);
-        println!(
-            "{name}\t{} members\tepoch {epoch}\t{}",
-            members.len(),
-            names.join(", ")
+        emit(
+            format!(
+                "{name}\t{} members\tepoch {epoch}\t{}",
+                members.len(),
+                names.join(", ")
+            ),
+            json!({
+                "group": name,
+                "id": rec.id,
+                "state": "active",
+                "epoch": epoch,
+                "members": names,
+                "relay": rec.relay,
+            }),
         );
     }
     Ok(())

@@ -6,6 +6,7 @@ pub mod contact;
 pub mod group;
 pub mod recv;
 pub mod send;
+pub mod status;
 
 use crate::exit::{Failure, fail};
 use std::io::Read;

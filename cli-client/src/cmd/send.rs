@@ -1,4 +1,4 @@
-//! send, status.
+//! send.
 
 use std::path::Path;
 
@@ -6,8 +6,7 @@ use anyhow::{Context, Result, anyhow};
 use hush_protocol::envelope::{self, ContentKind};
 use hush_protocol::{Session, SessionConfig};
 use hush_relay::EnvelopeId;
-use hush_relay::client::Status;
-use hush_relay::proto::ErrorCode;
+use serde_json::json;
 
 use crate::directory;
 use crate::engine::Engine;
@@ -15,6 +14,7 @@ use crate::exit::{Failure, fail};
 use crate::generation;
 use crate::home::Home;
 use crate::net;
+use crate::output::emit;
 use crate::state::Sent;
 
 /// `hush send`: prints the envelope id once the relay stored it.
@@ -62,6 +62,7 @@ pub async fn send(dir: &Path, alias: &str, text: &str) -> Result<()> {
         id: id_hex.clone(),
         relay: card.relay.to_string(),
         to: alias.to_string(),
+        sent_at_ms: hush_relay::types::now_ms(),
     });
     e.save()?;
     e.client(&card.relay)
@@ -70,58 +71,6 @@ pub async fn send(dir: &Path, alias: &str, text: &str) -> Result<()> {
         .await
         .map_err(net::err("the relay did not store the message"))?;
     e.close().await;
-    println!("{id_hex}");
-    Ok(())
-}
-
-/// `hush status`.
-pub async fn status(dir: &Path, id: &str) -> Result<()> {
-    let l = Home::lock(dir, false)?.load()?;
-    let id = id.trim().to_ascii_lowercase();
-    let bytes = hex::decode(&id).map_err(|_| {
-        fail(
-            Failure::Usage,
-            format!("'{id}' is not an envelope id (hex)"),
-        )
-    })?;
-    let eid = EnvelopeId::new(bytes)
-        .map_err(|_| fail(Failure::Usage, format!("'{id}' is not an envelope id")))?;
-    let sent = l
-        .state
-        .sent
-        .iter()
-        .rev()
-        .find(|s| s.id == id)
-        .ok_or_else(|| {
-            fail(
-                Failure::NotFound,
-                format!("no message with id {id} was sent from this home"),
-            )
-        })?;
-    let relay = sent
-        .relay
-        .parse()
-        .map_err(|e| anyhow!("stored relay URL is invalid: {e}"))?;
-    drop(l);
-    let client = net::connect(&relay).await?;
-    let report = client
-        .status(&eid)
-        .await
-        .map_err(|e| match e.relay_code() {
-            Some(ErrorCode::NotFound) => fail(
-                Failure::NotFound,
-                format!("the relay does not know envelope {id} (never stored, or forgotten)"),
-            ),
-            _ => anyhow!("cannot get the status: {}", net::describe(&e)),
-        })?;
-    client.close().await;
-    println!(
-        "{}",
-        match report.status {
-            Status::Stored => "stored",
-            Status::Delivered(_) => "delivered",
-            Status::Expired { .. } => "expired",
-        }
-    );
+    emit(&id_hex, json!({"envelope_id": id_hex, "to": alias}));
     Ok(())
 }

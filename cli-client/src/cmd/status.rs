@@ -1,0 +1,112 @@
+//! status: what became of a sent message, and since when.
+
+use std::path::Path;
+
+use anyhow::{Result, anyhow};
+use hush_relay::EnvelopeId;
+use hush_relay::client::Status;
+use hush_relay::proto::ErrorCode;
+use serde_json::json;
+
+use crate::exit::{Failure, fail};
+use crate::home::Home;
+use crate::net;
+use crate::output::{coarse, emit, rfc3339};
+
+/// `hush status ID`: `stored` (since when, and when it expires unread), `delivered` (when),
+/// or `expired` (when), from the relay that stored it, receipts verified.
+pub async fn status(dir: &Path, id: &str) -> Result<()> {
+    let l = Home::lock(dir, false)?.load()?;
+    let id = id.trim().to_ascii_lowercase();
+    let bytes = hex::decode(&id).map_err(|_| {
+        fail(
+            Failure::Usage,
+            format!("'{id}' is not an envelope id (hex)"),
+        )
+    })?;
+    let eid = EnvelopeId::new(bytes)
+        .map_err(|_| fail(Failure::Usage, format!("'{id}' is not an envelope id")))?;
+    let sent = l
+        .state
+        .sent
+        .iter()
+        .rev()
+        .find(|s| s.id == id)
+        .cloned()
+        .ok_or_else(|| {
+            fail(
+                Failure::NotFound,
+                format!("no message with id {id} was sent from this home"),
+            )
+        })?;
+    let relay = sent
+        .relay
+        .parse()
+        .map_err(|e| anyhow!("stored relay URL is invalid: {e}"))?;
+    drop(l);
+    let client = net::connect(&relay).await?;
+    let now = client.info().server_time_ms;
+    let ttl_ms = client.info().ttl_seconds.saturating_mul(1000);
+    let report = client.status(&eid).await.map_err(|e| match e.relay_code() {
+        Some(ErrorCode::NotFound) => {
+            let when = if sent.sent_at_ms > 0 {
+                format!(
+                    " (sent {}, {} ago)",
+                    rfc3339(sent.sent_at_ms),
+                    coarse(now.saturating_sub(sent.sent_at_ms))
+                )
+            } else {
+                String::new()
+            };
+            fail(
+                Failure::NotFound,
+                format!(
+                    "the relay does not know envelope {id}{when}: never stored, or delivered or \
+                     expired long enough ago that the relay forgot it"
+                ),
+            )
+        }
+        _ => anyhow!("cannot get the status: {}", net::describe(&e)),
+    })?;
+    client.close().await;
+    let stored = report.stored.stored_at_ms;
+    let mut v = json!({
+        "envelope_id": id,
+        "to": sent.to,
+        "stored_at_ms": stored,
+    });
+    let human = match report.status {
+        Status::Stored => {
+            let expires = stored.saturating_add(ttl_ms);
+            v["status"] = "stored".into();
+            v["expires_at_ms"] = expires.into();
+            format!(
+                "stored since {} ({} ago), not read yet; it expires unread at {}",
+                rfc3339(stored),
+                coarse(now.saturating_sub(stored)),
+                rfc3339(expires)
+            )
+        }
+        Status::Delivered(r) => {
+            v["status"] = "delivered".into();
+            v["delivered_at_ms"] = r.delivered_at_ms.into();
+            format!(
+                "delivered {} ({} after it was stored)",
+                rfc3339(r.delivered_at_ms),
+                coarse(r.delivered_at_ms.saturating_sub(stored))
+            )
+        }
+        Status::Expired { at_ms } => {
+            v["status"] = "expired".into();
+            v["expired_at_ms"] = at_ms.into();
+            format!(
+                "expired {}, never read (stored {}); the recipient has not read their mailbox \
+                 since",
+                rfc3339(at_ms),
+                rfc3339(stored)
+            )
+        }
+    };
+    emit(human, v);
+    Ok(())
+}
