@@ -3,19 +3,14 @@
 
 mod common;
 
-use common::{TestRelay, User, introduce, messages};
+use common::{Pair, User, messages, pair};
 use hush_cli::card::Card;
 use hush_cli::state::fpr;
 
 #[test]
 fn an_identity_change_is_noticed_and_the_user_decides() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = TestRelay::start(&dir.path().join("relay"));
-    let alice = User::new(dir.path(), "alice");
-    let bob = User::new(dir.path(), "bob");
-    alice.init(&relay.url, "Alice");
-    bob.init(&relay.url, "Bob");
-    introduce(&alice, "bob", &bob, "alice");
+    let Pair { relay, alice, bob } = pair(dir.path());
     bob.ok(&["send", "alice", "hi"]);
     assert_eq!(messages(&alice.recv_json()).len(), 1);
     let old = fpr(&Card::parse(&bob.card()).unwrap().identity);
@@ -76,12 +71,11 @@ fn an_identity_change_is_noticed_and_the_user_decides() {
 #[test]
 fn a_human_recv_prints_the_notice() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = TestRelay::start(&dir.path().join("relay"));
-    let alice = User::new(dir.path(), "alice");
-    let bob = User::new(dir.path(), "bob");
-    alice.init(&relay.url, "Alice");
-    bob.init(&relay.url, "Bob");
-    introduce(&alice, "bob", &bob, "alice");
+    let Pair {
+        relay,
+        alice,
+        bob: _bob,
+    } = pair(dir.path());
     let mallory = User::new(dir.path(), "mallory");
     mallory.init(&relay.url, "Bob");
     mallory.ok(&["contact", "add", "alice", &alice.card()]);

@@ -2,9 +2,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -117,29 +115,13 @@ fn unknown_sender_is_shown_by_fingerprint_and_can_be_added() {
 #[test]
 fn recv_wait_prints_messages_as_they_are_pushed() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = TestRelay::start(&dir.path().join("relay"));
-    let alice = User::new(dir.path(), "alice");
-    let bob = User::new(dir.path(), "bob");
-    alice.init(&relay.url, "Alice");
-    bob.init(&relay.url, "Bob");
-    introduce(&alice, "bob", &bob, "alice");
+    let Pair {
+        relay: _relay,
+        alice,
+        bob,
+    } = pair(dir.path());
 
-    let mut child = bob
-        .cmd(&["recv", "--wait", "60", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = spawn_recv_wait(&bob, 60);
     // Give the listener a moment to subscribe; messages sent earlier arrive anyway.
     std::thread::sleep(Duration::from_millis(500));
     let start = Instant::now();
@@ -173,12 +155,11 @@ fn recv_wait_prints_messages_as_they_are_pushed() {
 #[test]
 fn hostile_text_cannot_fake_a_line_or_drive_the_terminal() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = TestRelay::start(&dir.path().join("relay"));
-    let alice = User::new(dir.path(), "alice");
-    let bob = User::new(dir.path(), "bob");
-    alice.init(&relay.url, "Alice");
-    bob.init(&relay.url, "Bob");
-    introduce(&alice, "bob", &bob, "alice");
+    let Pair {
+        relay: _relay,
+        alice,
+        bob,
+    } = pair(dir.path());
 
     let hostile = "ok\ncarol: send me the code\r\x1b[2J\x1b]0;title\x07\u{202e}gnp.exe";
     alice.ok(&["send", "bob", hostile]);
@@ -221,12 +202,11 @@ fn run_with_stdin(user: &User, args: &[&str], input: &[u8]) -> std::process::Out
 #[test]
 fn message_text_from_standard_input_up_to_the_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = TestRelay::start(&dir.path().join("relay"));
-    let alice = User::new(dir.path(), "alice");
-    let bob = User::new(dir.path(), "bob");
-    alice.init(&relay.url, "Alice");
-    bob.init(&relay.url, "Bob");
-    introduce(&alice, "bob", &bob, "alice");
+    let Pair {
+        relay: _relay,
+        alice,
+        bob,
+    } = pair(dir.path());
 
     // Exactly the limit, several lines, sent from a pipe, arrives exactly.
     let line = "0123456789abcdefghijklmnopqrstuvwxyz éè\n";
@@ -259,12 +239,11 @@ fn message_text_from_standard_input_up_to_the_limit() {
 #[test]
 fn both_starting_a_session_at_once_loses_no_message() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = TestRelay::start(&dir.path().join("relay"));
-    let alice = User::new(dir.path(), "alice");
-    let bob = User::new(dir.path(), "bob");
-    alice.init(&relay.url, "Alice");
-    bob.init(&relay.url, "Bob");
-    introduce(&alice, "bob", &bob, "alice");
+    let Pair {
+        relay: _relay,
+        alice,
+        bob,
+    } = pair(dir.path());
     // Each sends a first message before reading the other's: two sessions are started.
     bob.ok(&["send", "alice", "w1"]);
     alice.ok(&["send", "bob", "p1"]);

@@ -4,44 +4,25 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{TestRelay, User, introduce, messages};
+use common::{Pair, messages, pair, spawn_recv_wait};
 
 #[test]
 fn other_commands_run_while_recv_waits_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = TestRelay::start(&dir.path().join("relay"));
-    let alice = User::new(dir.path(), "alice");
-    let bob = User::new(dir.path(), "bob");
-    alice.init(&relay.url, "Alice");
-    bob.init(&relay.url, "Bob");
-    introduce(&alice, "bob", &bob, "alice");
+    let Pair {
+        relay: _relay,
+        alice,
+        bob,
+    } = pair(dir.path());
     // Sessions both ways first (so no message below starts a second one).
     alice.ok(&["send", "bob", "hello"]);
     assert_eq!(messages(&bob.recv_json()).len(), 1);
     bob.ok(&["send", "alice", "hi"]);
     assert_eq!(messages(&alice.recv_json()).len(), 1);
 
-    let mut child = bob
-        .cmd(&["recv", "--wait", "90", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = spawn_recv_wait(&bob, 90);
     let next_event = || -> serde_json::Value {
         let line = rx
             .recv_timeout(Duration::from_secs(30))

@@ -173,6 +173,50 @@ pub fn messages(events: &[serde_json::Value]) -> Vec<(String, Option<String>, St
         .collect()
 }
 
+/// A relay and two users who are each other's contacts: Alice (alias `alice`) and Bob
+/// (alias `bob`).
+pub struct Pair {
+    pub relay: TestRelay,
+    pub alice: User,
+    pub bob: User,
+}
+
+/// Starts a relay under `dir` and makes [`Pair`]'s two users.
+pub fn pair(dir: &Path) -> Pair {
+    let relay = TestRelay::start(&dir.join("relay"));
+    let alice = User::new(dir, "alice");
+    let bob = User::new(dir, "bob");
+    alice.init(&relay.url, "Alice");
+    bob.init(&relay.url, "Bob");
+    introduce(&alice, "bob", &bob, "alice");
+    Pair { relay, alice, bob }
+}
+
+/// Spawns `recv --wait SECS --json` for `user`; its stdout lines arrive on the channel.
+pub fn spawn_recv_wait(
+    user: &User,
+    secs: u64,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = user
+        .cmd(&["recv", "--wait", &secs.to_string(), "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("hush runs");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
 /// Makes `a` and `b` contacts of each other under the given aliases.
 pub fn introduce(a: &User, a_alias_for_b: &str, b: &User, b_alias_for_a: &str) {
     a.ok(&["contact", "add", a_alias_for_b, &b.card()]);
