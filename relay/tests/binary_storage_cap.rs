@@ -3,66 +3,12 @@
 //! their help texts are served on `/metrics` (spec/relay-protocol.md §5, §6, §10).
 
 mod common;
+mod opsbin;
 
 use common::*;
 use hush_relay::proto::ErrorCode;
-use hush_relay::{Client, EnvelopeId, RelayUrl};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use hush_relay::{Client, EnvelopeId};
 use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_hush-relay");
-
-/// Kills the relay however the test ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the binary and waits (bounded) for its `hush-relay listening on URL` line.
-fn spawn(cmd: &mut Command) -> (Killed, RelayUrl) {
-    let mut child = Killed(
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("binary starts"),
-    );
-    let stdout = child.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("relay printed no listen line in 30 s");
-    let url = line
-        .trim()
-        .strip_prefix("hush-relay listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .expect("listen line carries a hush:// URL");
-    (child, url)
-}
-
-fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_cap_from_the_config_file_with_metrics() {
@@ -73,19 +19,17 @@ async fn storage_cap_from_the_config_file_with_metrics() {
         "max_storage_bytes = 1000\nmax_directory_entry_bytes = 100\n",
     )
     .unwrap();
-    let metrics_addr = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
-    let (_relay, url) = spawn(
-        Command::new(BIN)
-            .args(["--listen", "127.0.0.1:0", "--data"])
+    let metrics_addr = opsbin::free_tcp_addr();
+    let relay = opsbin::start(
+        opsbin::relay(&["--listen", "127.0.0.1:0", "--data"])
             .arg(dir.path().join("data"))
             .arg("--config")
             .arg(&cfg)
             .args(["--storage-usage-interval-seconds", "1", "--metrics"])
             .arg(metrics_addr.to_string()),
+        &dir.path().join("stderr.log"),
     );
+    let url = relay.url.clone();
     let client = tokio::time::timeout(Duration::from_secs(10), Client::connect(&url))
         .await
         .expect("connect in time")
@@ -108,7 +52,7 @@ async fn storage_cap_from_the_config_file_with_metrics() {
     // The gauges follow within a measurement interval (1 s here).
     let mut body = String::new();
     for _ in 0..100 {
-        if let Some(b) = http_get(metrics_addr, "/metrics")
+        if let Some((200, b)) = opsbin::http_get(metrics_addr, "/metrics")
             && b.contains("hush_relay_stored_bytes 600")
         {
             body = b;
