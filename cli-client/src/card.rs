@@ -18,7 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hush_protocol::IdentityPublicKey;
 use hush_protocol::directory::{DirectoryKeys, DirectorySecret};
-use hush_relay::{MailboxAddress, RelayUrl};
+use hush_relay_client::{MailboxAddress, RelayUrl};
 use sha2::{Digest, Sha256};
 
 /// Prefix of every card.

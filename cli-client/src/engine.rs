@@ -10,8 +10,8 @@ use hush_protocol::{
     IdentityKeyPair, IdentityPublicKey, MessageKind, PreKeyStore, Session, SessionConfig,
     message_kind,
 };
-use hush_relay::client::{Envelope, GroupEntry, Stock};
-use hush_relay::{Client, MailboxAddress, RelayUrl};
+use hush_relay_client::{Envelope, GroupEntry, Stock};
+use hush_relay_client::{Client, MailboxAddress, RelayUrl};
 
 use crate::archived;
 use crate::card::Card;
@@ -435,9 +435,9 @@ impl Engine {
 }
 
 /// The relay's id for a group log (the MLS group id).
-pub fn relay_group_id(rec: &GroupRecord) -> Result<hush_relay::GroupId> {
+pub fn relay_group_id(rec: &GroupRecord) -> Result<hush_relay_client::GroupId> {
     let id = hex::decode(&rec.id).context("stored group id is corrupt")?;
-    hush_relay::GroupId::new(id).map_err(|e| anyhow!("bad group id: {e}"))
+    hush_relay_client::GroupId::new(id).map_err(|e| anyhow!("bad group id: {e}"))
 }
 
 /// Prints one item, as a line of text or of JSON.

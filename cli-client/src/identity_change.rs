@@ -49,7 +49,7 @@ mod tests {
         Card {
             name: name.into(),
             identity: id.public().clone(),
-            mailbox: hush_relay::MailboxAddress([7; 32]),
+            mailbox: hush_relay_client::MailboxAddress([7; 32]),
             relay: format!("hush://{}@127.0.0.1:4433", "ab".repeat(32))
                 .parse()
                 .unwrap(),

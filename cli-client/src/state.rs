@@ -7,7 +7,7 @@ use ed25519_dalek::SigningKey;
 use hush_protocol::directory::DirectorySecret;
 use hush_protocol::group::{GroupClient, GroupConfig};
 use hush_protocol::{IdentityKeyPair, IdentityPublicKey, PreKeyStore, Session};
-use hush_relay::{MailboxAddress, RelayUrl};
+use hush_relay_client::{MailboxAddress, RelayUrl};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::{Zeroize, Zeroizing};
 

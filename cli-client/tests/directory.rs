@@ -13,7 +13,7 @@ use hush_cli::card::Card;
 use hush_protocol::directory::EntryKind;
 use hush_relay::proto::ErrorCode;
 use hush_relay::storage::{RedbStorage, Storage};
-use hush_relay::{Client, RelayUrl};
+use hush_relay_client::{Client, RelayUrl};
 use prost::Message;
 
 /// Every byte string an identity public key shows up as in this code base: the raw Ed25519

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// The limits admission enforces (from [`crate::server::RelayConfig`]).
+/// The limits admission enforces (from [`crate::config::RelayConfig`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     /// Most established connections.
@@ -36,7 +36,7 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
-    pub(crate) fn of(c: &crate::server::RelayConfig) -> Self {
+    pub(crate) fn of(c: &crate::config::RelayConfig) -> Self {
         Limits {
             max_connections: c.max_connections,
             max_connections_per_ip: c.max_connections_per_ip,

@@ -212,7 +212,7 @@ fn publish(u: &StorageUsage) {
 /// Measures every `interval` (for the gauges, and to see other nodes' writes and frees)
 /// until shutdown.
 pub(crate) async fn measure_loop(
-    shared: std::sync::Arc<crate::server::Shared>,
+    shared: std::sync::Arc<crate::shared::Shared>,
     interval: Duration,
     mut shutdown: crate::shutdown::Shutdown,
 ) {

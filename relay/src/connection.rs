@@ -6,7 +6,7 @@ use crate::cmd::{self, CmdError, Context};
 use crate::frame::{self, FrameError, PROTOCOL_VERSION};
 use crate::limits::TokenBucket;
 use crate::proto::{self, ErrorCode, response};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::shutdown::Shutdown;
 use crate::types::MailboxAddress;
 use std::collections::{HashSet, VecDeque};
@@ -29,23 +29,6 @@ pub(crate) const MAX_MAILBOXES_PER_CONNECTION: usize = 64;
 /// maximum, whenever more than half of it is in use. quinn keeps state for every stream the
 /// peer may open, so an idle connection costs less with a small limit.
 pub(crate) const INITIAL_STREAMS_PER_CONNECTION: u32 = 8;
-
-/// Ack-eliciting packets a peer may receive before it must acknowledge them at once (QUIC
-/// ACK frequency extension, which quinn speaks on both ends). QUIC's default, 1, makes the
-/// peer answer every second packet with a packet of its own, and with one small request or
-/// push per packet, as in messaging, most of those answers carry nothing but the ACK. Asking
-/// for one ACK per five packets (or after the peer's `max_ack_delay`, 25 ms) removes most of
-/// them while a window of initial size (ten packets) still gets acknowledged without waiting
-/// for that timer. Both the relay and the client ask it of each other.
-pub(crate) const ACK_ELICITING_THRESHOLD: u32 = 4;
-
-/// The ACK frequency the relay and its clients ask of each other (see
-/// [`ACK_ELICITING_THRESHOLD`]).
-pub(crate) fn ack_frequency() -> quinn::AckFrequencyConfig {
-    let mut c = quinn::AckFrequencyConfig::default();
-    c.ack_eliciting_threshold(ACK_ELICITING_THRESHOLD.into());
-    c
-}
 
 /// Per-connection state.
 pub(crate) struct ConnState {
@@ -244,7 +227,7 @@ async fn handle_stream(
     )
     .await;
     let mut kind = "invalid";
-    // Whether the request stream's end has been read (see `frame::take_end`).
+    // Whether the request stream's end has been read (see `hush_wire::quic::take_end`).
     let mut ended = false;
     let result: Result<Option<response::Body>, CmdError> = match read {
         Err(_) => Err(CmdError::new(
@@ -262,7 +245,7 @@ async fn handle_stream(
             Err(frame_error(e))
         }
         Ok(Ok(Some(req))) => {
-            ended = frame::take_end(&mut recv);
+            ended = hush_wire::quic::take_end(&mut recv);
             if let Some(b) = &req.body {
                 kind = cmd::kind(b);
             }
@@ -294,7 +277,7 @@ async fn handle_stream(
     if !ended {
         // The end of the request came in a packet of its own (the client's QUIC driver sent
         // the request before the client marked its end). It follows right behind, so wait
-        // for it briefly rather than drop the stream unread (see `frame::take_end`).
+        // for it briefly rather than drop the stream unread (see `hush_wire::quic::take_end`).
         let mut byte = [0u8; 1];
         let _ = tokio::time::timeout(REQUEST_END_WAIT, recv.read(&mut byte)).await;
     }

@@ -5,19 +5,18 @@
 //! every later start. Clients pin SHA-256 of the certificate's SubjectPublicKeyInfo (the
 //! [`Fingerprint`], see [`key_fingerprint`]), so a CA-issued certificate given by configuration
 //! works the same way, and a certificate renewed with the same key keeps the relay's address.
-//! For addresses made before key pinning, the client also accepts SHA-256 of the whole
-//! certificate (see [`client_crypto`]).
+//! For addresses made before key pinning, clients also accept SHA-256 of the whole
+//! certificate (see the relay client crate, `hush-relay-client`).
 
 use crate::types::Fingerprint;
 use ed25519_dalek::SigningKey;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The ALPN protocol id of relay protocol version 1.
-pub const ALPN: &[u8] = b"hush/1";
+pub use hush_wire::ALPN;
 
 /// The self-signed certificate in the data folder (DER).
 pub const CERT_FILE: &str = "tls-cert.der";
@@ -62,26 +61,12 @@ pub enum TlsError {
     BadCertificate(String),
 }
 
-/// The relay's address fingerprint: SHA-256 of the DER `SubjectPublicKeyInfo` of `cert` (the
-/// leaf certificate), parsed with rustls-webpki. It depends only on the public key, so a
-/// certificate renewed with the same key (new serial number, new validity) keeps it. The same
-/// value as `openssl x509 -in cert.pem -pubkey -noout | openssl pkey -pubin -outform der |
-/// sha256sum`.
-pub fn key_fingerprint(cert: &CertificateDer<'_>) -> Result<Fingerprint, TlsError> {
-    let ee = webpki::EndEntityCert::try_from(cert)
-        .map_err(|e| TlsError::BadCertificate(format!("{e:?}")))?;
-    Ok(Fingerprint::of_public_key(
-        ee.subject_public_key_info().as_ref(),
-    ))
-}
+pub use hush_wire::quic::peer_fingerprint;
 
-/// The key fingerprint ([`key_fingerprint`]) of the relay certificate a QUIC connection
-/// presented, or `None` when it presented none (never on a connection made with
-/// [`client_crypto`]).
-pub fn peer_fingerprint(conn: &quinn::Connection) -> Option<Fingerprint> {
-    let identity = conn.peer_identity()?;
-    let chain = identity.downcast_ref::<Vec<CertificateDer<'static>>>()?;
-    key_fingerprint(chain.first()?).ok()
+/// The relay's address fingerprint: SHA-256 of the DER `SubjectPublicKeyInfo` of `cert` (see
+/// [`hush_wire::quic::key_fingerprint`]).
+pub fn key_fingerprint(cert: &CertificateDer<'_>) -> Result<Fingerprint, TlsError> {
+    hush_wire::quic::key_fingerprint(cert).map_err(|e| TlsError::BadCertificate(e.0))
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
@@ -229,93 +214,3 @@ pub fn server_crypto(
         .map_err(|e| TlsError::Quic(e.to_string()))
 }
 
-/// The rustls client configuration that accepts exactly the relay certificates `pin` names:
-/// those whose key fingerprint ([`key_fingerprint`]) is `pin`, and (addresses made before key
-/// pinning) the one certificate whose whole-DER SHA-256 is `pin`.
-pub fn client_crypto(
-    pin: Fingerprint,
-) -> Result<quinn::crypto::rustls::QuicClientConfig, TlsError> {
-    let provider = provider();
-    let verifier = Arc::new(PinnedVerifier {
-        pin,
-        provider: provider.clone(),
-    });
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    cfg.alpn_protocols = vec![ALPN.to_vec()];
-    quinn::crypto::rustls::QuicClientConfig::try_from(cfg)
-        .map_err(|e| TlsError::Quic(e.to_string()))
-}
-
-/// Accepts the server certificate iff SHA-256 of its SubjectPublicKeyInfo, or (old addresses)
-/// of its whole DER, equals the pinned fingerprint, and checks the handshake signature with
-/// that certificate's key. Names and dates are not checked: the pin is the trust anchor.
-#[derive(Debug)]
-struct PinnedVerifier {
-    pin: Fingerprint,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl rustls::client::danger::ServerCertVerifier for PinnedVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        // Comparing public values: a timing difference reveals nothing secret.
-        let key = key_fingerprint(end_entity).ok();
-        if key == Some(self.pin) || Fingerprint::of_certificate(end_entity.as_ref()) == self.pin {
-            return Ok(rustls::client::danger::ServerCertVerified::assertion());
-        }
-        Err(rustls::Error::General(match key {
-            Some(key) => format!(
-                "relay key fingerprint {key} does not match the pinned {}",
-                self.pin
-            ),
-            None => format!(
-                "relay certificate does not parse and does not match the pinned {}",
-                self.pin
-            ),
-        }))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}

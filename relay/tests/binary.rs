@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use hush_relay::{Client, EnvelopeId, MailboxAddress, RelayUrl, StoredReceipt};
+use hush_relay_client::{Client, EnvelopeId, MailboxAddress, RelayUrl, StoredReceipt};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

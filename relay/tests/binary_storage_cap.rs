@@ -7,7 +7,7 @@ mod opsbin;
 
 use common::*;
 use hush_relay::proto::ErrorCode;
-use hush_relay::{Client, EnvelopeId};
+use hush_relay_client::{Client, EnvelopeId};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use hush_relay::client_generation::Generation;
+use hush_relay_client::generation::Generation;
 use hush_relay::proto::{self, ErrorCode, request, response};
 use std::time::Duration;
 

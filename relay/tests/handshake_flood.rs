@@ -9,7 +9,7 @@
 mod common;
 
 use common::key;
-use hush_relay::{Client, EnvelopeId, Fingerprint, MailboxAddress, RelayUrl, tls};
+use hush_relay_client::{Client, EnvelopeId, Fingerprint, MailboxAddress, RelayUrl, tls};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};

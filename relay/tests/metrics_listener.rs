@@ -7,7 +7,7 @@ mod opsbin;
 
 use common::*;
 use hush_relay::ops_http::{self, Readiness};
-use hush_relay::{Client, EnvelopeId};
+use hush_relay_client::{Client, EnvelopeId};
 use opsbin::*;
 use std::time::{Duration, Instant};
 

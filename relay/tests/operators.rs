@@ -3,7 +3,7 @@
 
 mod opsbin;
 
-use hush_relay::{Client, RelayUrl};
+use hush_relay_client::{Client, RelayUrl};
 use opsbin::*;
 
 /// The relay prints `public_address` (flag, environment or config file) instead of the bound

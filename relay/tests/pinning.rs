@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use hush_relay::server::RelayHandle;
 use hush_relay::tls::CertSource;
-use hush_relay::{Client, EnvelopeId, Fingerprint, RelayUrl};
+use hush_relay_client::{Client, EnvelopeId, Fingerprint, RelayUrl};
 use rcgen::{CertificateParams, KeyPair, PublicKeyData, SerialNumber, date_time_ymd};
 use sha2::{Digest, Sha256};
 use std::path::Path;

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use ed25519_dalek::Signer;
-use hush_relay::client::{GroupMessageKind, OneTimePrekey, SignedPrekey, Status, WelcomeDelivery};
+use hush_relay_client::{GroupMessageKind, OneTimePrekey, SignedPrekey, Status, WelcomeDelivery};
 use hush_relay::proto::{self, ErrorCode};
 use hush_relay::types::auth_message;
 use hush_relay::{EnvelopeId, GroupId, MailboxAddress};
@@ -835,7 +835,7 @@ async fn wrong_fingerprint_is_refused() {
     let relay = start_in(dir.path(), |_| {}).await;
     let mut url = relay.url();
     url.fingerprint.0[0] ^= 1;
-    let r = within(30, hush_relay::Client::connect(&url)).await;
+    let r = within(30, hush_relay_client::Client::connect(&url)).await;
     assert!(
         r.is_err(),
         "a client must not talk to an unpinned certificate"
@@ -897,11 +897,11 @@ async fn connections_beyond_the_limit_are_refused() {
     let relay = start_in(dir.path(), |c| c.max_connections = 1).await;
     within(30, async {
         let first = connect(&relay).await;
-        assert!(hush_relay::Client::connect(&relay.url()).await.is_err());
+        assert!(hush_relay_client::Client::connect(&relay.url()).await.is_err());
         first.close().await;
         let mut ok = false;
         for _ in 0..50 {
-            if hush_relay::Client::connect(&relay.url()).await.is_ok() {
+            if hush_relay_client::Client::connect(&relay.url()).await.is_ok() {
                 ok = true;
                 break;
             }

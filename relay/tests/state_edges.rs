@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use hush_relay::client::{GroupMessageKind, Status};
+use hush_relay_client::{GroupMessageKind, Status};
 use hush_relay::clock::Clock;
 use hush_relay::proto::ErrorCode;
 use hush_relay::{EnvelopeId, GroupId};

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use ed25519_dalek::SigningKey;
 use hush_protocol::directory::{DirectoryKeys, DirectorySecret};
 use hush_protocol::{IdentityKeyPair, PreKeyStore, SafetyNumber};
-use hush_relay::RelayUrl;
+use hush_relay_client::RelayUrl;
 use rand::Rng;
 use serde_json::json;
 use zeroize::Zeroizing;

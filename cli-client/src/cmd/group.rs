@@ -6,10 +6,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use hush_protocol::IdentityPublicKey;
 use hush_protocol::envelope::{self, ContentKind};
 use hush_protocol::group::{CommitOutput, GroupId, GroupInvitation};
-use hush_relay::EnvelopeId;
-use hush_relay::RelayUrl;
-use hush_relay::client::{GroupMessageKind, WelcomeDelivery};
-use hush_relay::proto::ErrorCode;
+use hush_relay_client::EnvelopeId;
+use hush_relay_client::RelayUrl;
+use hush_relay_client::{GroupMessageKind, WelcomeDelivery};
+use hush_relay_client::ErrorCode;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -236,7 +236,7 @@ pub async fn add(dir: &Path, name: &str, aliases: &[String], batch: usize) -> Re
                 id: hex::encode(w.envelope_id.as_bytes()),
                 relay: group_relay.clone(),
                 to: alias.clone(),
-                sent_at_ms: hush_relay::types::now_ms(),
+                sent_at_ms: hush_relay_client::wire::types::now_ms(),
             });
         }
         commit(

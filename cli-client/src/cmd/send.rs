@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow};
 use hush_protocol::envelope::{self, ContentKind};
 use hush_protocol::{Session, SessionConfig};
-use hush_relay::EnvelopeId;
+use hush_relay_client::EnvelopeId;
 use serde_json::json;
 
 use crate::directory;
@@ -62,7 +62,7 @@ pub async fn send(dir: &Path, alias: &str, text: &str) -> Result<()> {
         id: id_hex.clone(),
         relay: card.relay.to_string(),
         to: alias.to_string(),
-        sent_at_ms: hush_relay::types::now_ms(),
+        sent_at_ms: hush_relay_client::wire::types::now_ms(),
     });
     e.save()?;
     e.client(&card.relay)

@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use anyhow::{Result, anyhow};
-use hush_relay::EnvelopeId;
-use hush_relay::client::Status;
-use hush_relay::proto::ErrorCode;
+use hush_relay_client::EnvelopeId;
+use hush_relay_client::Status;
+use hush_relay_client::ErrorCode;
 use serde_json::json;
 
 use crate::exit::{Failure, fail};

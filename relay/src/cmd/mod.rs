@@ -24,7 +24,7 @@ mod subscribe;
 
 use crate::connection::ConnState;
 use crate::proto::{self, ErrorCode, request, response};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::shutdown::Shutdown;
 use crate::storage::{DirectoryStock, StorageError};
 use crate::types::{IdError, MailboxAddress};

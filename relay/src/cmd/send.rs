@@ -4,7 +4,7 @@
 use super::{CmdError, Context};
 use crate::notify::Topic;
 use crate::proto::{self, ErrorCode, response};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::storage::{MailboxQuota, NewEnvelope};
 use crate::types::{EnvelopeId, MailboxAddress, StoredReceipt};
 

@@ -21,6 +21,11 @@ pub use pg_backend::{DEFAULT_POOL_SIZE, PgStorage};
 pub use pg_schema::SCHEMA_VERSION;
 pub use redb_backend::{CommitStats, RedbStorage};
 pub use usage::StorageUsage;
+/// The records a relay hands out, defined with the wire format so clients need no server crate.
+pub use hush_wire::model::{
+    DirectoryStock, GroupEntry, GroupMessageKind, KeyPackage, OneTimePrekey, PrekeyBundle,
+    SignedPrekey, StoredEnvelope,
+};
 
 use crate::types::{EnvelopeId, GroupId, MailboxAddress};
 use std::future::Future;
@@ -131,21 +136,6 @@ pub struct PutOutcome {
     pub duplicate: bool,
 }
 
-/// An envelope as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredEnvelope {
-    /// Sequence number in its mailbox.
-    pub seq: u64,
-    /// Client-chosen id.
-    pub envelope_id: EnvelopeId,
-    /// Time stored.
-    pub stored_at_ms: u64,
-    /// Expiry time.
-    pub expires_at_ms: u64,
-    /// Opaque ciphertext.
-    pub ciphertext: Vec<u8>,
-}
-
 /// A page of a mailbox with its directory stock, as FETCH and SUBSCRIBE answer it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxPage {
@@ -202,85 +192,6 @@ pub struct SweepReport {
     pub group_entries_expired: u64,
 }
 
-/// A signed prekey: opaque blob with the owner's id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedPrekey {
-    /// Owner-chosen id.
-    pub id: u32,
-    /// Opaque bytes.
-    pub blob: Vec<u8>,
-}
-
-/// A one-time prekey: opaque blob with the owner's id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OneTimePrekey {
-    /// Owner-chosen id.
-    pub id: u64,
-    /// Opaque bytes.
-    pub blob: Vec<u8>,
-}
-
-/// What a prekey fetch hands out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PrekeyBundle {
-    /// The signed prekey.
-    pub signed_prekey: SignedPrekey,
-    /// One one-time prekey, removed from the stock, or `None` when the stock is empty.
-    pub one_time_prekey: Option<OneTimePrekey>,
-}
-
-/// A KeyPackage handed out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyPackage {
-    /// Opaque bytes.
-    pub blob: Vec<u8>,
-    /// True when it is the reusable last-resort KeyPackage.
-    pub last_resort: bool,
-}
-
-/// Directory stock of a mailbox.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DirectoryStock {
-    /// One-time prekeys left.
-    pub one_time_prekeys: u64,
-    /// KeyPackages left (not counting the last resort).
-    pub key_packages: u64,
-    /// Whether a signed prekey is stored.
-    pub has_signed_prekey: bool,
-    /// Whether a last-resort KeyPackage is stored.
-    pub has_last_resort: bool,
-}
-
-/// Kind of a group log entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupMessageKind {
-    /// An MLS commit: ordered, one per epoch.
-    Commit,
-    /// An MLS proposal.
-    Proposal,
-    /// An MLS application message.
-    Application,
-}
-
-impl GroupMessageKind {
-    pub(crate) fn to_u8(self) -> u8 {
-        match self {
-            GroupMessageKind::Commit => 1,
-            GroupMessageKind::Proposal => 2,
-            GroupMessageKind::Application => 3,
-        }
-    }
-
-    pub(crate) fn from_u8(v: u8) -> Option<Self> {
-        match v {
-            1 => Some(GroupMessageKind::Commit),
-            2 => Some(GroupMessageKind::Proposal),
-            3 => Some(GroupMessageKind::Application),
-            _ => None,
-        }
-    }
-}
-
 /// A message to append to a group log.
 #[derive(Debug, Clone)]
 pub struct NewGroupMessage {
@@ -309,21 +220,6 @@ pub struct GroupAppendOutcome {
     pub duplicate: bool,
     /// Outcome of each welcome envelope, in order.
     pub welcomes: Vec<PutOutcome>,
-}
-
-/// A group log entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupEntry {
-    /// Sequence number in the log.
-    pub seq: u64,
-    /// Epoch the message was created in.
-    pub epoch: u64,
-    /// Its kind.
-    pub kind: GroupMessageKind,
-    /// Time appended.
-    pub stored_at_ms: u64,
-    /// Opaque bytes.
-    pub message: Vec<u8>,
 }
 
 /// A page of a group log.

@@ -3,7 +3,7 @@
 
 use ed25519_dalek::SigningKey;
 use hush_relay::server::{Relay, RelayConfig, RelayHandle};
-use hush_relay::{Client, MailboxAddress};
+use hush_relay_client::{Client, MailboxAddress};
 use std::path::Path;
 use std::time::Duration;
 

@@ -10,10 +10,12 @@ use crate::hush::mailbox_key;
 use crate::relay_proc;
 use anyhow::{Context, Result, bail};
 use ed25519_dalek::Signer;
-use hush_relay::frame::{self, PROTOCOL_VERSION};
-use hush_relay::proto::{self, request, response};
-use hush_relay::types::auth_message;
-use hush_relay::{RelayUrl, tls};
+use hush_relay_client::tls;
+use hush_relay_client::wire::frame::{self, PROTOCOL_VERSION};
+use hush_relay_client::wire::proto::{self, request, response};
+use hush_relay_client::RelayUrl;
+use hush_relay_client::wire::quic::peer_fingerprint;
+use hush_relay_client::wire::types::auth_message;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,7 +81,7 @@ async fn open_one(
     let key = mailbox_key(nonce, i);
     // AUTH binds the relay's key fingerprint, which an old whole-certificate URL is not.
     let relay_fingerprint =
-        tls::peer_fingerprint(&conn).context("relay presented no parseable certificate")?;
+        peer_fingerprint(&conn).context("relay presented no parseable certificate")?;
     let sig = key.sign(&auth_message(&c, &relay_fingerprint));
     match request(
         &conn,

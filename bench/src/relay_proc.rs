@@ -2,7 +2,7 @@
 //! SIGKILLing and restarting it.
 
 use anyhow::{Context, Result, bail};
-use hush_relay::RelayUrl;
+use hush_relay_client::RelayUrl;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};

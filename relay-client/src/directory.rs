@@ -3,13 +3,70 @@
 //! registration of the fetch verifier. The client never opens or seals entries: that is the
 //! caller's business (the `hush-protocol` crate's `directory` module).
 
-use crate::client::{
+use crate::{
     Client, ClientError, KeyPackage, OneTimePrekey, PrekeyBundle, SignedPrekey, Stock,
 };
-use crate::proto::{self, request, response};
-use crate::types::MailboxAddress;
+use hush_wire::proto::{self, request, response};
+use hush_wire::types::MailboxAddress;
 
 impl Client {
+    /// Uploads the signed prekey (if given) and one-time prekeys for an authenticated mailbox.
+    pub async fn upload_prekeys(
+        &self,
+        mailbox: &MailboxAddress,
+        signed_prekey: Option<SignedPrekey>,
+        one_time_prekeys: Vec<OneTimePrekey>,
+    ) -> Result<Stock, ClientError> {
+        self.prekey_upload(mailbox, signed_prekey, one_time_prekeys, false)
+            .await
+    }
+
+    /// Fetches a mailbox's prekey bundle without a fetch token (a legacy mailbox, §6.1),
+    /// taking one one-time prekey if any is left.
+    pub async fn fetch_prekey_bundle(
+        &self,
+        mailbox: &MailboxAddress,
+    ) -> Result<PrekeyBundle, ClientError> {
+        self.fetch_prekey_bundle_with_token(mailbox, None).await
+    }
+
+    /// Uploads KeyPackages (and optionally a new last-resort one) for an authenticated mailbox.
+    pub async fn upload_key_packages(
+        &self,
+        mailbox: &MailboxAddress,
+        key_packages: Vec<Vec<u8>>,
+        last_resort: Option<Vec<u8>>,
+    ) -> Result<Stock, ClientError> {
+        self.key_package_upload(mailbox, key_packages, last_resort, false)
+            .await
+    }
+
+    /// Takes one KeyPackage of a mailbox without a fetch token (a legacy mailbox, §6.1); the
+    /// last-resort one when none are left.
+    pub async fn fetch_key_package(
+        &self,
+        mailbox: &MailboxAddress,
+    ) -> Result<KeyPackage, ClientError> {
+        self.fetch_key_package_with_token(mailbox, None).await
+    }
+
+    /// The directory stock of an authenticated mailbox.
+    pub async fn directory_stock(&self, mailbox: &MailboxAddress) -> Result<Stock, ClientError> {
+        self.stock_request(request::Body::DirectoryStock(
+            proto::DirectoryStockRequest {
+                mailbox_address: mailbox.0.to_vec(),
+            },
+        ))
+        .await
+    }
+
+    pub(crate) async fn stock_request(&self, body: request::Body) -> Result<Stock, ClientError> {
+        match self.request(body).await? {
+            response::Body::DirectoryStock(s) => Ok(s.into()),
+            _ => Err(ClientError::UnexpectedResponse),
+        }
+    }
+
     /// Fetches a mailbox's prekey bundle, presenting `fetch_token` (32 bytes from the owner's
     /// contact card) when given, and takes one one-time prekey if any is left. A mailbox with a
     /// registered verifier refuses a missing or wrong token with

@@ -102,21 +102,6 @@ pub async fn write_message<M: Message, W: AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// Reads the end of a QUIC stream whose one frame has been read, if that end has already
-/// arrived; never waits. True if the stream is now read to its end.
-///
-/// A request and a response are each one frame followed by the end of the stream, which
-/// almost always arrives in the same packet as the frame. A `quinn::RecvStream` dropped
-/// before its end was read makes quinn send the peer a needless STOP_SENDING frame (one
-/// more frame and often one more packet per request); reading the end first avoids it.
-pub fn take_end(recv: &mut quinn::RecvStream) -> bool {
-    let mut byte = [0u8; 1];
-    matches!(
-        futures_util::FutureExt::now_or_never(recv.read(&mut byte)),
-        Some(Ok(None))
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

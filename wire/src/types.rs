@@ -60,7 +60,7 @@ fn fixed32(what: &'static str, bytes: &[u8]) -> Result<[u8; 32], IdError> {
 }
 
 /// SHA-256 of `parts` concatenated.
-pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p);
@@ -178,7 +178,7 @@ impl fmt::Debug for GroupId {
 }
 
 /// What clients pin: SHA-256 of the relay certificate's DER SubjectPublicKeyInfo (see
-/// [`crate::tls::key_fingerprint`]), or for addresses made before key pinning SHA-256 of the whole
+/// `quic::key_fingerprint`), or for addresses made before key pinning SHA-256 of the whole
 /// certificate. Displayed as 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fingerprint(pub [u8; 32]);

@@ -423,7 +423,7 @@ fn print_text(v: &serde_json::Value) {
 
 async fn idle_report(
     args: &Args,
-    url: &hush_relay::RelayUrl,
+    url: &hush_relay_client::RelayUrl,
     k: usize,
     process: &Option<RelayProcess>,
     hold: Duration,
@@ -521,7 +521,7 @@ async fn run() -> Result<bool> {
     let result = async {
         let url = match (&args.relay, &process) {
             (Some(u), _) => u
-                .parse::<hush_relay::RelayUrl>()
+                .parse::<hush_relay_client::RelayUrl>()
                 .map_err(|e| anyhow::anyhow!("--relay: {e}"))?,
             (None, Some(p)) => p.url().clone(),
             (None, None) => bail!("give --relay URL or --relay-cmd CMD"),

@@ -5,12 +5,27 @@ use serde_json::Value;
 use std::process::{Command, Output, Stdio};
 
 const BENCH: &str = env!("CARGO_BIN_EXE_hush-bench");
-const RELAY: &str = env!("CARGO_BIN_EXE_hush-relay");
+
+/// The `hush-relay` binary of the same build (it lives in another package, so Cargo does not
+/// name it here): next to `hush-bench`. A workspace test run builds it; alone, build it first.
+fn relay_bin() -> std::path::PathBuf {
+    let path = std::path::Path::new(BENCH)
+        .with_file_name("hush-relay")
+        .with_extension(std::env::consts::EXE_EXTENSION);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p hush-relay` (same profile) first",
+        path.display()
+    );
+    path
+}
 
 /// The relay command line hush-bench starts (and restarts), on a fixed or ephemeral port.
 fn relay_cmd(dir: &std::path::Path, port: u16) -> String {
+    let relay = relay_bin();
     format!(
-        "'{RELAY}' --listen 127.0.0.1:{port} --data '{}' --rate-limit-per-second 1000000 --rate-limit-burst 1000000 --log warn",
+        "'{}' --listen 127.0.0.1:{port} --data '{}' --rate-limit-per-second 1000000 --rate-limit-burst 1000000 --log warn",
+        relay.display(),
         dir.display()
     )
 }

@@ -2,9 +2,9 @@
 //! spec/relay-protocol.md): a counter only the mailbox's owner advances, compare-and-set,
 //! with which a client detects that its stored state was rolled back.
 
-use crate::client::{Client, ClientError};
-use crate::proto::{self, request, response};
-use crate::types::MailboxAddress;
+use crate::{Client, ClientError};
+use hush_wire::proto::{self, request, response};
+use hush_wire::types::MailboxAddress;
 
 /// The answer to a generation request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
