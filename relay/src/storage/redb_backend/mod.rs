@@ -22,7 +22,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-#[path = "redb_directory.rs"]
+// The directory writes, in a file next to this module's directory.
+#[path = "../redb_directory.rs"]
 mod directory;
 
 type Bytes<'a> = &'a [u8];
