@@ -1149,7 +1149,7 @@ mod health;
 
 // The directory writes (uploads, replacements, fetch verifiers), in a file of their own. Declared
 // here, after the macros they use.
-#[path = "pg_directory.rs"]
+#[path = "../pg_directory.rs"]
 mod directory;
 
 #[cfg(test)]
