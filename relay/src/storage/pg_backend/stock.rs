@@ -1,0 +1,120 @@
+//! The directory stock of a mailbox, read in SQL that larger queries embed, the directory
+//! lock of the uploads, and the takes of a prekey bundle or KeyPackage.
+
+use super::*;
+
+/// The directory stock of a mailbox, as SQL that a larger query can embed (`$1` is the
+/// mailbox address): one row of four columns.
+macro_rules! stock_sql {
+    () => {
+        "SELECT (SELECT count(*) FROM hush_one_time_prekeys WHERE address = $1),
+            (SELECT count(*) FROM hush_key_packages WHERE address = $1),
+            EXISTS (SELECT 1 FROM hush_signed_prekeys WHERE address = $1),
+            EXISTS (SELECT 1 FROM hush_last_resort_key_packages WHERE address = $1)"
+    };
+}
+
+pub(super) const STOCK_SQL: &str = stock_sql!();
+
+/// Reads [`STOCK_SQL`]'s four columns from `r`, starting at column `at`.
+pub(super) fn stock_from(r: &Row, at: usize) -> DirectoryStock {
+    DirectoryStock {
+        one_time_prekeys: to_u(r.get(at)),
+        key_packages: to_u(r.get(at + 1)),
+        has_signed_prekey: r.get(at + 2),
+        has_last_resort: r.get(at + 3),
+    }
+}
+
+pub(super) async fn stock_on<C: GenericClient>(c: &C, a: &[u8]) -> Result<DirectoryStock, Fail> {
+    Ok(stock_from(&query_one(c, STOCK_SQL, &[&a]).await?, 0))
+}
+
+/// Locks the directory row of a mailbox for the rest of the transaction.
+pub(super) async fn lock_directory(tx: &Tx<'_>, a: &[u8]) -> Result<(), Fail> {
+    query(
+        tx,
+        "INSERT INTO hush_directories (address) VALUES ($1)
+         ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address RETURNING 1",
+        &[&a],
+    )
+    .await?;
+    Ok(())
+}
+
+impl PgStorage {
+    pub(super) async fn take_prekey_bundle_pg(
+        &self,
+        mailbox: MailboxAddress,
+    ) -> Result<Option<PrekeyBundle>, StorageError> {
+        let a = mailbox.0.as_slice();
+        // One statement: the signed prekey, and a one-time prekey taken only if there is a
+        // signed one (a data-modifying CTE runs once, whether or not the query reads it).
+        let row = on_client!(self, "take prekey", |c| query_opt(
+            &c,
+            "WITH s AS (
+                         SELECT id, blob FROM hush_signed_prekeys WHERE address = $1
+                     ), o AS (
+                         DELETE FROM hush_one_time_prekeys
+                         WHERE address = $1 AND EXISTS (SELECT 1 FROM s) AND id = (
+                             SELECT id FROM hush_one_time_prekeys WHERE address = $1
+                             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                         RETURNING id, blob
+                     )
+                     SELECT s.id, s.blob, o.id, o.blob FROM s LEFT JOIN o ON true",
+            &[&a]
+        ))?;
+        let Some(r) = row else { return Ok(None) };
+        let signed = SignedPrekey {
+            id: u32::try_from(r.get::<_, i64>(0))
+                .map_err(|_| StorageError::Corrupt("signed prekey id".into()))?,
+            blob: r.get(1),
+        };
+        let one_time = match (r.get::<_, Option<i64>>(2), r.get::<_, Option<Vec<u8>>>(3)) {
+            (Some(id), Some(blob)) => Some(OneTimePrekey {
+                id: unflip(id),
+                blob,
+            }),
+            _ => None,
+        };
+        Ok(Some(PrekeyBundle {
+            signed_prekey: signed,
+            one_time_prekey: one_time,
+        }))
+    }
+
+    pub(super) async fn take_key_package_pg(
+        &self,
+        mailbox: MailboxAddress,
+    ) -> Result<Option<KeyPackage>, StorageError> {
+        let a = mailbox.0.as_slice();
+        // One statement: a KeyPackage taken, or else the last-resort one (kept).
+        let row = on_client!(self, "take key package", |c| query_opt(
+            &c,
+            "WITH k AS (
+                         DELETE FROM hush_key_packages
+                         WHERE address = $1 AND digest = (
+                             SELECT digest FROM hush_key_packages WHERE address = $1
+                             ORDER BY digest LIMIT 1 FOR UPDATE SKIP LOCKED)
+                         RETURNING blob
+                     )
+                     SELECT blob, false FROM k
+                     UNION ALL
+                     SELECT blob, true FROM hush_last_resort_key_packages
+                     WHERE address = $1 AND NOT EXISTS (SELECT 1 FROM k)",
+            &[&a]
+        ))?;
+        Ok(row.map(|r| KeyPackage {
+            blob: r.get(0),
+            last_resort: r.get(1),
+        }))
+    }
+
+    pub(super) async fn directory_stock_pg(
+        &self,
+        mailbox: MailboxAddress,
+    ) -> Result<DirectoryStock, StorageError> {
+        let a = mailbox.0.as_slice();
+        on_client!(self, "directory stock", |c| stock_on(&c, a))
+    }
+}
