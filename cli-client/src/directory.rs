@@ -9,9 +9,9 @@
 use anyhow::{Context, Result, anyhow};
 use hush_protocol::directory::{DirectoryKeys, DirectorySecret, EntryKind};
 use hush_protocol::{OneTimePreKeyPublic, PreKeyBundle, SignedPreKeyPublic};
-use hush_relay_client::{ClientError, OneTimePrekey, SignedPrekey};
 use hush_relay_client::ErrorCode;
 use hush_relay_client::{Client, MailboxAddress};
+use hush_relay_client::{ClientError, OneTimePrekey, SignedPrekey};
 use zeroize::Zeroizing;
 
 use crate::card::Card;

@@ -10,8 +10,8 @@ use hush_protocol::{
     IdentityKeyPair, IdentityPublicKey, MessageKind, PreKeyStore, Session, SessionConfig,
     message_kind,
 };
-use hush_relay_client::{Envelope, GroupEntry, Stock};
 use hush_relay_client::{Client, MailboxAddress, RelayUrl};
+use hush_relay_client::{Envelope, GroupEntry, Stock};
 
 use crate::archived;
 use crate::card::Card;

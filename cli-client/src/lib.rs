@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod archived;
-pub mod card;
+pub use hush_client::card;
 pub mod cmd;
 pub mod directory;
 pub mod display;

@@ -4,8 +4,8 @@ use crate::exit::{Failure, fail};
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
-use hush_relay_client::{ClientError, ClientOptions};
 use hush_relay_client::{Client, RelayUrl};
+use hush_relay_client::{ClientError, ClientOptions};
 
 /// Environment variable: seconds to wait for a relay to answer a connection (default 10).
 pub const CONNECT_TIMEOUT_ENV: &str = "HUSH_CONNECT_TIMEOUT";

@@ -11,9 +11,9 @@ use hush_cli::cmd::basic::{KEY_PACKAGE_BATCH, PREKEY_BATCH};
 use hush_cli::home::Home;
 use hush_cli::state::{STATE_VERSION, Secret, State};
 use hush_protocol::{IdentityKeyPair, PreKeyStore};
-use hush_relay_client::{OneTimePrekey, SignedPrekey};
 use hush_relay::proto::ErrorCode;
 use hush_relay_client::{Client, RelayUrl};
+use hush_relay_client::{OneTimePrekey, SignedPrekey};
 use rand::Rng;
 use zeroize::Zeroizing;
 

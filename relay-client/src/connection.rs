@@ -187,7 +187,10 @@ impl Client {
         }
     }
 
-    pub(crate) async fn open_subscription(&self, body: request::Body) -> Result<SubStream, ClientError> {
+    pub(crate) async fn open_subscription(
+        &self,
+        body: request::Body,
+    ) -> Result<SubStream, ClientError> {
         let (mut send, recv) = self.conn.open_bi().await?;
         let req = proto::Request {
             version: PROTOCOL_VERSION,
@@ -208,4 +211,3 @@ impl Client {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
     }
 }
-

@@ -3,9 +3,7 @@
 //! registration of the fetch verifier. The client never opens or seals entries: that is the
 //! caller's business (the `hush-protocol` crate's `directory` module).
 
-use crate::{
-    Client, ClientError, KeyPackage, OneTimePrekey, PrekeyBundle, SignedPrekey, Stock,
-};
+use crate::{Client, ClientError, KeyPackage, OneTimePrekey, PrekeyBundle, SignedPrekey, Stock};
 use hush_wire::proto::{self, request, response};
 use hush_wire::types::MailboxAddress;
 

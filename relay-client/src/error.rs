@@ -89,4 +89,3 @@ pub(crate) fn relay_error(e: proto::ErrorResponse) -> ClientError {
         retry_after_ms: e.retry_after_ms,
     }
 }
-

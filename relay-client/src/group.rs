@@ -104,5 +104,4 @@ impl Client {
             .await?;
         Ok(GroupSubscription { stream })
     }
-
 }

@@ -37,6 +37,7 @@ pub mod tls;
 
 pub use connection::{Client, ClientOptions};
 pub use error::ClientError;
+pub use hush_wire as wire;
 pub use hush_wire::model::{
     GroupEntry, GroupMessageKind, KeyPackage, OneTimePrekey, PrekeyBundle, SignedPrekey,
     StoredEnvelope as Envelope,
@@ -46,7 +47,6 @@ pub use hush_wire::types::{
     DeliveredReceipt, EnvelopeId, Fingerprint, GroupId, MailboxAddress, StoredReceipt,
 };
 pub use hush_wire::url::RelayUrl;
-pub use hush_wire as wire;
 pub use results::{
     FetchResult, GroupAppendResult, GroupFetchResult, RelayInfo, Status, StatusReport, Stock,
     WelcomeDelivery,

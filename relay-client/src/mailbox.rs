@@ -178,5 +178,4 @@ impl Client {
         };
         Ok(StatusReport { stored, status })
     }
-
 }

@@ -10,10 +10,10 @@
 //! so the owner-only requests can be reached.
 
 use crate::cmd::{Context, Sink};
+use crate::config::RelayConfig;
 use crate::connection::{self, ConnState};
 use crate::frame::{self, PROTOCOL_VERSION};
 use crate::proto;
-use crate::config::RelayConfig;
 use crate::shared::Shared;
 use crate::shutdown::Shutdown;
 use crate::storage::Storage;

@@ -22,4 +22,3 @@ pub(crate) struct Shared {
     /// pinning (spec §1).
     pub(crate) certificate_fingerprint: Fingerprint,
 }
-

@@ -213,4 +213,3 @@ pub fn server_crypto(
     quinn::crypto::rustls::QuicServerConfig::try_from(cfg)
         .map_err(|e| TlsError::Quic(e.to_string()))
 }
-

@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use hush_relay_client::generation::Generation;
 use hush_relay::proto::{self, ErrorCode, request, response};
+use hush_relay_client::generation::Generation;
 use std::time::Duration;
 
 /// Every test finishes in bounded time.

@@ -9,8 +9,8 @@ mod common;
 mod pg;
 
 use common::key;
-use hush_relay_client::{GroupMessageKind, OneTimePrekey, SignedPrekey};
 use hush_relay_client::{Client, EnvelopeId, GroupId, RelayUrl};
+use hush_relay_client::{GroupMessageKind, OneTimePrekey, SignedPrekey};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -4,10 +4,10 @@ mod common;
 
 use common::*;
 use ed25519_dalek::Signer;
-use hush_relay_client::{GroupMessageKind, OneTimePrekey, SignedPrekey, Status, WelcomeDelivery};
 use hush_relay::proto::{self, ErrorCode};
 use hush_relay::types::auth_message;
 use hush_relay::{EnvelopeId, GroupId, MailboxAddress};
+use hush_relay_client::{GroupMessageKind, OneTimePrekey, SignedPrekey, Status, WelcomeDelivery};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -897,11 +897,18 @@ async fn connections_beyond_the_limit_are_refused() {
     let relay = start_in(dir.path(), |c| c.max_connections = 1).await;
     within(30, async {
         let first = connect(&relay).await;
-        assert!(hush_relay_client::Client::connect(&relay.url()).await.is_err());
+        assert!(
+            hush_relay_client::Client::connect(&relay.url())
+                .await
+                .is_err()
+        );
         first.close().await;
         let mut ok = false;
         for _ in 0..50 {
-            if hush_relay_client::Client::connect(&relay.url()).await.is_ok() {
+            if hush_relay_client::Client::connect(&relay.url())
+                .await
+                .is_ok()
+            {
                 ok = true;
                 break;
             }

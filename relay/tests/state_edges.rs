@@ -5,10 +5,10 @@
 mod common;
 
 use common::*;
-use hush_relay_client::{GroupMessageKind, Status};
 use hush_relay::clock::Clock;
 use hush_relay::proto::ErrorCode;
 use hush_relay::{EnvelopeId, GroupId};
+use hush_relay_client::{GroupMessageKind, Status};
 use std::time::Duration;
 
 async fn within<T>(secs: u64, f: impl std::future::Future<Output = T>) -> T {

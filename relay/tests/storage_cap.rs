@@ -6,9 +6,9 @@
 mod common;
 
 use common::*;
-use hush_relay_client::{GroupMessageKind, OneTimePrekey, SignedPrekey};
 use hush_relay::proto::ErrorCode;
 use hush_relay_client::{ClientError, EnvelopeId, GroupId};
+use hush_relay_client::{GroupMessageKind, OneTimePrekey, SignedPrekey};
 use std::time::Duration;
 
 async fn within<T>(secs: u64, f: impl std::future::Future<Output = T>) -> T {

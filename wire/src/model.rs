@@ -114,4 +114,3 @@ pub struct GroupEntry {
     /// Opaque bytes.
     pub message: Vec<u8>,
 }
-

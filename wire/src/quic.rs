@@ -60,4 +60,3 @@ pub fn take_end(recv: &mut quinn::RecvStream) -> bool {
         Some(Ok(None))
     )
 }
-

@@ -7,9 +7,9 @@ use hush_protocol::IdentityPublicKey;
 use hush_protocol::envelope::{self, ContentKind};
 use hush_protocol::group::{CommitOutput, GroupId, GroupInvitation};
 use hush_relay_client::EnvelopeId;
+use hush_relay_client::ErrorCode;
 use hush_relay_client::RelayUrl;
 use hush_relay_client::{GroupMessageKind, WelcomeDelivery};
-use hush_relay_client::ErrorCode;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
-use hush_relay_client::{Envelope, FetchResult, GroupFetchResult};
 use hush_relay_client::{ClientError, MailboxAddress, RelayUrl};
+use hush_relay_client::{Envelope, FetchResult, GroupFetchResult};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 

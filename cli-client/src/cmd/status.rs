@@ -4,8 +4,8 @@ use std::path::Path;
 
 use anyhow::{Result, anyhow};
 use hush_relay_client::EnvelopeId;
-use hush_relay_client::Status;
 use hush_relay_client::ErrorCode;
+use hush_relay_client::Status;
 use serde_json::json;
 
 use crate::exit::{Failure, fail};

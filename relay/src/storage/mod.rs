@@ -17,15 +17,15 @@ mod redb_backend;
 mod redb_backup;
 mod usage;
 
-pub use pg_backend::{DEFAULT_POOL_SIZE, PgStorage};
-pub use pg_schema::SCHEMA_VERSION;
-pub use redb_backend::{CommitStats, RedbStorage};
-pub use usage::StorageUsage;
 /// The records a relay hands out, defined with the wire format so clients need no server crate.
 pub use hush_wire::model::{
     DirectoryStock, GroupEntry, GroupMessageKind, KeyPackage, OneTimePrekey, PrekeyBundle,
     SignedPrekey, StoredEnvelope,
 };
+pub use pg_backend::{DEFAULT_POOL_SIZE, PgStorage};
+pub use pg_schema::SCHEMA_VERSION;
+pub use redb_backend::{CommitStats, RedbStorage};
+pub use usage::StorageUsage;
 
 use crate::types::{EnvelopeId, GroupId, MailboxAddress};
 use std::future::Future;

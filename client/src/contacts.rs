@@ -1,0 +1,187 @@
+//! Contacts: people this account talks to, each under an alias the user chose, with the card
+//! they gave and whether the user verified their safety number.
+
+use crate::account::Account;
+use crate::card::Card;
+use crate::error::Error;
+use crate::records::ContactRecord;
+use crate::store::{Batch, Store, Table};
+use hush_protocol::SafetyNumber;
+use prost::Message;
+use zeroize::Zeroizing;
+
+/// Longest alias, in bytes.
+pub const MAX_ALIAS_LEN: usize = 64;
+
+/// A contact.
+#[derive(Clone)]
+pub struct Contact {
+    /// The alias the user chose.
+    pub alias: String,
+    /// Their card.
+    pub card: Card,
+    /// True once the user compared safety numbers with them.
+    pub verified: bool,
+}
+
+impl std::fmt::Debug for Contact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Contact")
+            .field("alias", &self.alias)
+            .field("identity", &self.card.identity.fingerprint())
+            .field("verified", &self.verified)
+            .finish()
+    }
+}
+
+/// What [`Account::update_contact`] changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardUpdate {
+    /// Same identity (a newer card of the same person, or the same card).
+    SameIdentity,
+    /// Another identity: sessions with the old one must go, the safety number changed, and
+    /// the contact is no longer verified.
+    NewIdentity,
+}
+
+/// Checks an alias: 1 to 64 of ASCII letters, digits, `-`, `_`, `.`.
+pub fn check_alias(alias: &str) -> Result<(), Error> {
+    if alias.is_empty()
+        || alias.len() > MAX_ALIAS_LEN
+        || !alias
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(Error::Invalid {
+            what: "alias",
+            why: format!("'{alias}': use 1 to 64 letters, digits, '-', '_' or '.'"),
+        });
+    }
+    Ok(())
+}
+
+fn decode(alias: &[u8], value: &[u8]) -> Result<Contact, Error> {
+    let rec = ContactRecord::decode(value).map_err(|_| Error::Corrupt("contact"))?;
+    Ok(Contact {
+        alias: String::from_utf8(alias.to_vec()).map_err(|_| Error::Corrupt("contact alias"))?,
+        card: Card::parse(&rec.card).map_err(|_| Error::Corrupt("contact card"))?,
+        verified: rec.verified,
+    })
+}
+
+impl<S: Store> Account<S> {
+    /// Every contact, sorted by alias.
+    pub fn contacts(&self) -> Result<Vec<Contact>, Error> {
+        let mut out = self
+            .store
+            .scan(Table::Contacts)?
+            .into_iter()
+            .map(|(k, v)| decode(&k, &v))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| a.alias.cmp(&b.alias));
+        Ok(out)
+    }
+
+    /// The contact under `alias`.
+    pub fn contact(&self, alias: &str) -> Result<Contact, Error> {
+        match self.store.get(Table::Contacts, alias.as_bytes())? {
+            Some(v) => decode(alias.as_bytes(), &v),
+            None => Err(Error::UnknownContact(alias.to_string())),
+        }
+    }
+
+    /// The contact whose identity is `card`'s, if any.
+    pub fn contact_by_identity(
+        &self,
+        identity: &hush_protocol::IdentityPublicKey,
+    ) -> Result<Option<Contact>, Error> {
+        Ok(self
+            .contacts()?
+            .into_iter()
+            .find(|c| c.card.identity == *identity))
+    }
+
+    fn check_new_card(&self, alias: &str, card: &Card) -> Result<(), Error> {
+        if card.identity == *self.identity() {
+            return Err(Error::OwnCard);
+        }
+        if let Some(other) = self.contact_by_identity(&card.identity)?
+            && other.alias != alias
+        {
+            return Err(Error::AlreadyContact(other.alias));
+        }
+        Ok(())
+    }
+
+    fn put_contact(&mut self, c: &Contact) -> Result<(), Error> {
+        let rec = ContactRecord {
+            card: c.card.encode()?,
+            verified: c.verified,
+        };
+        let mut b = Batch::new();
+        b.put(
+            Table::Contacts,
+            c.alias.as_bytes(),
+            Zeroizing::new(rec.encode_to_vec()),
+        );
+        self.store.commit(b)?;
+        Ok(())
+    }
+
+    /// Adds a contact from the text of their card.
+    pub fn add_contact(&mut self, alias: &str, card: &str) -> Result<Contact, Error> {
+        check_alias(alias)?;
+        let card = Card::parse(card.trim())?;
+        if self.store.get(Table::Contacts, alias.as_bytes())?.is_some() {
+            return Err(Error::AliasTaken(alias.to_string()));
+        }
+        self.check_new_card(alias, &card)?;
+        let c = Contact {
+            alias: alias.to_string(),
+            card,
+            verified: false,
+        };
+        self.put_contact(&c)?;
+        Ok(c)
+    }
+
+    /// Replaces a contact's card. With another identity, the contact is no longer verified
+    /// (the caller forgets the sessions with the old identity).
+    pub fn update_contact(&mut self, alias: &str, card: &str) -> Result<CardUpdate, Error> {
+        let mut c = self.contact(alias)?;
+        let new = Card::parse(card.trim())?;
+        self.check_new_card(alias, &new)?;
+        let change = if new.identity == c.card.identity {
+            CardUpdate::SameIdentity
+        } else {
+            c.verified = false;
+            CardUpdate::NewIdentity
+        };
+        c.card = new;
+        self.put_contact(&c)?;
+        Ok(change)
+    }
+
+    /// Marks a contact verified (or not) after comparing safety numbers.
+    pub fn set_verified(&mut self, alias: &str, verified: bool) -> Result<(), Error> {
+        let mut c = self.contact(alias)?;
+        c.verified = verified;
+        self.put_contact(&c)
+    }
+
+    /// Forgets a contact.
+    pub fn remove_contact(&mut self, alias: &str) -> Result<Contact, Error> {
+        let c = self.contact(alias)?;
+        let mut b = Batch::new();
+        b.delete(Table::Contacts, alias.as_bytes());
+        self.store.commit(b)?;
+        Ok(c)
+    }
+
+    /// The safety number of this account and a contact: the same on both sides, to compare
+    /// out of band.
+    pub fn safety_number(&self, alias: &str) -> Result<SafetyNumber, Error> {
+        let c = self.contact(alias)?;
+        Ok(SafetyNumber::new(self.identity(), &c.card.identity))
+    }
+}

@@ -1,0 +1,50 @@
+//! The engine's errors: one enum an app can match on.
+
+use crate::card::CardError;
+use crate::store::StoreError;
+
+/// Everything that can go wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store failed, or the passphrase or key does not open it.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The store holds no account yet ([`crate::Account::create`] makes one).
+    #[error("the store holds no account")]
+    NoAccount,
+    /// The store already holds an account.
+    #[error("the store already holds an account")]
+    AccountExists,
+    /// A record the engine wrote does not decode: the store was damaged.
+    #[error("the stored {0} is damaged")]
+    Corrupt(&'static str),
+    /// A contact card does not parse.
+    #[error("invalid contact card: {0}")]
+    Card(#[from] CardError),
+    /// A display name or alias that is not allowed.
+    #[error("invalid {what}: {why}")]
+    Invalid {
+        /// What was given (`alias`, `name`).
+        what: &'static str,
+        /// Why it was refused.
+        why: String,
+    },
+    /// No contact by that alias.
+    #[error("unknown contact '{0}'")]
+    UnknownContact(String),
+    /// The alias is taken by another contact.
+    #[error("a contact named '{0}' exists already")]
+    AliasTaken(String),
+    /// The card's identity is a contact already, under another alias.
+    #[error("this identity is a contact already, as '{0}'")]
+    AlreadyContact(String),
+    /// The card is this account's own.
+    #[error("that is this account's own card")]
+    OwnCard,
+    /// The end-to-end protocol refused an operation.
+    #[error("protocol: {0}")]
+    Protocol(#[from] hush_protocol::Error),
+    /// The group layer refused an operation.
+    #[error("groups: {0}")]
+    Group(#[from] hush_protocol::group::GroupError),
+}
