@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::records::Profile;
 use crate::store::{Batch, Store, Table};
 use ed25519_dalek::SigningKey;
-use hush_protocol::directory::DirectorySecret;
+use hush_protocol::directory::{DirectoryKeys, DirectorySecret};
 use hush_protocol::group::{GroupClient, GroupConfig};
 use hush_protocol::{CryptoRng, IdentityKeyPair, IdentityPublicKey, PreKeyStore};
 use hush_relay_client::{MailboxAddress, RelayUrl};
@@ -141,6 +141,10 @@ impl<S: Store> Account<S> {
         self.identity.public()
     }
 
+    pub(crate) fn identity_key_pair(&self) -> &IdentityKeyPair {
+        &self.identity
+    }
+
     /// The display name on this account's card.
     pub fn name(&self) -> &str {
         &self.profile.name
@@ -170,6 +174,11 @@ impl<S: Store> Account<S> {
             relay: self.relay.clone(),
             directory: Some(self.directory.clone()),
         }
+    }
+
+    /// The keys of this account's sealed directory (seal key, fetch token).
+    pub(crate) fn directory_keys(&self) -> DirectoryKeys {
+        DirectoryKeys::derive(&self.directory, self.mailbox().as_bytes())
     }
 
     /// The prekey store, as last saved.

@@ -6,7 +6,7 @@ use crate::card::Card;
 use crate::error::Error;
 use crate::records::ContactRecord;
 use crate::store::{Batch, Store, Table};
-use hush_protocol::SafetyNumber;
+use hush_protocol::{IdentityPublicKey, SafetyNumber};
 use prost::Message;
 use zeroize::Zeroizing;
 
@@ -90,15 +90,28 @@ impl<S: Store> Account<S> {
         }
     }
 
-    /// The contact whose identity is `card`'s, if any.
+    /// The alias of the contact with this identity, if any (one indexed read).
+    pub fn alias_of(&self, identity: &IdentityPublicKey) -> Result<Option<String>, Error> {
+        match self
+            .store
+            .get(Table::ContactIndex, &identity.fingerprint().0)?
+        {
+            Some(a) => Ok(Some(
+                String::from_utf8(a.to_vec()).map_err(|_| Error::Corrupt("contact index"))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// The contact with this identity, if any.
     pub fn contact_by_identity(
         &self,
-        identity: &hush_protocol::IdentityPublicKey,
+        identity: &IdentityPublicKey,
     ) -> Result<Option<Contact>, Error> {
-        Ok(self
-            .contacts()?
-            .into_iter()
-            .find(|c| c.card.identity == *identity))
+        match self.alias_of(identity)? {
+            Some(alias) => Ok(Some(self.contact(&alias)?)),
+            None => Ok(None),
+        }
     }
 
     fn check_new_card(&self, alias: &str, card: &Card) -> Result<(), Error> {
@@ -113,16 +126,28 @@ impl<S: Store> Account<S> {
         Ok(())
     }
 
-    fn put_contact(&mut self, c: &Contact) -> Result<(), Error> {
+    /// Writes a contact and its index entry; `old` is the identity it had before, whose
+    /// index entry goes.
+    fn put_contact(&mut self, c: &Contact, old: Option<&IdentityPublicKey>) -> Result<(), Error> {
         let rec = ContactRecord {
             card: c.card.encode()?,
             verified: c.verified,
         };
         let mut b = Batch::new();
+        if let Some(old) = old
+            && *old != c.card.identity
+        {
+            b.delete(Table::ContactIndex, old.fingerprint().0.to_vec());
+        }
         b.put(
             Table::Contacts,
             c.alias.as_bytes(),
             Zeroizing::new(rec.encode_to_vec()),
+        )
+        .put(
+            Table::ContactIndex,
+            c.card.identity.fingerprint().0.to_vec(),
+            Zeroizing::new(c.alias.as_bytes().to_vec()),
         );
         self.store.commit(b)?;
         Ok(())
@@ -141,7 +166,7 @@ impl<S: Store> Account<S> {
             card,
             verified: false,
         };
-        self.put_contact(&c)?;
+        self.put_contact(&c, None)?;
         Ok(c)
     }
 
@@ -157,8 +182,8 @@ impl<S: Store> Account<S> {
             c.verified = false;
             CardUpdate::NewIdentity
         };
-        c.card = new;
-        self.put_contact(&c)?;
+        let old = std::mem::replace(&mut c.card, new).identity;
+        self.put_contact(&c, Some(&old))?;
         Ok(change)
     }
 
@@ -166,14 +191,17 @@ impl<S: Store> Account<S> {
     pub fn set_verified(&mut self, alias: &str, verified: bool) -> Result<(), Error> {
         let mut c = self.contact(alias)?;
         c.verified = verified;
-        self.put_contact(&c)
+        self.put_contact(&c, None)
     }
 
     /// Forgets a contact.
     pub fn remove_contact(&mut self, alias: &str) -> Result<Contact, Error> {
         let c = self.contact(alias)?;
         let mut b = Batch::new();
-        b.delete(Table::Contacts, alias.as_bytes());
+        b.delete(Table::Contacts, alias.as_bytes()).delete(
+            Table::ContactIndex,
+            c.card.identity.fingerprint().0.to_vec(),
+        );
         self.store.commit(b)?;
         Ok(c)
     }

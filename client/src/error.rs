@@ -41,6 +41,37 @@ pub enum Error {
     /// The card is this account's own.
     #[error("that is this account's own card")]
     OwnCard,
+    /// The relay refused a request or could not be reached.
+    #[error("relay: {0}")]
+    Relay(#[from] hush_relay_client::ClientError),
+    /// The contact has published no prekeys or KeyPackages on their relay.
+    #[error("{alias} has no {what} on their relay (is the card current?)")]
+    NotPublished {
+        /// The contact.
+        alias: String,
+        /// `prekeys` or `KeyPackages`.
+        what: &'static str,
+    },
+    /// The contact's relay wants a newer card to hand out their keys.
+    #[error("{0}'s relay wants their current contact card: ask them for it")]
+    StaleCard(String),
+    /// A directory entry does not open with the contact's card, or is malformed.
+    #[error("{alias}'s {what} do not open with their card")]
+    BadDirectoryEntry {
+        /// The contact.
+        alias: String,
+        /// `prekeys` or `KeyPackages`.
+        what: &'static str,
+    },
+    /// The relay handed out keys of another identity than the contact's card names.
+    #[error("the relay returned keys of another identity than {0}'s card")]
+    IdentityMismatch(String),
+    /// A message whose sealed sender and session sender differ.
+    #[error("the sealed sender and the session sender differ")]
+    SenderMismatch,
+    /// A message for a session this account does not have.
+    #[error("no session with the sender")]
+    NoSession,
     /// The end-to-end protocol refused an operation.
     #[error("protocol: {0}")]
     Protocol(#[from] hush_protocol::Error),

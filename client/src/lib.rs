@@ -44,10 +44,17 @@
 mod account;
 pub mod card;
 mod contacts;
+mod directory;
+mod engine;
 mod error;
+mod event;
 mod records;
+mod sessions;
 pub mod store;
 
 pub use account::{Account, check_name};
 pub use contacts::{CardUpdate, Contact, MAX_ALIAS_LEN, check_alias};
+pub use engine::{Engine, Outgoing, OutgoingState};
 pub use error::Error;
+pub use event::{Event, EventKind, Sender};
+pub use sessions::MAX_PREVIOUS;

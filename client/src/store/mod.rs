@@ -26,17 +26,44 @@ pub enum Table {
     Account,
     /// Contacts by alias.
     Contacts,
+    /// Contact aliases by identity fingerprint (an index of `Contacts`).
+    ContactIndex,
+    /// 1:1 sessions by the peer's identity fingerprint.
+    Sessions,
+    /// Sealed envelopes the relay has not stored yet, by envelope id.
+    Outbox,
+    /// Envelopes the relay stored, by envelope id.
+    Sent,
+    /// Incoming envelope ids already processed, with when.
+    Seen,
+    /// Events the app has not confirmed, by id.
+    Events,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 2] = [Table::Account, Table::Contacts];
+    pub const ALL: [Table; 8] = [
+        Table::Account,
+        Table::Contacts,
+        Table::ContactIndex,
+        Table::Sessions,
+        Table::Outbox,
+        Table::Sent,
+        Table::Seen,
+        Table::Events,
+    ];
 
     /// The table's stable name.
     pub fn name(self) -> &'static str {
         match self {
             Table::Account => "account",
             Table::Contacts => "contacts",
+            Table::ContactIndex => "contact_index",
+            Table::Sessions => "sessions",
+            Table::Outbox => "outbox",
+            Table::Sent => "sent",
+            Table::Seen => "seen",
+            Table::Events => "events",
         }
     }
 }

@@ -1,0 +1,135 @@
+//! The account's sealed directory on its relay (`spec/relay-protocol.md` §6.1), and fetching
+//! a contact's prekeys and KeyPackages with the keys from their card.
+//!
+//! Every entry the engine uploads is sealed under the seal key derived from the directory
+//! secret in the account's card, and the relay hands entries out only for the fetch token
+//! derived from the same secret: only holders of the card can start a session or add the
+//! account to a group, and the relay cannot tie the mailbox to the identity.
+
+use crate::card::Card;
+use crate::error::Error;
+use hush_protocol::directory::{DirectoryKeys, EntryKind};
+use hush_protocol::{CryptoRng, OneTimePreKeyPublic, PreKeyBundle, SignedPreKeyPublic};
+use hush_relay_client::{Client, ErrorCode, MailboxAddress, OneTimePrekey, SignedPrekey};
+
+/// What an account publishes in its directory.
+pub(crate) struct Publication {
+    /// The current signed prekey.
+    pub signed: SignedPreKeyPublic,
+    /// Fresh one-time prekeys.
+    pub one_time: Vec<OneTimePreKeyPublic>,
+    /// Fresh KeyPackages.
+    pub key_packages: Vec<Vec<u8>>,
+    /// The last-resort KeyPackage.
+    pub last_resort: Vec<u8>,
+}
+
+fn seal<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    keys: &DirectoryKeys,
+    kind: EntryKind,
+    blob: &[u8],
+) -> Result<Vec<u8>, Error> {
+    Ok(keys.seal(rng, kind, blob)?)
+}
+
+/// One-time prekeys as sealed relay entries.
+pub(crate) fn one_time_entries<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    keys: &DirectoryKeys,
+    opks: &[OneTimePreKeyPublic],
+) -> Result<Vec<OneTimePrekey>, Error> {
+    opks.iter()
+        .map(|k| {
+            Ok(OneTimePrekey {
+                id: u64::from(k.id()),
+                blob: seal(rng, keys, EntryKind::OneTimePrekey, &k.to_bytes())?,
+            })
+        })
+        .collect()
+}
+
+/// KeyPackages as sealed relay entries.
+pub(crate) fn key_package_entries<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    keys: &DirectoryKeys,
+    kps: &[Vec<u8>],
+) -> Result<Vec<Vec<u8>>, Error> {
+    kps.iter()
+        .map(|kp| seal(rng, keys, EntryKind::KeyPackage, kp))
+        .collect()
+}
+
+/// Replaces everything the mailbox's directory holds with `p` sealed under `keys`, then
+/// registers the fetch verifier. `mailbox` must be authenticated on `client`.
+pub(crate) async fn publish<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    client: &Client,
+    mailbox: &MailboxAddress,
+    keys: &DirectoryKeys,
+    p: &Publication,
+) -> Result<(), Error> {
+    let signed = SignedPrekey {
+        id: p.signed.id(),
+        blob: seal(rng, keys, EntryKind::SignedPrekey, &p.signed.to_bytes())?,
+    };
+    let one_time = one_time_entries(rng, keys, &p.one_time)?;
+    client
+        .replace_prekeys(mailbox, Some(signed), one_time)
+        .await?;
+    let last_resort = seal(rng, keys, EntryKind::LastResortKeyPackage, &p.last_resort)?;
+    let kps = key_package_entries(rng, keys, &p.key_packages)?;
+    client
+        .replace_key_packages(mailbox, kps, Some(last_resort))
+        .await?;
+    client
+        .register_fetch_verifier(mailbox, keys.fetch_token().verifier())
+        .await?;
+    Ok(())
+}
+
+fn fetch_error(alias: &str, what: &'static str, e: hush_relay_client::ClientError) -> Error {
+    match e.relay_code() {
+        Some(ErrorCode::NotFound) => Error::NotPublished {
+            alias: alias.to_string(),
+            what,
+        },
+        Some(ErrorCode::FetchTokenInvalid) => Error::StaleCard(alias.to_string()),
+        _ => Error::Relay(e),
+    }
+}
+
+/// Fetches and opens a contact's prekey bundle with the token and seal key of their card
+/// (plainly for a version 1 card, whose directory is not sealed).
+pub(crate) async fn fetch_bundle(
+    client: &Client,
+    alias: &str,
+    card: &Card,
+) -> Result<PreKeyBundle, Error> {
+    let keys = card.directory_keys();
+    let b = client
+        .fetch_prekey_bundle_with_token(
+            &card.mailbox,
+            keys.as_ref().map(|k| k.fetch_token().as_bytes()),
+        )
+        .await
+        .map_err(|e| fetch_error(alias, "prekeys", e))?;
+    let open = |kind, blob: Vec<u8>| -> Result<Vec<u8>, Error> {
+        match &keys {
+            None => Ok(blob),
+            Some(k) => k.open(kind, &blob).map_err(|_| Error::BadDirectoryEntry {
+                alias: alias.to_string(),
+                what: "prekeys",
+            }),
+        }
+    };
+    let signed = open(EntryKind::SignedPrekey, b.signed_prekey.blob)?;
+    let one_time = b
+        .one_time_prekey
+        .map(|k| open(EntryKind::OneTimePrekey, k.blob))
+        .transpose()?;
+    PreKeyBundle::from_parts(&signed, one_time.as_deref()).map_err(|_| Error::BadDirectoryEntry {
+        alias: alias.to_string(),
+        what: "prekeys",
+    })
+}

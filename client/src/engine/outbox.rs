@@ -1,0 +1,203 @@
+//! Sending 1:1 messages through an outbox that survives restarts.
+//!
+//! A send encrypts with the session, seals the envelope and writes the session's new state
+//! and the sealed envelope (under its envelope id) in one batch; only then does the relay see
+//! it. A crash before the relay stored it leaves it in the outbox, and
+//! [`Engine::flush_outbox`] sends the same bytes under the same id again: the relay stores an
+//! envelope id once, so a retry never duplicates a message, and no message key is ever used
+//! twice.
+
+use super::Engine;
+use crate::directory;
+use crate::error::Error;
+use crate::records::{OutboxRecord, SentRecord};
+use crate::store::{Batch, Store, Table};
+use hush_protocol::envelope::{self, ContentKind};
+use hush_protocol::{Session, SessionConfig};
+use hush_relay_client::{EnvelopeId, MailboxAddress, RelayUrl, StoredReceipt};
+use prost::Message;
+use rand::Rng;
+use zeroize::Zeroizing;
+
+/// Length of the envelope ids the engine makes.
+pub const ENVELOPE_ID_LEN: usize = 16;
+
+/// A message on its way.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Its envelope id (the key of [`Engine::status`]-style queries at the relay).
+    pub envelope_id: EnvelopeId,
+    /// The contact it goes to.
+    pub to: String,
+    /// Where it is.
+    pub state: OutgoingState,
+}
+
+/// Where an outgoing message is.
+#[derive(Debug, Clone)]
+pub enum OutgoingState {
+    /// The recipient's relay stored it (the receipt is verified).
+    Stored(StoredReceipt),
+    /// In the outbox: the relay could not be reached or refused it for now (the reason).
+    /// [`Engine::flush_outbox`] retries it.
+    Queued(String),
+}
+
+impl<S: Store> Engine<S> {
+    /// Sends `body` to the contact `alias`: starts a session from their prekeys if there is
+    /// none (fetched with the token of their card), encrypts, seals the envelope with our
+    /// card as its `reply_to`, saves, then hands it to their relay.
+    ///
+    /// `Ok` once the message is safely in the outbox: [`OutgoingState::Stored`] when the
+    /// relay stored it, [`OutgoingState::Queued`] when it could not yet. `Err` only when
+    /// nothing was queued (unknown contact, no prekeys, a relay that cannot be reached to
+    /// start the session).
+    pub async fn send(&mut self, alias: &str, body: &[u8]) -> Result<Outgoing, Error> {
+        let card = self.account.contact(alias)?.card;
+        let reply_to = self.account.card().encode()?;
+        let mut rng = rand::rng();
+        let mut sessions = self.sessions(&card.identity)?;
+        if sessions.current.is_none() {
+            let client = self.client(&card.relay).await?;
+            let bundle = directory::fetch_bundle(client, alias, &card).await?;
+            if bundle.identity() != &card.identity {
+                return Err(Error::IdentityMismatch(alias.to_string()));
+            }
+            let me = self.account.identity_key_pair();
+            let s = Session::initiate(&mut rng, me, &bundle, SessionConfig::default())?;
+            sessions.replace(s);
+        }
+        let me = self.account.identity_key_pair();
+        let session = sessions
+            .current
+            .as_mut()
+            .ok_or(Error::Corrupt("sessions"))?;
+        let message = session.encrypt(&mut rng, body)?;
+        let sealed = envelope::seal(
+            &mut rng,
+            me,
+            &card.identity,
+            ContentKind::SessionMessage,
+            &message,
+            reply_to.as_bytes(),
+        )?;
+        let mut id = [0u8; ENVELOPE_ID_LEN];
+        rng.fill_bytes(&mut id);
+        let envelope_id =
+            EnvelopeId::new(id.to_vec()).map_err(|_| Error::Corrupt("envelope id"))?;
+        let rec = OutboxRecord {
+            relay: card.relay.to_string(),
+            mailbox: card.mailbox.as_bytes().to_vec(),
+            envelope: sealed,
+            to: alias.to_string(),
+            queued_at_ms: hush_relay_client::wire::types::now_ms(),
+        };
+        let mut b = Batch::new();
+        b.put(
+            Table::Sessions,
+            card.identity.fingerprint().0.to_vec(),
+            sessions.encode(),
+        )
+        .put(
+            Table::Outbox,
+            envelope_id.as_bytes().to_vec(),
+            Zeroizing::new(rec.encode_to_vec()),
+        );
+        self.account.store.commit(b)?;
+        Ok(self.deliver(envelope_id, rec).await)
+    }
+
+    /// Tries once more every message in the outbox, oldest first, and says where each is.
+    pub async fn flush_outbox(&mut self) -> Result<Vec<Outgoing>, Error> {
+        let mut queued = Vec::new();
+        for (k, v) in self.account.store.scan(Table::Outbox)? {
+            let rec = OutboxRecord::decode(v.as_slice()).map_err(|_| Error::Corrupt("outbox"))?;
+            let id = EnvelopeId::new(k).map_err(|_| Error::Corrupt("outbox"))?;
+            queued.push((rec.queued_at_ms, id, rec));
+        }
+        queued.sort_by_key(|(t, id, _)| (*t, id.as_bytes().to_vec()));
+        let mut out = Vec::with_capacity(queued.len());
+        for (_, id, rec) in queued {
+            out.push(self.deliver(id, rec).await);
+        }
+        Ok(out)
+    }
+
+    /// The envelope ids and recipients of the messages still in the outbox.
+    pub fn outbox(&self) -> Result<Vec<(EnvelopeId, String)>, Error> {
+        self.account
+            .store
+            .scan(Table::Outbox)?
+            .into_iter()
+            .map(|(k, v)| {
+                let rec =
+                    OutboxRecord::decode(v.as_slice()).map_err(|_| Error::Corrupt("outbox"))?;
+                Ok((
+                    EnvelopeId::new(k).map_err(|_| Error::Corrupt("outbox"))?,
+                    rec.to,
+                ))
+            })
+            .collect()
+    }
+
+    /// Gives up on a queued message: it is removed from the outbox and never sent.
+    pub fn discard_outgoing(&mut self, id: &EnvelopeId) -> Result<bool, Error> {
+        if self
+            .account
+            .store
+            .get(Table::Outbox, id.as_bytes())?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        let mut b = Batch::new();
+        b.delete(Table::Outbox, id.as_bytes());
+        self.account.store.commit(b)?;
+        Ok(true)
+    }
+
+    /// Hands one outbox entry to its relay; on success moves it from the outbox to `sent`.
+    async fn deliver(&mut self, envelope_id: EnvelopeId, rec: OutboxRecord) -> Outgoing {
+        let to = rec.to.clone();
+        let state = match self.try_deliver(&envelope_id, rec).await {
+            Ok(receipt) => OutgoingState::Stored(receipt),
+            Err(e) => OutgoingState::Queued(e.to_string()),
+        };
+        Outgoing {
+            envelope_id,
+            to,
+            state,
+        }
+    }
+
+    async fn try_deliver(
+        &mut self,
+        envelope_id: &EnvelopeId,
+        rec: OutboxRecord,
+    ) -> Result<StoredReceipt, Error> {
+        let url: RelayUrl = rec
+            .relay
+            .parse()
+            .map_err(|_| Error::Corrupt("outbox relay URL"))?;
+        let mailbox =
+            MailboxAddress::from_slice(&rec.mailbox).map_err(|_| Error::Corrupt("outbox"))?;
+        let receipt = self
+            .client(&url)
+            .await?
+            .send(&mailbox, envelope_id, rec.envelope)
+            .await?;
+        let sent = SentRecord {
+            relay: rec.relay,
+            to: rec.to,
+            stored_at_ms: receipt.stored_at_ms,
+        };
+        let mut b = Batch::new();
+        b.delete(Table::Outbox, envelope_id.as_bytes()).put(
+            Table::Sent,
+            envelope_id.as_bytes().to_vec(),
+            Zeroizing::new(sent.encode_to_vec()),
+        );
+        self.account.store.commit(b)?;
+        Ok(receipt)
+    }
+}

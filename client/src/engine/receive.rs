@@ -1,0 +1,204 @@
+//! Receiving: reading the mailbox, opening each envelope once, and keeping every result as an
+//! event in the store before the relay is told to delete the envelope.
+
+use super::Engine;
+use crate::account::PREKEYS;
+use crate::error::Error;
+use crate::event::{Event, EventKind, Sender};
+use crate::store::{Batch, Store, Table};
+use hush_protocol::envelope::{self, ContentKind};
+use hush_protocol::{MessageKind, Session, SessionConfig, message_kind};
+use hush_relay_client::Envelope;
+use zeroize::Zeroizing;
+
+/// The account record holding the next event id (u64, big-endian).
+const NEXT_EVENT: &[u8] = b"next_event";
+/// Pages read per [`Engine::receive`] at most (each up to the relay's page size).
+const MAX_PAGES: usize = 10_000;
+/// How long an envelope id is remembered after it was processed, beyond the relay's TTL: a
+/// redelivery after a crash between saving and acknowledging is skipped.
+const SEEN_MARGIN_MS: u64 = 24 * 3600 * 1000;
+
+impl<S: Store> Engine<S> {
+    /// Reads our mailbox to its end and returns what arrived, oldest first. Each envelope is
+    /// opened once: its event, the sessions it changed and its id (so a redelivery is skipped)
+    /// are written in one batch, and only after all of them are in the store does the relay
+    /// delete the envelopes. Events stay in the store until [`Engine::confirm`]ed, so an app
+    /// that crashes before handling them finds them in [`Engine::pending_events`].
+    /// Refills the directory's prekeys and KeyPackages when the relay reports them low.
+    pub async fn receive(&mut self) -> Result<Vec<Event>, Error> {
+        let (url, mailbox) = self.home().await?;
+        let mut out = Vec::new();
+        let mut cursor = 0;
+        let mut stock = None;
+        for _ in 0..MAX_PAGES {
+            let page = self.client(&url).await?.fetch(&mailbox, cursor, 0).await?;
+            let mut acks = Vec::with_capacity(page.envelopes.len());
+            for env in &page.envelopes {
+                if let Some(ev) = self.process(env)? {
+                    out.push(ev);
+                }
+                acks.push(env.seq);
+            }
+            if !acks.is_empty() {
+                self.client(&url).await?.ack(&mailbox, &acks).await?;
+            }
+            stock = Some(page.stock);
+            if page.envelopes.is_empty() || page.next_cursor <= cursor {
+                break;
+            }
+            cursor = page.next_cursor;
+        }
+        let ttl_ms = self.client(&url).await?.info().ttl_seconds * 1000;
+        self.forget_seen(ttl_ms + SEEN_MARGIN_MS)?;
+        if let Some(stock) = stock {
+            self.replenish(&url, &mailbox, &stock).await?;
+        }
+        Ok(out)
+    }
+
+    /// Events not confirmed yet, oldest first.
+    pub fn pending_events(&self) -> Result<Vec<Event>, Error> {
+        let mut out = self
+            .account
+            .store
+            .scan(Table::Events)?
+            .into_iter()
+            .map(|(k, v)| {
+                let id = u64::from_be_bytes(
+                    k.as_slice()
+                        .try_into()
+                        .map_err(|_| Error::Corrupt("event id"))?,
+                );
+                Event::decode(id, &v)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by_key(|e| e.id);
+        Ok(out)
+    }
+
+    /// Says the app has handled these events: they leave the store.
+    pub fn confirm(&mut self, ids: &[u64]) -> Result<(), Error> {
+        let mut b = Batch::new();
+        for id in ids {
+            b.delete(Table::Events, id.to_be_bytes().to_vec());
+        }
+        self.account.store.commit(b)?;
+        Ok(())
+    }
+
+    /// Opens one envelope and saves what it gives, unless it was processed before.
+    fn process(&mut self, env: &Envelope) -> Result<Option<Event>, Error> {
+        let id = env.envelope_id.as_bytes().to_vec();
+        if self.account.store.get(Table::Seen, &id)?.is_some() {
+            return Ok(None);
+        }
+        let mut batch = Batch::new();
+        let kind = match self.open(&env.ciphertext, &mut batch) {
+            Ok(kind) => kind,
+            Err(e) => {
+                // Nothing of a failed open is kept but the fact.
+                batch = Batch::new();
+                EventKind::Unreadable {
+                    reason: e.to_string(),
+                }
+            }
+        };
+        let next = match self.account.store.get(Table::Account, NEXT_EVENT)? {
+            Some(b) => u64::from_be_bytes(
+                b.as_slice()
+                    .try_into()
+                    .map_err(|_| Error::Corrupt("event counter"))?,
+            ),
+            None => 1,
+        };
+        let now = hush_relay_client::wire::types::now_ms();
+        let event = Event {
+            id: next,
+            received_at_ms: now,
+            envelope_id: env.envelope_id.clone(),
+            kind,
+        };
+        batch
+            .put(Table::Events, next.to_be_bytes().to_vec(), event.encode())
+            .put(
+                Table::Account,
+                NEXT_EVENT,
+                Zeroizing::new((next + 1).to_be_bytes().to_vec()),
+            )
+            .put(Table::Seen, id, Zeroizing::new(now.to_be_bytes().to_vec()));
+        self.account.store.commit(batch)?;
+        Ok(Some(event))
+    }
+
+    /// Opens and decrypts one envelope; the session and prekey changes go into `batch`.
+    fn open(&mut self, bytes: &[u8], batch: &mut Batch) -> Result<EventKind, Error> {
+        let mut rng = rand::rng();
+        let c = envelope::open(self.account.identity_key_pair(), bytes)?;
+        match c.kind {
+            ContentKind::SessionMessage => {}
+            other => {
+                return Ok(EventKind::Unreadable {
+                    reason: format!("content kind {other:?} is not handled by this engine yet"),
+                });
+            }
+        }
+        let mut sessions = self.sessions(&c.sender)?;
+        let plaintext = match message_kind(&c.payload)? {
+            MessageKind::PreKey { sender } => {
+                if *sender != c.sender {
+                    return Err(Error::SenderMismatch);
+                }
+                match sessions.decrypt(&mut rng, &c.payload) {
+                    Ok(pt) => pt,
+                    Err(_) => {
+                        // A new session; the one it replaces stays as a previous one.
+                        // `respond` takes the one-time prekey only when it succeeds.
+                        let (session, pt) = Session::respond(
+                            &mut rng,
+                            self.account.identity_key_pair(),
+                            &mut self.prekeys,
+                            &c.payload,
+                            SessionConfig::default(),
+                        )?;
+                        batch.put(Table::Account, PREKEYS, self.prekeys.to_bytes());
+                        sessions.replace(session);
+                        pt
+                    }
+                }
+            }
+            MessageKind::Ratchet => sessions
+                .decrypt(&mut rng, &c.payload)
+                .map_err(|e| e.map(Error::Protocol).unwrap_or(Error::NoSession))?,
+        };
+        batch.put(
+            Table::Sessions,
+            c.sender.fingerprint().0.to_vec(),
+            sessions.encode(),
+        );
+        let alias = self.account.alias_of(&c.sender)?;
+        Ok(EventKind::Message {
+            from: Sender {
+                identity: c.sender.fingerprint(),
+                alias,
+            },
+            body: plaintext,
+        })
+    }
+
+    /// Forgets processed envelope ids older than `keep_ms`.
+    fn forget_seen(&mut self, keep_ms: u64) -> Result<(), Error> {
+        let cutoff = hush_relay_client::wire::types::now_ms().saturating_sub(keep_ms);
+        let mut b = Batch::new();
+        for (k, v) in self.account.store.scan(Table::Seen)? {
+            let at = <[u8; 8]>::try_from(v.as_slice())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            if at < cutoff {
+                b.delete(Table::Seen, k);
+            }
+        }
+        self.account.store.commit(b)?;
+        Ok(())
+    }
+}

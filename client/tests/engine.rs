@@ -1,0 +1,196 @@
+//! The engine between users through a real relay (QUIC on 127.0.0.1): sessions started from
+//! sealed directories, replies, persistence across restarts, the outbox, and "persist, then
+//! ack" (a redelivered envelope is never processed twice).
+
+use hush_client::store::{KdfParams, KeySource, MemoryStore, SqliteStore, Store};
+use hush_client::{Account, Engine, Error, Event, EventKind, OutgoingState};
+use hush_relay::server::{Relay, RelayConfig, RelayHandle};
+use hush_relay_client::{ClientOptions, RelayUrl};
+use std::path::Path;
+use std::time::Duration;
+
+const CHEAP: KdfParams = KdfParams {
+    m_cost: 64,
+    t_cost: 1,
+    p_cost: 1,
+};
+
+async fn relay(dir: &Path) -> RelayHandle {
+    Relay::start(RelayConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        shutdown_grace: Duration::from_secs(5),
+        ..RelayConfig::default()
+    })
+    .await
+    .expect("relay starts")
+}
+
+fn engine<S: Store>(store: S, name: &str, url: &RelayUrl) -> Engine<S> {
+    Engine::new(Account::create(store, &mut rand::rng(), name, url.clone()).unwrap()).unwrap()
+}
+
+/// Makes `a` and `b` contacts of each other (as exchanging cards does).
+fn introduce<S: Store, T: Store>(a: &mut Engine<S>, an: &str, b: &mut Engine<T>, bn: &str) {
+    let ac = a.account().card().encode().unwrap();
+    let bc = b.account().card().encode().unwrap();
+    a.account_mut().add_contact(bn, &bc).unwrap();
+    b.account_mut().add_contact(an, &ac).unwrap();
+}
+
+fn texts(events: &[Event]) -> Vec<(Option<String>, String)> {
+    events
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::Message { from, body } => (
+                from.alias.clone(),
+                String::from_utf8_lossy(body).into_owned(),
+            ),
+            EventKind::Unreadable { reason } => (None, format!("unreadable: {reason}")),
+        })
+        .collect()
+}
+
+fn stored(o: &hush_client::Outgoing) -> bool {
+    matches!(o.state, OutgoingState::Stored(_))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_users_talk_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(&dir.path().join("relay")).await;
+    let url = r.url();
+    let store = |n: &str| {
+        SqliteStore::create_with(&dir.path().join(n), KeySource::Passphrase(b"pw"), CHEAP).unwrap()
+    };
+    let mut alice = engine(store("alice.db"), "Alice", &url);
+    let mut bob = engine(store("bob.db"), "Bob", &url);
+    introduce(&mut alice, "alice", &mut bob, "bob");
+    // Bob publishes his sealed directory on his first contact with the relay.
+    assert!(bob.receive().await.unwrap().is_empty());
+
+    let o = alice.send("bob", b"hello bob").await.unwrap();
+    assert!(stored(&o), "{o:?}");
+    assert_eq!(o.to, "bob");
+    let got = bob.receive().await.unwrap();
+    assert_eq!(texts(&got), [(Some("alice".into()), "hello bob".into())]);
+    // Received events stay until confirmed, across a restart.
+    let bob_account = bob.shutdown().await;
+    let mut bob = Engine::new(Account::open(bob_account.into_store()).unwrap()).unwrap();
+    assert_eq!(texts(&bob.pending_events().unwrap()), texts(&got));
+    bob.confirm(&[got[0].id]).unwrap();
+    assert!(bob.pending_events().unwrap().is_empty());
+
+    // Bob answers on the session Alice started; Alice reopens her store from disk first.
+    assert!(stored(&bob.send("alice", b"hi alice").await.unwrap()));
+    assert!(stored(&bob.send("alice", b"twice").await.unwrap()));
+    drop(alice.shutdown().await);
+    let alice_store =
+        SqliteStore::open(&dir.path().join("alice.db"), KeySource::Passphrase(b"pw")).unwrap();
+    let mut alice = Engine::new(Account::open(alice_store).unwrap()).unwrap();
+    let got = alice.receive().await.unwrap();
+    assert_eq!(
+        texts(&got),
+        [
+            (Some("bob".into()), "hi alice".into()),
+            (Some("bob".into()), "twice".into())
+        ]
+    );
+    assert!(alice.receive().await.unwrap().is_empty());
+    r.shutdown().await.unwrap();
+}
+
+/// A stranger's message arrives with their identity and no alias; unknown senders cannot
+/// start sessions without the card (its fetch token).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sender_who_is_not_a_contact_and_a_stale_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(dir.path()).await;
+    let url = r.url();
+    let mut alice = engine(MemoryStore::new(), "Alice", &url);
+    let mut bob = engine(MemoryStore::new(), "Bob", &url);
+    bob.receive().await.unwrap();
+    let bob_card = bob.account().card().encode().unwrap();
+    alice.account_mut().add_contact("bob", &bob_card).unwrap();
+    alice.send("bob", b"who am I?").await.unwrap();
+    let got = bob.receive().await.unwrap();
+    let EventKind::Message { from, body } = &got[0].kind else {
+        panic!("not a message: {:?}", got[0]);
+    };
+    assert_eq!(from.alias, None);
+    assert_eq!(from.identity, alice.account().identity().fingerprint());
+    assert_eq!(body, b"who am I?");
+
+    // A card whose directory secret is wrong: the relay refuses the fetch token.
+    let mut carol = engine(MemoryStore::new(), "Carol", &url);
+    let mut forged = bob.account().card();
+    forged.directory = Some(hush_protocol::directory::DirectorySecret::from_bytes(
+        [3; 32],
+    ));
+    carol
+        .account_mut()
+        .add_contact("bob", &forged.encode().unwrap())
+        .unwrap();
+    assert!(matches!(
+        carol.send("bob", b"x").await,
+        Err(Error::StaleCard(a)) if a == "bob"
+    ));
+    assert!(carol.outbox().unwrap().is_empty());
+    r.shutdown().await.unwrap();
+}
+
+/// A message queued while the relay is down is sent by the next flush with the same
+/// envelope id, and arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_survives_an_unreachable_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("relay");
+    let r = relay(&data).await;
+    let url = r.url();
+    // Short timeouts: a relay that is down is given up on quickly.
+    let quick = ClientOptions {
+        idle_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(2),
+        ..ClientOptions::default()
+    };
+    let account = Account::create(MemoryStore::new(), &mut rand::rng(), "Alice", url.clone());
+    let mut alice = Engine::with_options(account.unwrap(), quick).unwrap();
+    let mut bob = engine(MemoryStore::new(), "Bob", &url);
+    introduce(&mut alice, "alice", &mut bob, "bob");
+    bob.receive().await.unwrap();
+    assert!(stored(&alice.send("bob", b"one").await.unwrap()));
+    let addr = r.local_addr();
+    r.shutdown().await.unwrap();
+
+    let o = alice.send("bob", b"two").await.unwrap();
+    assert!(matches!(o.state, OutgoingState::Queued(_)), "{o:?}");
+    assert_eq!(alice.outbox().unwrap().len(), 1);
+    assert_eq!(alice.flush_outbox().await.unwrap().len(), 1);
+    assert_eq!(alice.outbox().unwrap().len(), 1);
+
+    // The same relay (same data, same address) comes back.
+    let r = Relay::start(RelayConfig {
+        listen: addr,
+        data_dir: data.clone(),
+        shutdown_grace: Duration::from_secs(5),
+        ..RelayConfig::default()
+    })
+    .await
+    .expect("relay restarts");
+    alice.close().await;
+    let flushed = alice.flush_outbox().await.unwrap();
+    assert_eq!(flushed.len(), 1);
+    assert!(stored(&flushed[0]), "{flushed:?}");
+    assert_eq!(flushed[0].envelope_id, o.envelope_id);
+    assert!(alice.outbox().unwrap().is_empty());
+    bob.close().await;
+    let got = bob.receive().await.unwrap();
+    assert_eq!(
+        texts(&got),
+        [
+            (Some("alice".into()), "one".into()),
+            (Some("alice".into()), "two".into())
+        ]
+    );
+    r.shutdown().await.unwrap();
+}
