@@ -25,7 +25,7 @@ pub const ENVELOPE_ID_LEN: usize = 16;
 /// A message on its way.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    /// Its envelope id (the key of [`Engine::status`]-style queries at the relay).
+    /// Its envelope id (what the relay's STATUS request takes).
     pub envelope_id: EnvelopeId,
     /// The contact it goes to.
     pub to: String,

@@ -7,7 +7,7 @@
 //! records(tbl TEXT, id BLOB, value BLOB, PRIMARY KEY (tbl, id)) WITHOUT ROWID
 //! ```
 //!
-//! `id` and `value` are as [`super::seal`] describes; what the file shows is which table
+//! `id` and `value` are as `spec/client.md` §1.1 describes; what the file shows is which table
 //! each record belongs to and its size. SQLite rather than redb: one file that survives a
 //! crash at any point (WAL), readable with standard tools, and no server-side crate in the
 //! engine's dependencies (the relay uses redb; an app must not link it).
