@@ -170,6 +170,49 @@ impl<S: Store> Account<S> {
         Ok(c)
     }
 
+    /// Adds many contacts in one batch (an address book import): each is checked as
+    /// [`Account::add_contact`] checks it, and if any is refused none is added.
+    pub fn import_contacts(&mut self, contacts: &[(String, String)]) -> Result<usize, Error> {
+        let mut aliases = std::collections::HashSet::new();
+        let mut identities = std::collections::HashMap::new();
+        let mut b = Batch::new();
+        for (alias, text) in contacts {
+            check_alias(alias)?;
+            let card = Card::parse(text.trim())?;
+            if !aliases.insert(alias.clone())
+                || self.store.get(Table::Contacts, alias.as_bytes())?.is_some()
+            {
+                return Err(Error::AliasTaken(alias.clone()));
+            }
+            if card.identity == *self.identity() {
+                return Err(Error::OwnCard);
+            }
+            let f = card.identity.fingerprint().0;
+            if let Some(other) = identities.insert(f, alias.clone()) {
+                return Err(Error::AlreadyContact(other));
+            }
+            if let Some(other) = self.alias_of(&card.identity)? {
+                return Err(Error::AlreadyContact(other));
+            }
+            let rec = ContactRecord {
+                card: card.encode()?,
+                verified: false,
+            };
+            b.put(
+                Table::Contacts,
+                alias.as_bytes(),
+                Zeroizing::new(rec.encode_to_vec()),
+            )
+            .put(
+                Table::ContactIndex,
+                f.to_vec(),
+                Zeroizing::new(alias.as_bytes().to_vec()),
+            );
+        }
+        self.store.commit(b)?;
+        Ok(contacts.len())
+    }
+
     /// Replaces a contact's card. With another identity, the contact is no longer verified
     /// (the caller forgets the sessions with the old identity).
     pub fn update_contact(&mut self, alias: &str, card: &str) -> Result<CardUpdate, Error> {
