@@ -64,10 +64,7 @@ fn main() {
                     .expect("account");
                 book.push((format!("c{i}"), other.card().encode().expect("card")));
             }
-            alice
-                .account_mut()
-                .import_contacts(&book)
-                .expect("import");
+            alice.account_mut().import_contacts(&book).expect("import");
             bob.receive().await.expect("bob publishes");
             // The session is started outside the measurement.
             alice.send("bob", b"warm-up").await.expect("send");

@@ -194,3 +194,57 @@ fn a_change_writes_only_its_record() {
     assert_eq!(bob.contacts().unwrap().len(), 200);
     assert!(bob.contact("a0").unwrap().verified);
 }
+
+#[test]
+fn import_is_all_or_nothing() {
+    let mut bob = memory_account("Bob");
+    let cards: Vec<String> = (0..3)
+        .map(|_| memory_account("X").card().encode().unwrap())
+        .collect();
+    bob.add_contact("taken", &cards[0]).unwrap();
+    let book = |pairs: &[(&str, &String)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, c)| (a.to_string(), (*c).clone()))
+            .collect()
+    };
+    // A taken alias, an identity already a contact, the same identity twice, a bad card:
+    // each refuses the whole import.
+    for (bad, want) in [
+        (
+            book(&[("a", &cards[1]), ("taken", &cards[2])]),
+            "AliasTaken",
+        ),
+        (
+            book(&[("a", &cards[1]), ("b", &cards[0])]),
+            "AlreadyContact",
+        ),
+        (
+            book(&[("a", &cards[1]), ("b", &cards[1])]),
+            "AlreadyContact",
+        ),
+        (
+            vec![
+                ("a".into(), cards[1].clone()),
+                ("b".into(), "hush1:xx".into()),
+            ],
+            "Card",
+        ),
+    ] {
+        let e = bob.import_contacts(&bad).unwrap_err();
+        assert!(format!("{e:?}").starts_with(want), "{e:?}");
+        assert_eq!(bob.contacts().unwrap().len(), 1);
+    }
+    assert_eq!(
+        bob.import_contacts(&book(&[("a", &cards[1]), ("b", &cards[2])]))
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        bob.alias_of(&bob.contact("b").unwrap().card.identity)
+            .unwrap()
+            .as_deref(),
+        Some("b")
+    );
+    assert_eq!(bob.contacts().unwrap().len(), 3);
+}
