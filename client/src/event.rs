@@ -17,6 +17,9 @@ pub struct Sender {
     pub identity: Fingerprint,
     /// Their alias, when they are a contact.
     pub alias: Option<String>,
+    /// Their card as their message carried it, when it names them: what
+    /// [`crate::Account::add_contact`] takes to answer someone who is not a contact yet.
+    pub card: Option<String>,
 }
 
 /// Something that happened, for the app.
@@ -67,16 +70,18 @@ impl std::fmt::Debug for Event {
 
 impl Event {
     pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let (kind, sender, alias, body) = match &self.kind {
+        let (kind, sender, alias, card, body) = match &self.kind {
             EventKind::Message { from, body } => (
                 KIND_MESSAGE,
                 from.identity.0.to_vec(),
                 from.alias.clone(),
+                from.card.clone(),
                 body.clone(),
             ),
             EventKind::Unreadable { reason } => (
                 KIND_UNREADABLE,
                 Vec::new(),
+                None,
                 None,
                 reason.clone().into_bytes(),
             ),
@@ -88,6 +93,7 @@ impl Event {
             body,
             envelope_id: self.envelope_id.as_bytes().to_vec(),
             received_at_ms: self.received_at_ms,
+            card,
         };
         Zeroizing::new(rec.encode_to_vec())
     }
@@ -100,6 +106,7 @@ impl Event {
                 from: Sender {
                     identity: Fingerprint(rec.sender.as_slice().try_into().map_err(|_| bad())?),
                     alias: rec.alias.take(),
+                    card: rec.card.take(),
                 },
                 body: std::mem::take(&mut rec.body),
             },

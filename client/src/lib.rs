@@ -4,7 +4,7 @@
 //! crate (`hush-protocol`) and the async relay client (`hush-relay-client`). It links nothing
 //! of the relay server.
 //!
-//! This release holds the foundation the rest of the engine builds on:
+//! What it holds today:
 //!
 //! * [`Account`]: create or open an identity in a [`store::Store`] (identity, mailbox key,
 //!   directory secret, name, home relay), its [`card::Card`] and safety numbers;
@@ -12,7 +12,15 @@
 //! * [`store`]: the [`store::Store`] trait (tables of records, atomic batches) and the
 //!   default encrypted SQLite store, where each change writes only its own records.
 //!
-//! Sessions, groups, sync with an outbox and events follow (see `spec/client.md`).
+//! * [`Engine`]: 1:1 messages through the relay. [`Engine::send`] saves the session and the
+//!   sealed envelope in an outbox before the relay sees them ([`Engine::flush_outbox`] retries
+//!   with the same envelope id, which the relay stores once); [`Engine::receive`] saves each
+//!   message as an [`Event`] before the relay deletes it, and keeps it until
+//!   [`Engine::confirm`]. The account's sealed directory is published on first use and
+//!   refilled when the relay reports it low.
+//!
+//! Groups, live subscriptions, multi-device and identity-change events follow (see
+//! `spec/client.md`); `examples/echo.rs` is a complete bot.
 //!
 //! ```
 //! use hush_client::store::{KdfParams, KeySource, SqliteStore};
@@ -35,6 +43,37 @@
 //! // Later: open it again with the passphrase.
 //! let bob = Account::open(SqliteStore::open(&dir.path().join("bob.db"), KeySource::Passphrase(b"bob pw"))?)?;
 //! assert_eq!(bob.contacts()?.len(), 1);
+//! # Ok(()) }
+//! ```
+
+//! Two users talking through a relay (here one started in-process for the example; an app
+//! connects to its operator's `hush://` address):
+//!
+//! ```
+//! use hush_client::store::MemoryStore;
+//! use hush_client::{Account, Engine, EventKind};
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let relay = hush_relay::Relay::start(hush_relay::RelayConfig {
+//! #     listen: "127.0.0.1:0".parse()?, data_dir: dir.path().to_path_buf(), ..Default::default()
+//! # }).await?;
+//! let url = relay.url(); // hush://FINGERPRINT@127.0.0.1:PORT
+//! let mut alice = Engine::new(Account::create(MemoryStore::new(), &mut rand::rng(), "Alice", url.clone())?)?;
+//! let mut bob = Engine::new(Account::create(MemoryStore::new(), &mut rand::rng(), "Bob", url)?)?;
+//! let bob_card = bob.account().card().encode()?;   // shared out of band (a QR code, a link)
+//! alice.account_mut().add_contact("bob", &bob_card)?;
+//! bob.receive().await?;                             // first contact: publishes Bob's keys
+//!
+//! alice.send("bob", b"hello").await?;
+//! for event in bob.receive().await? {
+//!     if let EventKind::Message { from, body } = &event.kind {
+//!         assert_eq!(body, b"hello");
+//!         assert!(from.alias.is_none()); // not a contact of Bob's yet; from.card lets him add Alice
+//!     }
+//!     bob.confirm(&[event.id])?;
+//! }
+//! # relay.shutdown().await?;
 //! # Ok(()) }
 //! ```
 

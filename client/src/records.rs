@@ -99,6 +99,9 @@ pub(crate) struct EventRecord {
     /// When it was received, Unix ms.
     #[prost(uint64, tag = "6")]
     pub received_at_ms: u64,
+    /// The sender's card as their message carried it (`reply_to`), when it names them.
+    #[prost(string, optional, tag = "7")]
+    pub card: Option<String>,
 }
 
 impl Drop for EventRecord {

@@ -4,11 +4,12 @@
 //! store, as after a restart.
 
 use hush_client::store::{Batch, MemoryStore, Store, StoreError, Table, Value};
-use hush_client::{Account, Engine, EventKind, OutgoingState};
-use hush_relay::server::{Relay, RelayConfig, RelayHandle};
+mod common;
+
+use common::{bodies, relay};
+use hush_client::{Account, Engine, OutgoingState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 /// A store whose `fail_at`-th commit (counting from when it is armed) fails.
 struct Crashing {
@@ -65,32 +66,14 @@ fn crashing(inner: MemoryStore) -> (Crashing, Knobs) {
     )
 }
 
-async fn relay(dir: &std::path::Path) -> RelayHandle {
-    Relay::start(RelayConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.to_path_buf(),
-        shutdown_grace: Duration::from_secs(5),
-        ..RelayConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
 /// "Restarts" an engine: what its store committed is all the new one has.
 async fn restart(e: Engine<Crashing>) -> Engine<Crashing> {
     let account = Account::open(e.shutdown().await.into_store()).unwrap();
     Engine::new(account).unwrap()
 }
 
-fn bodies(e: &Engine<Crashing>) -> Vec<String> {
-    e.pending_events()
-        .unwrap()
-        .iter()
-        .map(|ev| match &ev.kind {
-            EventKind::Message { body, .. } => String::from_utf8_lossy(body).into_owned(),
-            EventKind::Unreadable { reason } => format!("unreadable: {reason}"),
-        })
-        .collect()
+fn pending(e: &Engine<Crashing>) -> Vec<String> {
+    bodies(&e.pending_events().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,20 +102,20 @@ async fn crash_at_every_receive_commit() {
     knobs.arm(1);
     assert!(bob.receive().await.is_err());
     bob = restart(bob).await;
-    assert!(bodies(&bob).is_empty());
+    assert!(pending(&bob).is_empty());
     for k in 1..sent.len() {
         knobs.arm(2);
         assert!(bob.receive().await.is_err(), "run {k} should crash");
         bob = restart(bob).await;
         knobs.disarm();
-        assert_eq!(bodies(&bob), sent[..k], "after crash {k}");
+        assert_eq!(pending(&bob), sent[..k], "after crash {k}");
     }
     knobs.disarm();
     bob.receive().await.unwrap();
-    assert_eq!(bodies(&bob), sent);
+    assert_eq!(pending(&bob), sent);
     // Nothing is left on the relay, and nothing comes twice.
     bob.receive().await.unwrap();
-    assert_eq!(bodies(&bob), sent);
+    assert_eq!(pending(&bob), sent);
     r.shutdown().await.unwrap();
 }
 
@@ -179,16 +162,7 @@ async fn crash_at_every_send_commit() {
     assert!(alice.outbox().unwrap().is_empty());
 
     alice.send("bob", b"after").await.unwrap();
-    let got: Vec<String> = bob
-        .receive()
-        .await
-        .unwrap()
-        .iter()
-        .map(|ev| match &ev.kind {
-            EventKind::Message { body, .. } => String::from_utf8_lossy(body).into_owned(),
-            EventKind::Unreadable { reason } => format!("unreadable: {reason}"),
-        })
-        .collect();
+    let got = bodies(&bob.receive().await.unwrap());
     assert_eq!(got, ["warm-up", "stored-then-crash", "after"]);
     r.shutdown().await.unwrap();
 }

@@ -3,10 +3,12 @@
 //! ack" (a redelivered envelope is never processed twice).
 
 use hush_client::store::{KdfParams, KeySource, MemoryStore, SqliteStore, Store};
-use hush_client::{Account, Engine, Error, Event, EventKind, OutgoingState};
-use hush_relay::server::{Relay, RelayConfig, RelayHandle};
+mod common;
+
+use common::{relay, relay_config, texts};
+use hush_client::{Account, Engine, Error, EventKind, OutgoingState};
+use hush_relay::server::Relay;
 use hush_relay_client::{ClientOptions, RelayUrl};
-use std::path::Path;
 use std::time::Duration;
 
 const CHEAP: KdfParams = KdfParams {
@@ -14,17 +16,6 @@ const CHEAP: KdfParams = KdfParams {
     t_cost: 1,
     p_cost: 1,
 };
-
-async fn relay(dir: &Path) -> RelayHandle {
-    Relay::start(RelayConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.to_path_buf(),
-        shutdown_grace: Duration::from_secs(5),
-        ..RelayConfig::default()
-    })
-    .await
-    .expect("relay starts")
-}
 
 fn engine<S: Store>(store: S, name: &str, url: &RelayUrl) -> Engine<S> {
     Engine::new(Account::create(store, &mut rand::rng(), name, url.clone()).unwrap()).unwrap()
@@ -36,19 +27,6 @@ fn introduce<S: Store, T: Store>(a: &mut Engine<S>, an: &str, b: &mut Engine<T>,
     let bc = b.account().card().encode().unwrap();
     a.account_mut().add_contact(bn, &bc).unwrap();
     b.account_mut().add_contact(an, &ac).unwrap();
-}
-
-fn texts(events: &[Event]) -> Vec<(Option<String>, String)> {
-    events
-        .iter()
-        .map(|e| match &e.kind {
-            EventKind::Message { from, body } => (
-                from.alias.clone(),
-                String::from_utf8_lossy(body).into_owned(),
-            ),
-            EventKind::Unreadable { reason } => (None, format!("unreadable: {reason}")),
-        })
-        .collect()
 }
 
 fn stored(o: &hush_client::Outgoing) -> bool {
@@ -120,6 +98,12 @@ async fn sender_who_is_not_a_contact_and_a_stale_card() {
     assert_eq!(from.alias, None);
     assert_eq!(from.identity, alice.account().identity().fingerprint());
     assert_eq!(body, b"who am I?");
+    // Their message carried their card: Bob can answer by adding it.
+    let card = from.card.clone().expect("the sender's card");
+    bob.account_mut().add_contact("alice", &card).unwrap();
+    assert!(stored(&bob.send("alice", b"you are alice").await.unwrap()));
+    let back = alice.receive().await.unwrap();
+    assert_eq!(texts(&back), [(Some("bob".into()), "you are alice".into())]);
 
     // A card whose directory secret is wrong: the relay refuses the fetch token.
     let mut carol = engine(MemoryStore::new(), "Carol", &url);
@@ -169,14 +153,9 @@ async fn outbox_survives_an_unreachable_relay() {
     assert_eq!(alice.outbox().unwrap().len(), 1);
 
     // The same relay (same data, same address) comes back.
-    let r = Relay::start(RelayConfig {
-        listen: addr,
-        data_dir: data.clone(),
-        shutdown_grace: Duration::from_secs(5),
-        ..RelayConfig::default()
-    })
-    .await
-    .expect("relay restarts");
+    let r = Relay::start(relay_config(&data, addr))
+        .await
+        .expect("relay restarts");
     alice.close().await;
     let flushed = alice.flush_outbox().await.unwrap();
     assert_eq!(flushed.len(), 1);

@@ -3,6 +3,7 @@
 
 use super::Engine;
 use crate::account::PREKEYS;
+use crate::card::Card;
 use crate::error::Error;
 use crate::event::{Event, EventKind, Sender};
 use crate::store::{Batch, Store, Table};
@@ -177,10 +178,17 @@ impl<S: Store> Engine<S> {
             sessions.encode(),
         );
         let alias = self.account.alias_of(&c.sender)?;
+        // The card the sender put in `reply_to`, if it is theirs.
+        let card = std::str::from_utf8(&c.reply_to)
+            .ok()
+            .and_then(|t| Card::parse(t).ok())
+            .filter(|k| k.identity == c.sender)
+            .and_then(|k| k.encode().ok());
         Ok(EventKind::Message {
             from: Sender {
                 identity: c.sender.fingerprint(),
                 alias,
+                card,
             },
             body: plaintext,
         })
