@@ -69,6 +69,25 @@ fn decode(alias: &[u8], value: &[u8]) -> Result<Contact, Error> {
     })
 }
 
+/// Adds the writes of a contact and its index entry to `b`.
+fn write_contact(b: &mut Batch, c: &Contact) -> Result<(), Error> {
+    let rec = ContactRecord {
+        card: c.card.encode()?,
+        verified: c.verified,
+    };
+    b.put(
+        Table::Contacts,
+        c.alias.as_bytes(),
+        Zeroizing::new(rec.encode_to_vec()),
+    )
+    .put(
+        Table::ContactIndex,
+        c.card.identity.fingerprint().0.to_vec(),
+        Zeroizing::new(c.alias.as_bytes().to_vec()),
+    );
+    Ok(())
+}
+
 impl<S: Store> Account<S> {
     /// Every contact, sorted by alias.
     pub fn contacts(&self) -> Result<Vec<Contact>, Error> {
@@ -129,26 +148,13 @@ impl<S: Store> Account<S> {
     /// Writes a contact and its index entry; `old` is the identity it had before, whose
     /// index entry goes.
     fn put_contact(&mut self, c: &Contact, old: Option<&IdentityPublicKey>) -> Result<(), Error> {
-        let rec = ContactRecord {
-            card: c.card.encode()?,
-            verified: c.verified,
-        };
         let mut b = Batch::new();
         if let Some(old) = old
             && *old != c.card.identity
         {
             b.delete(Table::ContactIndex, old.fingerprint().0.to_vec());
         }
-        b.put(
-            Table::Contacts,
-            c.alias.as_bytes(),
-            Zeroizing::new(rec.encode_to_vec()),
-        )
-        .put(
-            Table::ContactIndex,
-            c.card.identity.fingerprint().0.to_vec(),
-            Zeroizing::new(c.alias.as_bytes().to_vec()),
-        );
+        write_contact(&mut b, c)?;
         self.store.commit(b)?;
         Ok(())
     }
@@ -194,20 +200,14 @@ impl<S: Store> Account<S> {
             if let Some(other) = self.alias_of(&card.identity)? {
                 return Err(Error::AlreadyContact(other));
             }
-            let rec = ContactRecord {
-                card: card.encode()?,
-                verified: false,
-            };
-            b.put(
-                Table::Contacts,
-                alias.as_bytes(),
-                Zeroizing::new(rec.encode_to_vec()),
-            )
-            .put(
-                Table::ContactIndex,
-                f.to_vec(),
-                Zeroizing::new(alias.as_bytes().to_vec()),
-            );
+            write_contact(
+                &mut b,
+                &Contact {
+                    alias: alias.clone(),
+                    card,
+                    verified: false,
+                },
+            )?;
         }
         self.store.commit(b)?;
         Ok(contacts.len())

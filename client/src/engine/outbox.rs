@@ -107,25 +107,10 @@ impl<S: Store> Engine<S> {
         Ok(self.deliver(envelope_id, rec).await)
     }
 
-    /// Tries once more every message in the outbox, oldest first, and says where each is.
-    pub async fn flush_outbox(&mut self) -> Result<Vec<Outgoing>, Error> {
-        let mut queued = Vec::new();
-        for (k, v) in self.account.store.scan(Table::Outbox)? {
-            let rec = OutboxRecord::decode(v.as_slice()).map_err(|_| Error::Corrupt("outbox"))?;
-            let id = EnvelopeId::new(k).map_err(|_| Error::Corrupt("outbox"))?;
-            queued.push((rec.queued_at_ms, id, rec));
-        }
-        queued.sort_by_key(|(t, id, _)| (*t, id.as_bytes().to_vec()));
-        let mut out = Vec::with_capacity(queued.len());
-        for (_, id, rec) in queued {
-            out.push(self.deliver(id, rec).await);
-        }
-        Ok(out)
-    }
-
-    /// The envelope ids and recipients of the messages still in the outbox.
-    pub fn outbox(&self) -> Result<Vec<(EnvelopeId, String)>, Error> {
-        self.account
+    /// The outbox entries, oldest first.
+    fn queued(&self) -> Result<Vec<(EnvelopeId, OutboxRecord)>, Error> {
+        let mut queued = self
+            .account
             .store
             .scan(Table::Outbox)?
             .into_iter()
@@ -134,10 +119,33 @@ impl<S: Store> Engine<S> {
                     OutboxRecord::decode(v.as_slice()).map_err(|_| Error::Corrupt("outbox"))?;
                 Ok((
                     EnvelopeId::new(k).map_err(|_| Error::Corrupt("outbox"))?,
-                    rec.to,
+                    rec,
                 ))
             })
-            .collect()
+            .collect::<Result<Vec<_>, Error>>()?;
+        queued.sort_by(|(a, ra), (b, rb)| {
+            (ra.queued_at_ms, a.as_bytes()).cmp(&(rb.queued_at_ms, b.as_bytes()))
+        });
+        Ok(queued)
+    }
+
+    /// Tries once more every message in the outbox, oldest first, and says where each is.
+    pub async fn flush_outbox(&mut self) -> Result<Vec<Outgoing>, Error> {
+        let queued = self.queued()?;
+        let mut out = Vec::with_capacity(queued.len());
+        for (id, rec) in queued {
+            out.push(self.deliver(id, rec).await);
+        }
+        Ok(out)
+    }
+
+    /// The envelope ids and recipients of the messages still in the outbox, oldest first.
+    pub fn outbox(&self) -> Result<Vec<(EnvelopeId, String)>, Error> {
+        Ok(self
+            .queued()?
+            .into_iter()
+            .map(|(id, rec)| (id, rec.to))
+            .collect())
     }
 
     /// Gives up on a queued message: it is removed from the outbox and never sent.

@@ -181,9 +181,8 @@ impl<S: Store> Engine<S> {
         // The card the sender put in `reply_to`, if it is theirs.
         let card = std::str::from_utf8(&c.reply_to)
             .ok()
-            .and_then(|t| Card::parse(t).ok())
-            .filter(|k| k.identity == c.sender)
-            .and_then(|k| k.encode().ok());
+            .filter(|t| Card::parse(t).is_ok_and(|k| k.identity == c.sender))
+            .map(str::to_string);
         Ok(EventKind::Message {
             from: Sender {
                 identity: c.sender.fingerprint(),

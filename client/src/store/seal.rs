@@ -14,7 +14,7 @@
 //! so the file shows neither keys (contact aliases, peer fingerprints) nor values, and a
 //! sealed value moved to another row or table no longer opens.
 
-use super::{StoreError, Table, Value};
+use super::{StoreError, Value};
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 use hkdf::Hkdf;
@@ -173,9 +173,4 @@ impl StoreKey {
         }
         Ok((key, Zeroizing::new(plain[4 + klen..].to_vec())))
     }
-}
-
-/// Which rows a table name has: the table's name in the file.
-pub(crate) fn table_name(t: Table) -> &'static str {
-    t.name()
 }

@@ -12,7 +12,7 @@
 //! crash at any point (WAL), readable with standard tools, and no server-side crate in the
 //! engine's dependencies (the relay uses redb; an app must not link it).
 
-use super::seal::{KdfParams, table_name};
+use super::seal::KdfParams;
 use super::{Batch, Op, Store, StoreError, StoreKey, Table, Value};
 use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -203,7 +203,7 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Value>, StoreError> {
-        let name = table_name(table);
+        let name = table.name();
         let id = self.key.id(name, key);
         let sealed: Option<Vec<u8>> = self
             .conn
@@ -219,7 +219,7 @@ impl Store for SqliteStore {
     }
 
     fn scan(&self, table: Table) -> Result<Vec<(Vec<u8>, Value)>, StoreError> {
-        let name = table_name(table);
+        let name = table.name();
         let mut stmt = self
             .conn
             .prepare_cached("SELECT id, value FROM records WHERE tbl = ?1")
@@ -249,7 +249,7 @@ impl Store for SqliteStore {
         for op in batch.ops() {
             match op {
                 Op::Put { table, key, value } => {
-                    let name = table_name(*table);
+                    let name = table.name();
                     let id = self.key.id(name, key);
                     let sealed = self.key.seal(name, &id, key, value);
                     tx.prepare_cached(
@@ -261,7 +261,7 @@ impl Store for SqliteStore {
                     .map_err(db)?;
                 }
                 Op::Delete { table, key } => {
-                    let name = table_name(*table);
+                    let name = table.name();
                     let id = self.key.id(name, key);
                     tx.prepare_cached("DELETE FROM records WHERE tbl = ?1 AND id = ?2")
                         .map_err(db)?
