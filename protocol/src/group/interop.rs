@@ -13,7 +13,6 @@ use openmls_rust_crypto::RustCrypto;
 use openmls_traits::storage::{CURRENT_VERSION, Entity, StorageProvider as _, traits};
 use openmls_traits::types::HpkePrivateKey;
 use rand_core::CryptoRng;
-use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
 use super::client::GroupClient;
@@ -133,7 +132,7 @@ impl GroupClient {
             interop: true,
             crypto,
             storage,
-            groups: BTreeMap::new(),
+            groups: super::client::Slots::default(),
             identities: Default::default(),
         })
     }

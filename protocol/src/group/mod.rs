@@ -47,6 +47,7 @@ mod invitation;
 mod key_packages;
 mod persist;
 mod provider;
+mod records;
 mod signer;
 mod storage;
 
@@ -64,3 +65,4 @@ pub use invitation::{
 };
 pub use key_packages::MAX_KEY_PACKAGE_BATCH;
 pub use persist::GROUP_STATE_VERSION;
+pub use records::{GroupChanges, RecordChange};

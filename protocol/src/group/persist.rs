@@ -1,8 +1,6 @@
 //! Persisting a [`GroupClient`]: protobuf `hush.state.v1.GroupClientState`
 //! (`spec/proto/group.proto`).
 
-use std::collections::BTreeMap;
-
 use ed25519_dalek::SigningKey;
 use openmls::prelude::MlsGroup;
 use openmls_rust_crypto::RustCrypto;
@@ -12,7 +10,7 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::buffer::FutureBuffer;
-use super::client::{GroupClient, GroupSlot, Intent, PendingCommit};
+use super::client::{GroupClient, GroupSlot, Intent, PendingCommit, Slots};
 use super::config::{GroupCiphersuite, GroupConfig};
 use super::credential::credential_for;
 use super::error::{GroupError, GroupResult};
@@ -60,6 +58,37 @@ fn intent_from_proto(i: &state::GroupIntent) -> GroupResult<Intent> {
     }
 }
 
+/// One group's state apart from openmls' store entries.
+pub(super) fn meta_state(id: &GroupId, slot: &GroupSlot) -> state::GroupMetaState {
+    state::GroupMetaState {
+        group_id: id.0.clone(),
+        future: slot
+            .future
+            .iter()
+            .map(|(epoch, message)| state::BufferedGroupMessage {
+                epoch: *epoch,
+                message: message.clone(),
+            })
+            .collect(),
+        pending: slot.pending.as_ref().map(|p| state::PendingGroupCommit {
+            epoch: p.epoch,
+            commit: p.commit.clone(),
+            intent: Some(intent_to_proto(&p.intent)),
+        }),
+    }
+}
+
+/// Checks (and takes out) the `integrity` field of a decoded state.
+pub(super) fn check_integrity(st: &mut state::GroupClientState) -> GroupResult<()> {
+    let claimed = core::mem::take(&mut st.integrity);
+    if claimed.len() != 32 || !bool::from(claimed.ct_eq(&integrity(st))) {
+        return Err(GroupError::Malformed(
+            "group state (integrity check failed)",
+        ));
+    }
+    Ok(())
+}
+
 /// SHA-256 over the state encoded with an empty `integrity` field.
 pub(super) fn integrity(st: &state::GroupClientState) -> Vec<u8> {
     let mut enc = Zeroizing::new(st.encode_to_vec());
@@ -74,30 +103,9 @@ fn usize_field(v: u32) -> usize {
 }
 
 impl GroupClient {
-    /// Serializes the client (secrets included: every group's epoch secrets and the
-    /// private keys of unused KeyPackages). Encrypt it at rest.
-    pub fn to_bytes(&self) -> GroupResult<Zeroizing<Vec<u8>>> {
-        let groups = self
-            .groups
-            .iter()
-            .map(|(id, slot)| state::GroupMetaState {
-                group_id: id.0.clone(),
-                future: slot
-                    .future
-                    .iter()
-                    .map(|(epoch, message)| state::BufferedGroupMessage {
-                        epoch: *epoch,
-                        message: message.clone(),
-                    })
-                    .collect(),
-                pending: slot.pending.as_ref().map(|p| state::PendingGroupCommit {
-                    epoch: p.epoch,
-                    commit: p.commit.clone(),
-                    intent: Some(intent_to_proto(&p.intent)),
-                }),
-            })
-            .collect();
-        let mut st = state::GroupClientState {
+    /// The client's state without its groups and store entries.
+    pub(super) fn header_state(&self) -> GroupResult<state::GroupClientState> {
+        Ok(state::GroupClientState {
             version: GROUP_STATE_VERSION,
             ciphersuite: u32::from(self.config.ciphersuite.code()),
             signing_key: self.signer.public_key().to_vec(),
@@ -113,10 +121,23 @@ impl GroupClient {
             } else {
                 Vec::new()
             },
-            storage: self.storage.to_proto()?,
-            groups,
+            storage: Vec::new(),
+            groups: Vec::new(),
             integrity: Vec::new(),
-        };
+        })
+    }
+
+    /// Serializes the client (secrets included: every group's epoch secrets and the
+    /// private keys of unused KeyPackages). Encrypt it at rest.
+    pub fn to_bytes(&self) -> GroupResult<Zeroizing<Vec<u8>>> {
+        let groups = self
+            .groups
+            .iter()
+            .map(|(id, slot)| meta_state(id, slot))
+            .collect();
+        let mut st = self.header_state()?;
+        st.storage = self.storage.to_proto()?;
+        st.groups = groups;
         st.integrity = integrity(&st);
         let out = Zeroizing::new(st.encode_to_vec());
         wipe_entries(&mut st.storage);
@@ -150,12 +171,16 @@ impl GroupClient {
         identity: Option<&IdentityKeyPair>,
         st: &mut state::GroupClientState,
     ) -> GroupResult<Self> {
-        let claimed = core::mem::take(&mut st.integrity);
-        if claimed.len() != 32 || !bool::from(claimed.ct_eq(&integrity(st))) {
-            return Err(GroupError::Malformed(
-                "group state (integrity check failed)",
-            ));
-        }
+        check_integrity(st)?;
+        Self::from_checked_state(identity, st)
+    }
+
+    /// Restores a client from a state whose integrity was checked (or whose parts were each
+    /// authenticated by the store they came from).
+    pub(super) fn from_checked_state(
+        identity: Option<&IdentityKeyPair>,
+        st: &mut state::GroupClientState,
+    ) -> GroupResult<Self> {
         if st.version != GROUP_STATE_VERSION {
             return Err(GroupError::UnsupportedVersion {
                 what: "group state",
@@ -211,7 +236,7 @@ impl GroupClient {
             }
         };
         let storage = GroupStorage::from_proto(&mut st.storage)?;
-        let mut groups = BTreeMap::new();
+        let mut groups = Slots::default();
         for meta in &st.groups {
             let gid = openmls::prelude::GroupId::from_slice(&meta.group_id);
             let mls = MlsGroup::load(&storage, &gid)

@@ -8,8 +8,6 @@
 //! `process`, with the merging of other members' commits and of buffered messages in
 //! `merge`. Persistence is `super::persist`, KeyPackages `super::key_packages`.
 
-use std::collections::BTreeMap;
-
 use openmls::prelude::{
     CredentialWithKey, LeafNodeIndex, MIXED_CIPHERTEXT_WIRE_FORMAT_POLICY, Member, MlsGroup,
     MlsGroupJoinConfig, PURE_CIPHERTEXT_WIRE_FORMAT_POLICY, SenderRatchetConfiguration,
@@ -34,6 +32,9 @@ mod conflict;
 mod create;
 mod merge;
 mod process;
+mod slots;
+
+pub(crate) use slots::Slots;
 
 /// Out-of-order tolerance of the per-sender ratchets (openmls' default).
 const OUT_OF_ORDER_TOLERANCE: u32 = 5;
@@ -86,7 +87,7 @@ pub struct GroupClient {
     pub(crate) interop: bool,
     pub(crate) crypto: RustCrypto,
     pub(crate) storage: GroupStorage,
-    pub(crate) groups: BTreeMap<GroupId, GroupSlot>,
+    pub(crate) groups: Slots,
     pub(crate) identities: IdentityCache,
 }
 
@@ -112,7 +113,7 @@ impl GroupClient {
             interop: false,
             crypto: RustCrypto::default(),
             storage: GroupStorage::default(),
-            groups: BTreeMap::new(),
+            groups: Slots::default(),
             identities: IdentityCache::default(),
         })
     }

@@ -14,8 +14,8 @@ mod provider;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use serde::Serialize;
@@ -28,6 +28,8 @@ use codec::SecretBytes;
 pub(crate) use error::StorageError;
 
 type Value = SecretBytes;
+/// A copy of an entry's value handed out for persisting: wiped when dropped.
+pub(crate) type SecretVec = zeroize::Zeroizing<Vec<u8>>;
 
 /// openmls' key-value store, owned by one client. The values hold secrets.
 #[derive(Default)]
@@ -39,6 +41,9 @@ pub(crate) struct GroupStorage {
 struct State {
     entries: HashMap<Vec<u8>, Value>,
     retired: Retired,
+    /// While the owner persists record by record: the keys written or removed since the
+    /// last [`GroupStorage::take_changes`] (`None`: not tracked).
+    changed: Option<HashSet<Vec<u8>>>,
 }
 
 /// Where values go when they leave the store: wiped, or into the open undo scope's journal.
@@ -84,7 +89,16 @@ impl Retired {
 }
 
 impl State {
+    fn touch(&mut self, key: &[u8]) {
+        if let Some(changed) = &mut self.changed
+            && !changed.contains(key)
+        {
+            changed.insert(key.to_vec());
+        }
+    }
+
     fn put(&mut self, key: Vec<u8>, value: Value) {
+        self.touch(&key);
         match self.entries.entry(key) {
             Entry::Occupied(mut e) => {
                 let old = core::mem::replace(e.get_mut(), value);
@@ -98,6 +112,7 @@ impl State {
     }
 
     fn remove(&mut self, key: &[u8]) {
+        self.touch(key);
         if let Some((key, old)) = self.entries.remove_entry(key) {
             self.retired.retire(&key, Some(old));
         }
@@ -245,8 +260,46 @@ impl GroupStorage {
             state: Mutex::new(State {
                 entries: map,
                 retired: Retired::default(),
+                changed: None,
             }),
         })
+    }
+
+    /// Every entry, each a copy (the first changes of a client persisted record by record),
+    /// sorted by key; tracks changes from now on.
+    pub(crate) fn take_all(&self) -> GroupResult<Vec<(Vec<u8>, Option<SecretVec>)>> {
+        let mut state = self.lock()?;
+        state.changed = Some(HashSet::new());
+        let mut out: Vec<_> = state
+            .entries
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(SecretVec::new(v.to_vec()))))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// The entries written or removed since the last call (or since [`Self::take_all`] or
+    /// [`Self::track_changes`]): each key with a copy of its value, `None` when removed;
+    /// sorted by key.
+    pub(crate) fn take_changes(&self) -> GroupResult<Vec<(Vec<u8>, Option<SecretVec>)>> {
+        let mut state = self.lock()?;
+        let changed = state.changed.replace(HashSet::new()).unwrap_or_default();
+        let mut out: Vec<_> = changed
+            .into_iter()
+            .map(|k| {
+                let v = state.entries.get(&k).map(|v| SecretVec::new(v.to_vec()));
+                (k, v)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Starts tracking changes (a store rebuilt from records that are already persisted).
+    pub(crate) fn track_changes(&self) -> GroupResult<()> {
+        self.lock()?.changed = Some(HashSet::new());
+        Ok(())
     }
 
     /// Number of entries (for tests of forgetting consumed KeyPackages).
