@@ -55,7 +55,7 @@ fn cli_and_engine_talk_both_ways() {
         .iter()
         .filter_map(|e| match &e.kind {
             EventKind::Message { body, .. } => Some(body.as_slice()),
-            EventKind::Unreadable { .. } => None,
+            _ => None,
         })
         .collect();
     assert_eq!(bodies, [&b"and back"[..]]);

@@ -18,6 +18,7 @@ pub(crate) const MAILBOX_KEY: &[u8] = b"mailbox_key";
 pub(crate) const DIRECTORY_SECRET: &[u8] = b"directory_secret";
 pub(crate) const PROFILE: &[u8] = b"profile";
 pub(crate) const PREKEYS: &[u8] = b"prekeys";
+/// Where stores of earlier versions kept the whole MLS client (now one record per entry).
 pub(crate) const GROUP_CLIENT: &[u8] = b"group_client";
 
 /// An account open on its store.
@@ -70,7 +71,7 @@ impl<S: Store> Account<S> {
         let directory = DirectorySecret::generate(rng);
         let mut prekeys = PreKeyStore::new();
         prekeys.rotate_signed_prekey(rng, &identity);
-        let groups = GroupClient::new(&identity, GroupConfig::default())?;
+        let mut groups = GroupClient::new(&identity, GroupConfig::default())?;
         let profile = Profile {
             name: name.to_string(),
             relay: relay.to_string(),
@@ -88,8 +89,8 @@ impl<S: Store> Account<S> {
                 PROFILE,
                 Zeroizing::new(profile.encode_to_vec()),
             )
-            .put(Table::Account, PREKEYS, prekeys.to_bytes())
-            .put(Table::Account, GROUP_CLIENT, groups.to_bytes()?);
+            .put(Table::Account, PREKEYS, prekeys.to_bytes());
+        crate::engine::groups::put_changes(&mut b, groups.take_changes()?);
         store.commit(b)?;
         Ok(Self {
             store,
@@ -188,15 +189,6 @@ impl<S: Store> Account<S> {
             .get(Table::Account, PREKEYS)?
             .ok_or(Error::Corrupt("prekeys"))?;
         PreKeyStore::from_bytes(&b).map_err(|_| Error::Corrupt("prekeys"))
-    }
-
-    /// The MLS client, as last saved.
-    pub fn group_client(&self) -> Result<GroupClient, Error> {
-        let b = self
-            .store
-            .get(Table::Account, GROUP_CLIENT)?
-            .ok_or(Error::Corrupt("group state"))?;
-        GroupClient::from_bytes(&self.identity, &b).map_err(|_| Error::Corrupt("group state"))
     }
 
     /// The store (read-only: changes go through the account).

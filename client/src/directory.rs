@@ -133,3 +133,35 @@ pub(crate) async fn fetch_bundle(
         what: "prekeys",
     })
 }
+
+/// Fetches and opens one KeyPackage of a contact (as [`fetch_bundle`]); the relay takes it
+/// out of their directory (the last-resort one stays).
+pub(crate) async fn fetch_key_package(
+    client: &Client,
+    alias: &str,
+    card: &Card,
+) -> Result<Vec<u8>, Error> {
+    let keys = card.directory_keys();
+    let kp = client
+        .fetch_key_package_with_token(
+            &card.mailbox,
+            keys.as_ref().map(|k| k.fetch_token().as_bytes()),
+        )
+        .await
+        .map_err(|e| fetch_error(alias, "KeyPackages", e))?;
+    match keys {
+        None => Ok(kp.blob),
+        Some(k) => {
+            let kind = if kp.last_resort {
+                EntryKind::LastResortKeyPackage
+            } else {
+                EntryKind::KeyPackage
+            };
+            k.open(kind, &kp.blob)
+                .map_err(|_| Error::BadDirectoryEntry {
+                    alias: alias.to_string(),
+                    what: "KeyPackages",
+                })
+        }
+    }
+}

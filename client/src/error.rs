@@ -75,6 +75,34 @@ pub enum Error {
     /// The end-to-end protocol refused an operation.
     #[error("protocol: {0}")]
     Protocol(#[from] hush_protocol::Error),
+    /// No group by that name.
+    #[error("unknown group '{0}'")]
+    UnknownGroup(String),
+    /// A group by that name exists already.
+    #[error("a group named '{0}' exists already")]
+    GroupNameTaken(String),
+    /// We are not (or no longer) a member of the group, or asked to leave it.
+    #[error("this account is not a member of group '{0}' (any more)")]
+    NotInGroup(String),
+    /// The contact is in the group already.
+    #[error("{alias} is in group '{group}' already")]
+    AlreadyMember {
+        /// The contact.
+        alias: String,
+        /// The group.
+        group: String,
+    },
+    /// The contact is not in the group.
+    #[error("{alias} is not in group '{group}'")]
+    NotMember {
+        /// The contact.
+        alias: String,
+        /// The group.
+        group: String,
+    },
+    /// Other members' commits kept winning the epoch; nothing of ours was committed.
+    #[error("group '{0}' keeps changing: try again")]
+    GroupBusy(String),
     /// The group layer refused an operation.
     #[error("groups: {0}")]
     Group(#[from] hush_protocol::group::GroupError),

@@ -9,6 +9,10 @@ use zeroize::Zeroizing;
 
 const KIND_MESSAGE: u32 = 1;
 const KIND_UNREADABLE: u32 = 2;
+const KIND_GROUP_MESSAGE: u32 = 3;
+const KIND_JOINED: u32 = 4;
+const KIND_REMOVED: u32 = 5;
+const KIND_MEMBERS_CHANGED: u32 = 6;
 
 /// Who sent a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,14 +33,15 @@ pub struct Event {
     pub id: u64,
     /// When it was received, Unix ms.
     pub received_at_ms: u64,
-    /// The envelope it came in.
-    pub envelope_id: EnvelopeId,
+    /// The mailbox envelope it came in (`None` for what came from a group's log).
+    pub envelope_id: Option<EnvelopeId>,
     /// What happened.
     pub kind: EventKind,
 }
 
 /// The kinds of [`Event`].
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EventKind {
     /// A 1:1 message.
     Message {
@@ -45,8 +50,41 @@ pub enum EventKind {
         /// The bytes they sent (the CLI sends UTF-8 text).
         body: Vec<u8>,
     },
-    /// An envelope that could not be read (not for us, a session we do not have, a kind of
-    /// content this engine does not handle yet); it was removed from the relay.
+    /// A message to a group we are in.
+    GroupMessage {
+        /// The group's local name.
+        group: String,
+        /// Who sent it (authenticated by the group; `card` is always `None`).
+        from: Sender,
+        /// The bytes they sent.
+        body: Vec<u8>,
+    },
+    /// Someone added us to a group.
+    Joined {
+        /// The local name the group got (the inviter's name for it, made unique).
+        group: String,
+        /// Who added us.
+        by: Sender,
+    },
+    /// A commit removed us from a group: it can no longer be read or sent to.
+    Removed {
+        /// The group's local name.
+        group: String,
+    },
+    /// Another member's commit changed a group's membership.
+    MembersChanged {
+        /// The group's local name.
+        group: String,
+        /// The committer, when known.
+        by: Option<Fingerprint>,
+        /// Members added.
+        added: Vec<Fingerprint>,
+        /// Members removed.
+        removed: Vec<Fingerprint>,
+    },
+    /// An envelope or group message that could not be read (not for us, a session we do not
+    /// have, a kind of content this engine does not handle); it was removed from the relay
+    /// (or passed over in the group's log).
     Unreadable {
         /// Why.
         reason: String,
@@ -62,64 +100,153 @@ impl std::fmt::Debug for Event {
             EventKind::Message { from, body } => {
                 d.field("message_from", from).field("body_len", &body.len())
             }
+            EventKind::GroupMessage { group, from, body } => d
+                .field("group", group)
+                .field("message_from", from)
+                .field("body_len", &body.len()),
+            EventKind::Joined { group, by } => d.field("joined", group).field("by", by),
+            EventKind::Removed { group } => d.field("removed_from", group),
+            EventKind::MembersChanged {
+                group,
+                by,
+                added,
+                removed,
+            } => d
+                .field("members_changed", group)
+                .field("by", by)
+                .field("added", added)
+                .field("removed", removed),
             EventKind::Unreadable { reason } => d.field("unreadable", reason),
         };
         d.finish()
     }
 }
 
+fn fingerprints(list: &[Fingerprint]) -> Vec<Vec<u8>> {
+    list.iter().map(|f| f.0.to_vec()).collect()
+}
+
+fn fingerprint(bytes: &[u8]) -> Result<Fingerprint, Error> {
+    Ok(Fingerprint(
+        bytes.try_into().map_err(|_| Error::Corrupt("event"))?,
+    ))
+}
+
 impl Event {
     pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let (kind, sender, alias, card, body) = match &self.kind {
-            EventKind::Message { from, body } => (
-                KIND_MESSAGE,
-                from.identity.0.to_vec(),
-                from.alias.clone(),
-                from.card.clone(),
-                body.clone(),
-            ),
-            EventKind::Unreadable { reason } => (
-                KIND_UNREADABLE,
-                Vec::new(),
-                None,
-                None,
-                reason.clone().into_bytes(),
-            ),
+        let mut rec = EventRecord::default();
+        rec.envelope_id = self
+            .envelope_id
+            .as_ref()
+            .map(|e| e.as_bytes().to_vec())
+            .unwrap_or_default();
+        rec.received_at_ms = self.received_at_ms;
+        let sender = |rec: &mut EventRecord, s: &Sender| {
+            rec.sender = s.identity.0.to_vec();
+            rec.alias = s.alias.clone();
+            rec.card = s.card.clone();
         };
-        let rec = EventRecord {
-            kind,
-            sender,
-            alias,
-            body,
-            envelope_id: self.envelope_id.as_bytes().to_vec(),
-            received_at_ms: self.received_at_ms,
-            card,
-        };
+        match &self.kind {
+            EventKind::Message { from, body } => {
+                rec.kind = KIND_MESSAGE;
+                sender(&mut rec, from);
+                rec.body = body.clone();
+            }
+            EventKind::GroupMessage { group, from, body } => {
+                rec.kind = KIND_GROUP_MESSAGE;
+                sender(&mut rec, from);
+                rec.group = Some(group.clone());
+                rec.body = body.clone();
+            }
+            EventKind::Joined { group, by } => {
+                rec.kind = KIND_JOINED;
+                sender(&mut rec, by);
+                rec.group = Some(group.clone());
+            }
+            EventKind::Removed { group } => {
+                rec.kind = KIND_REMOVED;
+                rec.group = Some(group.clone());
+            }
+            EventKind::MembersChanged {
+                group,
+                by,
+                added,
+                removed,
+            } => {
+                rec.kind = KIND_MEMBERS_CHANGED;
+                rec.group = Some(group.clone());
+                rec.sender = by.map(|f| f.0.to_vec()).unwrap_or_default();
+                rec.added = fingerprints(added);
+                rec.removed = fingerprints(removed);
+            }
+            EventKind::Unreadable { reason } => {
+                rec.kind = KIND_UNREADABLE;
+                rec.body = reason.clone().into_bytes();
+            }
+        }
         Zeroizing::new(rec.encode_to_vec())
     }
 
     pub(crate) fn decode(id: u64, bytes: &[u8]) -> Result<Self, Error> {
         let bad = || Error::Corrupt("event");
         let mut rec = EventRecord::decode(bytes).map_err(|_| bad())?;
+        let sender = |rec: &mut EventRecord| -> Result<Sender, Error> {
+            Ok(Sender {
+                identity: fingerprint(&rec.sender)?,
+                alias: rec.alias.take(),
+                card: rec.card.take(),
+            })
+        };
+        let group = |rec: &mut EventRecord| rec.group.take().ok_or_else(bad);
         let kind = match rec.kind {
             KIND_MESSAGE => EventKind::Message {
-                from: Sender {
-                    identity: Fingerprint(rec.sender.as_slice().try_into().map_err(|_| bad())?),
-                    alias: rec.alias.take(),
-                    card: rec.card.take(),
-                },
+                from: sender(&mut rec)?,
                 body: std::mem::take(&mut rec.body),
+            },
+            KIND_GROUP_MESSAGE => EventKind::GroupMessage {
+                group: group(&mut rec)?,
+                from: sender(&mut rec)?,
+                body: std::mem::take(&mut rec.body),
+            },
+            KIND_JOINED => EventKind::Joined {
+                group: group(&mut rec)?,
+                by: sender(&mut rec)?,
+            },
+            KIND_REMOVED => EventKind::Removed {
+                group: group(&mut rec)?,
+            },
+            KIND_MEMBERS_CHANGED => EventKind::MembersChanged {
+                group: group(&mut rec)?,
+                by: if rec.sender.is_empty() {
+                    None
+                } else {
+                    Some(fingerprint(&rec.sender)?)
+                },
+                added: rec
+                    .added
+                    .iter()
+                    .map(|f| fingerprint(f))
+                    .collect::<Result<_, _>>()?,
+                removed: rec
+                    .removed
+                    .iter()
+                    .map(|f| fingerprint(f))
+                    .collect::<Result<_, _>>()?,
             },
             KIND_UNREADABLE => EventKind::Unreadable {
                 reason: String::from_utf8_lossy(&rec.body).into_owned(),
             },
             _ => return Err(bad()),
         };
+        let envelope_id = if rec.envelope_id.is_empty() {
+            None
+        } else {
+            Some(EnvelopeId::new(std::mem::take(&mut rec.envelope_id)).map_err(|_| bad())?)
+        };
         Ok(Self {
             id,
             received_at_ms: rec.received_at_ms,
-            envelope_id: EnvelopeId::new(std::mem::take(&mut rec.envelope_id))
-                .map_err(|_| bad())?,
+            envelope_id,
             kind,
         })
     }

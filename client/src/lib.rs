@@ -93,7 +93,9 @@ pub mod store;
 
 pub use account::{Account, check_name};
 pub use contacts::{CardUpdate, Contact, MAX_ALIAS_LEN, check_alias};
-pub use engine::{Engine, Outgoing, OutgoingState};
+pub use engine::{
+    Engine, Group, GroupStatus, MAX_ADD, MAX_COMMIT_ROUNDS, Member, Outgoing, OutgoingState,
+};
 pub use error::Error;
 pub use event::{Event, EventKind, Sender};
 pub use sessions::MAX_PREVIOUS;

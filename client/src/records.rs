@@ -62,6 +62,13 @@ pub(crate) struct OutboxRecord {
     /// When it was queued, Unix ms.
     #[prost(uint64, tag = "5")]
     pub queued_at_ms: u64,
+    /// For a group message: the MLS group id (the relay's group log id); `mailbox` is then
+    /// empty and `envelope` the MLS message, appended to the log as an application message.
+    #[prost(bytes = "vec", tag = "6")]
+    pub group_id: Vec<u8>,
+    /// For a group message: the epoch it was encrypted in.
+    #[prost(uint64, tag = "7")]
+    pub epoch: u64,
 }
 
 /// An envelope the relay stored (table `sent`, key = envelope id).
@@ -102,6 +109,83 @@ pub(crate) struct EventRecord {
     /// The sender's card as their message carried it (`reply_to`), when it names them.
     #[prost(string, optional, tag = "7")]
     pub card: Option<String>,
+    /// The group's local name (group events).
+    #[prost(string, optional, tag = "8")]
+    pub group: Option<String>,
+    /// Members a commit added (identity fingerprints, kind 6).
+    #[prost(bytes = "vec", repeated, tag = "9")]
+    pub added: Vec<Vec<u8>>,
+    /// Members a commit removed (identity fingerprints, kind 6).
+    #[prost(bytes = "vec", repeated, tag = "10")]
+    pub removed: Vec<Vec<u8>>,
+}
+
+/// A group this account is in or was in (table `groups`, key = local name).
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct GroupRecord {
+    /// The MLS group id, also the relay's group log id.
+    #[prost(bytes = "vec", tag = "1")]
+    pub id: Vec<u8>,
+    /// The `hush://` URL of the relay holding the group log.
+    #[prost(string, tag = "2")]
+    pub relay: String,
+    /// The next log sequence number to read.
+    #[prost(uint64, tag = "3")]
+    pub cursor: u64,
+    /// 0 member, 1 removed, 2 must be re-added (its state was lost or rolled back).
+    #[prost(uint32, tag = "4")]
+    pub state: u32,
+    /// Our commit handed to the relay and not known to be accepted or refused yet.
+    #[prost(message, optional, tag = "5")]
+    pub pending: Option<PendingCommitRecord>,
+    /// We asked to leave: we wait for a member to commit it, and commit no proposals.
+    #[prost(bool, tag = "6")]
+    pub leaving: bool,
+    /// Our request to leave (an MLS proposal), sent again by a repeated
+    /// [`crate::Engine::leave_group`].
+    #[prost(bytes = "vec", tag = "7")]
+    pub leave_proposal: Vec<u8>,
+    /// The epoch it was made in.
+    #[prost(uint64, tag = "8")]
+    pub leave_epoch: u64,
+}
+
+/// A commit of ours on its way to the group log, with the Welcomes that go with it.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct PendingCommitRecord {
+    /// The epoch it was made in.
+    #[prost(uint64, tag = "1")]
+    pub epoch: u64,
+    /// The MLS commit, appended as is on every retry (the relay answers a retry of an
+    /// accepted commit as a duplicate).
+    #[prost(bytes = "vec", tag = "2")]
+    pub commit: Vec<u8>,
+    /// Welcomes for members whose mailbox is on the group's relay: stored with the commit.
+    #[prost(message, repeated, tag = "3")]
+    pub with_commit: Vec<WelcomeRecord>,
+    /// Welcomes for members on other relays: queued in the outbox once the commit is in.
+    #[prost(message, repeated, tag = "4")]
+    pub after_commit: Vec<WelcomeRecord>,
+}
+
+/// A sealed Welcome for one new member.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct WelcomeRecord {
+    /// Their relay's `hush://` URL.
+    #[prost(string, tag = "1")]
+    pub relay: String,
+    /// Their mailbox address.
+    #[prost(bytes = "vec", tag = "2")]
+    pub mailbox: Vec<u8>,
+    /// The envelope id, the same on every retry.
+    #[prost(bytes = "vec", tag = "3")]
+    pub envelope_id: Vec<u8>,
+    /// The sealed envelope.
+    #[prost(bytes = "vec", tag = "4")]
+    pub envelope: Vec<u8>,
+    /// Their alias.
+    #[prost(string, tag = "5")]
+    pub to: String,
 }
 
 impl Drop for EventRecord {

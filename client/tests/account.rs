@@ -32,7 +32,6 @@ fn create_reopen_and_wrong_passphrase() {
     let card = a.card().encode().unwrap();
     let identity = a.identity().clone();
     let mailbox = a.mailbox();
-    a.group_client().unwrap();
     a.prekeys().unwrap();
     drop(a);
 

@@ -3,10 +3,12 @@
 //! before the relay sees them) and receives ("persist, then ack": every message is an event
 //! in the store before the relay is told to delete it).
 
-mod outbox;
+pub(crate) mod groups;
+pub(crate) mod outbox;
 mod receive;
 mod stock;
 
+pub use groups::{Group, GroupStatus, MAX_ADD, MAX_COMMIT_ROUNDS, Member};
 pub use outbox::{Outgoing, OutgoingState};
 
 use crate::account::{Account, PREKEYS};
@@ -29,6 +31,11 @@ pub struct Engine<S: Store> {
     pub(crate) groups: GroupClient,
     clients: HashMap<String, Client>,
     options: ClientOptions,
+    /// Events saved while doing something else (reading a group's log before a commit):
+    /// returned by the next [`Engine::receive`].
+    pub(crate) unreported: Vec<crate::Event>,
+    /// Our commits that lost their epoch to another member's and were redone.
+    pub(crate) lost_commits: u64,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -47,16 +54,24 @@ impl<S: Store> Engine<S> {
     }
 
     /// [`Engine::new`] with relay connection options (timeouts, keep-alive).
-    pub fn with_options(account: Account<S>, options: ClientOptions) -> Result<Self, Error> {
+    pub fn with_options(mut account: Account<S>, options: ClientOptions) -> Result<Self, Error> {
         let prekeys = account.prekeys()?;
-        let groups = account.group_client()?;
+        let groups = Self::load_groups(&mut account)?;
         Ok(Self {
             account,
             prekeys,
             groups,
             clients: HashMap::new(),
             options,
+            unreported: Vec::new(),
+            lost_commits: 0,
         })
+    }
+
+    /// How many of our group commits lost their epoch to another member's commit and were
+    /// redone on the new epoch, since this engine was made (a measure of contention).
+    pub fn lost_commits(&self) -> u64 {
+        self.lost_commits
     }
 
     /// The account.

@@ -14,7 +14,7 @@ use crate::records::{OutboxRecord, SentRecord};
 use crate::store::{Batch, Store, Table};
 use hush_protocol::envelope::{self, ContentKind};
 use hush_protocol::{Session, SessionConfig};
-use hush_relay_client::{EnvelopeId, MailboxAddress, RelayUrl, StoredReceipt};
+use hush_relay_client::{EnvelopeId, GroupMessageKind, MailboxAddress, RelayUrl, StoredReceipt};
 use prost::Message;
 use rand::Rng;
 use zeroize::Zeroizing;
@@ -25,9 +25,10 @@ pub const ENVELOPE_ID_LEN: usize = 16;
 /// A message on its way.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    /// Its envelope id (what the relay's STATUS request takes).
+    /// Its envelope id (what the relay's STATUS request takes); for a group message, the
+    /// outbox's id for it.
     pub envelope_id: EnvelopeId,
-    /// The contact it goes to.
+    /// The contact (or group) it goes to.
     pub to: String,
     /// Where it is.
     pub state: OutgoingState,
@@ -38,6 +39,11 @@ pub struct Outgoing {
 pub enum OutgoingState {
     /// The recipient's relay stored it (the receipt is verified).
     Stored(StoredReceipt),
+    /// The group's relay appended it to the group's log.
+    InLog {
+        /// Its position in the log.
+        seq: u64,
+    },
     /// In the outbox: the relay could not be reached or refused it for now (the reason).
     /// [`Engine::flush_outbox`] retries it.
     Queued(String),
@@ -91,6 +97,8 @@ impl<S: Store> Engine<S> {
             envelope: sealed,
             to: alias.to_string(),
             queued_at_ms: hush_relay_client::wire::types::now_ms(),
+            group_id: Vec::new(),
+            epoch: 0,
         };
         let mut b = Batch::new();
         b.put(
@@ -165,10 +173,10 @@ impl<S: Store> Engine<S> {
     }
 
     /// Hands one outbox entry to its relay; on success moves it from the outbox to `sent`.
-    async fn deliver(&mut self, envelope_id: EnvelopeId, rec: OutboxRecord) -> Outgoing {
+    pub(crate) async fn deliver(&mut self, envelope_id: EnvelopeId, rec: OutboxRecord) -> Outgoing {
         let to = rec.to.clone();
         let state = match self.try_deliver(&envelope_id, rec).await {
-            Ok(receipt) => OutgoingState::Stored(receipt),
+            Ok(state) => state,
             Err(e) => OutgoingState::Queued(e.to_string()),
         };
         Outgoing {
@@ -182,22 +190,42 @@ impl<S: Store> Engine<S> {
         &mut self,
         envelope_id: &EnvelopeId,
         rec: OutboxRecord,
-    ) -> Result<StoredReceipt, Error> {
+    ) -> Result<OutgoingState, Error> {
         let url: RelayUrl = rec
             .relay
             .parse()
             .map_err(|_| Error::Corrupt("outbox relay URL"))?;
-        let mailbox =
-            MailboxAddress::from_slice(&rec.mailbox).map_err(|_| Error::Corrupt("outbox"))?;
-        let receipt = self
-            .client(&url)
-            .await?
-            .send(&mailbox, envelope_id, rec.envelope)
-            .await?;
+        let (state, stored_at_ms) = if rec.group_id.is_empty() {
+            let mailbox =
+                MailboxAddress::from_slice(&rec.mailbox).map_err(|_| Error::Corrupt("outbox"))?;
+            let receipt = self
+                .client(&url)
+                .await?
+                .send(&mailbox, envelope_id, rec.envelope)
+                .await?;
+            let at = receipt.stored_at_ms;
+            (OutgoingState::Stored(receipt), at)
+        } else {
+            let log = hush_relay_client::GroupId::new(rec.group_id)
+                .map_err(|_| Error::Corrupt("outbox group id"))?;
+            let r = self
+                .client(&url)
+                .await?
+                .group_append(
+                    &log,
+                    rec.epoch,
+                    GroupMessageKind::Application,
+                    rec.envelope,
+                    Vec::new(),
+                )
+                .await?;
+            let at = hush_relay_client::wire::types::now_ms();
+            (OutgoingState::InLog { seq: r.seq }, at)
+        };
         let sent = SentRecord {
             relay: rec.relay,
             to: rec.to,
-            stored_at_ms: receipt.stored_at_ms,
+            stored_at_ms,
         };
         let mut b = Batch::new();
         b.delete(Table::Outbox, envelope_id.as_bytes()).put(
@@ -206,6 +234,6 @@ impl<S: Store> Engine<S> {
             Zeroizing::new(sent.encode_to_vec()),
         );
         self.account.store.commit(b)?;
-        Ok(receipt)
+        Ok(state)
     }
 }

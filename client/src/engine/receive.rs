@@ -2,14 +2,14 @@
 //! event in the store before the relay is told to delete the envelope.
 
 use super::Engine;
+use super::groups::sync::reply_card;
 use crate::account::PREKEYS;
-use crate::card::Card;
 use crate::error::Error;
-use crate::event::{Event, EventKind, Sender};
+use crate::event::{Event, EventKind};
 use crate::store::{Batch, Store, Table};
 use hush_protocol::envelope::{self, ContentKind};
 use hush_protocol::{MessageKind, Session, SessionConfig, message_kind};
-use hush_relay_client::Envelope;
+use hush_relay_client::{Envelope, EnvelopeId};
 use zeroize::Zeroizing;
 
 /// The account record holding the next event id (u64, big-endian).
@@ -21,7 +21,9 @@ const MAX_PAGES: usize = 10_000;
 const SEEN_MARGIN_MS: u64 = 24 * 3600 * 1000;
 
 impl<S: Store> Engine<S> {
-    /// Reads our mailbox to its end and returns what arrived, oldest first. Each envelope is
+    /// Reads our mailbox to its end, then the log of every group we are in, and returns what
+    /// arrived (with what was read while doing something else since the last call), oldest
+    /// first. Each envelope is
     /// opened once: its event, the sessions it changed and its id (so a redelivery is skipped)
     /// are written in one batch, and only after all of them are in the store does the relay
     /// delete the envelopes. Events stay in the store until [`Engine::confirm`]ed, so an app
@@ -50,6 +52,11 @@ impl<S: Store> Engine<S> {
             }
             cursor = page.next_cursor;
         }
+        // Kept for the next call if reading a group's log fails.
+        self.unreported.extend(out);
+        self.sync_groups().await?;
+        let mut out = std::mem::take(&mut self.unreported);
+        out.sort_by_key(|e| e.id);
         let ttl_ms = self.client(&url).await?.info().ttl_seconds * 1000;
         self.forget_seen(ttl_ms + SEEN_MARGIN_MS)?;
         if let Some(stock) = stock {
@@ -105,7 +112,24 @@ impl<S: Store> Engine<S> {
                 }
             }
         };
-        let next = match self.account.store.get(Table::Account, NEXT_EVENT)? {
+        let now = hush_relay_client::wire::types::now_ms();
+        batch.put(Table::Seen, id, Zeroizing::new(now.to_be_bytes().to_vec()));
+        let mut events = self.push_events(&mut batch, Some(env.envelope_id.clone()), vec![kind])?;
+        self.commit_groups(batch)?;
+        Ok(events.pop())
+    }
+
+    /// Makes events of `kinds` (consecutive ids) and puts them, with the next id, in `batch`.
+    pub(crate) fn push_events(
+        &mut self,
+        batch: &mut Batch,
+        envelope_id: Option<EnvelopeId>,
+        kinds: Vec<EventKind>,
+    ) -> Result<Vec<Event>, Error> {
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut next = match self.account.store.get(Table::Account, NEXT_EVENT)? {
             Some(b) => u64::from_be_bytes(
                 b.as_slice()
                     .try_into()
@@ -114,33 +138,39 @@ impl<S: Store> Engine<S> {
             None => 1,
         };
         let now = hush_relay_client::wire::types::now_ms();
-        let event = Event {
-            id: next,
-            received_at_ms: now,
-            envelope_id: env.envelope_id.clone(),
-            kind,
-        };
-        batch
-            .put(Table::Events, next.to_be_bytes().to_vec(), event.encode())
-            .put(
-                Table::Account,
-                NEXT_EVENT,
-                Zeroizing::new((next + 1).to_be_bytes().to_vec()),
-            )
-            .put(Table::Seen, id, Zeroizing::new(now.to_be_bytes().to_vec()));
-        self.account.store.commit(batch)?;
-        Ok(Some(event))
+        let mut out = Vec::with_capacity(kinds.len());
+        for kind in kinds {
+            let event = Event {
+                id: next,
+                received_at_ms: now,
+                envelope_id: envelope_id.clone(),
+                kind,
+            };
+            batch.put(Table::Events, next.to_be_bytes().to_vec(), event.encode());
+            out.push(event);
+            next += 1;
+        }
+        batch.put(
+            Table::Account,
+            NEXT_EVENT,
+            Zeroizing::new(next.to_be_bytes().to_vec()),
+        );
+        Ok(out)
     }
 
     /// Opens and decrypts one envelope; the session and prekey changes go into `batch`.
     fn open(&mut self, bytes: &[u8], batch: &mut Batch) -> Result<EventKind, Error> {
         let mut rng = rand::rng();
         let c = envelope::open(self.account.identity_key_pair(), bytes)?;
+        let card = reply_card(&c.sender, &c.reply_to);
         match c.kind {
             ContentKind::SessionMessage => {}
+            ContentKind::GroupWelcome => {
+                return self.join_group(&c.sender, &c.payload, card, batch);
+            }
             other => {
                 return Ok(EventKind::Unreadable {
-                    reason: format!("content kind {other:?} is not handled by this engine yet"),
+                    reason: format!("content kind {other:?} is not handled by this engine"),
                 });
             }
         }
@@ -177,18 +207,8 @@ impl<S: Store> Engine<S> {
             c.sender.fingerprint().0.to_vec(),
             sessions.encode(),
         );
-        let alias = self.account.alias_of(&c.sender)?;
-        // The card the sender put in `reply_to`, if it is theirs.
-        let card = std::str::from_utf8(&c.reply_to)
-            .ok()
-            .filter(|t| Card::parse(t).is_ok_and(|k| k.identity == c.sender))
-            .map(str::to_string);
         Ok(EventKind::Message {
-            from: Sender {
-                identity: c.sender.fingerprint(),
-                alias,
-                card,
-            },
+            from: self.sender(&c.sender, card)?,
             body: plaintext,
         })
     }

@@ -2,7 +2,6 @@
 //! the fetch verifier) and refills when the relay reports the stock running low.
 
 use super::{Engine, PUBLISHED};
-use crate::account::GROUP_CLIENT;
 use crate::directory::{self, Publication};
 use crate::error::Error;
 use crate::store::{Batch, Store, Table};
@@ -19,12 +18,6 @@ pub const PREKEY_LOW: u64 = 10;
 pub const KEY_PACKAGE_LOW: u64 = 5;
 
 impl<S: Store> Engine<S> {
-    fn group_client_batch(&self) -> Result<Batch, Error> {
-        let mut b = Batch::new();
-        b.put(Table::Account, GROUP_CLIENT, self.groups.to_bytes()?);
-        Ok(b)
-    }
-
     /// Replaces the directory on the relay with fresh sealed entries and registers the fetch
     /// verifier; the new keys are in the store before anything is uploaded.
     pub(crate) async fn publish(
@@ -45,7 +38,8 @@ impl<S: Store> Engine<S> {
             .groups
             .generate_key_packages(&mut rng, KEY_PACKAGE_BATCH)?;
         let last_resort = self.groups.last_resort_key_package(&mut rng)?;
-        let batch = self.group_client_batch()?;
+        let mut batch = Batch::new();
+        self.put_group_changes(&mut batch)?;
         self.commit_with_prekeys(batch)?;
         let keys = self.account.directory_keys();
         let p = Publication {
@@ -85,8 +79,7 @@ impl<S: Store> Engine<S> {
             let kps = self
                 .groups
                 .generate_key_packages(&mut rng, KEY_PACKAGE_BATCH)?;
-            let batch = self.group_client_batch()?;
-            self.account.store.commit(batch)?;
+            self.commit_groups(Batch::new())?;
             let entries = directory::key_package_entries(&mut rng, &keys, &kps)?;
             self.client(url)
                 .await?

@@ -38,11 +38,19 @@ pub enum Table {
     Seen,
     /// Events the app has not confirmed, by id.
     Events,
+    /// Groups by local name.
+    Groups,
+    /// Group local names by MLS group id (an index of `Groups`).
+    GroupIndex,
+    /// The MLS client's key-value entries (group states, epoch secrets, KeyPackage keys).
+    GroupEntries,
+    /// The MLS client's per-group records (buffered messages, pending commit), by group id.
+    GroupStates,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 12] = [
         Table::Account,
         Table::Contacts,
         Table::ContactIndex,
@@ -51,6 +59,10 @@ impl Table {
         Table::Sent,
         Table::Seen,
         Table::Events,
+        Table::Groups,
+        Table::GroupIndex,
+        Table::GroupEntries,
+        Table::GroupStates,
     ];
 
     /// The table's stable name.
@@ -64,6 +76,10 @@ impl Table {
             Table::Sent => "sent",
             Table::Seen => "seen",
             Table::Events => "events",
+            Table::Groups => "groups",
+            Table::GroupIndex => "group_index",
+            Table::GroupEntries => "group_entries",
+            Table::GroupStates => "group_states",
         }
     }
 }

@@ -32,7 +32,23 @@ pub fn texts(events: &[Event]) -> Vec<(Option<String>, String)> {
                 from.alias.clone(),
                 String::from_utf8_lossy(body).into_owned(),
             ),
+            EventKind::GroupMessage { group, from, body } => (
+                from.alias.clone(),
+                format!("[{group}] {}", String::from_utf8_lossy(body)),
+            ),
+            EventKind::Joined { group, by } => (by.alias.clone(), format!("joined {group}")),
+            EventKind::Removed { group } => (None, format!("removed from {group}")),
+            EventKind::MembersChanged {
+                group,
+                added,
+                removed,
+                ..
+            } => (
+                None,
+                format!("{group}: +{} -{}", added.len(), removed.len()),
+            ),
             EventKind::Unreadable { reason } => (None, format!("unreadable: {reason}")),
+            _ => (None, "unknown event".into()),
         })
         .collect()
 }

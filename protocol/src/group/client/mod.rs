@@ -194,6 +194,13 @@ impl GroupClient {
         Ok(self.slot(group)?.pending.is_some())
     }
 
+    /// Whether `group` holds proposals no commit has taken yet (a member's request to leave):
+    /// until a member commits them ([`GroupClient::commit_pending_proposals`]), application
+    /// messages are refused.
+    pub fn has_pending_proposals(&self, group: &GroupId) -> GroupResult<bool> {
+        Ok(self.slot(group)?.mls.has_pending_proposals())
+    }
+
     /// Number of messages buffered for future epochs of `group`.
     pub fn buffered_messages(&self, group: &GroupId) -> GroupResult<usize> {
         Ok(self.slot(group)?.future.len())

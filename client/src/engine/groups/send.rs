@@ -1,0 +1,65 @@
+//! Sending to a group through the outbox: the message is encrypted, saved with the group's
+//! new state and marked as ours (so reading it back from the log passes it over), then
+//! appended to the group's log.
+
+use super::STATE_MEMBER;
+use super::sync::{seen_key, seen_now};
+use crate::engine::outbox::ENVELOPE_ID_LEN;
+use crate::engine::{Engine, Outgoing};
+use crate::error::Error;
+use crate::records::OutboxRecord;
+use crate::store::{Batch, Store, Table};
+use hush_protocol::group::GroupId;
+use hush_relay_client::EnvelopeId;
+use prost::Message;
+use rand::Rng;
+use zeroize::Zeroizing;
+
+impl<S: Store> Engine<S> {
+    /// Sends `body` to every member of group `group`. Like [`Engine::send`]: `Ok` once the
+    /// message is safely in the outbox ([`crate::OutgoingState::InLog`] when the relay
+    /// appended it to the group's log, [`crate::OutgoingState::Queued`] when it could not
+    /// yet); [`Outgoing::envelope_id`] is then only the outbox's id for it.
+    ///
+    /// When members left requests to leave that nobody committed yet, the group cannot take
+    /// messages: the engine reads the log, commits them, then sends.
+    pub async fn send_to_group(&mut self, group: &str, body: &[u8]) -> Result<Outgoing, Error> {
+        let rec = self.group_record(group)?;
+        if rec.state != STATE_MEMBER {
+            return Err(Error::NotInGroup(group.to_string()));
+        }
+        let gid = GroupId::from_slice(&rec.id);
+        let mut rng = rand::rng();
+        if rec.leaving {
+            return Err(Error::NotInGroup(group.to_string()));
+        }
+        if self.groups.has_pending_proposals(&gid)? || self.groups.has_pending_commit(&gid)? {
+            self.ready_group(group).await?;
+            if self.groups.has_pending_proposals(&gid)? {
+                self.commit_proposals(group).await?;
+            }
+        }
+        let ct = self.groups.encrypt(&mut rng, &gid, body)?;
+        let mut id = [0u8; ENVELOPE_ID_LEN];
+        rng.fill_bytes(&mut id);
+        let envelope_id =
+            EnvelopeId::new(id.to_vec()).map_err(|_| Error::Corrupt("envelope id"))?;
+        let o = OutboxRecord {
+            relay: rec.relay.clone(),
+            mailbox: Vec::new(),
+            envelope: ct,
+            to: group.to_string(),
+            queued_at_ms: hush_relay_client::wire::types::now_ms(),
+            group_id: rec.id.clone(),
+            epoch: self.groups.epoch(&gid)?,
+        };
+        let mut b = Batch::new();
+        b.put(Table::Seen, seen_key(&o.envelope), seen_now()).put(
+            Table::Outbox,
+            id.to_vec(),
+            Zeroizing::new(o.encode_to_vec()),
+        );
+        self.commit_groups(b)?;
+        Ok(self.deliver(envelope_id, o).await)
+    }
+}

@@ -1,0 +1,239 @@
+//! Reading group logs: each entry is processed once, and its events, the group's new MLS
+//! state and the advanced cursor are written in one batch. Joining from a Welcome.
+
+use super::{STATE_MEMBER, STATE_REMOVED, log_of, put_group};
+use crate::card::Card;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::event::{EventKind, Sender};
+use crate::records::GroupRecord;
+use crate::store::{Batch, Store, Table};
+use hush_protocol::IdentityPublicKey;
+use hush_protocol::group::{GroupEvent, GroupId, GroupInvitation};
+use hush_relay_client::{GroupEntry, RelayUrl};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// Pages of a group log read per sync at most.
+const MAX_PAGES: usize = 10_000;
+
+/// The `seen` key of a group log message: `g` and its SHA-256. Our own messages are marked
+/// seen before they are sent, so reading them back (or a repeated append after a crash)
+/// is passed over.
+pub(crate) fn seen_key(message: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(33);
+    k.push(b'g');
+    k.extend_from_slice(&Sha256::digest(message));
+    k
+}
+
+/// `now` as a `seen` value.
+pub(crate) fn seen_now() -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(
+        hush_relay_client::wire::types::now_ms()
+            .to_be_bytes()
+            .to_vec(),
+    )
+}
+
+impl<S: Store> Engine<S> {
+    /// Reads the log of every group we are a member of, to its end; the events go to
+    /// [`Engine::unreported`].
+    pub(crate) async fn sync_groups(&mut self) -> Result<(), Error> {
+        for (name, rec) in self.group_records()? {
+            if rec.state == STATE_MEMBER {
+                self.sync_group(&name).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every group's name and engine record.
+    pub(crate) fn group_records(&self) -> Result<Vec<(String, GroupRecord)>, Error> {
+        let mut out = self
+            .account
+            .store
+            .scan(Table::Groups)?
+            .into_iter()
+            .map(|(k, v)| {
+                let name = String::from_utf8(k).map_err(|_| Error::Corrupt("group name"))?;
+                Ok((name, super::decode_group(&v)?))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Reads group `name`'s log from its cursor to the end (after settling our commit on its
+    /// way, if any); the events go to [`Engine::unreported`] as they are saved. Commits the
+    /// proposals left pending (a member's request to leave).
+    pub(crate) async fn sync_group(&mut self, name: &str) -> Result<(), Error> {
+        self.read_log(name).await?;
+        let rec = self.group_record(name)?;
+        let gid = GroupId::from_slice(&rec.id);
+        if rec.state == STATE_MEMBER && !rec.leaving && self.groups.has_pending_proposals(&gid)? {
+            self.commit_proposals(name).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Engine::sync_group`] without committing proposals.
+    pub(crate) async fn read_log(&mut self, name: &str) -> Result<(), Error> {
+        if self.group_record(name)?.pending.is_some() {
+            self.push_pending(name).await?;
+        }
+        let mut rec = self.group_record(name)?;
+        if rec.state != STATE_MEMBER {
+            return Ok(());
+        }
+        let (relay, log) = log_of(&rec)?;
+        for _ in 0..MAX_PAGES {
+            let cursor = rec.cursor;
+            let page = self
+                .client(&relay)
+                .await?
+                .group_fetch(&log, cursor, 0)
+                .await?;
+            for e in &page.entries {
+                if e.seq < rec.cursor {
+                    continue;
+                }
+                let kinds = self.apply_entry(name, &mut rec, e)?;
+                let mut b = Batch::new();
+                put_group(&mut b, name, &rec);
+                b.put(Table::Seen, seen_key(&e.message), seen_now());
+                let events = self.push_events(&mut b, None, kinds)?;
+                self.commit_groups(b)?;
+                self.unreported.extend(events);
+                if rec.state != STATE_MEMBER {
+                    return Ok(());
+                }
+            }
+            if page.entries.is_empty() || page.next_cursor <= cursor {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Processes one log entry (unless it is one of ours or a repeat); advances `rec`.
+    fn apply_entry(
+        &mut self,
+        name: &str,
+        rec: &mut GroupRecord,
+        e: &GroupEntry,
+    ) -> Result<Vec<EventKind>, Error> {
+        rec.cursor = e.seq.saturating_add(1);
+        let mut kinds = Vec::new();
+        if self
+            .account
+            .store
+            .get(Table::Seen, &seen_key(&e.message))?
+            .is_some()
+        {
+            return Ok(kinds);
+        }
+        let gid = GroupId::from_slice(&rec.id);
+        let events = match self.groups.process(&mut rand::rng(), &gid, &e.message) {
+            Ok(events) => events,
+            Err(err) => {
+                // Entries from before we joined cannot (and need not) be read.
+                if e.epoch >= self.groups.epoch(&gid)? {
+                    kinds.push(EventKind::Unreadable {
+                        reason: format!("a message in group {name}: {err}"),
+                    });
+                }
+                return Ok(kinds);
+            }
+        };
+        for ev in events {
+            match ev {
+                GroupEvent::Application {
+                    sender, plaintext, ..
+                } => kinds.push(EventKind::GroupMessage {
+                    group: name.to_string(),
+                    from: self.sender(&sender.identity, None)?,
+                    body: plaintext,
+                }),
+                GroupEvent::Commit {
+                    committer,
+                    added,
+                    removed,
+                    ..
+                } if !added.is_empty() || !removed.is_empty() => {
+                    kinds.push(EventKind::MembersChanged {
+                        group: name.to_string(),
+                        by: committer.map(|c| c.identity.fingerprint()),
+                        added: added.iter().map(|m| m.identity.fingerprint()).collect(),
+                        removed: removed.iter().map(|m| m.identity.fingerprint()).collect(),
+                    });
+                }
+                GroupEvent::RemovedFromGroup { .. } => {
+                    rec.state = STATE_REMOVED;
+                    kinds.push(EventKind::Removed {
+                        group: name.to_string(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(kinds)
+    }
+
+    /// A sender as events show it.
+    pub(crate) fn sender(
+        &self,
+        identity: &IdentityPublicKey,
+        card: Option<String>,
+    ) -> Result<Sender, Error> {
+        Ok(Sender {
+            identity: identity.fingerprint(),
+            alias: self.account.alias_of(identity)?,
+            card,
+        })
+    }
+
+    /// Joins the group a sealed Welcome (`payload`, from `sender`) invites us to; the group
+    /// records go into `batch`. A group we had (removed, or re-added) keeps its name.
+    pub(crate) fn join_group(
+        &mut self,
+        sender: &IdentityPublicKey,
+        payload: &[u8],
+        card: Option<String>,
+        batch: &mut Batch,
+    ) -> Result<EventKind, Error> {
+        let inv = GroupInvitation::decode(payload)?;
+        let relay: RelayUrl = inv.relay.parse().map_err(|_| Error::Invalid {
+            what: "group invitation",
+            why: "its relay address does not parse".into(),
+        })?;
+        let gid = self.groups.join(&mut rand::rng(), &inv.welcome, None)?;
+        let name = match self.group_name(gid.as_slice())? {
+            Some(n) => n,
+            None => self.free_group_name(&inv.name)?,
+        };
+        let rec = GroupRecord {
+            id: gid.as_slice().to_vec(),
+            relay: relay.to_string(),
+            cursor: inv.log_cursor,
+            state: STATE_MEMBER,
+            pending: None,
+            leaving: false,
+            leave_proposal: Vec::new(),
+            leave_epoch: 0,
+        };
+        put_group(batch, &name, &rec);
+        Ok(EventKind::Joined {
+            group: name,
+            by: self.sender(sender, card)?,
+        })
+    }
+}
+
+/// The card in a message's `reply_to`, if it names `sender`.
+pub(crate) fn reply_card(sender: &IdentityPublicKey, reply_to: &[u8]) -> Option<String> {
+    std::str::from_utf8(reply_to)
+        .ok()
+        .filter(|t| Card::parse(t).is_ok_and(|k| k.identity == *sender))
+        .map(str::to_string)
+}
