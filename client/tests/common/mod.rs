@@ -1,6 +1,8 @@
 //! Helpers shared by the engine tests: an in-process relay on 127.0.0.1 and event bodies.
 #![allow(dead_code)]
 
+pub mod crashing;
+
 use hush_client::{Event, EventKind};
 use hush_relay::server::{Relay, RelayConfig, RelayHandle};
 use std::path::Path;
