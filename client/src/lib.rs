@@ -19,7 +19,13 @@
 //!   [`Engine::confirm`]. The account's sealed directory is published on first use and
 //!   refilled when the relay reports it low.
 //!
-//! Groups, live subscriptions, multi-device and identity-change events follow (see
+//! * groups ([`Group`]): [`Engine::create_group`], [`Engine::add_members`] (the Welcomes
+//!   travel with the commit), [`Engine::remove_members`], [`Engine::leave_group`],
+//!   [`Engine::update_keys`], [`Engine::send_to_group`] through the outbox; [`Engine::receive`]
+//!   reads every group's log too. A commit that loses its epoch to another member's is made
+//!   again on the new epoch.
+//!
+//! Live subscriptions, multi-device and identity-change events follow (see
 //! `spec/client.md`); `examples/echo.rs` is a complete bot.
 //!
 //! ```
@@ -73,6 +79,32 @@
 //!     }
 //!     bob.confirm(&[event.id])?;
 //! }
+//! # relay.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+//! A group of the two:
+//!
+//! ```
+//! # use hush_client::store::MemoryStore;
+//! # use hush_client::{Account, Engine, EventKind};
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let relay = hush_relay::Relay::start(hush_relay::RelayConfig {
+//! #     listen: "127.0.0.1:0".parse()?, data_dir: dir.path().to_path_buf(), ..Default::default()
+//! # }).await?;
+//! # let url = relay.url();
+//! # let mut alice = Engine::new(Account::create(MemoryStore::new(), &mut rand::rng(), "Alice", url.clone())?)?;
+//! # let mut bob = Engine::new(Account::create(MemoryStore::new(), &mut rand::rng(), "Bob", url)?)?;
+//! # alice.account_mut().add_contact("bob", &bob.account().card().encode()?)?;
+//! # bob.receive().await?;
+//! alice.create_group("friends")?;
+//! alice.add_members("friends", &["bob"]).await?;   // Bob needs to be a contact
+//! alice.send_to_group("friends", b"hi all").await?;
+//! let events = bob.receive().await?;                // his invitation, then the message
+//! assert!(matches!(&events[0].kind, EventKind::Joined { group, .. } if group == "friends"));
+//! assert!(matches!(&events[1].kind, EventKind::GroupMessage { body, .. } if body == b"hi all"));
 //! # relay.shutdown().await?;
 //! # Ok(()) }
 //! ```
