@@ -13,6 +13,7 @@ const KIND_GROUP_MESSAGE: u32 = 3;
 const KIND_JOINED: u32 = 4;
 const KIND_REMOVED: u32 = 5;
 const KIND_MEMBERS_CHANGED: u32 = 6;
+const KIND_IDENTITY_CHANGED: u32 = 7;
 
 /// Who sent a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +83,21 @@ pub enum EventKind {
         /// Members removed.
         removed: Vec<Fingerprint>,
     },
+    /// Someone who is not a contact, but whose card carries the name of one, wrote from
+    /// another identity than that contact's: a reinstall, or an impersonation. The contact
+    /// is kept as it is; their messages show under their own identity until the user
+    /// compares safety numbers and calls [`crate::Account::update_contact`] with `card` (or
+    /// ignores them). Said once per new identity.
+    IdentityChanged {
+        /// The contact whose name the card carries.
+        contact: String,
+        /// The contact's identity.
+        old: Fingerprint,
+        /// The identity that wrote.
+        new: Fingerprint,
+        /// Its card, as its message carried it.
+        card: String,
+    },
     /// An envelope or group message that could not be read (not for us, a session we do not
     /// have, a kind of content this engine does not handle); it was removed from the relay
     /// (or passed over in the group's log).
@@ -116,6 +132,12 @@ impl std::fmt::Debug for Event {
                 .field("by", by)
                 .field("added", added)
                 .field("removed", removed),
+            EventKind::IdentityChanged {
+                contact, old, new, ..
+            } => d
+                .field("identity_changed", contact)
+                .field("old", old)
+                .field("new", new),
             EventKind::Unreadable { reason } => d.field("unreadable", reason),
         };
         d.finish()
@@ -179,6 +201,18 @@ impl Event {
                 rec.added = fingerprints(added);
                 rec.removed = fingerprints(removed);
             }
+            EventKind::IdentityChanged {
+                contact,
+                old,
+                new,
+                card,
+            } => {
+                rec.kind = KIND_IDENTITY_CHANGED;
+                rec.alias = Some(contact.clone());
+                rec.body = old.0.to_vec();
+                rec.sender = new.0.to_vec();
+                rec.card = Some(card.clone());
+            }
             EventKind::Unreadable { reason } => {
                 rec.kind = KIND_UNREADABLE;
                 rec.body = reason.clone().into_bytes();
@@ -232,6 +266,12 @@ impl Event {
                     .iter()
                     .map(|f| fingerprint(f))
                     .collect::<Result<_, _>>()?,
+            },
+            KIND_IDENTITY_CHANGED => EventKind::IdentityChanged {
+                contact: rec.alias.take().ok_or_else(bad)?,
+                old: fingerprint(&rec.body)?,
+                new: fingerprint(&rec.sender)?,
+                card: rec.card.take().ok_or_else(bad)?,
             },
             KIND_UNREADABLE => EventKind::Unreadable {
                 reason: String::from_utf8_lossy(&rec.body).into_owned(),

@@ -173,3 +173,62 @@ async fn outbox_survives_an_unreachable_relay() {
     );
     r.shutdown().await.unwrap();
 }
+
+/// Someone with a contact's name writing from another identity (a reinstall) is told once,
+/// before their message; the contact is unchanged until the user updates it with the card.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_identity_with_a_contacts_name_is_noticed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(dir.path()).await;
+    let url = r.url();
+    let mut alice = engine(MemoryStore::new(), "Alice", &url);
+    let mut bob = engine(MemoryStore::new(), "Bob", &url);
+    introduce(&mut alice, "alice", &mut bob, "bob");
+    bob.receive().await.unwrap();
+    let old = alice.account().identity().fingerprint();
+    // Alice reinstalls: a new identity, the same name.
+    let mut again = engine(MemoryStore::new(), " alice ", &url);
+    let bob_card = bob.account().card().encode().unwrap();
+    again.account_mut().add_contact("bob", &bob_card).unwrap();
+    again.send("bob", b"it's me, new phone").await.unwrap();
+    again.send("bob", b"second").await.unwrap();
+    let got = bob.receive().await.unwrap();
+    assert_eq!(got.len(), 3, "{got:?}");
+    let EventKind::IdentityChanged {
+        contact,
+        old: o,
+        new,
+        card,
+    } = &got[0].kind
+    else {
+        panic!("{got:?}")
+    };
+    assert_eq!(contact, "alice");
+    assert_eq!(*o, old);
+    assert_eq!(*new, again.account().identity().fingerprint());
+    assert!(matches!(&got[1].kind, EventKind::Message { from, .. } if from.alias.is_none()));
+    // The contact is unchanged until the user decides.
+    assert_eq!(
+        bob.account()
+            .contact("alice")
+            .unwrap()
+            .card
+            .identity
+            .fingerprint(),
+        old
+    );
+    bob.account_mut().update_contact("alice", card).unwrap();
+    again.send("bob", b"now?").await.unwrap();
+    assert_eq!(
+        texts(&bob.receive().await.unwrap()),
+        [(Some("alice".to_string()), "now?".to_string())]
+    );
+    // Someone whose name is no contact's is not a notice.
+    let mut carol = engine(MemoryStore::new(), "Carol", &url);
+    carol.account_mut().add_contact("bob", &bob_card).unwrap();
+    carol.send("bob", b"hi").await.unwrap();
+    let got = bob.receive().await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(matches!(&got[0].kind, EventKind::Message { .. }));
+    r.shutdown().await.unwrap();
+}

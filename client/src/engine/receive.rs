@@ -4,11 +4,12 @@
 use super::Engine;
 use super::groups::sync::reply_card;
 use crate::account::PREKEYS;
+use crate::card::Card;
 use crate::error::Error;
 use crate::event::{Event, EventKind};
 use crate::store::{Batch, Store, Table};
 use hush_protocol::envelope::{self, ContentKind};
-use hush_protocol::{MessageKind, Session, SessionConfig, message_kind};
+use hush_protocol::{IdentityPublicKey, MessageKind, Session, SessionConfig, message_kind};
 use hush_relay_client::{Envelope, EnvelopeId};
 use zeroize::Zeroizing;
 
@@ -38,9 +39,7 @@ impl<S: Store> Engine<S> {
             let page = self.client(&url).await?.fetch(&mailbox, cursor, 0).await?;
             let mut acks = Vec::with_capacity(page.envelopes.len());
             for env in &page.envelopes {
-                if let Some(ev) = self.process(env)? {
-                    out.push(ev);
-                }
+                out.extend(self.process(env)?);
                 acks.push(env.seq);
             }
             if !acks.is_empty() {
@@ -96,27 +95,67 @@ impl<S: Store> Engine<S> {
     }
 
     /// Opens one envelope and saves what it gives, unless it was processed before.
-    fn process(&mut self, env: &Envelope) -> Result<Option<Event>, Error> {
+    fn process(&mut self, env: &Envelope) -> Result<Vec<Event>, Error> {
         let id = env.envelope_id.as_bytes().to_vec();
         if self.account.store.get(Table::Seen, &id)?.is_some() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let mut batch = Batch::new();
-        let kind = match self.open(&env.ciphertext, &mut batch) {
-            Ok(kind) => kind,
+        let mut kinds = Vec::new();
+        match self.open(&env.ciphertext, &mut batch, &mut kinds) {
+            Ok(kind) => kinds.push(kind),
             Err(e) => {
                 // Nothing of a failed open is kept but the fact.
                 batch = Batch::new();
-                EventKind::Unreadable {
+                kinds = vec![EventKind::Unreadable {
                     reason: e.to_string(),
-                }
+                }];
             }
         };
         let now = hush_relay_client::wire::types::now_ms();
         batch.put(Table::Seen, id, Zeroizing::new(now.to_be_bytes().to_vec()));
-        let mut events = self.push_events(&mut batch, Some(env.envelope_id.clone()), vec![kind])?;
+        let events = self.push_events(&mut batch, Some(env.envelope_id.clone()), kinds)?;
         self.commit_groups(batch)?;
-        Ok(events.pop())
+        Ok(events)
+    }
+
+    /// When `sender` is not a contact and writes for the first time with a card that carries
+    /// a contact's name (compared without case and surrounding spaces) and another identity,
+    /// an [`EventKind::IdentityChanged`] goes to `notices`. The card is remembered in `peers`.
+    fn notice_identity(
+        &self,
+        sender: &IdentityPublicKey,
+        card: Option<&str>,
+        batch: &mut Batch,
+        notices: &mut Vec<EventKind>,
+    ) -> Result<(), Error> {
+        let Some(text) = card else { return Ok(()) };
+        let key = sender.fingerprint().0;
+        if self.account.alias_of(sender)?.is_some()
+            || self.account.store.get(Table::Peers, &key)?.is_some()
+        {
+            return Ok(());
+        }
+        batch.put(
+            Table::Peers,
+            key.to_vec(),
+            Zeroizing::new(text.as_bytes().to_vec()),
+        );
+        let name = Card::parse(text)?.name.trim().to_lowercase();
+        let known = self
+            .account
+            .contacts()?
+            .into_iter()
+            .find(|c| c.card.name.trim().to_lowercase() == name && c.card.identity != *sender);
+        if let Some(c) = known {
+            notices.push(EventKind::IdentityChanged {
+                contact: c.alias,
+                old: c.card.identity.fingerprint(),
+                new: sender.fingerprint(),
+                card: text.to_string(),
+            });
+        }
+        Ok(())
     }
 
     /// Makes events of `kinds` (consecutive ids) and puts them, with the next id, in `batch`.
@@ -158,11 +197,18 @@ impl<S: Store> Engine<S> {
         Ok(out)
     }
 
-    /// Opens and decrypts one envelope; the session and prekey changes go into `batch`.
-    fn open(&mut self, bytes: &[u8], batch: &mut Batch) -> Result<EventKind, Error> {
+    /// Opens and decrypts one envelope; the session and prekey changes go into `batch`, the
+    /// notices it gives rise to (before its own event) into `notices`.
+    fn open(
+        &mut self,
+        bytes: &[u8],
+        batch: &mut Batch,
+        notices: &mut Vec<EventKind>,
+    ) -> Result<EventKind, Error> {
         let mut rng = rand::rng();
         let c = envelope::open(self.account.identity_key_pair(), bytes)?;
         let card = reply_card(&c.sender, &c.reply_to);
+        self.notice_identity(&c.sender, card.as_deref(), batch, notices)?;
         match c.kind {
             ContentKind::SessionMessage => {}
             ContentKind::GroupWelcome => {

@@ -46,11 +46,14 @@ pub enum Table {
     GroupEntries,
     /// The MLS client's per-group records (buffered messages, pending commit), by group id.
     GroupStates,
+    /// Cards of senders who are not contacts, as their first message carried them, by
+    /// identity fingerprint.
+    Peers,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 12] = [
+    pub const ALL: [Table; 13] = [
         Table::Account,
         Table::Contacts,
         Table::ContactIndex,
@@ -63,6 +66,7 @@ impl Table {
         Table::GroupIndex,
         Table::GroupEntries,
         Table::GroupStates,
+        Table::Peers,
     ];
 
     /// The table's stable name.
@@ -80,6 +84,7 @@ impl Table {
             Table::GroupIndex => "group_index",
             Table::GroupEntries => "group_entries",
             Table::GroupStates => "group_states",
+            Table::Peers => "peers",
         }
     }
 }

@@ -1,0 +1,189 @@
+//! What a group message costs the engine, against the operations it is made of, and as the
+//! account's groups grow: Alice sends 256-byte messages to a group of two (Alice, Bob) and
+//! Bob receives them, with accounts of 1 group and of 100 groups, on the encrypted SQLite
+//! store, through a relay on 127.0.0.1, in the same run (alternating rounds).
+//!
+//! The floor of a send is what the engine cannot avoid, each part measured in the same round:
+//! the MLS encryption (`GroupClient::encrypt`, on a separate pair), two commits of the store
+//! (the queued message with the group's new state, then its move to `sent`) and one append
+//! to a group log through the relay client. The floor of a receive per message: the MLS
+//! decryption, one store commit, and the log fetch divided over the page.
+//!
+//! `cargo bench -p hush-client --bench groups` (env `ROUNDS`, `MESSAGES`).
+
+use hush_client::store::{Batch, KeySource, SqliteStore, Store, Table};
+use hush_client::{Account, Engine, OutgoingState};
+use hush_protocol::IdentityKeyPair;
+use hush_protocol::group::{GroupClient, GroupConfig};
+use hush_relay::server::{Relay, RelayConfig};
+use hush_relay_client::{Client, GroupId, GroupMessageKind};
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn us_per(t: Instant, n: usize) -> f64 {
+    t.elapsed().as_secs_f64() * 1e6 / n as f64
+}
+
+type Pair = (Engine<SqliteStore>, Engine<SqliteStore>);
+
+fn main() {
+    let rounds = env("ROUNDS", 3);
+    let messages = env("MESSAGES", 200);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let relay = Relay::start(RelayConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: dir.path().join("relay"),
+            rate_limit_per_sec: 1e9,
+            rate_limit_burst: 1e9,
+            shutdown_grace: Duration::from_secs(5),
+            ..RelayConfig::default()
+        })
+        .await
+        .expect("relay starts");
+        let url = relay.url();
+        let mut setups: Vec<(usize, Pair)> = Vec::new();
+        for groups in [1usize, 100] {
+            let store = |n: &str| {
+                let path = dir.path().join(format!("{n}-{groups}.db"));
+                SqliteStore::create(&path, KeySource::Key(&[7; 32])).expect("store")
+            };
+            let a = Account::create(store("alice"), &mut rand::rng(), "Alice", url.clone());
+            let mut alice = Engine::new(a.expect("account")).expect("engine");
+            let b = Account::create(store("bob"), &mut rand::rng(), "Bob", url.clone());
+            let mut bob = Engine::new(b.expect("account")).expect("engine");
+            let bob_card = bob.account().card().encode().expect("card");
+            let alice_card = alice.account().card().encode().expect("card");
+            alice.account_mut().add_contact("bob", &bob_card).expect("contact");
+            bob.account_mut().add_contact("alice", &alice_card).expect("contact");
+            bob.receive().await.expect("bob publishes");
+            for g in 0..groups {
+                let name = format!("g{g}");
+                alice.create_group(&name).expect("group");
+                alice.add_members(&name, &["bob"]).await.expect("add");
+                // Bob joins as he goes (his KeyPackages are refilled on each receive).
+                bob.receive().await.expect("join");
+            }
+            let ids: Vec<u64> = bob.pending_events().expect("events").iter().map(|e| e.id).collect();
+            bob.confirm(&ids).expect("confirm");
+            alice.send_to_group("g0", b"warm-up").await.expect("send");
+            let got = bob.receive().await.expect("receive");
+            bob.confirm(&got.iter().map(|e| e.id).collect::<Vec<_>>()).expect("confirm");
+            setups.push((groups, (alice, bob)));
+        }
+
+        // The floor's parts: a bare MLS pair, a store, a relay client on another group log.
+        let mut rng = rand::rng();
+        let (ia, ib) = (IdentityKeyPair::generate(&mut rng), IdentityKeyPair::generate(&mut rng));
+        let mut ga = GroupClient::new(&ia, GroupConfig::default()).expect("client");
+        let mut gb = GroupClient::new(&ib, GroupConfig::default()).expect("client");
+        let kp = gb.generate_key_packages(&mut rng, 1).expect("kp").remove(0);
+        let gid = ga.create_group(&mut rng).expect("group");
+        let add = ga.add_members(&mut rng, &gid, &[&kp]).expect("add");
+        ga.confirm_commit(&mut rng, &gid).expect("confirm");
+        gb.join(&mut rng, &add.welcome_for(0).expect("welcome"), None).expect("join");
+        let mut floor_store = SqliteStore::create(&dir.path().join("floor.db"), KeySource::Key(&[7; 32]))
+            .expect("store");
+        let client = Client::connect(&url).await.expect("connect");
+        let log = GroupId::new(vec![9; 32]).expect("log id");
+
+        let body = vec![b'x'; 256];
+        let n = setups.len();
+        let (mut send, mut recv) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+        let (mut enc, mut dec, mut commit, mut append, mut fetch) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            for (i, (_, (alice, bob))) in setups.iter_mut().enumerate() {
+                let t = Instant::now();
+                for _ in 0..messages {
+                    let o = alice.send_to_group("g0", &body).await.expect("send");
+                    assert!(matches!(o.state, OutgoingState::InLog { .. }), "{o:?}");
+                }
+                send[i].push(us_per(t, messages));
+                let t = Instant::now();
+                let got = bob.receive().await.expect("receive");
+                recv[i].push(us_per(t, messages));
+                assert_eq!(got.len(), messages);
+                bob.confirm(&got.iter().map(|e| e.id).collect::<Vec<_>>()).expect("confirm");
+            }
+            // Floor parts, same round.
+            let mut cts = Vec::with_capacity(messages);
+            let t = Instant::now();
+            for _ in 0..messages {
+                cts.push(ga.encrypt(&mut rng, &gid, &body).expect("encrypt"));
+            }
+            enc.push(us_per(t, messages));
+            let t = Instant::now();
+            for ct in &cts {
+                gb.process(&mut rng, &gid, ct).expect("decrypt");
+            }
+            dec.push(us_per(t, messages));
+            let t = Instant::now();
+            for (k, ct) in cts.iter().enumerate() {
+                let mut b = Batch::new();
+                b.put(Table::Outbox, (k as u64).to_be_bytes().to_vec(), Zeroizing::new(ct.clone()));
+                floor_store.commit(b).expect("commit");
+            }
+            commit.push(us_per(t, messages));
+            let t = Instant::now();
+            for ct in &cts {
+                client
+                    .group_append(&log, 0, GroupMessageKind::Application, ct.clone(), Vec::new())
+                    .await
+                    .expect("append");
+            }
+            append.push(us_per(t, messages));
+            let t = Instant::now();
+            let mut cursor = 0;
+            let mut read = 0;
+            while read < messages {
+                let page = client.group_fetch(&log, cursor, 0).await.expect("fetch");
+                if page.entries.is_empty() {
+                    break;
+                }
+                read += page.entries.len();
+                cursor = page.next_cursor;
+            }
+            fetch.push(us_per(t, messages));
+        }
+        let (enc, dec, commit, append, fetch) =
+            (median(enc), median(dec), median(commit), median(append), median(fetch));
+        let send_floor = enc + 2.0 * commit + append;
+        let recv_floor = dec + commit + fetch;
+        println!("engine, group of 2, 256 B, {messages} messages x {rounds} rounds (median of rounds)");
+        println!("floor parts µs/msg: encrypt {enc:.0}, decrypt {dec:.0}, store commit {commit:.0}, append {append:.0}, fetch {fetch:.1}");
+        println!("floor µs/msg: send {send_floor:.0}, receive {recv_floor:.0}");
+        println!("groups | send µs/msg | / floor | receive µs/msg | / floor");
+        for (i, (groups, _)) in setups.iter().enumerate() {
+            let (s, r) = (median(send[i].clone()), median(recv[i].clone()));
+            println!(
+                "{groups:>6} | {s:>11.0} | {:>6.2}x | {r:>14.0} | {:>6.2}x",
+                s / send_floor,
+                r / recv_floor
+            );
+        }
+        println!(
+            "ratio 100 / 1 groups: send {:.2}x, receive {:.2}x",
+            median(send[1].clone()) / median(send[0].clone()),
+            median(recv[1].clone()) / median(recv[0].clone())
+        );
+        relay.shutdown().await.expect("relay stops");
+    });
+}
