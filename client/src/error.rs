@@ -84,6 +84,12 @@ pub enum Error {
     /// We are not (or no longer) a member of the group, or asked to leave it.
     #[error("this account is not a member of group '{0}' (any more)")]
     NotInGroup(String),
+    /// This store was restored from an older copy and forgot its state of the group: a member
+    /// must remove and re-add this account.
+    #[error(
+        "this account must be re-added to group '{0}' (its store was restored from an older copy)"
+    )]
+    NeedsReAdd(String),
     /// The contact is in the group already.
     #[error("{alias} is in group '{group}' already")]
     AlreadyMember {
@@ -103,6 +109,12 @@ pub enum Error {
     /// Other members' commits kept winning the epoch; nothing of ours was committed.
     #[error("group '{0}' keeps changing: try again")]
     GroupBusy(String),
+    /// The state generation on the relay kept changing while we advanced it: another copy
+    /// of this account is in use at the same time.
+    #[error(
+        "the state generation on the relay keeps changing: is another copy of this account in use at the same time?"
+    )]
+    GenerationRace,
     /// The group layer refused an operation.
     #[error("groups: {0}")]
     Group(#[from] hush_protocol::group::GroupError),

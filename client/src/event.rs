@@ -14,6 +14,7 @@ const KIND_JOINED: u32 = 4;
 const KIND_REMOVED: u32 = 5;
 const KIND_MEMBERS_CHANGED: u32 = 6;
 const KIND_IDENTITY_CHANGED: u32 = 7;
+const KIND_RESTORED: u32 = 8;
 
 /// Who sent a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +99,13 @@ pub enum EventKind {
         /// Its card, as its message carried it.
         card: String,
     },
+    /// This store was restored from an older copy (another copy of the account went further):
+    /// its 1:1 sessions were set aside (the next message starts a new one) and its state of
+    /// these groups forgotten; a member of each must remove and re-add this account.
+    Restored {
+        /// The groups that need a re-add.
+        groups: Vec<String>,
+    },
     /// An envelope or group message that could not be read (not for us, a session we do not
     /// have, a kind of content this engine does not handle); it was removed from the relay
     /// (or passed over in the group's log).
@@ -138,6 +146,7 @@ impl std::fmt::Debug for Event {
                 .field("identity_changed", contact)
                 .field("old", old)
                 .field("new", new),
+            EventKind::Restored { groups } => d.field("restored_needs_re_add", groups),
             EventKind::Unreadable { reason } => d.field("unreadable", reason),
         };
         d.finish()
@@ -213,6 +222,10 @@ impl Event {
                 rec.sender = new.0.to_vec();
                 rec.card = Some(card.clone());
             }
+            EventKind::Restored { groups } => {
+                rec.kind = KIND_RESTORED;
+                rec.added = groups.iter().map(|g| g.as_bytes().to_vec()).collect();
+            }
             EventKind::Unreadable { reason } => {
                 rec.kind = KIND_UNREADABLE;
                 rec.body = reason.clone().into_bytes();
@@ -272,6 +285,13 @@ impl Event {
                 old: fingerprint(&rec.body)?,
                 new: fingerprint(&rec.sender)?,
                 card: rec.card.take().ok_or_else(bad)?,
+            },
+            KIND_RESTORED => EventKind::Restored {
+                groups: rec
+                    .added
+                    .iter()
+                    .map(|g| String::from_utf8(g.clone()).map_err(|_| bad()))
+                    .collect::<Result<_, _>>()?,
             },
             KIND_UNREADABLE => EventKind::Unreadable {
                 reason: String::from_utf8_lossy(&rec.body).into_owned(),

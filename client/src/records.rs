@@ -34,6 +34,10 @@ pub(crate) struct SessionsRecord {
     /// Replaced sessions, oldest first.
     #[prost(bytes = "vec", repeated, tag = "2")]
     pub previous: Vec<Vec<u8>>,
+    /// Sessions set aside after a rollback (this store was restored from an older copy):
+    /// they only decrypt late messages and are never sent on again. Oldest first.
+    #[prost(bytes = "vec", repeated, tag = "3")]
+    pub archived: Vec<Vec<u8>>,
 }
 
 impl Drop for SessionsRecord {
@@ -41,6 +45,7 @@ impl Drop for SessionsRecord {
         use zeroize::Zeroize;
         self.current.zeroize();
         self.previous.zeroize();
+        self.archived.zeroize();
     }
 }
 

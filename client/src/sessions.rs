@@ -14,12 +14,15 @@ use zeroize::Zeroizing;
 
 /// Replaced sessions kept per peer.
 pub const MAX_PREVIOUS: usize = 4;
+/// Sessions set aside after a rollback kept per peer (decrypt only).
+pub const MAX_ARCHIVED: usize = 4;
 
 /// The sessions with one peer.
 #[derive(Default)]
 pub(crate) struct PeerSessions {
     pub(crate) current: Option<Session>,
     previous: Vec<Session>,
+    archived: Vec<Session>,
 }
 
 impl PeerSessions {
@@ -33,6 +36,7 @@ impl PeerSessions {
                 Some(s(&rec.current)?)
             },
             previous: rec.previous.iter().map(s).collect::<Result<_, _>>()?,
+            archived: rec.archived.iter().map(s).collect::<Result<_, _>>()?,
         })
     }
 
@@ -45,6 +49,11 @@ impl PeerSessions {
                 .unwrap_or_default(),
             previous: self
                 .previous
+                .iter()
+                .map(|s| s.to_bytes().to_vec())
+                .collect(),
+            archived: self
+                .archived
                 .iter()
                 .map(|s| s.to_bytes().to_vec())
                 .collect(),
@@ -74,7 +83,26 @@ impl PeerSessions {
                 return Ok(pt);
             }
         }
+        // Set aside after a rollback: decrypts a late message, stays aside.
+        for s in self.archived.iter_mut().rev() {
+            if let Ok(pt) = s.decrypt(rng, payload) {
+                return Ok(pt);
+            }
+        }
         Err(why)
+    }
+
+    /// Sets every session aside (after a rollback): none is sent on again, the next message
+    /// starts a new one. Returns whether there was any.
+    pub(crate) fn set_aside(&mut self) -> bool {
+        let mut moved = std::mem::take(&mut self.previous);
+        moved.extend(self.current.take());
+        let any = !moved.is_empty();
+        self.archived.extend(moved);
+        while self.archived.len() > MAX_ARCHIVED {
+            self.archived.remove(0);
+        }
+        any
     }
 
     /// Makes `session` current; the one it replaces is kept as a previous one.

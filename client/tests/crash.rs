@@ -74,6 +74,13 @@ async fn crash_at_every_send_commit() {
     alice.account_mut().add_contact("bob", &bob_card).unwrap();
     bob.receive().await.unwrap();
 
+    // The first send of an engine first advances the state generation (one commit, before
+    // the relay is asked): a crash there fails the send, and is not taken for a rollback.
+    knobs.arm(1);
+    assert!(alice.send("bob", b"lost-at-generation").await.is_err());
+    alice = restart(alice).await;
+    knobs.disarm();
+    alice.start().await.unwrap();
     // A send commits twice: session + outbox, then outbox -> sent after the relay stored it.
     knobs.arm(usize::MAX);
     alice.send("bob", b"warm-up").await.unwrap();
@@ -84,6 +91,7 @@ async fn crash_at_every_send_commit() {
     assert!(alice.send("bob", b"lost-before-queue").await.is_err());
     alice = restart(alice).await;
     knobs.disarm();
+    alice.start().await.unwrap();
     assert!(alice.outbox().unwrap().is_empty());
 
     // Crash at the second: the relay has it, the outbox still says queued; the retry after
@@ -93,6 +101,7 @@ async fn crash_at_every_send_commit() {
     assert!(matches!(o.state, OutgoingState::Queued(_)), "{o:?}");
     alice = restart(alice).await;
     knobs.disarm();
+    alice.start().await.unwrap();
     assert_eq!(alice.outbox().unwrap().len(), 1);
     let f = alice.flush_outbox().await.unwrap();
     assert!(matches!(f[0].state, OutgoingState::Stored(_)), "{f:?}");
@@ -102,5 +111,13 @@ async fn crash_at_every_send_commit() {
     alice.send("bob", b"after").await.unwrap();
     let got = bodies(&bob.receive().await.unwrap());
     assert_eq!(got, ["warm-up", "stored-then-crash", "after"]);
+    // No crash was taken for a restored copy.
+    let restored = alice.receive().await.unwrap();
+    assert!(
+        !restored
+            .iter()
+            .any(|e| matches!(e.kind, hush_client::EventKind::Restored { .. })),
+        "{restored:?}"
+    );
     r.shutdown().await.unwrap();
 }

@@ -41,6 +41,7 @@ async fn crash_at_every_commit_of_adding_a_member() {
     introduce(&mut a, "alice", &mut b, "bob");
     b.receive().await.unwrap();
 
+    a.start().await.unwrap();
     // How many commits adding a member makes.
     a.create_group("g0").unwrap();
     knobs.arm(usize::MAX);
@@ -57,6 +58,7 @@ async fn crash_at_every_commit_of_adding_a_member() {
         assert!(a.add_members(&g, &["bob"]).await.is_err(), "crash {k}");
         a = restart(a).await;
         knobs.disarm();
+        a.start().await.unwrap();
         // Reading settles a commit that was saved; one that was not is made again.
         a.receive().await.unwrap();
         if a.group(&g).unwrap().members.len() == 1 {
@@ -91,6 +93,7 @@ async fn crash_at_every_commit_of_sending_to_a_group() {
     b.receive().await.unwrap();
     drain(&mut b);
 
+    a.start().await.unwrap();
     knobs.arm(usize::MAX);
     a.send_to_group("g", b"warm-up").await.unwrap();
     let n = knobs.commits();
@@ -100,12 +103,14 @@ async fn crash_at_every_commit_of_sending_to_a_group() {
     assert!(a.send_to_group("g", b"never").await.is_err());
     a = restart(a).await;
     knobs.disarm();
+    a.start().await.unwrap();
     assert!(a.outbox().unwrap().is_empty());
     // Crash after the relay appended it: the retry appends it again; Bob reads it once.
     knobs.arm(2);
     a.send_to_group("g", b"twice-appended").await.unwrap();
     a = restart(a).await;
     knobs.disarm();
+    a.start().await.unwrap();
     assert_eq!(a.outbox().unwrap().len(), 1);
     a.flush_outbox().await.unwrap();
     a.send_to_group("g", b"after").await.unwrap();

@@ -3,6 +3,7 @@
 //! before the relay sees them) and receives ("persist, then ack": every message is an event
 //! in the store before the relay is told to delete it).
 
+mod generation;
 pub(crate) mod groups;
 pub(crate) mod outbox;
 mod receive;
@@ -36,6 +37,8 @@ pub struct Engine<S: Store> {
     pub(crate) unreported: Vec<crate::Event>,
     /// Our commits that lost their epoch to another member's and were redone.
     pub(crate) lost_commits: u64,
+    /// True once this engine advanced the state generation (`generation.rs`).
+    pub(crate) generation_checked: bool,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -65,6 +68,7 @@ impl<S: Store> Engine<S> {
             options,
             unreported: Vec::new(),
             lost_commits: 0,
+            generation_checked: false,
         })
     }
 

@@ -60,6 +60,7 @@ impl<S: Store> Engine<S> {
     /// start the session).
     pub async fn send(&mut self, alias: &str, body: &[u8]) -> Result<Outgoing, Error> {
         let card = self.account.contact(alias)?.card;
+        self.check_generation().await?;
         let reply_to = self.account.card().encode()?;
         let mut rng = rand::rng();
         let mut sessions = self.sessions(&card.identity)?;

@@ -4,7 +4,7 @@
 //! epoch to another member's is redone on the new epoch.
 
 use super::sync::{seen_key, seen_now};
-use super::{STATE_MEMBER, log_of, put_group};
+use super::{STATE_MEMBER, log_of, not_member, put_group};
 use crate::card::Card;
 use crate::directory;
 use crate::engine::Engine;
@@ -121,7 +121,7 @@ impl<S: Store> Engine<S> {
     pub async fn leave_group(&mut self, group: &str) -> Result<(), Error> {
         let mut rec = self.group_record(group)?;
         if rec.state != STATE_MEMBER {
-            return Err(Error::NotInGroup(group.to_string()));
+            return Err(not_member(group, &rec));
         }
         if !rec.leaving {
             let gid = self.ready_group(group).await?;
@@ -156,14 +156,15 @@ impl<S: Store> Engine<S> {
     /// Checks we are a member of `group`, settles our commit on its way and reads the log
     /// to its end (events read on the way are returned by the next [`Engine::receive`]).
     pub(crate) async fn ready_group(&mut self, group: &str) -> Result<GroupId, Error> {
+        self.check_generation().await?;
         let rec = self.group_record(group)?;
         if rec.state != STATE_MEMBER || rec.leaving {
-            return Err(Error::NotInGroup(group.to_string()));
+            return Err(not_member(group, &rec));
         }
         self.sync_group(group).await?;
         let rec = self.group_record(group)?;
         if rec.state != STATE_MEMBER {
-            return Err(Error::NotInGroup(group.to_string()));
+            return Err(not_member(group, &rec));
         }
         Ok(GroupId::from_slice(&rec.id))
     }
@@ -180,15 +181,16 @@ impl<S: Store> Engine<S> {
     /// Makes, saves and sends the commit for `change`, redoing it on the new epoch while
     /// other commits win (at most [`MAX_COMMIT_ROUNDS`] times).
     async fn run_commit(&mut self, group: &str, change: Change) -> Result<(), Error> {
+        self.check_generation().await?;
         for round in 0..MAX_COMMIT_ROUNDS {
             if round > 0 {
                 // Apply the commit that won, then redo ours on top of it.
                 self.read_log(group).await?;
-                if self.group_record(group)?.state != STATE_MEMBER {
-                    return Err(Error::NotInGroup(group.to_string()));
-                }
             }
             let rec = self.group_record(group)?;
+            if rec.state != STATE_MEMBER {
+                return Err(not_member(group, &rec));
+            }
             let gid = GroupId::from_slice(&rec.id);
             let Some((out, welcomes)) =
                 self.make_commit(group, &gid, &rec.relay, rec.cursor, &change)?

@@ -28,8 +28,9 @@ use zeroize::Zeroizing;
 /// The account record holding the MLS client's header (`GroupChanges::header`).
 pub(crate) const GROUP_HEADER: &[u8] = b"group_header";
 
-const STATE_MEMBER: u32 = 0;
-const STATE_REMOVED: u32 = 1;
+pub(crate) const STATE_MEMBER: u32 = 0;
+pub(crate) const STATE_REMOVED: u32 = 1;
+pub(crate) const STATE_REJOIN: u32 = 2;
 
 /// Where this account stands in a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,9 @@ pub enum GroupStatus {
     Leaving,
     /// A commit removed us.
     Removed,
+    /// This store was restored from an older copy: its state of the group was forgotten (it
+    /// would reuse keys). A member must remove and re-add this account.
+    NeedsReAdd,
 }
 
 /// A member of a group, as the engine shows it.
@@ -191,6 +195,7 @@ impl<S: Store> Engine<S> {
             .map_err(|_| Error::Corrupt("group relay URL"))?;
         let status = status(rec)?;
         let (epoch, members) = match status {
+            GroupStatus::NeedsReAdd => (None, Vec::new()),
             GroupStatus::Removed if !self.groups.group_ids().contains(&id) => (None, Vec::new()),
             _ => {
                 let me = self.account.identity_key_pair().public();
@@ -265,6 +270,15 @@ impl<S: Store> Engine<S> {
     }
 }
 
+/// The error for an operation on a group we are not a member of.
+pub(crate) fn not_member(name: &str, rec: &GroupRecord) -> Error {
+    if rec.state == STATE_REJOIN {
+        Error::NeedsReAdd(name.to_string())
+    } else {
+        Error::NotInGroup(name.to_string())
+    }
+}
+
 /// Puts a group's engine record and its index entry into `b`.
 pub(crate) fn put_group(b: &mut Batch, name: &str, rec: &GroupRecord) {
     b.put(
@@ -288,6 +302,7 @@ fn status(rec: &GroupRecord) -> Result<GroupStatus, Error> {
         STATE_MEMBER if rec.leaving => Ok(GroupStatus::Leaving),
         STATE_MEMBER => Ok(GroupStatus::Member),
         STATE_REMOVED => Ok(GroupStatus::Removed),
+        STATE_REJOIN => Ok(GroupStatus::NeedsReAdd),
         _ => Err(Error::Corrupt("group")),
     }
 }

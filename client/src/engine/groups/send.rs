@@ -2,8 +2,8 @@
 //! new state and marked as ours (so reading it back from the log passes it over), then
 //! appended to the group's log.
 
-use super::STATE_MEMBER;
 use super::sync::{seen_key, seen_now};
+use super::{STATE_MEMBER, not_member};
 use crate::engine::outbox::ENVELOPE_ID_LEN;
 use crate::engine::{Engine, Outgoing};
 use crate::error::Error;
@@ -24,9 +24,10 @@ impl<S: Store> Engine<S> {
     /// When members left requests to leave that nobody committed yet, the group cannot take
     /// messages: the engine reads the log, commits them, then sends.
     pub async fn send_to_group(&mut self, group: &str, body: &[u8]) -> Result<Outgoing, Error> {
+        self.check_generation().await?;
         let rec = self.group_record(group)?;
         if rec.state != STATE_MEMBER {
-            return Err(Error::NotInGroup(group.to_string()));
+            return Err(not_member(group, &rec));
         }
         let gid = GroupId::from_slice(&rec.id);
         let mut rng = rand::rng();
