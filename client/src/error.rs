@@ -115,6 +115,10 @@ pub enum Error {
         "the state generation on the relay keeps changing: is another copy of this account in use at the same time?"
     )]
     GenerationRace,
+    /// The relay ended a live subscription (it is shutting down); the next
+    /// [`crate::Engine::next_events`] subscribes again.
+    #[error("the relay ended the subscription")]
+    SubscriptionEnded,
     /// The group layer refused an operation.
     #[error("groups: {0}")]
     Group(#[from] hush_protocol::group::GroupError),

@@ -126,7 +126,7 @@ pub mod store;
 pub use account::{Account, check_name};
 pub use contacts::{CardUpdate, Contact, MAX_ALIAS_LEN, check_alias};
 pub use engine::{
-    Engine, Group, GroupStatus, MAX_ADD, MAX_COMMIT_ROUNDS, Member, Outgoing, OutgoingState,
+    Clock, Engine, Group, GroupStatus, MAX_ADD, MAX_COMMIT_ROUNDS, Member, Outgoing, OutgoingState,
 };
 pub use error::Error;
 pub use event::{Event, EventKind, Sender};

@@ -5,6 +5,7 @@
 
 mod generation;
 pub(crate) mod groups;
+mod live;
 pub(crate) mod outbox;
 mod receive;
 mod stock;
@@ -19,7 +20,10 @@ use crate::store::{Batch, Store, Table};
 use hush_protocol::group::GroupClient;
 use hush_protocol::{IdentityPublicKey, PreKeyStore};
 use hush_relay_client::{Client, ClientOptions, MailboxAddress, RelayUrl};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The account record that says the directory was published (sealed entries and the fetch
 /// verifier are on the relay).
@@ -39,7 +43,17 @@ pub struct Engine<S: Store> {
     pub(crate) lost_commits: u64,
     /// True once this engine advanced the state generation (`generation.rs`).
     pub(crate) generation_checked: bool,
+    /// Live subscriptions, once [`Engine::next_events`] started them.
+    pub(crate) live: Option<live::Live>,
+    /// Every random number the engine uses (keys, nonces, ids): seeded from the operating
+    /// system, or from [`Engine::with_rng_seed`] in tests.
+    pub(crate) rng: StdRng,
+    /// The time, Unix ms ([`Engine::with_clock`]).
+    clock: Clock,
 }
+
+/// A source of the current time, Unix ms.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,7 +83,36 @@ impl<S: Store> Engine<S> {
             unreported: Vec::new(),
             lost_commits: 0,
             generation_checked: false,
+            live: None,
+            rng: StdRng::from_rng(&mut rand::rng()),
+            clock: Arc::new(hush_relay_client::wire::types::now_ms),
         })
+    }
+
+    /// The engine with its random numbers drawn from a generator seeded with `seed`: for
+    /// tests that must repeat exactly. Never in an app (every key would be predictable).
+    pub fn with_rng_seed(mut self, seed: [u8; 32]) -> Self {
+        self.rng = StdRng::from_seed(seed);
+        self
+    }
+
+    /// The engine with `clock` as its time (Unix ms): for tests of what depends on time
+    /// (when processed envelope ids are forgotten, event and outbox times).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// A generator for one operation, seeded from the engine's (so an engine made with
+    /// [`Engine::with_rng_seed`] repeats exactly, and no generator lives across an `await`
+    /// that is not `Send`).
+    pub(crate) fn child_rng(&mut self) -> StdRng {
+        StdRng::from_rng(&mut self.rng)
+    }
+
+    /// The engine's time, Unix ms.
+    pub(crate) fn now_ms(&self) -> u64 {
+        (self.clock)()
     }
 
     /// How many of our group commits lost their epoch to another member's commit and were
@@ -96,6 +139,7 @@ impl<S: Store> Engine<S> {
 
     /// Closes every relay connection (they reopen on the next call that needs them).
     pub async fn close(&mut self) {
+        self.live = None;
         for (_, c) in self.clients.drain() {
             c.close().await;
         }
@@ -145,5 +189,28 @@ impl<S: Store> Engine<S> {
             Some(b) => PeerSessions::decode(&b),
             None => Ok(PeerSessions::default()),
         }
+    }
+}
+
+#[cfg(test)]
+mod send_check {
+    //! Apps spawn the engine's futures on multi-threaded runtimes: they must be `Send`.
+    use super::Engine;
+    use crate::store::MemoryStore;
+
+    fn is_send<T: Send>(_: &T) {}
+
+    #[allow(dead_code)]
+    async fn engine_futures_are_send(e: &mut Engine<MemoryStore>) {
+        is_send(&e.send("a", b""));
+        is_send(&e.receive());
+        is_send(&e.next_events());
+        is_send(&e.flush_outbox());
+        is_send(&e.send_to_group("g", b""));
+        is_send(&e.add_members("g", &["a"]));
+        is_send(&e.remove_members("g", &["a"]));
+        is_send(&e.leave_group("g"));
+        is_send(&e.update_keys("g"));
+        is_send(&e.start());
     }
 }

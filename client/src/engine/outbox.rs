@@ -62,7 +62,7 @@ impl<S: Store> Engine<S> {
         let card = self.account.contact(alias)?.card;
         self.check_generation().await?;
         let reply_to = self.account.card().encode()?;
-        let mut rng = rand::rng();
+        let mut rng = self.child_rng();
         let mut sessions = self.sessions(&card.identity)?;
         if sessions.current.is_none() {
             let client = self.client(&card.relay).await?;
@@ -97,7 +97,7 @@ impl<S: Store> Engine<S> {
             mailbox: card.mailbox.as_bytes().to_vec(),
             envelope: sealed,
             to: alias.to_string(),
-            queued_at_ms: hush_relay_client::wire::types::now_ms(),
+            queued_at_ms: self.now_ms(),
             group_id: Vec::new(),
             epoch: 0,
         };
@@ -220,7 +220,7 @@ impl<S: Store> Engine<S> {
                     Vec::new(),
                 )
                 .await?;
-            let at = hush_relay_client::wire::types::now_ms();
+            let at = self.now_ms();
             (OutgoingState::InLog { seq: r.seq }, at)
         };
         let sent = SentRecord {

@@ -10,7 +10,7 @@ use crate::event::{Event, EventKind};
 use crate::store::{Batch, Store, Table};
 use hush_protocol::envelope::{self, ContentKind};
 use hush_protocol::{IdentityPublicKey, MessageKind, Session, SessionConfig, message_kind};
-use hush_relay_client::{Envelope, EnvelopeId};
+use hush_relay_client::{Envelope, EnvelopeId, MailboxAddress, RelayUrl};
 use zeroize::Zeroizing;
 
 /// The account record holding the next event id (u64, big-endian).
@@ -32,27 +32,17 @@ impl<S: Store> Engine<S> {
     /// Refills the directory's prekeys and KeyPackages when the relay reports them low.
     pub async fn receive(&mut self) -> Result<Vec<Event>, Error> {
         let (url, mailbox) = self.home().await?;
-        let mut out = Vec::new();
         let mut cursor = 0;
         let mut stock = None;
         for _ in 0..MAX_PAGES {
             let page = self.client(&url).await?.fetch(&mailbox, cursor, 0).await?;
-            let mut acks = Vec::with_capacity(page.envelopes.len());
-            for env in &page.envelopes {
-                out.extend(self.process(env)?);
-                acks.push(env.seq);
-            }
-            if !acks.is_empty() {
-                self.client(&url).await?.ack(&mailbox, &acks).await?;
-            }
+            self.process_page(&url, &mailbox, &page.envelopes).await?;
             stock = Some(page.stock);
             if page.envelopes.is_empty() || page.next_cursor <= cursor {
                 break;
             }
             cursor = page.next_cursor;
         }
-        // Kept for the next call if reading a group's log fails.
-        self.unreported.extend(out);
         self.sync_groups().await?;
         let mut out = std::mem::take(&mut self.unreported);
         out.sort_by_key(|e| e.id);
@@ -62,6 +52,26 @@ impl<S: Store> Engine<S> {
             self.replenish(&url, &mailbox, &stock).await?;
         }
         Ok(out)
+    }
+
+    /// Processes a page of our mailbox (each envelope saved, its events to
+    /// [`Engine::unreported`]), then acknowledges it.
+    pub(crate) async fn process_page(
+        &mut self,
+        url: &RelayUrl,
+        mailbox: &MailboxAddress,
+        envelopes: &[Envelope],
+    ) -> Result<(), Error> {
+        let mut acks = Vec::with_capacity(envelopes.len());
+        for env in envelopes {
+            let events = self.process(env)?;
+            self.unreported.extend(events);
+            acks.push(env.seq);
+        }
+        if !acks.is_empty() {
+            self.client(url).await?.ack(mailbox, &acks).await?;
+        }
+        Ok(())
     }
 
     /// Events not confirmed yet, oldest first.
@@ -112,7 +122,7 @@ impl<S: Store> Engine<S> {
                 }];
             }
         };
-        let now = hush_relay_client::wire::types::now_ms();
+        let now = self.now_ms();
         batch.put(Table::Seen, id, Zeroizing::new(now.to_be_bytes().to_vec()));
         let events = self.push_events(&mut batch, Some(env.envelope_id.clone()), kinds)?;
         self.commit_groups(batch)?;
@@ -176,7 +186,7 @@ impl<S: Store> Engine<S> {
             ),
             None => 1,
         };
-        let now = hush_relay_client::wire::types::now_ms();
+        let now = self.now_ms();
         let mut out = Vec::with_capacity(kinds.len());
         for kind in kinds {
             let event = Event {
@@ -205,7 +215,7 @@ impl<S: Store> Engine<S> {
         batch: &mut Batch,
         notices: &mut Vec<EventKind>,
     ) -> Result<EventKind, Error> {
-        let mut rng = rand::rng();
+        let mut rng = self.child_rng();
         let c = envelope::open(self.account.identity_key_pair(), bytes)?;
         let card = reply_card(&c.sender, &c.reply_to);
         self.notice_identity(&c.sender, card.as_deref(), batch, notices)?;
@@ -261,7 +271,7 @@ impl<S: Store> Engine<S> {
 
     /// Forgets processed envelope ids older than `keep_ms`.
     fn forget_seen(&mut self, keep_ms: u64) -> Result<(), Error> {
-        let cutoff = hush_relay_client::wire::types::now_ms().saturating_sub(keep_ms);
+        let cutoff = self.now_ms().saturating_sub(keep_ms);
         let mut b = Batch::new();
         for (k, v) in self.account.store.scan(Table::Seen)? {
             let at = <[u8; 8]>::try_from(v.as_slice())

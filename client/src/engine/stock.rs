@@ -25,7 +25,7 @@ impl<S: Store> Engine<S> {
         url: &RelayUrl,
         mailbox: &MailboxAddress,
     ) -> Result<(), Error> {
-        let mut rng = rand::rng();
+        let mut rng = self.child_rng();
         let me = self.account.identity_key_pair();
         let signed = match self.prekeys.current_signed_prekey(me) {
             Some(s) => s,
@@ -62,7 +62,7 @@ impl<S: Store> Engine<S> {
         mailbox: &MailboxAddress,
         stock: &Stock,
     ) -> Result<(), Error> {
-        let mut rng = rand::rng();
+        let mut rng = self.child_rng();
         let keys = self.account.directory_keys();
         if stock.one_time_prekeys < PREKEY_LOW {
             let opks = self

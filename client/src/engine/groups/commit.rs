@@ -3,7 +3,7 @@
 //! crash at any point is settled by sending the same bytes again; a commit that loses its
 //! epoch to another member's is redone on the new epoch.
 
-use super::sync::{seen_key, seen_now};
+use super::sync::{seen_at, seen_key};
 use super::{STATE_MEMBER, log_of, not_member, put_group};
 use crate::card::Card;
 use crate::directory;
@@ -127,11 +127,15 @@ impl<S: Store> Engine<S> {
             let gid = self.ready_group(group).await?;
             rec = self.group_record(group)?;
             rec.leave_epoch = self.groups.epoch(&gid)?;
-            rec.leave_proposal = self.groups.leave(&mut rand::rng(), &gid)?;
+            rec.leave_proposal = self.groups.leave(&mut self.rng, &gid)?;
             rec.leaving = true;
             let mut b = Batch::new();
             put_group(&mut b, group, &rec);
-            b.put(Table::Seen, seen_key(&rec.leave_proposal), seen_now());
+            b.put(
+                Table::Seen,
+                seen_key(&rec.leave_proposal),
+                seen_at(self.now_ms()),
+            );
             self.commit_groups(b)?;
         }
         let (relay, log) = log_of(&rec)?;
@@ -229,7 +233,7 @@ impl<S: Store> Engine<S> {
         cursor: u64,
         change: &Change,
     ) -> Result<Option<(CommitOutput, Vec<WelcomeRecord>)>, Error> {
-        let mut rng = rand::rng();
+        let mut rng = self.child_rng();
         let present = self.member_identities(gid)?;
         let (out, added): (CommitOutput, Vec<&Invitee>) = match change {
             Change::Add(list) => {
@@ -334,11 +338,11 @@ impl<S: Store> Engine<S> {
             .await;
         match r {
             Ok(_) => {
-                self.groups.confirm_commit(&mut rand::rng(), &gid)?;
+                self.groups.confirm_commit(&mut self.rng, &gid)?;
                 let mut b = Batch::new();
                 put_group(&mut b, group, &rec);
-                b.put(Table::Seen, seen_key(&p.commit), seen_now());
-                let now = hush_relay_client::wire::types::now_ms();
+                b.put(Table::Seen, seen_key(&p.commit), seen_at(self.now_ms()));
+                let now = self.now_ms();
                 let mut queued = Vec::with_capacity(p.after_commit.len());
                 for w in &p.after_commit {
                     let o = OutboxRecord {

@@ -133,7 +133,7 @@ impl<S: Store> Engine<S> {
         {
             return Err(Error::GroupNameTaken(name.to_string()));
         }
-        let id = self.groups.create_group(&mut rand::rng())?;
+        let id = self.groups.create_group(&mut self.rng)?;
         let rec = GroupRecord {
             id: id.as_slice().to_vec(),
             relay: self.account.relay().to_string(),

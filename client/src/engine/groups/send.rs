@@ -2,7 +2,7 @@
 //! new state and marked as ours (so reading it back from the log passes it over), then
 //! appended to the group's log.
 
-use super::sync::{seen_key, seen_now};
+use super::sync::{seen_at, seen_key};
 use super::{STATE_MEMBER, not_member};
 use crate::engine::outbox::ENVELOPE_ID_LEN;
 use crate::engine::{Engine, Outgoing};
@@ -30,7 +30,7 @@ impl<S: Store> Engine<S> {
             return Err(not_member(group, &rec));
         }
         let gid = GroupId::from_slice(&rec.id);
-        let mut rng = rand::rng();
+        let mut rng = self.child_rng();
         if rec.leaving {
             return Err(Error::NotInGroup(group.to_string()));
         }
@@ -50,16 +50,17 @@ impl<S: Store> Engine<S> {
             mailbox: Vec::new(),
             envelope: ct,
             to: group.to_string(),
-            queued_at_ms: hush_relay_client::wire::types::now_ms(),
+            queued_at_ms: self.now_ms(),
             group_id: rec.id.clone(),
             epoch: self.groups.epoch(&gid)?,
         };
         let mut b = Batch::new();
-        b.put(Table::Seen, seen_key(&o.envelope), seen_now()).put(
-            Table::Outbox,
-            id.to_vec(),
-            Zeroizing::new(o.encode_to_vec()),
-        );
+        b.put(Table::Seen, seen_key(&o.envelope), seen_at(self.now_ms()))
+            .put(
+                Table::Outbox,
+                id.to_vec(),
+                Zeroizing::new(o.encode_to_vec()),
+            );
         self.commit_groups(b)?;
         Ok(self.deliver(envelope_id, o).await)
     }

@@ -28,12 +28,8 @@ pub(crate) fn seen_key(message: &[u8]) -> Vec<u8> {
 }
 
 /// `now` as a `seen` value.
-pub(crate) fn seen_now() -> Zeroizing<Vec<u8>> {
-    Zeroizing::new(
-        hush_relay_client::wire::types::now_ms()
-            .to_be_bytes()
-            .to_vec(),
-    )
+pub(crate) fn seen_at(now_ms: u64) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(now_ms.to_be_bytes().to_vec())
 }
 
 impl<S: Store> Engine<S> {
@@ -82,38 +78,54 @@ impl<S: Store> Engine<S> {
         if self.group_record(name)?.pending.is_some() {
             self.push_pending(name).await?;
         }
-        let mut rec = self.group_record(name)?;
+        let rec = self.group_record(name)?;
         if rec.state != STATE_MEMBER {
             return Ok(());
         }
         let (relay, log) = log_of(&rec)?;
+        let mut cursor = rec.cursor;
         for _ in 0..MAX_PAGES {
-            let cursor = rec.cursor;
             let page = self
                 .client(&relay)
                 .await?
                 .group_fetch(&log, cursor, 0)
                 .await?;
-            for e in &page.entries {
-                if e.seq < rec.cursor {
-                    continue;
-                }
-                let kinds = self.apply_entry(name, &mut rec, e)?;
-                let mut b = Batch::new();
-                put_group(&mut b, name, &rec);
-                b.put(Table::Seen, seen_key(&e.message), seen_now());
-                let events = self.push_events(&mut b, None, kinds)?;
-                self.commit_groups(b)?;
-                self.unreported.extend(events);
-                if rec.state != STATE_MEMBER {
-                    return Ok(());
-                }
+            if !self.apply_entries(name, &page.entries)? {
+                return Ok(());
             }
             if page.entries.is_empty() || page.next_cursor <= cursor {
                 break;
             }
+            cursor = page.next_cursor;
         }
         Ok(())
+    }
+
+    /// Processes log entries of group `name` in order, each in its own batch with the
+    /// advanced cursor; their events go to [`Engine::unreported`]. Entries before the cursor
+    /// are passed over. `false` once we are no longer a member.
+    pub(crate) fn apply_entries(
+        &mut self,
+        name: &str,
+        entries: &[GroupEntry],
+    ) -> Result<bool, Error> {
+        let mut rec = self.group_record(name)?;
+        for e in entries {
+            if rec.state != STATE_MEMBER {
+                break;
+            }
+            if e.seq < rec.cursor {
+                continue;
+            }
+            let kinds = self.apply_entry(name, &mut rec, e)?;
+            let mut b = Batch::new();
+            put_group(&mut b, name, &rec);
+            b.put(Table::Seen, seen_key(&e.message), seen_at(self.now_ms()));
+            let events = self.push_events(&mut b, None, kinds)?;
+            self.commit_groups(b)?;
+            self.unreported.extend(events);
+        }
+        Ok(rec.state == STATE_MEMBER)
     }
 
     /// Processes one log entry (unless it is one of ours or a repeat); advances `rec`.
@@ -134,7 +146,7 @@ impl<S: Store> Engine<S> {
             return Ok(kinds);
         }
         let gid = GroupId::from_slice(&rec.id);
-        let events = match self.groups.process(&mut rand::rng(), &gid, &e.message) {
+        let events = match self.groups.process(&mut self.rng, &gid, &e.message) {
             Ok(events) => events,
             Err(err) => {
                 // Entries from before we joined cannot (and need not) be read.
@@ -207,7 +219,7 @@ impl<S: Store> Engine<S> {
             what: "group invitation",
             why: "its relay address does not parse".into(),
         })?;
-        let gid = self.groups.join(&mut rand::rng(), &inv.welcome, None)?;
+        let gid = self.groups.join(&mut self.rng, &inv.welcome, None)?;
         let name = match self.group_name(gid.as_slice())? {
             Some(n) => n,
             None => self.free_group_name(&inv.name)?,
