@@ -26,7 +26,7 @@ mod storage;
 #[derive(Parser, Deserialize, Debug, Default)]
 #[command(
     name = "hush-relay",
-    version,
+    version = storage::VERSION,
     about = "Hush blind relay: stores and forwards only ciphertext over QUIC"
 )]
 #[serde(deny_unknown_fields)]

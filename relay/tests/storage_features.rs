@@ -64,3 +64,19 @@ fn an_unknown_storage_names_what_this_build_offers() {
     assert_eq!(e.contains("\"embedded\""), cfg!(feature = "redb"), "{e}");
     assert_eq!(e.contains("postgres://"), cfg!(feature = "postgres"), "{e}");
 }
+
+#[test]
+fn the_version_names_the_backends_of_this_build() {
+    let out = run(&mut relay(&["--version"]));
+    assert!(out.status.success());
+    let v = String::from_utf8_lossy(&out.stdout);
+    let backends = match (cfg!(feature = "redb"), cfg!(feature = "postgres")) {
+        (true, true) => "(storage: redb, postgres)",
+        (true, false) => "(storage: redb)",
+        _ => "(storage: postgres)",
+    };
+    assert_eq!(
+        v.trim(),
+        format!("hush-relay {} {backends}", env!("CARGO_PKG_VERSION"))
+    );
+}

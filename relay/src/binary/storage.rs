@@ -18,6 +18,13 @@ pub(crate) enum StorageChoice {
     Postgres { url: String, pool_size: usize },
 }
 
+/// `hush-relay --version`: the release and the storage backends (features) of this build.
+pub(crate) const VERSION: &str = match (cfg!(feature = "redb"), cfg!(feature = "postgres")) {
+    (true, true) => concat!(env!("CARGO_PKG_VERSION"), " (storage: redb, postgres)"),
+    (true, false) => concat!(env!("CARGO_PKG_VERSION"), " (storage: redb)"),
+    _ => concat!(env!("CARGO_PKG_VERSION"), " (storage: postgres)"),
+};
+
 /// What the setting may be in this build, for error messages.
 const EXPECTED: &str = match (cfg!(feature = "redb"), cfg!(feature = "postgres")) {
     (true, true) => "expected \"embedded\" or a postgres:// URL",
