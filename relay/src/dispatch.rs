@@ -145,7 +145,7 @@ impl Sink for Capture {
     async fn stopped(&mut self) {}
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "redb"))]
 mod tests {
     use super::*;
     use crate::proto::{request, response};

@@ -2,8 +2,11 @@
 //!
 //! The Hush blind relay: a QUIC server that stores and forwards only ciphertext.
 //!
-//! * [`server`] runs the relay ([`server::Relay::start`]);
-//! * [`storage`] is the storage trait and its embedded redb backend;
+//! * [`server`] runs the relay (`server::Relay::start` on the embedded store,
+//!   [`server::Relay::start_with_storage`] on any backend);
+//! * [`storage`] is the storage trait and its backends, each behind a Cargo feature (both
+//!   on by default): `redb`, the embedded store, and `postgres`, PostgreSQL shared by several
+//!   relay nodes;
 //! * [`dispatch`] runs requests without sockets, for tests and fuzzing;
 //! * [`proto`], [`frame`], [`types`] and [`url`] are the wire format, re-exported from
 //!   `hush-wire`, which the relay client (`hush-relay-client`) shares.

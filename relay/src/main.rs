@@ -5,28 +5,28 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use hush_relay::server::{Relay, RelayConfig, RelayHandle};
-use hush_relay::storage::PgStorage;
+use hush_relay::server::{RelayConfig, RelayHandle};
 use hush_relay::tls::CertSource;
 use hush_relay::url::{PublicAddress, RelayUrl};
 use serde::Deserialize;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[path = "binary/config_error.rs"]
 mod config_error;
 #[path = "binary/init.rs"]
 mod init;
+#[path = "binary/storage.rs"]
+mod storage;
 
 /// Settings. Each is a flag, an environment variable (`HUSH_RELAY_...`) and a key of the
 /// TOML config file (the same name with `_` for `-`).
 #[derive(Parser, Deserialize, Debug, Default)]
 #[command(
     name = "hush-relay",
-    version,
+    version = storage::VERSION,
     about = "Hush blind relay: stores and forwards only ciphertext over QUIC"
 )]
 #[serde(deny_unknown_fields)]
@@ -49,7 +49,9 @@ struct Settings {
     data: Option<PathBuf>,
 
     /// Storage: "embedded" (redb in the data folder) or postgres://USER[:PASSWORD]@HOST[:PORT]/DB,
-    /// a database several relay nodes can share [default: embedded]
+    /// a database several relay nodes can share; each needs its Cargo feature in the build
+    /// (`redb`, `postgres`; both by default)
+    #[cfg_attr(feature = "redb", doc = "[default: embedded]")]
     #[arg(long, env = "HUSH_RELAY_STORAGE", value_name = "URL")]
     storage: Option<String>,
 
@@ -191,14 +193,6 @@ struct Settings {
     shutdown_grace_seconds: Option<u64>,
 }
 
-/// Which storage backend the relay runs on.
-enum StorageChoice {
-    /// redb in the data folder.
-    Embedded,
-    /// A PostgreSQL database, possibly shared with other relay nodes.
-    Postgres { url: String, pool_size: usize },
-}
-
 macro_rules! merge {
     ($cli:ident, $file:ident, $($f:ident),*) => {
         $( if $cli.$f.is_none() { $cli.$f = $file.$f.take(); } )*
@@ -258,31 +252,6 @@ impl Settings {
             );
         }
         Ok(s)
-    }
-
-    /// The storage backend to open.
-    fn storage_choice(&self) -> Result<StorageChoice> {
-        match self.storage.as_deref().map(str::trim) {
-            None | Some("") | Some("embedded") | Some("redb") => Ok(StorageChoice::Embedded),
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Ok(StorageChoice::Postgres {
-                    url: url.to_owned(),
-                    pool_size: match self.storage_pool_size {
-                        Some(0) => bail!("storage_pool_size must be at least 1"),
-                        Some(n) => n,
-                        None => hush_relay::storage::DEFAULT_POOL_SIZE,
-                    },
-                })
-            }
-            Some(other) => {
-                // Never echo what might be a URL with a password in it.
-                let scheme = other.split("://").next().unwrap_or("");
-                bail!(
-                    "unknown storage {:?} (expected \"embedded\" or a postgres:// URL)",
-                    if other.contains("://") { scheme } else { other }
-                )
-            }
-        }
     }
 
     fn relay_config(&self) -> Result<RelayConfig> {
@@ -451,19 +420,8 @@ async fn run() -> Result<()> {
         })
         .transpose()?;
     let data_dir = config.data_dir.clone();
-    let relay = match settings.storage_choice()? {
-        StorageChoice::Embedded => Relay::start(config).await,
-        StorageChoice::Postgres { url, pool_size } => {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!("cannot create data folder {}", config.data_dir.display())
-            })?;
-            let storage = PgStorage::connect(&url, pool_size)
-                .await
-                .context("cannot open PostgreSQL storage")?;
-            Relay::start_with_storage(config, Arc::new(storage)).await
-        }
-    }
-    .context("cannot start relay")?;
+    let choice = storage::choose(settings.storage.as_deref(), settings.storage_pool_size)?;
+    let relay = storage::start(choice, config).await?;
     let _ = ready.set(relay.health());
     let announced = RelayUrl::announced(
         relay.fingerprint(),

@@ -8,7 +8,9 @@ use crate::connection;
 use crate::notify::Notifier;
 use crate::shared::Shared;
 use crate::shutdown::Shutdown;
-use crate::storage::{RedbStorage, Storage, StorageError};
+#[cfg(feature = "redb")]
+use crate::storage::RedbStorage;
+use crate::storage::{Storage, StorageError};
 use crate::tls::{self, RelayIdentity, TlsError};
 use crate::types::Fingerprint;
 use crate::url::RelayUrl;
@@ -20,7 +22,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-/// Name of the database file inside the data folder.
+/// Name of the embedded store's database file inside the data folder (and in a backup).
 pub const DB_FILE: &str = "hush.redb";
 
 /// Why the relay could not start or stop cleanly.
@@ -52,7 +54,8 @@ pub enum RelayError {
 pub struct Relay;
 
 impl Relay {
-    /// Opens the embedded store in `config.data_dir` and starts serving.
+    /// Opens the embedded store in `config.data_dir` and starts serving (feature `redb`).
+    #[cfg(feature = "redb")]
     pub async fn start(config: RelayConfig) -> Result<RelayHandle, RelayError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             RelayError::Config(format!("data folder {}: {e}", config.data_dir.display()))
@@ -65,7 +68,7 @@ impl Relay {
     }
 
     /// Starts serving on top of an already opened storage backend (for example a
-    /// [`crate::storage::PgStorage`] shared with other relay nodes).
+    /// `PgStorage`, feature `postgres`, shared with other relay nodes).
     pub async fn start_with_storage(
         config: RelayConfig,
         storage: Arc<dyn Storage>,

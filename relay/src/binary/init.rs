@@ -59,6 +59,8 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("metrics", "127.0.0.1:9090"),
     ("tls_cert", "/etc/hush/relay.pem"),
     ("tls_key", "/etc/hush/relay-key.pem"),
+    // Only a build without the embedded store (feature `redb`) has no default storage.
+    ("storage", "postgres://hush:SECRET@db.internal:5432/hush"),
 ];
 
 /// Runs `hush-relay init`.
@@ -259,7 +261,12 @@ mod tests {
         assert_eq!(on.listen, Some("0.0.0.0:4433".parse().unwrap()));
         assert_eq!(on.ttl_seconds, Some(2_592_000));
         assert_eq!(on.rate_limit_per_second, Some(500.0));
-        assert_eq!(on.storage.as_deref(), Some("embedded"));
+        let storage = if cfg!(feature = "redb") {
+            "embedded"
+        } else {
+            "postgres://hush:SECRET@db.internal:5432/hush"
+        };
+        assert_eq!(on.storage.as_deref(), Some(storage));
         assert_eq!(on.metrics, Some("127.0.0.1:9090".parse().unwrap()));
         let off: Settings = toml::from_str(&text).expect("valid as written");
         assert!(

@@ -1,7 +1,8 @@
 //! The storage trait and the records it deals in.
 //!
-//! Two backends implement it: [`RedbStorage`], the embedded default (one relay node), and
-//! [`PgStorage`], PostgreSQL shared by several relay nodes.
+//! Two backends implement it, each behind a Cargo feature of this crate (both on by
+//! default): `RedbStorage`, the embedded default (one relay node; feature `redb`), and
+//! `PgStorage`, PostgreSQL shared by several relay nodes (feature `postgres`).
 //!
 //! Every method that changes state is a single atomic operation on the backend, so a
 //! backend that serves many relay nodes implements each one as one transaction: "store an envelope unless the mailbox is full", "take one one-time
@@ -9,11 +10,25 @@
 //! durable. Methods return boxed futures so the trait is object-safe (`Arc<dyn Storage>`) and
 //! async backends fit as well as blocking ones.
 
+#[cfg(not(any(feature = "redb", feature = "postgres")))]
+compile_error!(
+    "hush-relay needs a storage backend: enable the feature `redb` (embedded store), \
+     `postgres` (PostgreSQL), or both (the default)"
+);
+
+#[cfg(feature = "postgres")]
 mod pg_backend;
+#[cfg(feature = "postgres")]
 mod pg_listen;
+#[cfg(feature = "postgres")]
 mod pg_schema;
+// The embedded store's row encodings and key layouts; without it only the envelope state
+// codes, which the PostgreSQL backend stores too, are used.
+#[cfg_attr(not(feature = "redb"), allow(dead_code))]
 mod records;
+#[cfg(feature = "redb")]
 mod redb_backend;
+#[cfg(feature = "redb")]
 mod redb_backup;
 mod usage;
 
@@ -22,8 +37,11 @@ pub use hush_wire::model::{
     DirectoryStock, GroupEntry, GroupMessageKind, KeyPackage, OneTimePrekey, PrekeyBundle,
     SignedPrekey, StoredEnvelope,
 };
+#[cfg(feature = "postgres")]
 pub use pg_backend::{DEFAULT_POOL_SIZE, PgStorage};
+#[cfg(feature = "postgres")]
 pub use pg_schema::SCHEMA_VERSION;
+#[cfg(feature = "redb")]
 pub use redb_backend::{CommitStats, RedbStorage};
 pub use usage::StorageUsage;
 

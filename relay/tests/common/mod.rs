@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 use ed25519_dalek::SigningKey;
-use hush_relay::server::{Relay, RelayConfig, RelayHandle};
+#[cfg(feature = "redb")]
+use hush_relay::server::Relay;
+use hush_relay::server::{RelayConfig, RelayHandle};
 use hush_relay_client::{Client, MailboxAddress};
 use std::path::Path;
 use std::time::Duration;
@@ -17,7 +19,8 @@ pub fn config(dir: &Path) -> RelayConfig {
     }
 }
 
-/// Starts a relay in `dir` with `tweak` applied to the test config.
+/// Starts a relay in `dir` (embedded store) with `tweak` applied to the test config.
+#[cfg(feature = "redb")]
 pub async fn start_in(dir: &Path, tweak: impl FnOnce(&mut RelayConfig)) -> RelayHandle {
     let mut c = config(dir);
     tweak(&mut c);
