@@ -4,9 +4,10 @@
 //! store, through a relay on 127.0.0.1, in the same run (alternating rounds).
 //!
 //! The floor of a send is what the engine cannot avoid, each part measured in the same round:
-//! the MLS encryption (`GroupClient::encrypt`, on a separate pair), two commits of the store
-//! (the queued message with the group's new state, then its move to `sent`) and one append
-//! to a group log through the relay client. The floor of a receive per message: the MLS
+//! the MLS encryption (`GroupClient::encrypt`, on a separate pair), the read of the group's
+//! log before sending (one fetch that finds nothing new), two commits of the store (the
+//! queued message with the group's new state, then its move to `sent`) and one append to a
+//! group log through the relay client. The floor of a receive per message: the MLS
 //! decryption, one store commit, and the log fetch divided over the page.
 //!
 //! `cargo bench -p hush-client --bench groups` (env `ROUNDS`, `MESSAGES`).
@@ -107,8 +108,14 @@ fn main() {
         let body = vec![b'x'; 256];
         let n = setups.len();
         let (mut send, mut recv) = (vec![Vec::new(); n], vec![Vec::new(); n]);
-        let (mut enc, mut dec, mut commit, mut append, mut fetch) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut enc, mut dec, mut commit, mut append, mut fetch, mut tail) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
         for _ in 0..rounds {
             for (i, (_, (alice, bob))) in setups.iter_mut().enumerate() {
                 let t = Instant::now();
@@ -162,13 +169,27 @@ fn main() {
                 cursor = page.next_cursor;
             }
             fetch.push(us_per(t, messages));
+            let t = Instant::now();
+            for _ in 0..messages {
+                let page = client.group_fetch(&log, cursor, 0).await.expect("fetch");
+                assert!(page.entries.is_empty());
+            }
+            tail.push(us_per(t, messages));
         }
-        let (enc, dec, commit, append, fetch) =
-            (median(enc), median(dec), median(commit), median(append), median(fetch));
-        let send_floor = enc + 2.0 * commit + append;
+        let (enc, dec, commit, append, fetch, tail) = (
+            median(enc),
+            median(dec),
+            median(commit),
+            median(append),
+            median(fetch),
+            median(tail),
+        );
+        let send_floor = enc + tail + 2.0 * commit + append;
         let recv_floor = dec + commit + fetch;
         println!("engine, group of 2, 256 B, {messages} messages x {rounds} rounds (median of rounds)");
-        println!("floor parts µs/msg: encrypt {enc:.0}, decrypt {dec:.0}, store commit {commit:.0}, append {append:.0}, fetch {fetch:.1}");
+        println!(
+            "floor parts µs/msg: encrypt {enc:.0}, decrypt {dec:.0}, store commit {commit:.0}, append {append:.0}, fetch {fetch:.1} (per message of a page), {tail:.0} (one that finds nothing)"
+        );
         println!("floor µs/msg: send {send_floor:.0}, receive {recv_floor:.0}");
         println!("groups | send µs/msg | / floor | receive µs/msg | / floor");
         for (i, (groups, _)) in setups.iter().enumerate() {

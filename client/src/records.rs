@@ -153,6 +153,24 @@ pub(crate) struct GroupRecord {
     /// The epoch it was made in.
     #[prost(uint64, tag = "8")]
     pub leave_epoch: u64,
+    /// An invitation back into this group that came before we read our removal from its
+    /// log: applied once the log says we were removed.
+    #[prost(message, optional, tag = "9")]
+    pub held_invitation: Option<HeldInvitation>,
+}
+
+/// An invitation kept until it can be applied.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct HeldInvitation {
+    /// The `GroupInvitation` as it came (Welcome included).
+    #[prost(bytes = "vec", tag = "1")]
+    pub payload: Vec<u8>,
+    /// Who sent it (`IdentityPublicKey::to_bytes`).
+    #[prost(bytes = "vec", tag = "2")]
+    pub sender: Vec<u8>,
+    /// Their card, when the envelope carried it.
+    #[prost(string, optional, tag = "3")]
+    pub card: Option<String>,
 }
 
 /// A commit of ours on its way to the group log, with the Welcomes that go with it.

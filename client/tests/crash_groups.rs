@@ -94,6 +94,10 @@ async fn crash_at_every_commit_of_sending_to_a_group() {
     drain(&mut b);
 
     a.start().await.unwrap();
+    // The first send also moves the cursor over the add commit; after it, a send commits
+    // twice: the queued message with the group's state, then its move to `sent` (with the
+    // cursor past it).
+    a.send_to_group("g", b"first").await.unwrap();
     knobs.arm(usize::MAX);
     a.send_to_group("g", b"warm-up").await.unwrap();
     let n = knobs.commits();
@@ -117,7 +121,12 @@ async fn crash_at_every_commit_of_sending_to_a_group() {
     b.receive().await.unwrap();
     assert_eq!(
         drain(&mut b),
-        ["[g] warm-up", "[g] twice-appended", "[g] after"]
+        [
+            "[g] first",
+            "[g] warm-up",
+            "[g] twice-appended",
+            "[g] after"
+        ]
     );
     // Alice reads none of her own messages back.
     a.receive().await.unwrap();

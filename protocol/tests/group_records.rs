@@ -307,3 +307,29 @@ proptest! {
         assert_agree(&[&m[0], &m[1]], &g);
     }
 }
+
+#[test]
+fn welcome_group_id_reads_the_id_and_changes_nothing() {
+    let mut rng = rng(73);
+    let mut alice = Member::new(&mut rng);
+    let mut bob = Member::new(&mut rng);
+    let kb = bob.key_package(&mut rng);
+    let g = alice.client.create_group(&mut rng).unwrap();
+    let add = alice.client.add_members(&mut rng, &g, &[&kb]).unwrap();
+    alice.client.process(&mut rng, &g, &add.commit).unwrap();
+    let w = add.welcome_for(0).unwrap();
+    let before = bob.client.to_bytes().unwrap();
+    assert_eq!(bob.client.welcome_group_id(&mut rng, &w).unwrap(), g);
+    assert_eq!(*bob.client.to_bytes().unwrap(), *before);
+    assert!(
+        bob.client
+            .welcome_group_id(&mut rng, b"not a welcome")
+            .is_err()
+    );
+    assert_eq!(bob.client.join(&mut rng, &w, None).unwrap(), g);
+    // Held and active: join refuses, the id still reads.
+    assert!(matches!(
+        bob.client.join(&mut rng, &w, None),
+        Err(GroupError::GroupExists) | Err(GroupError::NoMatchingKeyPackage)
+    ));
+}

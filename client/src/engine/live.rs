@@ -66,9 +66,7 @@ impl<S: Store> Engine<S> {
         }
         loop {
             if !self.unreported.is_empty() {
-                let mut out = std::mem::take(&mut self.unreported);
-                out.sort_by_key(|e| e.id);
-                return Ok(out);
+                return self.hand_out();
             }
             let Some(live) = self.live.as_mut() else {
                 return Err(Error::Corrupt("live subscriptions"));

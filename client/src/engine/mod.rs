@@ -74,7 +74,7 @@ impl<S: Store> Engine<S> {
     pub fn with_options(mut account: Account<S>, options: ClientOptions) -> Result<Self, Error> {
         let prekeys = account.prekeys()?;
         let groups = Self::load_groups(&mut account)?;
-        Ok(Self {
+        let mut engine = Self {
             account,
             prekeys,
             groups,
@@ -86,7 +86,16 @@ impl<S: Store> Engine<S> {
             live: None,
             rng: StdRng::from_rng(&mut rand::rng()),
             clock: Arc::new(hush_relay_client::wire::types::now_ms),
-        })
+        };
+        // Events saved but never handed out (found while doing something else, then the
+        // engine stopped): the next `receive` returns them.
+        let reported = engine.reported()?;
+        engine.unreported = engine
+            .pending_events()?
+            .into_iter()
+            .filter(|e| e.id > reported)
+            .collect();
+        Ok(engine)
     }
 
     /// The engine with its random numbers drawn from a generator seeded with `seed`: for

@@ -196,6 +196,9 @@ impl<S: Store> Engine<S> {
             .relay
             .parse()
             .map_err(|_| Error::Corrupt("outbox relay URL"))?;
+        // A group message appended right at our cursor: the cursor moves past it with the
+        // same write (no later read has to pass over it).
+        let mut after_append = None;
         let (state, stored_at_ms) = if rec.group_id.is_empty() {
             let mailbox =
                 MailboxAddress::from_slice(&rec.mailbox).map_err(|_| Error::Corrupt("outbox"))?;
@@ -207,6 +210,7 @@ impl<S: Store> Engine<S> {
             let at = receipt.stored_at_ms;
             (OutgoingState::Stored(receipt), at)
         } else {
+            let group_id = rec.group_id.clone();
             let log = hush_relay_client::GroupId::new(rec.group_id)
                 .map_err(|_| Error::Corrupt("outbox group id"))?;
             let r = self
@@ -221,6 +225,7 @@ impl<S: Store> Engine<S> {
                 )
                 .await?;
             let at = self.now_ms();
+            after_append = Some((group_id, r.seq));
             (OutgoingState::InLog { seq: r.seq }, at)
         };
         let sent = SentRecord {
@@ -234,6 +239,15 @@ impl<S: Store> Engine<S> {
             envelope_id.as_bytes().to_vec(),
             Zeroizing::new(sent.encode_to_vec()),
         );
+        if let Some((group_id, seq)) = after_append
+            && let Some(name) = self.group_name(&group_id)?
+        {
+            let mut g = self.group_record(&name)?;
+            if g.cursor == seq {
+                g.cursor = seq + 1;
+                crate::engine::groups::put_group(&mut b, &name, &g);
+            }
+        }
         self.account.store.commit(b)?;
         Ok(state)
     }

@@ -15,6 +15,8 @@ use zeroize::Zeroizing;
 
 /// The account record holding the next event id (u64, big-endian).
 const NEXT_EVENT: &[u8] = b"next_event";
+/// The account record holding the highest event id handed to the app (u64, big-endian).
+const REPORTED: &[u8] = b"reported";
 /// Pages read per [`Engine::receive`] at most (each up to the relay's page size).
 const MAX_PAGES: usize = 10_000;
 /// How long an envelope id is remembered after it was processed, beyond the relay's TTL: a
@@ -44,8 +46,7 @@ impl<S: Store> Engine<S> {
             cursor = page.next_cursor;
         }
         self.sync_groups().await?;
-        let mut out = std::mem::take(&mut self.unreported);
-        out.sort_by_key(|e| e.id);
+        let out = self.hand_out()?;
         let ttl_ms = self.client(&url).await?.info().ttl_seconds * 1000;
         self.forget_seen(ttl_ms + SEEN_MARGIN_MS)?;
         if let Some(stock) = stock {
@@ -72,6 +73,37 @@ impl<S: Store> Engine<S> {
             self.client(url).await?.ack(mailbox, &acks).await?;
         }
         Ok(())
+    }
+
+    /// Takes the events not handed out yet, oldest first, and records that they were.
+    pub(crate) fn hand_out(&mut self) -> Result<Vec<Event>, Error> {
+        let mut out = std::mem::take(&mut self.unreported);
+        out.sort_by_key(|e| e.id);
+        if let Some(last) = out.last() {
+            let mut b = Batch::new();
+            b.put(
+                Table::Account,
+                REPORTED,
+                Zeroizing::new(last.id.to_be_bytes().to_vec()),
+            );
+            if let Err(e) = self.account.store.commit(b) {
+                self.unreported = out;
+                return Err(e.into());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The highest event id handed to the app (0: none).
+    pub(crate) fn reported(&self) -> Result<u64, Error> {
+        match self.account.store.get(Table::Account, REPORTED)? {
+            Some(b) => Ok(u64::from_be_bytes(
+                b.as_slice()
+                    .try_into()
+                    .map_err(|_| Error::Corrupt("event counter"))?,
+            )),
+            None => Ok(0),
+        }
     }
 
     /// Events not confirmed yet, oldest first.
@@ -113,7 +145,7 @@ impl<S: Store> Engine<S> {
         let mut batch = Batch::new();
         let mut kinds = Vec::new();
         match self.open(&env.ciphertext, &mut batch, &mut kinds) {
-            Ok(kind) => kinds.push(kind),
+            Ok(kind) => kinds.extend(kind),
             Err(e) => {
                 // Nothing of a failed open is kept but the fact.
                 batch = Batch::new();
@@ -214,7 +246,7 @@ impl<S: Store> Engine<S> {
         bytes: &[u8],
         batch: &mut Batch,
         notices: &mut Vec<EventKind>,
-    ) -> Result<EventKind, Error> {
+    ) -> Result<Option<EventKind>, Error> {
         let mut rng = self.child_rng();
         let c = envelope::open(self.account.identity_key_pair(), bytes)?;
         let card = reply_card(&c.sender, &c.reply_to);
@@ -225,9 +257,9 @@ impl<S: Store> Engine<S> {
                 return self.join_group(&c.sender, &c.payload, card, batch);
             }
             other => {
-                return Ok(EventKind::Unreadable {
+                return Ok(Some(EventKind::Unreadable {
                     reason: format!("content kind {other:?} is not handled by this engine"),
-                });
+                }));
             }
         }
         let mut sessions = self.sessions(&c.sender)?;
@@ -263,10 +295,10 @@ impl<S: Store> Engine<S> {
             c.sender.fingerprint().0.to_vec(),
             sessions.encode(),
         );
-        Ok(EventKind::Message {
+        Ok(Some(EventKind::Message {
             from: self.sender(&c.sender, card)?,
             body: plaintext,
-        })
+        }))
     }
 
     /// Forgets processed envelope ids older than `keep_ms`.

@@ -139,10 +139,7 @@ impl<S: Store> Engine<S> {
             relay: self.account.relay().to_string(),
             cursor: 0,
             state: STATE_MEMBER,
-            pending: None,
-            leaving: false,
-            leave_proposal: Vec::new(),
-            leave_epoch: 0,
+            ..Default::default()
         };
         let mut b = Batch::new();
         put_group(&mut b, name, &rec);

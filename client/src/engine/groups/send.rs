@@ -21,25 +21,28 @@ impl<S: Store> Engine<S> {
     /// appended it to the group's log, [`crate::OutgoingState::Queued`] when it could not
     /// yet); [`Outgoing::envelope_id`] is then only the outbox's id for it.
     ///
-    /// When members left requests to leave that nobody committed yet, the group cannot take
-    /// messages: the engine reads the log, commits them, then sends.
+    /// The engine reads the group's log first (what it finds is returned by the next
+    /// [`Engine::receive`]): members keep the keys of only a few past epochs, so a message
+    /// encrypted in an epoch the group left long ago could not be read. When the relay cannot
+    /// be reached, the message is encrypted on the state the engine has and queued. Requests
+    /// to leave that nobody committed yet are committed first (the group takes no messages
+    /// until then).
     pub async fn send_to_group(&mut self, group: &str, body: &[u8]) -> Result<Outgoing, Error> {
         self.check_generation().await?;
+        let rec = self.group_record(group)?;
+        if rec.state != STATE_MEMBER || rec.leaving {
+            return Err(not_member(group, &rec));
+        }
+        match self.sync_group(group).await {
+            Ok(()) | Err(Error::Relay(_)) => {}
+            Err(e) => return Err(e),
+        }
         let rec = self.group_record(group)?;
         if rec.state != STATE_MEMBER {
             return Err(not_member(group, &rec));
         }
         let gid = GroupId::from_slice(&rec.id);
         let mut rng = self.child_rng();
-        if rec.leaving {
-            return Err(Error::NotInGroup(group.to_string()));
-        }
-        if self.groups.has_pending_proposals(&gid)? || self.groups.has_pending_commit(&gid)? {
-            self.ready_group(group).await?;
-            if self.groups.has_pending_proposals(&gid)? {
-                self.commit_proposals(group).await?;
-            }
-        }
         let ct = self.groups.encrypt(&mut rng, &gid, body)?;
         let mut id = [0u8; ENVELOPE_ID_LEN];
         rng.fill_bytes(&mut id);

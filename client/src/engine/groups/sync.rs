@@ -6,7 +6,7 @@ use crate::card::Card;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::event::{EventKind, Sender};
-use crate::records::GroupRecord;
+use crate::records::{GroupRecord, HeldInvitation};
 use crate::store::{Batch, Store, Table};
 use hush_protocol::IdentityPublicKey;
 use hush_protocol::group::{GroupEvent, GroupId, GroupInvitation};
@@ -83,8 +83,9 @@ impl<S: Store> Engine<S> {
             return Ok(());
         }
         let (relay, log) = log_of(&rec)?;
-        let mut cursor = rec.cursor;
         for _ in 0..MAX_PAGES {
+            // From the saved cursor (a rejoin may move it back to the invitation's).
+            let cursor = self.group_record(name)?.cursor;
             let page = self
                 .client(&relay)
                 .await?
@@ -96,7 +97,6 @@ impl<S: Store> Engine<S> {
             if page.entries.is_empty() || page.next_cursor <= cursor {
                 break;
             }
-            cursor = page.next_cursor;
         }
         Ok(())
     }
@@ -110,11 +110,23 @@ impl<S: Store> Engine<S> {
         entries: &[GroupEntry],
     ) -> Result<bool, Error> {
         let mut rec = self.group_record(name)?;
+        // The cursor moved over our own entries (or repeats) without a write yet.
+        let mut unsaved = false;
         for e in entries {
             if rec.state != STATE_MEMBER {
                 break;
             }
             if e.seq < rec.cursor {
+                continue;
+            }
+            if self
+                .account
+                .store
+                .get(Table::Seen, &seen_key(&e.message))?
+                .is_some()
+            {
+                rec.cursor = e.seq.saturating_add(1);
+                unsaved = true;
                 continue;
             }
             let kinds = self.apply_entry(name, &mut rec, e)?;
@@ -123,7 +135,18 @@ impl<S: Store> Engine<S> {
             b.put(Table::Seen, seen_key(&e.message), seen_at(self.now_ms()));
             let events = self.push_events(&mut b, None, kinds)?;
             self.commit_groups(b)?;
+            unsaved = false;
             self.unreported.extend(events);
+        }
+        if unsaved {
+            let mut b = Batch::new();
+            put_group(&mut b, name, &rec);
+            self.commit_groups(b)?;
+        }
+        if rec.state != STATE_MEMBER && rec.held_invitation.is_some() {
+            // Removed, and invited back meanwhile: rejoin, and read on from there.
+            self.apply_held_invitation(name)?;
+            return Ok(self.group_record(name)?.state == STATE_MEMBER);
         }
         Ok(rec.state == STATE_MEMBER)
     }
@@ -206,19 +229,40 @@ impl<S: Store> Engine<S> {
     }
 
     /// Joins the group a sealed Welcome (`payload`, from `sender`) invites us to; the group
-    /// records go into `batch`. A group we had (removed, or re-added) keeps its name.
+    /// records go into `batch`. A group we had (removed, or re-added) keeps its name. An
+    /// invitation back into a group whose log we have not read up to our removal yet is held
+    /// in the group's record (`None`): it is applied when the log shows the removal, so
+    /// nothing sent before it is skipped.
     pub(crate) fn join_group(
         &mut self,
         sender: &IdentityPublicKey,
         payload: &[u8],
         card: Option<String>,
         batch: &mut Batch,
-    ) -> Result<EventKind, Error> {
+    ) -> Result<Option<EventKind>, Error> {
         let inv = GroupInvitation::decode(payload)?;
         let relay: RelayUrl = inv.relay.parse().map_err(|_| Error::Invalid {
             what: "group invitation",
             why: "its relay address does not parse".into(),
         })?;
+        let gid = self.groups.welcome_group_id(&mut self.rng, &inv.welcome)?;
+        let held = self.groups.group_ids().contains(&gid) && self.groups.is_active(&gid)?;
+        if held && let Some(name) = self.group_name(gid.as_slice())? {
+            let mut rec = self.group_record(&name)?;
+            if rec.state == STATE_MEMBER {
+                rec.held_invitation = Some(HeldInvitation {
+                    payload: payload.to_vec(),
+                    sender: sender.to_bytes(),
+                    card,
+                });
+                put_group(batch, &name, &rec);
+                return Ok(None);
+            }
+        }
+        if held {
+            // Our state says we are in it, and no record: start over from the invitation.
+            self.groups.delete_group(&gid)?;
+        }
         let gid = self.groups.join(&mut self.rng, &inv.welcome, None)?;
         let name = match self.group_name(gid.as_slice())? {
             Some(n) => n,
@@ -229,16 +273,43 @@ impl<S: Store> Engine<S> {
             relay: relay.to_string(),
             cursor: inv.log_cursor,
             state: STATE_MEMBER,
-            pending: None,
-            leaving: false,
-            leave_proposal: Vec::new(),
-            leave_epoch: 0,
+            ..Default::default()
         };
         put_group(batch, &name, &rec);
-        Ok(EventKind::Joined {
+        Ok(Some(EventKind::Joined {
             group: name,
             by: self.sender(sender, card)?,
-        })
+        }))
+    }
+
+    /// Applies the invitation group `name` held, now that its log says we were removed.
+    pub(crate) fn apply_held_invitation(&mut self, name: &str) -> Result<(), Error> {
+        let rec = self.group_record(name)?;
+        let Some(h) = rec.held_invitation else {
+            return Ok(());
+        };
+        if rec.state == STATE_MEMBER {
+            return Ok(());
+        }
+        let sender =
+            IdentityPublicKey::from_bytes(&h.sender).map_err(|_| Error::Corrupt("invitation"))?;
+        let mut b = Batch::new();
+        let kinds = match self.join_group(&sender, &h.payload, h.card, &mut b) {
+            Ok(k) => k.into_iter().collect(),
+            Err(e) => {
+                let mut rec = self.group_record(name)?;
+                rec.held_invitation = None;
+                b = Batch::new();
+                put_group(&mut b, name, &rec);
+                vec![EventKind::Unreadable {
+                    reason: format!("an invitation back into group {name}: {e}"),
+                }]
+            }
+        };
+        let events = self.push_events(&mut b, None, kinds)?;
+        self.commit_groups(b)?;
+        self.unreported.extend(events);
+        Ok(())
     }
 }
 

@@ -154,6 +154,39 @@ impl GroupClient {
         }
     }
 
+    /// The id of the group a Welcome is for, read with the KeyPackage it was made for; the
+    /// client is left unchanged (the KeyPackage stays). Lets a caller that already holds the
+    /// group find out before [`GroupClient::join`] refuses with [`GroupError::GroupExists`].
+    pub fn welcome_group_id<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        welcome: &[u8],
+    ) -> GroupResult<GroupId> {
+        let msg = MlsWireMessage::from_bytes(welcome)?;
+        let MlsMessageBodyIn::Welcome(welcome) = msg.into_inner().extract() else {
+            return Err(GroupError::UnexpectedMessage {
+                expected: "Welcome",
+            });
+        };
+        let join_config = self.join_config();
+        let undo = self.storage.undo_scope()?;
+        let result = (|| {
+            let provider = Provider::new(&self.crypto, &self.storage, rng);
+            let builder = StagedWelcome::build_from_welcome(&provider, &join_config, welcome)
+                .map_err(welcome_error)?;
+            Ok(GroupId(
+                builder
+                    .processed_welcome()
+                    .unverified_group_info()
+                    .group_id()
+                    .as_slice()
+                    .to_vec(),
+            ))
+        })();
+        undo.roll_back()?;
+        result
+    }
+
     /// Forgets `group` entirely (after leaving, or to drop a group we were removed from).
     pub fn delete_group(&mut self, group: &GroupId) -> GroupResult<()> {
         let mut slot = self.groups.remove(group).ok_or(GroupError::UnknownGroup)?;
