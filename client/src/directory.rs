@@ -33,6 +33,18 @@ fn seal<R: CryptoRng + ?Sized>(
     Ok(keys.seal(rng, kind, blob)?)
 }
 
+/// A signed prekey as a sealed relay entry.
+pub(crate) fn signed_entry<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    keys: &DirectoryKeys,
+    signed: &SignedPreKeyPublic,
+) -> Result<SignedPrekey, Error> {
+    Ok(SignedPrekey {
+        id: signed.id(),
+        blob: seal(rng, keys, EntryKind::SignedPrekey, &signed.to_bytes())?,
+    })
+}
+
 /// One-time prekeys as sealed relay entries.
 pub(crate) fn one_time_entries<R: CryptoRng + ?Sized>(
     rng: &mut R,
@@ -69,10 +81,7 @@ pub(crate) async fn publish<R: CryptoRng + ?Sized>(
     keys: &DirectoryKeys,
     p: &Publication,
 ) -> Result<(), Error> {
-    let signed = SignedPrekey {
-        id: p.signed.id(),
-        blob: seal(rng, keys, EntryKind::SignedPrekey, &p.signed.to_bytes())?,
-    };
+    let signed = signed_entry(rng, keys, &p.signed)?;
     let one_time = one_time_entries(rng, keys, &p.one_time)?;
     client
         .replace_prekeys(mailbox, Some(signed), one_time)

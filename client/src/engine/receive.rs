@@ -52,6 +52,7 @@ impl<S: Store> Engine<S> {
         if let Some(stock) = stock {
             self.replenish(&url, &mailbox, &stock).await?;
         }
+        self.rotate_if_due(&url, &mailbox).await?;
         Ok(out)
     }
 

@@ -16,6 +16,12 @@ pub const KEY_PACKAGE_BATCH: usize = 20;
 pub const PREKEY_LOW: u64 = 10;
 /// Refill KeyPackages below this many.
 pub const KEY_PACKAGE_LOW: u64 = 5;
+/// A new signed prekey replaces the current one this long after it was made (Signal rotates
+/// weekly to monthly; the previous ones stay usable for sessions started meanwhile,
+/// `hush_protocol::SIGNED_PREKEYS_KEPT`).
+pub const SIGNED_PREKEY_ROTATION_MS: u64 = 7 * 24 * 3600 * 1000;
+/// The account record holding when the current signed prekey was made (u64 BE, Unix ms).
+const SIGNED_PREKEY_AT: &[u8] = b"signed_prekey_at";
 
 impl<S: Store> Engine<S> {
     /// Replaces the directory on the relay with fresh sealed entries and registers the fetch
@@ -31,6 +37,7 @@ impl<S: Store> Engine<S> {
             Some(s) => s,
             None => self.prekeys.rotate_signed_prekey(&mut rng, me),
         };
+        let signed_at = self.signed_prekey_at()?.unwrap_or(self.now_ms());
         let one_time = self
             .prekeys
             .generate_one_time_prekeys(&mut rng, PREKEY_BATCH);
@@ -40,6 +47,11 @@ impl<S: Store> Engine<S> {
         let last_resort = self.groups.last_resort_key_package(&mut rng)?;
         let mut batch = Batch::new();
         self.put_group_changes(&mut batch)?;
+        batch.put(
+            Table::Account,
+            SIGNED_PREKEY_AT,
+            Zeroizing::new(signed_at.to_be_bytes().to_vec()),
+        );
         self.commit_with_prekeys(batch)?;
         let keys = self.account.directory_keys();
         let p = Publication {
@@ -52,6 +64,64 @@ impl<S: Store> Engine<S> {
         let mut b = Batch::new();
         b.put(Table::Account, PUBLISHED, Zeroizing::new(vec![1]));
         self.account.store.commit(b)?;
+        Ok(())
+    }
+
+    /// When the current signed prekey was made (`None`: not recorded, stores of the first
+    /// release).
+    fn signed_prekey_at(&self) -> Result<Option<u64>, Error> {
+        self.account
+            .store
+            .get(Table::Account, SIGNED_PREKEY_AT)?
+            .map(|b| {
+                Ok(u64::from_be_bytes(
+                    b.as_slice()
+                        .try_into()
+                        .map_err(|_| Error::Corrupt("signed prekey time"))?,
+                ))
+            })
+            .transpose()
+    }
+
+    /// Replaces the signed prekey when it is [`SIGNED_PREKEY_ROTATION_MS`] old: the new one
+    /// is saved (the previous ones stay usable) before it is uploaded, sealed.
+    pub(crate) async fn rotate_if_due(
+        &mut self,
+        url: &RelayUrl,
+        mailbox: &MailboxAddress,
+    ) -> Result<(), Error> {
+        let now = self.now_ms();
+        let Some(at) = self.signed_prekey_at()? else {
+            // Not recorded yet: count from now.
+            let mut b = Batch::new();
+            b.put(
+                Table::Account,
+                SIGNED_PREKEY_AT,
+                Zeroizing::new(now.to_be_bytes().to_vec()),
+            );
+            self.account.store.commit(b)?;
+            return Ok(());
+        };
+        if now.saturating_sub(at) < SIGNED_PREKEY_ROTATION_MS {
+            return Ok(());
+        }
+        let mut rng = self.child_rng();
+        let signed = self
+            .prekeys
+            .rotate_signed_prekey(&mut rng, self.account.identity_key_pair());
+        let mut b = Batch::new();
+        b.put(
+            Table::Account,
+            SIGNED_PREKEY_AT,
+            Zeroizing::new(now.to_be_bytes().to_vec()),
+        );
+        self.commit_with_prekeys(b)?;
+        let keys = self.account.directory_keys();
+        let entry = directory::signed_entry(&mut rng, &keys, &signed)?;
+        self.client(url)
+            .await?
+            .upload_prekeys(mailbox, Some(entry), Vec::new())
+            .await?;
         Ok(())
     }
 
