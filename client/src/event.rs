@@ -15,6 +15,7 @@ const KIND_REMOVED: u32 = 5;
 const KIND_MEMBERS_CHANGED: u32 = 6;
 const KIND_IDENTITY_CHANGED: u32 = 7;
 const KIND_RESTORED: u32 = 8;
+const KIND_DELIVERY: u32 = 9;
 
 /// Who sent a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,17 @@ pub struct Sender {
     /// Their card as their message carried it, when it names them: what
     /// [`crate::Account::add_contact`] takes to answer someone who is not a contact yet.
     pub card: Option<String>,
+}
+
+/// What became of a message that had waited in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// The recipient's relay stored it, at this time (Unix ms, from its receipt).
+    Stored(u64),
+    /// The group's relay appended it to the group's log at this position.
+    InLog(u64),
+    /// The relay refused it for good (the reason); it will not be sent.
+    Failed(String),
 }
 
 /// Something that happened, for the app.
@@ -106,6 +118,16 @@ pub enum EventKind {
         /// The groups that need a re-add.
         groups: Vec<String>,
     },
+    /// A message that waited in the outbox ([`crate::OutgoingState::Queued`]) went out, or
+    /// was refused for good, on a later try.
+    Delivery {
+        /// Its envelope id (as [`crate::Outgoing::envelope_id`] gave it).
+        envelope_id: EnvelopeId,
+        /// The contact or group it was for.
+        to: String,
+        /// What became of it.
+        status: DeliveryStatus,
+    },
     /// An envelope or group message that could not be read (not for us, a session we do not
     /// have, a kind of content this engine does not handle); it was removed from the relay
     /// (or passed over in the group's log).
@@ -147,6 +169,14 @@ impl std::fmt::Debug for Event {
                 .field("old", old)
                 .field("new", new),
             EventKind::Restored { groups } => d.field("restored_needs_re_add", groups),
+            EventKind::Delivery {
+                envelope_id,
+                to,
+                status,
+            } => d
+                .field("delivery_of", envelope_id)
+                .field("to", to)
+                .field("status", status),
             EventKind::Unreadable { reason } => d.field("unreadable", reason),
         };
         d.finish()
@@ -222,6 +252,29 @@ impl Event {
                 rec.sender = new.0.to_vec();
                 rec.card = Some(card.clone());
             }
+            EventKind::Delivery {
+                envelope_id,
+                to,
+                status,
+            } => {
+                rec.kind = KIND_DELIVERY;
+                rec.envelope_id = envelope_id.as_bytes().to_vec();
+                rec.alias = Some(to.clone());
+                match status {
+                    DeliveryStatus::Stored(at) => {
+                        rec.status = 1;
+                        rec.value = *at;
+                    }
+                    DeliveryStatus::InLog(seq) => {
+                        rec.status = 2;
+                        rec.value = *seq;
+                    }
+                    DeliveryStatus::Failed(why) => {
+                        rec.status = 3;
+                        rec.body = why.clone().into_bytes();
+                    }
+                }
+            }
             EventKind::Restored { groups } => {
                 rec.kind = KIND_RESTORED;
                 rec.added = groups.iter().map(|g| g.as_bytes().to_vec()).collect();
@@ -292,6 +345,16 @@ impl Event {
                     .iter()
                     .map(|g| String::from_utf8(g.clone()).map_err(|_| bad()))
                     .collect::<Result<_, _>>()?,
+            },
+            KIND_DELIVERY => EventKind::Delivery {
+                envelope_id: EnvelopeId::new(rec.envelope_id.clone()).map_err(|_| bad())?,
+                to: rec.alias.take().ok_or_else(bad)?,
+                status: match rec.status {
+                    1 => DeliveryStatus::Stored(rec.value),
+                    2 => DeliveryStatus::InLog(rec.value),
+                    3 => DeliveryStatus::Failed(String::from_utf8_lossy(&rec.body).into_owned()),
+                    _ => return Err(bad()),
+                },
             },
             KIND_UNREADABLE => EventKind::Unreadable {
                 reason: String::from_utf8_lossy(&rec.body).into_owned(),

@@ -129,5 +129,5 @@ pub use engine::{
     Clock, Engine, Group, GroupStatus, MAX_ADD, MAX_COMMIT_ROUNDS, Member, Outgoing, OutgoingState,
 };
 pub use error::Error;
-pub use event::{Event, EventKind, Sender};
+pub use event::{DeliveryStatus, Event, EventKind, Sender};
 pub use sessions::MAX_PREVIOUS;

@@ -123,6 +123,12 @@ pub(crate) struct EventRecord {
     /// Members a commit removed (identity fingerprints, kind 6).
     #[prost(bytes = "vec", repeated, tag = "10")]
     pub removed: Vec<Vec<u8>>,
+    /// Kind 9: 1 stored, 2 in a group's log, 3 failed.
+    #[prost(uint32, tag = "11")]
+    pub status: u32,
+    /// Kind 9: when stored (Unix ms) or the log position.
+    #[prost(uint64, tag = "12")]
+    pub value: u64,
 }
 
 /// A group this account is in or was in (table `groups`, key = local name).

@@ -7,7 +7,7 @@ mod common;
 
 use common::{relay, relay_config, texts};
 use hush_client::{Account, Engine, Error, EventKind, OutgoingState};
-use hush_relay::server::Relay;
+use hush_relay::server::{Relay, RelayConfig};
 use hush_relay_client::{ClientOptions, RelayUrl};
 use std::time::Duration;
 
@@ -230,5 +230,70 @@ async fn a_new_identity_with_a_contacts_name_is_noticed_once() {
     let got = bob.receive().await.unwrap();
     assert_eq!(got.len(), 1);
     assert!(matches!(&got[0].kind, EventKind::Message { .. }));
+    r.shutdown().await.unwrap();
+}
+
+/// A queued message goes out with the next `receive`, which says so with a `Delivery`
+/// event; a message the relay refuses for good leaves the outbox as `Failed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receive_retries_the_outbox_and_reports_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("relay");
+    let config = RelayConfig {
+        max_envelope_bytes: 4096,
+        ..relay_config(&data, "127.0.0.1:0".parse().unwrap())
+    };
+    let r = Relay::start(config.clone()).await.unwrap();
+    let url = r.url();
+    let quick = ClientOptions {
+        idle_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(2),
+        ..ClientOptions::default()
+    };
+    let account = Account::create(MemoryStore::new(), &mut rand::rng(), "Alice", url.clone());
+    let mut alice = Engine::with_options(account.unwrap(), quick).unwrap();
+    let mut bob = engine(MemoryStore::new(), "Bob", &url);
+    introduce(&mut alice, "alice", &mut bob, "bob");
+    bob.receive().await.unwrap();
+    alice.send("bob", b"one").await.unwrap();
+
+    // Too large for this relay: refused for good, not queued.
+    let big = alice.send("bob", &vec![b'x'; 8192]).await.unwrap();
+    assert!(matches!(big.state, OutgoingState::Failed(_)), "{big:?}");
+    assert!(alice.outbox().unwrap().is_empty());
+
+    let addr = r.local_addr();
+    r.shutdown().await.unwrap();
+    let o = alice.send("bob", b"two").await.unwrap();
+    assert!(matches!(o.state, OutgoingState::Queued(_)), "{o:?}");
+    let r = Relay::start(RelayConfig {
+        listen: addr,
+        ..config
+    })
+    .await
+    .unwrap();
+    alice.close().await;
+    let got = alice.receive().await.unwrap();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let EventKind::Delivery {
+        envelope_id,
+        to,
+        status,
+    } = &got[0].kind
+    else {
+        panic!("{got:?}")
+    };
+    assert_eq!(*envelope_id, o.envelope_id);
+    assert_eq!(to, "bob");
+    assert!(matches!(status, hush_client::DeliveryStatus::Stored(_)));
+    assert!(alice.outbox().unwrap().is_empty());
+    bob.close().await;
+    assert_eq!(
+        texts(&bob.receive().await.unwrap()),
+        [
+            (Some("alice".into()), "one".into()),
+            (Some("alice".into()), "two".into())
+        ]
+    );
     r.shutdown().await.unwrap();
 }

@@ -10,6 +10,7 @@
 use super::Engine;
 use crate::directory;
 use crate::error::Error;
+use crate::event::{DeliveryStatus, EventKind};
 use crate::records::{OutboxRecord, SentRecord};
 use crate::store::{Batch, Store, Table};
 use hush_protocol::envelope::{self, ContentKind};
@@ -45,8 +46,24 @@ pub enum OutgoingState {
         seq: u64,
     },
     /// In the outbox: the relay could not be reached or refused it for now (the reason).
-    /// [`Engine::flush_outbox`] retries it.
+    /// [`Engine::flush_outbox`] retries it, and so does every [`Engine::receive`] (an
+    /// [`crate::EventKind::Delivery`] event tells when it goes out).
     Queued(String),
+    /// The relay refused it for good (too large, malformed, an envelope id already used for
+    /// other bytes): it left the outbox and will not be sent.
+    Failed(String),
+}
+
+/// Relay refusals that sending the same bytes again cannot overcome.
+fn permanent(e: &Error) -> bool {
+    use hush_relay_client::ErrorCode as C;
+    matches!(
+        e,
+        Error::Relay(c) if matches!(
+            c.relay_code(),
+            Some(C::Malformed | C::FrameTooLarge | C::EnvelopeTooLarge | C::EnvelopeIdConflict | C::UnsupportedVersion)
+        )
+    )
 }
 
 impl<S: Store> Engine<S> {
@@ -113,7 +130,7 @@ impl<S: Store> Engine<S> {
             Zeroizing::new(rec.encode_to_vec()),
         );
         self.account.store.commit(b)?;
-        Ok(self.deliver(envelope_id, rec).await)
+        Ok(self.deliver(envelope_id, rec, false).await)
     }
 
     /// The outbox entries, oldest first.
@@ -143,9 +160,27 @@ impl<S: Store> Engine<S> {
         let queued = self.queued()?;
         let mut out = Vec::with_capacity(queued.len());
         for (id, rec) in queued {
-            out.push(self.deliver(id, rec).await);
+            out.push(self.deliver(id, rec, false).await);
         }
         Ok(out)
+    }
+
+    /// Retries the outbox on the way (from [`Engine::receive`]): what goes out or fails for
+    /// good becomes a [`crate::EventKind::Delivery`] event, saved with the change.
+    /// After one entry for a relay stays queued, the later ones for it wait for the next
+    /// pass (no timeout per entry, and their order is kept).
+    pub(crate) async fn flush_reporting(&mut self) -> Result<(), Error> {
+        let mut waiting = std::collections::HashSet::new();
+        for (id, rec) in self.queued()? {
+            if waiting.contains(&rec.relay) {
+                continue;
+            }
+            let relay = rec.relay.clone();
+            if let OutgoingState::Queued(_) = self.deliver(id, rec, true).await.state {
+                waiting.insert(relay);
+            }
+        }
+        Ok(())
     }
 
     /// The envelope ids and recipients of the messages still in the outbox, oldest first.
@@ -173,11 +208,24 @@ impl<S: Store> Engine<S> {
         Ok(true)
     }
 
-    /// Hands one outbox entry to its relay; on success moves it from the outbox to `sent`.
-    pub(crate) async fn deliver(&mut self, envelope_id: EnvelopeId, rec: OutboxRecord) -> Outgoing {
+    /// Hands one outbox entry to its relay; on success moves it from the outbox to `sent`,
+    /// on a refusal for good removes it; with `report`, either comes with a `Delivery` event.
+    pub(crate) async fn deliver(
+        &mut self,
+        envelope_id: EnvelopeId,
+        rec: OutboxRecord,
+        report: bool,
+    ) -> Outgoing {
         let to = rec.to.clone();
-        let state = match self.try_deliver(&envelope_id, rec).await {
+        let state = match self.try_deliver(&envelope_id, rec, report).await {
             Ok(state) => state,
+            Err(e) if permanent(&e) => {
+                let reason = e.to_string();
+                match self.drop_failed(&envelope_id, &to, &reason, report) {
+                    Ok(()) => OutgoingState::Failed(reason),
+                    Err(e) => OutgoingState::Queued(e.to_string()),
+                }
+            }
             Err(e) => OutgoingState::Queued(e.to_string()),
         };
         Outgoing {
@@ -187,10 +235,36 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// Removes an entry the relay refused for good.
+    fn drop_failed(
+        &mut self,
+        envelope_id: &EnvelopeId,
+        to: &str,
+        reason: &str,
+        report: bool,
+    ) -> Result<(), Error> {
+        let mut b = Batch::new();
+        b.delete(Table::Outbox, envelope_id.as_bytes());
+        if report {
+            let kind = EventKind::Delivery {
+                envelope_id: envelope_id.clone(),
+                to: to.to_string(),
+                status: DeliveryStatus::Failed(reason.to_string()),
+            };
+            let events = self.push_events(&mut b, None, vec![kind])?;
+            self.account.store.commit(b)?;
+            self.unreported.extend(events);
+        } else {
+            self.account.store.commit(b)?;
+        }
+        Ok(())
+    }
+
     async fn try_deliver(
         &mut self,
         envelope_id: &EnvelopeId,
         rec: OutboxRecord,
+        report: bool,
     ) -> Result<OutgoingState, Error> {
         let url: RelayUrl = rec
             .relay
@@ -228,6 +302,7 @@ impl<S: Store> Engine<S> {
             after_append = Some((group_id, r.seq));
             (OutgoingState::InLog { seq: r.seq }, at)
         };
+        let sent_to = rec.to.clone();
         let sent = SentRecord {
             relay: rec.relay,
             to: rec.to,
@@ -239,16 +314,30 @@ impl<S: Store> Engine<S> {
             envelope_id.as_bytes().to_vec(),
             Zeroizing::new(sent.encode_to_vec()),
         );
-        if let Some((group_id, seq)) = after_append
-            && let Some(name) = self.group_name(&group_id)?
+        if let Some((group_id, seq)) = &after_append
+            && let Some(name) = self.group_name(group_id)?
         {
             let mut g = self.group_record(&name)?;
-            if g.cursor == seq {
+            if g.cursor == *seq {
                 g.cursor = seq + 1;
                 crate::engine::groups::put_group(&mut b, &name, &g);
             }
         }
+        let mut events = Vec::new();
+        if report {
+            let status = match &state {
+                OutgoingState::InLog { seq } => DeliveryStatus::InLog(*seq),
+                _ => DeliveryStatus::Stored(stored_at_ms),
+            };
+            let kind = EventKind::Delivery {
+                envelope_id: envelope_id.clone(),
+                to: sent_to,
+                status,
+            };
+            events = self.push_events(&mut b, None, vec![kind])?;
+        }
         self.account.store.commit(b)?;
+        self.unreported.extend(events);
         Ok(state)
     }
 }

@@ -34,6 +34,7 @@ impl<S: Store> Engine<S> {
     /// Refills the directory's prekeys and KeyPackages when the relay reports them low.
     pub async fn receive(&mut self) -> Result<Vec<Event>, Error> {
         let (url, mailbox) = self.home().await?;
+        self.flush_reporting().await?;
         let mut cursor = 0;
         let mut stock = None;
         for _ in 0..MAX_PAGES {

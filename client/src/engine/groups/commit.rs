@@ -366,7 +366,7 @@ impl<S: Store> Engine<S> {
                 self.commit_groups(b)?;
                 for (id, o) in queued {
                     // A Welcome that cannot be delivered now stays in the outbox.
-                    self.deliver(id, o).await;
+                    self.deliver(id, o, false).await;
                 }
                 Ok(Outcome::Accepted)
             }

@@ -65,6 +65,6 @@ impl<S: Store> Engine<S> {
                 Zeroizing::new(o.encode_to_vec()),
             );
         self.commit_groups(b)?;
-        Ok(self.deliver(envelope_id, o).await)
+        Ok(self.deliver(envelope_id, o, false).await)
     }
 }
