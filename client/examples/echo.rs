@@ -31,12 +31,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     println!("{}", account.card().encode()?);
     let mut engine = Engine::new(account)?;
+    // Events a run that stopped before answering left unconfirmed come first; then what
+    // arrives, as it arrives (`next_events` subscribes to the mailbox and the groups).
+    let mut events = engine.pending_events()?;
     loop {
-        // Events from a run that stopped before answering come first.
-        let mut events = engine.pending_events()?;
-        if events.is_empty() {
-            events = engine.receive().await?;
-        }
         for ev in &events {
             if let EventKind::Message { from, body } = &ev.kind {
                 let alias = match (&from.alias, &from.card) {
@@ -63,7 +61,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             engine.confirm(&[ev.id])?;
         }
-        engine.flush_outbox().await?;
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        events = match engine.next_events().await {
+            Ok(events) => events,
+            Err(e) => {
+                // The relay went away: try again in a while (queued answers go out then).
+                eprintln!("echo: {e}; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                Vec::new()
+            }
+        };
     }
 }

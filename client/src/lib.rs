@@ -25,8 +25,13 @@
 //!   reads every group's log too. A commit that loses its epoch to another member's is made
 //!   again on the new epoch.
 //!
-//! Live subscriptions, multi-device and identity-change events follow (see
-//! `spec/client.md`); `examples/echo.rs` is a complete bot.
+//! * live delivery ([`Engine::next_events`]), rollback detection ([`EventKind::Restored`]),
+//!   identity-change notices, delivery reports for queued messages, signed-prekey
+//!   rotation; time and randomness injectable ([`Engine::with_clock`],
+//!   [`Engine::with_rng_seed`]).
+//!
+//! Multi-device follows (see `spec/client.md`); `examples/echo.rs` is a complete bot,
+//! `examples/chat.rs` a small terminal chat.
 //!
 //! ```
 //! use hush_client::store::{KdfParams, KeySource, SqliteStore};
