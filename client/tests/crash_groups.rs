@@ -6,21 +6,9 @@
 mod common;
 
 use common::crashing::{crashing, restart};
-use common::{relay, texts};
+use common::{engine, introduce, relay, texts};
 use hush_client::store::{MemoryStore, Store};
-use hush_client::{Account, Engine, EventKind};
-use hush_relay_client::RelayUrl;
-
-fn engine<S: Store>(store: S, name: &str, url: &RelayUrl) -> Engine<S> {
-    Engine::new(Account::create(store, &mut rand::rng(), name, url.clone()).unwrap()).unwrap()
-}
-
-fn introduce<S: Store, T: Store>(a: &mut Engine<S>, an: &str, b: &mut Engine<T>, bn: &str) {
-    let ac = a.account().card().encode().unwrap();
-    let bc = b.account().card().encode().unwrap();
-    a.account_mut().add_contact(bn, &bc).unwrap();
-    b.account_mut().add_contact(an, &ac).unwrap();
-}
+use hush_client::{Engine, EventKind};
 
 /// The texts of the events `e` holds, confirmed.
 fn drain<S: Store>(e: &mut Engine<S>) -> Vec<String> {

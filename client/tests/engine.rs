@@ -2,32 +2,12 @@
 //! sealed directories, replies, persistence across restarts, the outbox, and "persist, then
 //! ack" (a redelivered envelope is never processed twice).
 
-use hush_client::store::{KdfParams, KeySource, MemoryStore, SqliteStore, Store};
+use hush_client::store::{KeySource, MemoryStore, SqliteStore};
 mod common;
 
-use common::{relay, relay_config, texts};
+use common::{CHEAP, engine, introduce, quick, relay, relay_config, texts};
 use hush_client::{Account, Engine, Error, EventKind, OutgoingState};
 use hush_relay::server::{Relay, RelayConfig};
-use hush_relay_client::{ClientOptions, RelayUrl};
-use std::time::Duration;
-
-const CHEAP: KdfParams = KdfParams {
-    m_cost: 64,
-    t_cost: 1,
-    p_cost: 1,
-};
-
-fn engine<S: Store>(store: S, name: &str, url: &RelayUrl) -> Engine<S> {
-    Engine::new(Account::create(store, &mut rand::rng(), name, url.clone()).unwrap()).unwrap()
-}
-
-/// Makes `a` and `b` contacts of each other (as exchanging cards does).
-fn introduce<S: Store, T: Store>(a: &mut Engine<S>, an: &str, b: &mut Engine<T>, bn: &str) {
-    let ac = a.account().card().encode().unwrap();
-    let bc = b.account().card().encode().unwrap();
-    a.account_mut().add_contact(bn, &bc).unwrap();
-    b.account_mut().add_contact(an, &ac).unwrap();
-}
 
 fn stored(o: &hush_client::Outgoing) -> bool {
     matches!(o.state, OutgoingState::Stored(_))
@@ -131,12 +111,7 @@ async fn outbox_survives_an_unreachable_relay() {
     let data = dir.path().join("relay");
     let r = relay(&data).await;
     let url = r.url();
-    // Short timeouts: a relay that is down is given up on quickly.
-    let quick = ClientOptions {
-        idle_timeout: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(2),
-        ..ClientOptions::default()
-    };
+    let quick = quick();
     let account = Account::create(MemoryStore::new(), &mut rand::rng(), "Alice", url.clone());
     let mut alice = Engine::with_options(account.unwrap(), quick).unwrap();
     let mut bob = engine(MemoryStore::new(), "Bob", &url);
@@ -245,11 +220,7 @@ async fn receive_retries_the_outbox_and_reports_deliveries() {
     };
     let r = Relay::start(config.clone()).await.unwrap();
     let url = r.url();
-    let quick = ClientOptions {
-        idle_timeout: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(2),
-        ..ClientOptions::default()
-    };
+    let quick = quick();
     let account = Account::create(MemoryStore::new(), &mut rand::rng(), "Alice", url.clone());
     let mut alice = Engine::with_options(account.unwrap(), quick).unwrap();
     let mut bob = engine(MemoryStore::new(), "Bob", &url);

@@ -3,29 +3,11 @@
 
 mod common;
 
-use common::{relay, relay_config, texts};
-use hush_client::store::{KdfParams, KeySource, MemoryStore, SqliteStore, Store};
+use common::{CHEAP, engine, introduce, quick, relay, relay_config, texts};
+use hush_client::store::{KeySource, MemoryStore, SqliteStore, Store};
 use hush_client::{Account, Engine, Error, EventKind, GroupStatus, OutgoingState};
 use hush_relay::server::Relay;
-use hush_relay_client::{ClientOptions, RelayUrl};
-use std::time::Duration;
-
-const CHEAP: KdfParams = KdfParams {
-    m_cost: 64,
-    t_cost: 1,
-    p_cost: 1,
-};
-
-fn engine<S: Store>(store: S, name: &str, url: &RelayUrl) -> Engine<S> {
-    Engine::new(Account::create(store, &mut rand::rng(), name, url.clone()).unwrap()).unwrap()
-}
-
-fn introduce<S: Store, T: Store>(a: &mut Engine<S>, an: &str, b: &mut Engine<T>, bn: &str) {
-    let ac = a.account().card().encode().unwrap();
-    let bc = b.account().card().encode().unwrap();
-    a.account_mut().add_contact(bn, &bc).unwrap();
-    b.account_mut().add_contact(an, &ac).unwrap();
-}
+use hush_relay_client::RelayUrl;
 
 /// Receives and confirms; returns the texts.
 async fn recv<S: Store>(e: &mut Engine<S>) -> Vec<(Option<String>, String)> {
@@ -176,12 +158,7 @@ async fn groups_survive_restarts_and_queued_messages_go_once() {
     let store = |n: &str| {
         SqliteStore::create_with(&dir.path().join(n), KeySource::Passphrase(b"pw"), CHEAP).unwrap()
     };
-    // Short timeouts: a relay that is down is given up on quickly.
-    let quick = ClientOptions {
-        idle_timeout: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(2),
-        ..ClientOptions::default()
-    };
+    let quick = quick();
     let open = |n: &str| {
         let store = SqliteStore::open(&dir.path().join(n), KeySource::Passphrase(b"pw")).unwrap();
         Engine::with_options(Account::open(store).unwrap(), quick.clone()).unwrap()

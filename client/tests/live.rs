@@ -3,22 +3,11 @@
 
 mod common;
 
-use common::{relay, relay_config, texts};
-use hush_client::store::{MemoryStore, Store};
-use hush_client::{Account, Engine};
+use common::{quick_engine as engine, relay, relay_config, texts};
+use hush_client::Engine;
+use hush_client::store::MemoryStore;
 use hush_relay::server::Relay;
-use hush_relay_client::{ClientOptions, RelayUrl};
 use std::time::Duration;
-
-fn engine<S: Store>(store: S, name: &str, url: &RelayUrl) -> Engine<S> {
-    let quick = ClientOptions {
-        idle_timeout: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(2),
-        ..ClientOptions::default()
-    };
-    let account = Account::create(store, &mut rand::rng(), name, url.clone()).unwrap();
-    Engine::with_options(account, quick).unwrap()
-}
 
 /// Collects `n` events from `next_events` (each call bounded), confirming them.
 async fn collect(mut e: Engine<MemoryStore>, n: usize) -> (Engine<MemoryStore>, Vec<String>) {

@@ -4,21 +4,10 @@
 
 mod common;
 
-use common::{relay, texts};
-use hush_client::store::{KdfParams, KeySource, MemoryStore, SqliteStore, Store};
+use common::{CHEAP, engine, relay, texts};
+use hush_client::store::{KeySource, MemoryStore, SqliteStore, Store};
 use hush_client::{Account, Engine, Error, Event, EventKind, GroupStatus};
-use hush_relay_client::RelayUrl;
 use std::path::Path;
-
-const CHEAP: KdfParams = KdfParams {
-    m_cost: 64,
-    t_cost: 1,
-    p_cost: 1,
-};
-
-fn engine<S: Store>(store: S, name: &str, url: &RelayUrl) -> Engine<S> {
-    Engine::new(Account::create(store, &mut rand::rng(), name, url.clone()).unwrap()).unwrap()
-}
 
 fn open(path: &Path) -> Engine<SqliteStore> {
     let store = SqliteStore::open(path, KeySource::Passphrase(b"pw")).unwrap();

@@ -3,10 +3,47 @@
 
 pub mod crashing;
 
-use hush_client::{Event, EventKind};
+use hush_client::store::{KdfParams, Store};
+use hush_client::{Account, Engine, Event, EventKind};
 use hush_relay::server::{Relay, RelayConfig, RelayHandle};
+use hush_relay_client::{ClientOptions, RelayUrl};
 use std::path::Path;
 use std::time::Duration;
+
+/// Key derivation cheap enough for tests (apps use `KdfParams::DEFAULT`).
+pub const CHEAP: KdfParams = KdfParams {
+    m_cost: 64,
+    t_cost: 1,
+    p_cost: 1,
+};
+
+/// Short timeouts: a relay that is down is given up on quickly.
+pub fn quick() -> ClientOptions {
+    ClientOptions {
+        idle_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(2),
+        ..ClientOptions::default()
+    }
+}
+
+/// A new account `name` on `store`, home relay `url`, in an engine.
+pub fn engine<S: Store>(store: S, name: &str, url: &RelayUrl) -> Engine<S> {
+    Engine::new(Account::create(store, &mut rand::rng(), name, url.clone()).unwrap()).unwrap()
+}
+
+/// [`engine`] with [`quick`] timeouts.
+pub fn quick_engine<S: Store>(store: S, name: &str, url: &RelayUrl) -> Engine<S> {
+    let account = Account::create(store, &mut rand::rng(), name, url.clone()).unwrap();
+    Engine::with_options(account, quick()).unwrap()
+}
+
+/// Makes `a` and `b` contacts of each other (as exchanging cards does).
+pub fn introduce<S: Store, T: Store>(a: &mut Engine<S>, an: &str, b: &mut Engine<T>, bn: &str) {
+    let ac = a.account().card().encode().unwrap();
+    let bc = b.account().card().encode().unwrap();
+    a.account_mut().add_contact(bn, &bc).unwrap();
+    b.account_mut().add_contact(an, &ac).unwrap();
+}
 
 /// The relay config of the tests: data in `dir`, `listen` (port 0 for any).
 pub fn relay_config(dir: &Path, listen: std::net::SocketAddr) -> RelayConfig {

@@ -169,19 +169,10 @@ impl<S: Store> Engine<S> {
 
     /// Every group, by name.
     pub fn groups(&self) -> Result<Vec<Group>, Error> {
-        let mut out = self
-            .account
-            .store
-            .scan(Table::Groups)?
-            .into_iter()
-            .map(|(k, v)| {
-                let name = String::from_utf8(k).map_err(|_| Error::Corrupt("group name"))?;
-                let rec = decode_group(&v)?;
-                self.describe(&name, &rec)
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        self.group_records()?
+            .iter()
+            .map(|(name, rec)| self.describe(name, rec))
+            .collect()
     }
 
     fn describe(&self, name: &str, rec: &GroupRecord) -> Result<Group, Error> {
