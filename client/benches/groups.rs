@@ -10,7 +10,10 @@
 //! group log through the relay client. The floor of a receive per message: the MLS
 //! decryption, one store commit, and the log fetch divided over the page.
 //!
-//! `cargo bench -p hush-client --bench groups` (env `ROUNDS`, `MESSAGES`).
+//! Then the same for one group of `MEMBERS` (100) members: Alice sends, one member receives,
+//! against the floor measured the same way on a bare group of that size.
+//!
+//! `cargo bench -p hush-client --bench groups` (env `ROUNDS`, `MESSAGES`, `MEMBERS`).
 
 use hush_client::store::{Batch, KeySource, SqliteStore, Store, Table};
 use hush_client::{Account, Engine, OutgoingState};
@@ -116,6 +119,8 @@ fn main() {
             Vec::new(),
             Vec::new(),
         );
+        // The floor's log is read from where the last round stopped.
+        let mut cursor = 0;
         for _ in 0..rounds {
             for (i, (_, (alice, bob))) in setups.iter_mut().enumerate() {
                 let t = Instant::now();
@@ -158,7 +163,6 @@ fn main() {
             }
             append.push(us_per(t, messages));
             let t = Instant::now();
-            let mut cursor = 0;
             let mut read = 0;
             while read < messages {
                 let page = client.group_fetch(&log, cursor, 0).await.expect("fetch");
@@ -205,6 +209,174 @@ fn main() {
             median(send[1].clone()) / median(send[0].clone()),
             median(recv[1].clone()) / median(recv[0].clone())
         );
+        let members = env("MEMBERS", 100);
+        big_group(&url, dir.path(), rounds, messages, members).await;
         relay.shutdown().await.expect("relay stops");
     });
+}
+
+/// A group of `members`: Alice's engine sends, one member's engine receives, and the floor is
+/// measured on a bare group of the same size, in the same rounds.
+async fn big_group(
+    url: &hush_relay_client::RelayUrl,
+    dir: &std::path::Path,
+    rounds: usize,
+    messages: usize,
+    members: usize,
+) {
+    use hush_client::store::MemoryStore;
+    let store = |n: &str| {
+        SqliteStore::create(&dir.join(format!("{n}-big.db")), KeySource::Key(&[7; 32]))
+            .expect("store")
+    };
+    let a = Account::create(store("alice"), &mut rand::rng(), "Alice", url.clone());
+    let mut alice = Engine::new(a.expect("account")).expect("engine");
+    let b = Account::create(store("bob"), &mut rand::rng(), "Bob", url.clone());
+    let mut bob = Engine::new(b.expect("account")).expect("engine");
+    let mut aliases = Vec::new();
+    let card = bob.account().card().encode().expect("card");
+    alice
+        .account_mut()
+        .add_contact("m0", &card)
+        .expect("contact");
+    bob.receive().await.expect("publish");
+    aliases.push("m0".to_string());
+    for i in 1..members.saturating_sub(1) {
+        let m = Account::create(MemoryStore::new(), &mut rand::rng(), "M", url.clone());
+        let mut m = Engine::new(m.expect("account")).expect("engine");
+        m.receive().await.expect("publish");
+        let card = m.account().card().encode().expect("card");
+        alice
+            .account_mut()
+            .add_contact(&format!("m{i}"), &card)
+            .expect("contact");
+        aliases.push(format!("m{i}"));
+        m.shutdown().await;
+    }
+    alice.create_group("big").expect("group");
+    let refs: Vec<&str> = aliases.iter().map(String::as_str).collect();
+    alice.add_members("big", &refs).await.expect("add");
+    bob.receive().await.expect("join");
+    let events = bob.pending_events().expect("events");
+    bob.confirm(&events.iter().map(|e| e.id).collect::<Vec<_>>())
+        .expect("confirm");
+    alice.send_to_group("big", b"warm-up").await.expect("send");
+    let got = bob.receive().await.expect("receive");
+    bob.confirm(&got.iter().map(|e| e.id).collect::<Vec<_>>())
+        .expect("confirm");
+    assert_eq!(alice.group("big").expect("group").members.len(), members);
+
+    // The bare group of the same size.
+    let mut rng = rand::rng();
+    let ia = IdentityKeyPair::generate(&mut rng);
+    let mut ga = GroupClient::new(&ia, GroupConfig::default()).expect("client");
+    let mut others: Vec<GroupClient> = (1..members)
+        .map(|_| {
+            let id = IdentityKeyPair::generate(&mut rng);
+            GroupClient::new(&id, GroupConfig::default()).expect("client")
+        })
+        .collect();
+    let kps: Vec<Vec<u8>> = others
+        .iter_mut()
+        .map(|c| c.generate_key_packages(&mut rng, 1).expect("kp").remove(0))
+        .collect();
+    let gid = ga.create_group(&mut rng).expect("group");
+    let refs: Vec<&[u8]> = kps.iter().map(Vec::as_slice).collect();
+    let add = ga.add_members(&mut rng, &gid, &refs).expect("add");
+    ga.confirm_commit(&mut rng, &gid).expect("confirm");
+    let mut gb = others.swap_remove(0);
+    gb.join(&mut rng, &add.welcome_for(0).expect("welcome"), None)
+        .expect("join");
+    let mut floor_store =
+        SqliteStore::create(&dir.join("floor-big.db"), KeySource::Key(&[7; 32])).expect("store");
+    let client = Client::connect(url).await.expect("connect");
+    let log = GroupId::new(vec![10; 32]).expect("log id");
+
+    let body = vec![b'x'; 256];
+    let (mut send, mut recv, mut enc, mut dec, mut commit, mut append, mut tail) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    let mut cursor = 0;
+    for _ in 0..rounds {
+        let t = Instant::now();
+        for _ in 0..messages {
+            alice.send_to_group("big", &body).await.expect("send");
+        }
+        send.push(us_per(t, messages));
+        let t = Instant::now();
+        let got = bob.receive().await.expect("receive");
+        recv.push(us_per(t, messages));
+        assert_eq!(got.len(), messages);
+        bob.confirm(&got.iter().map(|e| e.id).collect::<Vec<_>>())
+            .expect("confirm");
+
+        let t = Instant::now();
+        let cts: Vec<Vec<u8>> = (0..messages)
+            .map(|_| ga.encrypt(&mut rng, &gid, &body).expect("encrypt"))
+            .collect();
+        enc.push(us_per(t, messages));
+        let t = Instant::now();
+        for ct in &cts {
+            gb.process(&mut rng, &gid, ct).expect("decrypt");
+        }
+        dec.push(us_per(t, messages));
+        let t = Instant::now();
+        for (k, ct) in cts.iter().enumerate() {
+            let mut b = Batch::new();
+            b.put(
+                Table::Outbox,
+                (k as u64).to_be_bytes().to_vec(),
+                Zeroizing::new(ct.clone()),
+            );
+            floor_store.commit(b).expect("commit");
+        }
+        commit.push(us_per(t, messages));
+        let t = Instant::now();
+        for ct in &cts {
+            let r = client
+                .group_append(
+                    &log,
+                    0,
+                    GroupMessageKind::Application,
+                    ct.clone(),
+                    Vec::new(),
+                )
+                .await
+                .expect("append");
+            cursor = r.seq + 1;
+        }
+        append.push(us_per(t, messages));
+        let t = Instant::now();
+        for _ in 0..messages {
+            client.group_fetch(&log, cursor, 0).await.expect("fetch");
+        }
+        tail.push(us_per(t, messages));
+    }
+    let (enc, dec, commit, append, tail) = (
+        median(enc),
+        median(dec),
+        median(commit),
+        median(append),
+        median(tail),
+    );
+    // A receive's page fetch is spread over the page: counted as one empty fetch per message
+    // would overstate it; the receive floor takes decrypt + commit only.
+    let send_floor = enc + tail + 2.0 * commit + append;
+    let recv_floor = dec + commit;
+    let (s, r) = (median(send), median(recv));
+    println!("group of {members}, 256 B, {messages} messages x {rounds} rounds (median of rounds)");
+    println!(
+        "floor parts µs/msg: encrypt {enc:.0}, decrypt {dec:.0}, store commit {commit:.0}, append {append:.0}, empty fetch {tail:.0}"
+    );
+    println!(
+        "send {s:.0} µs/msg = {:.2}x floor {send_floor:.0}; receive {r:.0} µs/msg = {:.2}x floor {recv_floor:.0}",
+        s / send_floor,
+        r / recv_floor
+    );
 }

@@ -24,6 +24,10 @@ use zeroize::Zeroizing;
 pub const MAX_COMMIT_ROUNDS: usize = 8;
 /// Most members one commit adds (the relay takes at most 100 Welcomes with a commit).
 pub const MAX_ADD: usize = 100;
+/// Most bytes of Welcomes sent in the request that carries their commit (the relay's frames
+/// hold 1 MiB; a Welcome carries the group's whole ratchet tree, so in a large group only a
+/// few fit); the others are queued and sent right after the commit is accepted.
+const WITH_COMMIT_BYTES: usize = 512 * 1024;
 
 /// A contact to add: alias, card, KeyPackage.
 type Invitee = (String, Card, Vec<u8>);
@@ -202,9 +206,17 @@ impl<S: Store> Engine<S> {
                 // Nothing left to do: the change was made meanwhile.
                 return Ok(());
             };
-            let (with_commit, after_commit) = welcomes
-                .into_iter()
-                .partition(|w: &WelcomeRecord| w.relay == rec.relay);
+            // Welcomes ride with the commit (stored only if it is accepted) while they fit in
+            // one request; the rest, and those for other relays, go once it is in.
+            let mut budget = WITH_COMMIT_BYTES.saturating_sub(out.commit.len());
+            let (with_commit, after_commit) =
+                welcomes.into_iter().partition(|w: &WelcomeRecord| {
+                    let fits = w.relay == rec.relay && w.envelope.len() <= budget;
+                    if fits {
+                        budget -= w.envelope.len();
+                    }
+                    fits
+                });
             let mut rec = rec;
             rec.pending = Some(PendingCommitRecord {
                 epoch: out.epoch,
