@@ -268,3 +268,63 @@ async fn receive_retries_the_outbox_and_reports_deliveries() {
     );
     r.shutdown().await.unwrap();
 }
+
+/// A contact's relay that is down does not hold up every `receive`: after one failed retry
+/// it is left alone for a while (by the engine's clock), then tried again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_relay_is_retried_with_backoff() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let home = relay(&dir.path().join("home")).await;
+    let other_dir = dir.path().join("other");
+    let other = relay(&other_dir).await;
+    let now = Arc::new(AtomicU64::new(hush_relay_client::wire::types::now_ms()));
+    let clock = {
+        let now = now.clone();
+        Arc::new(move || now.load(Ordering::SeqCst))
+    };
+    let account = Account::create(MemoryStore::new(), &mut rand::rng(), "Alice", home.url());
+    let mut alice = Engine::with_options(account.unwrap(), quick())
+        .unwrap()
+        .with_clock(clock);
+    let mut carol = engine(MemoryStore::new(), "Carol", &other.url());
+    introduce(&mut alice, "alice", &mut carol, "carol");
+    carol.receive().await.unwrap();
+    alice.send("carol", b"one").await.unwrap();
+    let addr = other.local_addr();
+    other.shutdown().await.unwrap();
+    alice.close().await;
+    let o = alice.send("carol", b"two").await.unwrap();
+    assert!(matches!(o.state, OutgoingState::Queued(_)), "{o:?}");
+
+    // The first receive tries Carol's relay once; the next ones leave it alone.
+    alice.receive().await.unwrap();
+    let t = std::time::Instant::now();
+    for _ in 0..3 {
+        assert!(alice.receive().await.unwrap().is_empty());
+    }
+    assert!(t.elapsed() < std::time::Duration::from_secs(1), "{:?}", t.elapsed());
+    assert_eq!(alice.outbox().unwrap().len(), 1);
+
+    // Carol's relay is back; once the delay has passed, the next receive delivers.
+    let other = Relay::start(relay_config(&other_dir, addr)).await.unwrap();
+    assert!(alice.receive().await.unwrap().is_empty());
+    now.fetch_add(31_000, Ordering::SeqCst);
+    let got = alice.receive().await.unwrap();
+    assert!(
+        matches!(&got[..], [ev] if matches!(ev.kind, EventKind::Delivery { .. })),
+        "{got:?}"
+    );
+    carol.close().await;
+    let got = texts(&carol.receive().await.unwrap());
+    assert_eq!(
+        got,
+        [
+            (Some("alice".into()), "one".into()),
+            (Some("alice".into()), "two".into())
+        ]
+    );
+    other.shutdown().await.unwrap();
+    home.shutdown().await.unwrap();
+}

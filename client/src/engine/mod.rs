@@ -50,6 +50,9 @@ pub struct Engine<S: Store> {
     pub(crate) rng: StdRng,
     /// The time, Unix ms ([`Engine::with_clock`]).
     clock: Clock,
+    /// Relays an outbox retry found unreachable: (not before, Unix ms; last delay, ms).
+    /// Background retries (from `receive`) skip them until then; `flush_outbox` does not.
+    pub(crate) backoff: HashMap<String, (u64, u64)>,
 }
 
 /// A source of the current time, Unix ms.
@@ -86,6 +89,7 @@ impl<S: Store> Engine<S> {
             live: None,
             rng: StdRng::from_rng(&mut rand::rng()),
             clock: Arc::new(hush_relay_client::wire::types::now_ms),
+            backoff: HashMap::new(),
         };
         // Events saved but never handed out (found while doing something else, then the
         // engine stopped): the next `receive` returns them.
@@ -154,7 +158,8 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// A connection to `url`, opened on first use and kept.
+    /// A connection to `url`, opened on first use and kept; a connection that closed is
+    /// opened again (to the home relay: with our mailbox authenticated again).
     pub(crate) async fn client(&mut self, url: &RelayUrl) -> Result<&Client, Error> {
         let key = url.to_string();
         if let Some(c) = self.clients.get(&key)
@@ -164,6 +169,9 @@ impl<S: Store> Engine<S> {
         }
         if !self.clients.contains_key(&key) {
             let c = Client::connect_with(url, self.options.clone()).await?;
+            if url == self.account.relay() {
+                c.authenticate(self.account.mailbox_key()).await?;
+            }
             self.clients.insert(key.clone(), c);
         }
         Ok(&self.clients[&key])

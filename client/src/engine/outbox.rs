@@ -20,6 +20,11 @@ use prost::Message;
 use rand::Rng;
 use zeroize::Zeroizing;
 
+/// How long background retries leave a relay alone after it could not be reached.
+pub const RETRY_FIRST_MS: u64 = 30_000;
+/// The longest they leave it alone (the delay doubles up to this).
+pub const RETRY_MAX_MS: u64 = 600_000;
+
 /// Length of the envelope ids the engine makes.
 pub const ENVELOPE_ID_LEN: usize = 16;
 
@@ -168,16 +173,30 @@ impl<S: Store> Engine<S> {
     /// Retries the outbox on the way (from [`Engine::receive`]): what goes out or fails for
     /// good becomes a [`crate::EventKind::Delivery`] event, saved with the change.
     /// After one entry for a relay stays queued, the later ones for it wait for the next
-    /// pass (no timeout per entry, and their order is kept).
+    /// pass (no timeout per entry, and their order is kept), and that relay is not tried
+    /// again before [`RETRY_FIRST_MS`], doubling up to [`RETRY_MAX_MS`] while it stays
+    /// unreachable: a relay that is down does not hold up every `receive`.
     pub(crate) async fn flush_reporting(&mut self) -> Result<(), Error> {
+        let now = self.now_ms();
         let mut waiting = std::collections::HashSet::new();
         for (id, rec) in self.queued()? {
-            if waiting.contains(&rec.relay) {
+            let later = self
+                .backoff
+                .get(&rec.relay)
+                .is_some_and(|(at, _)| now < *at);
+            if later || waiting.contains(&rec.relay) {
                 continue;
             }
             let relay = rec.relay.clone();
             if let OutgoingState::Queued(_) = self.deliver(id, rec, true).await.state {
+                let delay = self
+                    .backoff
+                    .get(&relay)
+                    .map_or(RETRY_FIRST_MS, |(_, d)| (d * 2).min(RETRY_MAX_MS));
+                self.backoff.insert(relay.clone(), (now + delay, delay));
                 waiting.insert(relay);
+            } else {
+                self.backoff.remove(&relay);
             }
         }
         Ok(())
