@@ -304,7 +304,11 @@ async fn an_unreachable_relay_is_retried_with_backoff() {
     for _ in 0..3 {
         assert!(alice.receive().await.unwrap().is_empty());
     }
-    assert!(t.elapsed() < std::time::Duration::from_secs(1), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(alice.outbox().unwrap().len(), 1);
 
     // Carol's relay is back; once the delay has passed, the next receive delivers.
