@@ -1,16 +1,21 @@
-//! A home folder: its lock, its passphrase and its encrypted state file.
+//! A home folder: its lock, its passphrase, and the engine over its store.
+//!
+//! The state of a home is the engine's encrypted SQLite store, in the file `state.hush`
+//! (`hush_client::store::SqliteStore`, sealed with a key derived from the passphrase). A
+//! home made before the CLI ran on the engine holds the older encrypted JSON state file under
+//! the same name: [`open`] moves it into a store first, once ([`crate::migrate`]).
 
+use crate::errors::{EngineResult, WRONG_PASSPHRASE};
 use crate::exit::{Failure, fail};
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use hush_client::store::{KeySource, SqliteStore, StoreError};
+use hush_client::{Account, Engine};
 use zeroize::Zeroizing;
-
-use crate::state::State;
-use crate::store::{self, StateKey};
 
 /// Name of the state file inside a home.
 pub const STATE_FILE: &str = "state.hush";
@@ -21,20 +26,14 @@ pub const PASSPHRASE_ENV: &str = "HUSH_PASSPHRASE";
 /// How long a command waits for another one using the same home.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 
+/// The engine of a home.
+pub type HomeEngine = Engine<SqliteStore>;
+
 /// A locked home folder. The lock is released when this is dropped (or the process ends),
-/// or for a while with [`Loaded::release`].
+/// or for a while with [`Home::release`].
 pub struct Home {
     dir: PathBuf,
     lock: Option<File>,
-}
-
-/// A home with its decrypted state, and the key to write it back.
-pub struct Loaded {
-    /// The home.
-    pub home: Home,
-    /// The state.
-    pub state: State,
-    key: StateKey,
 }
 
 impl Home {
@@ -59,78 +58,112 @@ impl Home {
         })
     }
 
+    /// The home folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Path of the state file.
     pub fn state_path(&self) -> PathBuf {
         self.dir.join(STATE_FILE)
     }
 
-    /// Decrypts the state.
-    pub fn load(self) -> Result<Loaded> {
-        let path = self.state_path();
-        let image = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let pass = passphrase(false)?;
-        let (body, key) = store::open(&image, pass.as_bytes())?;
-        let state = State::from_json(&body)?;
-        Ok(Loaded {
-            home: self,
-            state,
-            key,
-        })
+    /// Where a new state file is made before it replaces [`Home::state_path`] (init,
+    /// restore, migration): a crash leaves the old file or none, never half of one.
+    pub fn new_state_path(&self) -> PathBuf {
+        self.dir.join(format!("{STATE_FILE}.new"))
     }
 
-    /// Writes a brand-new state (init).
-    pub fn create(self, state: State, passphrase: &[u8]) -> Result<Loaded> {
-        let key = StateKey::new(passphrase)?;
-        let loaded = Loaded {
-            home: self,
-            state,
-            key,
-        };
-        loaded.save()?;
-        Ok(loaded)
-    }
-}
-
-impl Loaded {
-    /// Encrypts and atomically replaces the state file. Refused while the lock is released.
-    pub fn save(&self) -> Result<()> {
-        if self.home.lock.is_none() {
-            bail!("internal error: the state was written while the home was not locked");
+    /// Removes what an interrupted [`Home::new_state_path`] left.
+    pub fn remove_new_state(&self) -> Result<()> {
+        let base = self.new_state_path();
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let p = PathBuf::from(format!("{}{suffix}", base.display()));
+            match fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("cannot remove {}", p.display())),
+            }
         }
-        let body = self.state.to_json()?;
-        let image = self.key.seal(&body)?;
-        store::write_atomic(&self.home.state_path(), &image)
-    }
-}
-
-impl Loaded {
-    /// Lets other commands use the home while this one waits (`recv --wait`). The state in
-    /// memory must not be used until [`Loaded::reload`].
-    pub fn release(&mut self) {
-        self.home.lock = None;
-    }
-
-    /// Whether this command holds the home's lock.
-    pub fn is_locked(&self) -> bool {
-        self.home.lock.is_some()
-    }
-
-    /// Takes the lock again and reads the state as other commands left it, with the key
-    /// derived at load (no second Argon2id). Does nothing if the lock is held.
-    pub fn reload(&mut self) -> Result<()> {
-        if self.home.lock.is_some() {
-            return Ok(());
-        }
-        let file = lock_file(&self.home.dir)?;
-        let path = self.home.state_path();
-        let image = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let body = self.key.open(&image).context(
-            "the home's state file was replaced meanwhile (restored, or a new passphrase)",
-        )?;
-        self.state = State::from_json(&body)?;
-        self.home.lock = Some(file);
         Ok(())
     }
+
+    /// Puts the finished new state file in place of the state file (the store that wrote it
+    /// must be closed), then syncs the folder.
+    pub fn install_new_state(&self) -> Result<()> {
+        let (new, path) = (self.new_state_path(), self.state_path());
+        fs::rename(&new, &path).with_context(|| format!("cannot replace {}", path.display()))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("cannot sync folder {}", self.dir.display()))?;
+        Ok(())
+    }
+
+    /// Lets other commands use the home while this one waits (`recv --wait`).
+    pub fn release(&mut self) {
+        self.lock = None;
+    }
+
+    /// Takes the lock again after [`Home::release`]; does nothing while it is held.
+    pub fn relock(&mut self) -> Result<()> {
+        if self.lock.is_none() {
+            self.lock = Some(lock_file(&self.dir)?);
+        }
+        Ok(())
+    }
+}
+
+/// A home, locked, with its engine open.
+pub struct Opened {
+    /// The home.
+    pub home: Home,
+    /// Its engine.
+    pub engine: HomeEngine,
+    /// The passphrase it was opened with.
+    pub passphrase: Zeroizing<String>,
+}
+
+/// Whether the file at `path` is a state file of the format from before the engine.
+pub fn is_legacy(path: &Path) -> Result<bool> {
+    let mut magic = [0u8; 8];
+    let mut f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    match f.read_exact(&mut magic) {
+        Ok(()) => Ok(&magic == crate::store::MAGIC),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Maps a store error when opening.
+pub fn store_error(path: &Path, e: StoreError) -> anyhow::Error {
+    match e {
+        StoreError::WrongKey => fail(Failure::WrongPassphrase, WRONG_PASSPHRASE),
+        StoreError::NotAStore => anyhow::anyhow!(
+            "{} is not a Hush state file (damaged, or not made by hush)",
+            path.display()
+        ),
+        other => anyhow::anyhow!("cannot open {}: {other}", path.display()),
+    }
+}
+
+/// Locks the home at `dir`, asks for the passphrase, moves a state file of the older format
+/// into a store (once), and opens the engine.
+pub fn open(dir: &Path) -> Result<Opened> {
+    let home = Home::lock(dir, false)?;
+    let passphrase = passphrase(false)?;
+    let path = home.state_path();
+    if is_legacy(&path)? {
+        crate::migrate::migrate(&home, passphrase.as_bytes())?;
+    }
+    let store = SqliteStore::open(&path, KeySource::Passphrase(passphrase.as_bytes()))
+        .map_err(|e| store_error(&path, e))?;
+    let account = Account::open(store).cli()?;
+    let engine = Engine::with_options(account, crate::net::options()).cli()?;
+    Ok(Opened {
+        home,
+        engine,
+        passphrase,
+    })
 }
 
 /// The passphrase: `HUSH_PASSPHRASE`, else a prompt on the terminal (asked twice when

@@ -1,23 +1,21 @@
-//! The `hush` command-line client as a library: the binary (`src/main.rs`) parses arguments
-//! and calls [`cmd`]; the fuzz targets reach the parsers of untrusted input through it
-//! (contact cards in [`card`], the encrypted state file in [`store`] and its body in
+//! The `hush` command-line client as a library: a thin shell over the `hush-client` engine.
+//! The binary (`src/main.rs`) parses arguments and calls [`cmd`]; each command opens the
+//! home's engine ([`home::open`]), calls it, and prints. The fuzz targets reach the parsers
+//! of untrusted input through it (contact cards in [`card`]; the state file format of homes
+//! from before the engine, which [`migrate`] moves into the engine's store, in [`store`] and
 //! [`state`]).
 
 #![forbid(unsafe_code)]
 
-pub mod archived;
 pub use hush_client::card;
 pub mod cmd;
-pub mod directory;
 pub mod display;
-pub mod engine;
+pub mod errors;
+pub mod events;
 pub mod exit;
-pub mod generation;
 pub mod home;
-pub mod identity_change;
-pub mod invitation;
+pub mod migrate;
 pub mod net;
 pub mod output;
-pub mod sessions;
 pub mod state;
 pub mod store;

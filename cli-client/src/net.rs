@@ -20,14 +20,21 @@ fn connect_timeout() -> Duration {
     Duration::from_secs(secs)
 }
 
+/// Connection options: a relay that does not answer within the connect timeout
+/// ([`CONNECT_TIMEOUT_ENV`]) is unreachable; keep-alives hold an idle connection open.
+pub fn options() -> ClientOptions {
+    let wait = connect_timeout();
+    ClientOptions {
+        keep_alive: (wait / 3).clamp(Duration::from_millis(500), Duration::from_secs(5)),
+        idle_timeout: wait,
+        ..ClientOptions::default()
+    }
+}
+
 /// Connects to `url`; "unreachable" if it does not answer in time.
 pub async fn connect(url: &RelayUrl) -> Result<Client> {
     let wait = connect_timeout();
-    let options = ClientOptions {
-        keep_alive: Duration::from_secs(5),
-        ..ClientOptions::default()
-    };
-    match tokio::time::timeout(wait, Client::connect_with(url, options)).await {
+    match tokio::time::timeout(wait, Client::connect_with(url, options())).await {
         Err(_) => Err(fail(
             Failure::Unreachable,
             format!(
@@ -55,12 +62,8 @@ pub fn describe(e: &ClientError) -> String {
 /// connection is [`Failure::Unreachable`].
 pub fn err(what: &str) -> impl FnOnce(ClientError) -> anyhow::Error + '_ {
     move |e| {
-        let lost = matches!(
-            e,
-            ClientError::Connection(_) | ClientError::Stream(_) | ClientError::NoResponse
-        );
         let message = format!("{what}: {}", describe(&e));
-        if lost {
+        if crate::errors::unreachable(&e) {
             fail(Failure::Unreachable, message)
         } else {
             anyhow!(message)

@@ -7,15 +7,18 @@ mod common;
 use common::{PASS, TestRelay, User, messages};
 use ed25519_dalek::SigningKey;
 use hush_cli::card::Card;
-use hush_cli::cmd::basic::{KEY_PACKAGE_BATCH, PREKEY_BATCH};
-use hush_cli::home::Home;
 use hush_cli::state::{STATE_VERSION, Secret, State};
+use hush_cli::store::StateKey;
 use hush_protocol::{IdentityKeyPair, PreKeyStore};
 use hush_relay::proto::ErrorCode;
 use hush_relay_client::{Client, RelayUrl};
 use hush_relay_client::{OneTimePrekey, SignedPrekey};
 use rand::Rng;
 use zeroize::Zeroizing;
+
+/// What `hush init` published before sealed directories.
+const PREKEY_BATCH: usize = 50;
+const KEY_PACKAGE_BATCH: usize = 20;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -102,10 +105,11 @@ fn legacy_init(user: &User, relay: &str, name: &str) {
     }
     let old = State::from_json(&serde_json::to_vec(&body).unwrap()).unwrap();
     std::fs::create_dir_all(&user.home).unwrap();
-    Home::lock(&user.home, true)
+    let image = StateKey::new(PASS.as_bytes())
         .unwrap()
-        .create(old, PASS.as_bytes())
+        .seal(&old.to_json().unwrap())
         .unwrap();
+    std::fs::write(user.home.join("state.hush"), image).unwrap();
 }
 
 #[test]

@@ -20,6 +20,10 @@ pub(crate) const PROFILE: &[u8] = b"profile";
 pub(crate) const PREKEYS: &[u8] = b"prekeys";
 /// Where stores of earlier versions kept the whole MLS client (now one record per entry).
 pub(crate) const GROUP_CLIENT: &[u8] = b"group_client";
+/// Present while the account's directory entries on the relay are still plaintext (an
+/// account imported from before sealed directories): its card stays version 1 until the
+/// engine replaces them by sealed ones.
+pub(crate) const UNSEALED: &[u8] = b"unsealed";
 
 /// An account open on its store.
 pub struct Account<S: Store> {
@@ -29,6 +33,8 @@ pub struct Account<S: Store> {
     directory: DirectorySecret,
     profile: Profile,
     relay: RelayUrl,
+    /// See [`UNSEALED`].
+    pub(crate) unsealed: bool,
 }
 
 impl<S: Store> std::fmt::Debug for Account<S> {
@@ -99,6 +105,7 @@ impl<S: Store> Account<S> {
             directory,
             profile,
             relay,
+            unsealed: false,
         })
     }
 
@@ -127,6 +134,7 @@ impl<S: Store> Account<S> {
             .relay
             .parse()
             .map_err(|_| Error::Corrupt("relay URL"))?;
+        let unsealed = store.get(Table::Account, UNSEALED)?.is_some();
         Ok(Self {
             store,
             identity,
@@ -134,6 +142,7 @@ impl<S: Store> Account<S> {
             directory,
             profile,
             relay,
+            unsealed,
         })
     }
 
@@ -166,20 +175,32 @@ impl<S: Store> Account<S> {
         MailboxAddress::from_public_key(&self.mailbox_key.verifying_key())
     }
 
-    /// This account's contact card (version 2: with the directory secret).
+    /// This account's contact card: version 2, with the directory secret (version 1, without
+    /// it, for an account imported with plaintext directory entries until the engine has
+    /// sealed them, see [`crate::Import::directory`]).
     pub fn card(&self) -> Card {
         Card {
             name: self.profile.name.clone(),
             identity: self.identity.public().clone(),
             mailbox: self.mailbox(),
             relay: self.relay.clone(),
-            directory: Some(self.directory.clone()),
+            directory: (!self.unsealed).then(|| self.directory.clone()),
         }
     }
 
     /// The keys of this account's sealed directory (seal key, fetch token).
     pub(crate) fn directory_keys(&self) -> DirectoryKeys {
         DirectoryKeys::derive(&self.directory, self.mailbox().as_bytes())
+    }
+
+    /// The mailbox key's seed, the directory secret, and whether the directory is still
+    /// unsealed (for a backup).
+    pub(crate) fn secrets(&self) -> (Zeroizing<[u8; 32]>, DirectorySecret, bool) {
+        (
+            Zeroizing::new(self.mailbox_key.to_bytes()),
+            self.directory.clone(),
+            self.unsealed,
+        )
     }
 
     /// The prekey store, as last saved.

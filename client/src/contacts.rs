@@ -70,7 +70,7 @@ fn decode(alias: &[u8], value: &[u8]) -> Result<Contact, Error> {
 }
 
 /// Adds the writes of a contact and its index entry to `b`.
-fn write_contact(b: &mut Batch, c: &Contact) -> Result<(), Error> {
+pub(crate) fn write_contact(b: &mut Batch, c: &Contact) -> Result<(), Error> {
     let rec = ContactRecord {
         card: c.card.encode()?,
         verified: c.verified,

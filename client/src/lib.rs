@@ -124,6 +124,7 @@ mod directory;
 mod engine;
 mod error;
 mod event;
+mod import;
 mod records;
 mod sessions;
 pub mod store;
@@ -132,7 +133,9 @@ pub use account::{Account, check_name};
 pub use contacts::{CardUpdate, Contact, MAX_ALIAS_LEN, check_alias};
 pub use engine::{
     Clock, Engine, Group, GroupStatus, MAX_ADD, MAX_COMMIT_ROUNDS, Member, Outgoing, OutgoingState,
+    SentMessage,
 };
 pub use error::Error;
 pub use event::{DeliveryStatus, Event, EventKind, Sender};
+pub use import::{Import, ImportGroup, ImportSent, ImportSessions};
 pub use sessions::MAX_PREVIOUS;

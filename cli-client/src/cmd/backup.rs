@@ -13,14 +13,20 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
+use hush_client::store::{KeySource, SqliteStore};
+use hush_client::{Account, GroupStatus, Import, ImportGroup};
+use hush_protocol::directory::DirectorySecret;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use zeroize::Zeroizing;
 
-use crate::engine::Engine;
-use crate::home::{self, Home, STATE_FILE};
+use crate::card::Card;
+use crate::errors::EngineResult;
+use crate::events::fpr;
+use crate::home::{self, Home, STATE_FILE, store_error};
 use crate::net;
 use crate::output::emit;
-use crate::state::{Contact, GroupRecord, STATE_VERSION, Secret, State};
+use crate::state::{Contact, Secret};
 use crate::store::{self, StateKey};
 
 /// `kind` of a backup body.
@@ -74,45 +80,49 @@ pub struct Backup {
 
 /// `hush backup FILE`.
 pub fn backup(dir: &Path, file: &Path) -> Result<()> {
-    let l = Home::lock(dir, false)?.load()?;
-    let e = Engine::new(l)?;
-    let mut gc = e.l.state.group_client(&e.me)?;
-    for id in gc.group_ids() {
-        gc.delete_group(&id)
-            .context("cannot strip group state from the backup")?;
+    let o = home::open(dir)?;
+    let i = o.engine.backup().cli()?;
+    let mut peers = BTreeMap::new();
+    for text in &i.peers {
+        let card = Card::parse(text).map_err(|e| anyhow!("stored card is invalid: {e}"))?;
+        peers.insert(fpr(&card.identity.fingerprint()), text.clone());
     }
-    let s = &e.l.state;
     let b = Backup {
         kind: BACKUP_KIND.into(),
         backup_version: BACKUP_VERSION,
-        name: s.name.clone(),
-        relay: s.relay.clone(),
-        identity: s.identity.clone(),
-        mailbox_key: s.mailbox_key.clone(),
-        prekeys: s.prekeys.clone(),
-        group_client: Secret::new(gc.to_bytes().context("cannot encode group state")?),
-        contacts: s.contacts.clone(),
-        peers: s.peers.clone(),
-        directory_secret: s.directory_secret.clone(),
-        directory_sealed: s.directory_sealed,
-        groups: s
+        name: i.name.clone(),
+        relay: i.relay.to_string(),
+        identity: Secret::new(i.identity.clone()),
+        mailbox_key: Secret::new(Zeroizing::new(i.mailbox_key.to_vec())),
+        prekeys: Secret::new(i.prekeys.clone()),
+        group_client: Secret::new(i.group_client.clone()),
+        contacts: i
+            .contacts
+            .iter()
+            .map(|(a, c)| (a.clone(), Contact { card: c.clone() }))
+            .collect(),
+        peers,
+        directory_secret: i
+            .directory
+            .as_ref()
+            .map(|d| Secret::new(Zeroizing::new(d.as_bytes().to_vec()))),
+        directory_sealed: i.directory.is_some(),
+        groups: i
             .groups
             .iter()
-            .filter(|(_, g)| g.active)
-            .map(|(n, g)| {
+            .map(|g| {
                 (
-                    n.clone(),
+                    g.name.clone(),
                     BackupGroup {
-                        id: g.id.clone(),
-                        relay: g.relay.clone(),
+                        id: hex::encode(&g.id),
+                        relay: g.relay.to_string(),
                     },
                 )
             })
             .collect(),
     };
-    let body = zeroize::Zeroizing::new(serde_json::to_vec(&b).context("cannot encode backup")?);
-    let pass = home::passphrase(false)?;
-    let image = StateKey::new(pass.as_bytes())?.seal(&body)?;
+    let body = Zeroizing::new(serde_json::to_vec(&b).context("cannot encode backup")?);
+    let image = StateKey::new(o.passphrase.as_bytes())?.seal(&body)?;
     store::write_atomic(file, &image)?;
     emit(
         format!(
@@ -130,6 +140,57 @@ pub fn backup(dir: &Path, file: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The account a backup holds: no session, every group waiting for a re-add.
+fn to_import(b: Backup) -> Result<Import> {
+    let mailbox_key: [u8; 32] = b
+        .mailbox_key
+        .0
+        .as_slice()
+        .try_into()
+        .map_err(|_| anyhow!("the backup's mailbox key is corrupt"))?;
+    let directory = match (&b.directory_secret, b.directory_sealed) {
+        (Some(s), true) => Some(
+            DirectorySecret::from_slice(&s.0)
+                .map_err(|_| anyhow!("the backup's directory secret is corrupt"))?,
+        ),
+        _ => None,
+    };
+    let mut groups = Vec::new();
+    for (name, g) in b.groups {
+        groups.push(ImportGroup {
+            name,
+            id: hex::decode(&g.id).context("the backup's group id is corrupt")?,
+            relay: g
+                .relay
+                .parse()
+                .map_err(|e| anyhow!("the backup's group relay is invalid: {e}"))?,
+            cursor: 0,
+            status: GroupStatus::NeedsReAdd,
+            own_entries: Vec::new(),
+        });
+    }
+    Ok(Import {
+        name: b.name,
+        relay: b
+            .relay
+            .parse()
+            .map_err(|e| anyhow!("the backup's relay URL is invalid: {e}"))?,
+        identity: b.identity.0,
+        mailbox_key: Zeroizing::new(mailbox_key),
+        directory,
+        prekeys: b.prekeys.0,
+        group_client: b.group_client.0,
+        contacts: b.contacts.into_iter().map(|(a, c)| (a, c.card)).collect(),
+        peers: b.peers.into_values().collect(),
+        sessions: Vec::new(),
+        groups,
+        seen: Vec::new(),
+        sent: Vec::new(),
+        generation: 0,
+        events: Vec::new(),
+    })
+}
+
 /// `hush restore FILE`.
 pub async fn restore(dir: &Path, file: &Path, force: bool) -> Result<()> {
     let image = fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -141,6 +202,9 @@ pub async fn restore(dir: &Path, file: &Path, force: bool) -> Result<()> {
         );
     }
     let pass = home::passphrase(false)?;
+    if store::Header::parse(&image).is_err() {
+        bail!("{} is not a Hush backup", file.display());
+    }
     let (body, _) = store::open(&image, pass.as_bytes())
         .with_context(|| format!("cannot open the backup {}", file.display()))?;
     let b: Backup = serde_json::from_slice(&body)
@@ -154,63 +218,33 @@ pub async fn restore(dir: &Path, file: &Path, force: bool) -> Result<()> {
             b.backup_version
         );
     }
-    let groups = b
-        .groups
-        .into_iter()
-        .map(|(n, g)| {
-            (
-                n,
-                GroupRecord {
-                    id: g.id,
-                    relay: g.relay,
-                    cursor: 0,
-                    own_seqs: Default::default(),
-                    active: true,
-                    rejoin: true,
-                },
-            )
-        })
-        .collect();
-    let mut state = State {
-        version: STATE_VERSION,
-        name: b.name,
-        relay: b.relay,
-        identity: b.identity,
-        mailbox_key: b.mailbox_key,
-        prekeys: b.prekeys,
-        group_client: b.group_client,
-        contacts: b.contacts,
-        sessions: Default::default(),
-        generation: 0,
-        archived_sessions: Default::default(),
-        previous_sessions: Default::default(),
-        peers: b.peers,
-        directory_secret: b.directory_secret,
-        directory_sealed: b.directory_sealed,
-        sent: Default::default(),
-        groups,
-        seen: Default::default(),
-        inbox: Default::default(),
-    };
-    // Check the keys before anything is written.
-    let me = state.identity()?;
-    state.group_client(&me)?;
-    state.prekeys()?;
+    let mut import = to_import(b)?;
+    let n_contacts = import.contacts.len();
+    let n_groups = import.groups.len();
     // Start from the relay's generation: the next send advances it.
-    let url = state.relay_url()?;
-    let client = net::connect(&url).await?;
+    let client = net::connect(&import.relay).await?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&import.mailbox_key);
     let mailbox = client
-        .authenticate(&state.mailbox_key()?)
+        .authenticate(&key)
         .await
         .map_err(net::err("cannot open our mailbox on the relay"))?;
-    state.generation = client
+    import.generation = client
         .generation(&mailbox)
         .await
         .map_err(net::err("cannot read the state generation on the relay"))?;
     client.close().await;
-    let n_contacts = state.contacts.len();
-    let n_groups = state.groups.len();
-    home.create(state, pass.as_bytes())?;
+    home.remove_new_state()?;
+    let new = home.new_state_path();
+    let made = (|| -> Result<()> {
+        let store = SqliteStore::create(&new, KeySource::Passphrase(pass.as_bytes()))
+            .map_err(|e| store_error(&new, e))?;
+        drop(Account::import(store, &mut rand::rng(), import).cli()?);
+        home.install_new_state()
+    })();
+    if let Err(e) = made {
+        let _ = home.remove_new_state();
+        return Err(e);
+    }
     emit(
         format!(
             "restored {} with {n_contacts} contacts; new sessions start with the next message",

@@ -8,15 +8,16 @@ use hush_relay_client::ErrorCode;
 use hush_relay_client::Status;
 use serde_json::json;
 
+use crate::errors::EngineResult;
 use crate::exit::{Failure, fail};
-use crate::home::Home;
+use crate::home;
 use crate::net;
 use crate::output::{coarse, emit, rfc3339};
 
 /// `hush status ID`: `stored` (since when, and when it expires unread), `delivered` (when),
-/// or `expired` (when), from the relay that stored it, receipts verified.
+/// or `expired` (when), from the relay that stored it, receipts verified; `queued` for a
+/// message still in the outbox.
 pub async fn status(dir: &Path, id: &str) -> Result<()> {
-    let l = Home::lock(dir, false)?.load()?;
     let id = id.trim().to_ascii_lowercase();
     let bytes = hex::decode(&id).map_err(|_| {
         fail(
@@ -26,34 +27,45 @@ pub async fn status(dir: &Path, id: &str) -> Result<()> {
     })?;
     let eid = EnvelopeId::new(bytes)
         .map_err(|_| fail(Failure::Usage, format!("'{id}' is not an envelope id")))?;
-    let sent = l
-        .state
-        .sent
-        .iter()
-        .rev()
-        .find(|s| s.id == id)
-        .cloned()
-        .ok_or_else(|| {
-            fail(
-                Failure::NotFound,
-                format!("no message with id {id} was sent from this home"),
-            )
-        })?;
+    let o = home::open(dir)?;
+    let Some(sent) = o.engine.sent_message(&eid).cli()? else {
+        if let Some((_, to)) = o
+            .engine
+            .outbox()
+            .cli()?
+            .into_iter()
+            .find(|(q, _)| *q == eid)
+        {
+            emit(
+                format!(
+                    "queued for {to}: the relay has not stored it yet; it goes out with the next \
+                     command that reaches the relay"
+                ),
+                json!({"envelope_id": id, "to": to, "status": "queued"}),
+            );
+            return Ok(());
+        }
+        return Err(fail(
+            Failure::NotFound,
+            format!("no message with id {id} was sent from this home"),
+        ));
+    };
+    // Other commands may use the home while the relay answers.
+    drop(o);
     let relay = sent
         .relay
         .parse()
         .map_err(|e| anyhow!("stored relay URL is invalid: {e}"))?;
-    drop(l);
     let client = net::connect(&relay).await?;
     let now = client.info().server_time_ms;
     let ttl_ms = client.info().ttl_seconds.saturating_mul(1000);
     let report = client.status(&eid).await.map_err(|e| match e.relay_code() {
         Some(ErrorCode::NotFound) => {
-            let when = if sent.sent_at_ms > 0 {
+            let when = if sent.stored_at_ms > 0 {
                 format!(
                     " (sent {}, {} ago)",
-                    rfc3339(sent.sent_at_ms),
-                    coarse(now.saturating_sub(sent.sent_at_ms))
+                    rfc3339(sent.stored_at_ms),
+                    coarse(now.saturating_sub(sent.stored_at_ms))
                 )
             } else {
                 String::new()
@@ -66,7 +78,7 @@ pub async fn status(dir: &Path, id: &str) -> Result<()> {
                 ),
             )
         }
-        _ => anyhow!("cannot get the status: {}", net::describe(&e)),
+        _ => net::err("cannot get the status")(e),
     })?;
     client.close().await;
     let stored = report.stored.stored_at_ms;

@@ -35,6 +35,8 @@ pub(crate) struct Live {
     /// True while a push is being handled: if the call is dropped then, the next one reads
     /// everything again first.
     busy: bool,
+    /// A push [`Engine::wait_live`] took, for the next [`Engine::next_events`] to handle.
+    ready: Option<Option<Push>>,
 }
 
 impl Drop for Live {
@@ -57,22 +59,41 @@ impl<S: Store> Engine<S> {
     /// the subscriptions with an error; the next call subscribes again.
     pub async fn next_events(&mut self) -> Result<Vec<Event>, Error> {
         if self.live.as_ref().is_none_or(|l| l.busy) {
-            self.live = None;
-            let caught_up = self.receive().await?;
-            self.go_live().await?;
+            let caught_up = self.start_live().await?;
             if !caught_up.is_empty() {
                 return Ok(caught_up);
             }
         }
         loop {
-            if !self.unreported.is_empty() {
-                return self.hand_out();
+            self.wait_live().await;
+            let events = self.handle_live().await?;
+            if !events.is_empty() {
+                return Ok(events);
             }
-            let Some(live) = self.live.as_mut() else {
-                return Err(Error::Corrupt("live subscriptions"));
-            };
-            let push = live.rx.recv().await;
-            live.busy = true;
+        }
+    }
+
+    /// Starts the live subscriptions (again, if they run): reads everything waiting, as
+    /// [`Engine::receive`] does, and returns it, then subscribes. For apps that wait with
+    /// [`Engine::wait_live`] and handle with [`Engine::handle_live`] themselves.
+    pub async fn start_live(&mut self) -> Result<Vec<Event>, Error> {
+        self.live = None;
+        let caught_up = self.receive().await?;
+        self.go_live().await?;
+        Ok(caught_up)
+    }
+
+    /// Handles what [`Engine::wait_live`] took (nothing if it took nothing) and returns the
+    /// events not handed out yet, possibly none. Starts the subscriptions when none run.
+    pub async fn handle_live(&mut self) -> Result<Vec<Event>, Error> {
+        if self.live.as_ref().is_none_or(|l| l.busy) {
+            return self.start_live().await;
+        }
+        let push = self.live.as_mut().and_then(|l| l.ready.take());
+        if let Some(push) = push {
+            if let Some(live) = self.live.as_mut() {
+                live.busy = true;
+            }
             let handled = self.handle(push).await;
             if let Some(live) = self.live.as_mut() {
                 live.busy = false;
@@ -82,6 +103,26 @@ impl<S: Store> Engine<S> {
                 return Err(e);
             }
         }
+        self.hand_out()
+    }
+
+    /// Waits until a live subscription pushed something, without handling it (the next
+    /// [`Engine::next_events`] does): an app that shares the store with other processes waits
+    /// here without holding it, then takes it, [`Engine::reload`]s and handles. Returns at once
+    /// when events wait to be handed out, or when no subscription runs (`next_events` starts
+    /// them). Cancel-safe.
+    pub async fn wait_live(&mut self) {
+        if !self.unreported.is_empty() {
+            return;
+        }
+        let Some(live) = self.live.as_mut() else {
+            return;
+        };
+        if live.busy || live.ready.is_some() {
+            return;
+        }
+        let push = live.rx.recv().await;
+        live.ready = Some(push);
     }
 
     /// Stops the live subscriptions (they start again with the next [`Engine::next_events`]).
@@ -111,6 +152,7 @@ impl<S: Store> Engine<S> {
             url,
             mailbox,
             busy: false,
+            ready: None,
         });
         self.follow_groups().await
     }

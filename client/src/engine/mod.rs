@@ -4,13 +4,17 @@
 //! in the store before the relay is told to delete it).
 
 mod generation;
+pub(crate) use generation::GENERATION;
+pub(crate) use receive::NEXT_EVENT;
 pub(crate) mod groups;
 mod live;
+mod manage;
 pub(crate) mod outbox;
 mod receive;
 mod stock;
 
 pub use groups::{Group, GroupStatus, MAX_ADD, MAX_COMMIT_ROUNDS, Member};
+pub use manage::SentMessage;
 pub use outbox::{Outgoing, OutgoingState};
 
 use crate::account::{Account, PREKEYS};

@@ -14,7 +14,7 @@ use hush_relay_client::{Envelope, EnvelopeId, MailboxAddress, RelayUrl};
 use zeroize::Zeroizing;
 
 /// The account record holding the next event id (u64, big-endian).
-const NEXT_EVENT: &[u8] = b"next_event";
+pub(crate) const NEXT_EVENT: &[u8] = b"next_event";
 /// The account record holding the highest event id handed to the app (u64, big-endian).
 const REPORTED: &[u8] = b"reported";
 /// Pages read per [`Engine::receive`] at most (each up to the relay's page size).
@@ -241,6 +241,27 @@ impl<S: Store> Engine<S> {
         Ok(out)
     }
 
+    /// A contact's stored card is replaced by the one their message carried when that is the
+    /// same identity and mailbox in a newer version (a version 2 card, after they sealed their
+    /// directory): their keys can then be fetched with it.
+    fn upgrade_card(
+        &self,
+        sender: &IdentityPublicKey,
+        card: Option<&str>,
+        batch: &mut Batch,
+    ) -> Result<(), Error> {
+        let (Some(text), Some(alias)) = (card, self.account.alias_of(sender)?) else {
+            return Ok(());
+        };
+        let mut contact = self.account.contact(&alias)?;
+        let new = Card::parse(text)?;
+        if contact.card.is_upgraded_by(&new) {
+            contact.card = new;
+            crate::contacts::write_contact(batch, &contact)?;
+        }
+        Ok(())
+    }
+
     /// Opens and decrypts one envelope; the session and prekey changes go into `batch`, the
     /// notices it gives rise to (before its own event) into `notices`.
     fn open(
@@ -297,6 +318,7 @@ impl<S: Store> Engine<S> {
             c.sender.fingerprint().0.to_vec(),
             sessions.encode(),
         );
+        self.upgrade_card(&c.sender, card.as_deref(), batch)?;
         Ok(Some(EventKind::Message {
             from: self.sender(&c.sender, card)?,
             body: plaintext,

@@ -62,8 +62,10 @@ impl<S: Store> Engine<S> {
         };
         directory::publish(&mut rng, self.client(url).await?, mailbox, &keys, &p).await?;
         let mut b = Batch::new();
-        b.put(Table::Account, PUBLISHED, Zeroizing::new(vec![1]));
+        b.put(Table::Account, PUBLISHED, Zeroizing::new(vec![1]))
+            .delete(Table::Account, crate::account::UNSEALED);
         self.account.store.commit(b)?;
+        self.account.unsealed = false;
         Ok(())
     }
 

@@ -268,6 +268,15 @@ pub(crate) fn not_member(name: &str, rec: &GroupRecord) -> Error {
 }
 
 /// Puts a group's engine record and its index entry into `b`.
+/// The `seen` record marking log entry `seq` of group `id` as one of our own messages, for
+/// entries whose bytes we do not have (groups imported from a CLI home, which kept positions).
+pub(crate) fn own_entry_key(id: &[u8], seq: u64) -> Vec<u8> {
+    let mut k = b"own-entry:".to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k.extend_from_slice(id);
+    k
+}
+
 pub(crate) fn put_group(b: &mut Batch, name: &str, rec: &GroupRecord) {
     b.put(
         Table::Groups,

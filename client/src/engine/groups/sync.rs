@@ -1,7 +1,7 @@
 //! Reading group logs: each entry is processed once, and its events, the group's new MLS
 //! state and the advanced cursor are written in one batch. Joining from a Welcome.
 
-use super::{STATE_MEMBER, STATE_REMOVED, log_of, put_group};
+use super::{STATE_MEMBER, STATE_REMOVED, log_of, own_entry_key, put_group};
 use crate::card::Card;
 use crate::engine::Engine;
 use crate::error::Error;
@@ -124,6 +124,11 @@ impl<S: Store> Engine<S> {
                 .store
                 .get(Table::Seen, &seen_key(&e.message))?
                 .is_some()
+                || self
+                    .account
+                    .store
+                    .get(Table::Seen, &own_entry_key(&rec.id, e.seq))?
+                    .is_some()
             {
                 rec.cursor = e.seq.saturating_add(1);
                 unsaved = true;
