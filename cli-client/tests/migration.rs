@@ -7,11 +7,13 @@ mod common;
 use common::{PASS, TestRelay, User, messages};
 use ed25519_dalek::SigningKey;
 use hush_cli::card::Card;
-use hush_cli::state::{STATE_VERSION, Secret, State};
+use hush_cli::state::{Contact, GroupRecord, InboxItem, STATE_VERSION, Secret, Sent, State};
 use hush_cli::store::StateKey;
-use hush_protocol::{IdentityKeyPair, PreKeyStore};
+use hush_protocol::directory::EntryKind;
+use hush_protocol::envelope::{self, ContentKind};
+use hush_protocol::{IdentityKeyPair, PreKeyBundle, PreKeyStore, Session, SessionConfig};
 use hush_relay::proto::ErrorCode;
-use hush_relay_client::{Client, RelayUrl};
+use hush_relay_client::{Client, EnvelopeId, RelayUrl};
 use hush_relay_client::{OneTimePrekey, SignedPrekey};
 use rand::Rng;
 use zeroize::Zeroizing;
@@ -29,7 +31,8 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Makes a home exactly as `hush init` did before sealed directories: plain prekeys and
 /// KeyPackages uploaded without a fetch verifier, a state without a directory secret.
-fn legacy_init(user: &User, relay: &str, name: &str) {
+/// Returns the state (not written yet) and the identity.
+fn legacy_state(relay: &str, name: &str) -> (State, IdentityKeyPair) {
     let url: RelayUrl = relay.parse().unwrap();
     let mut rng = rand::rng();
     let identity = IdentityKeyPair::generate(&mut rng);
@@ -69,8 +72,6 @@ fn legacy_init(user: &User, relay: &str, name: &str) {
             .unwrap();
         client.close().await;
     });
-    // The state body of that version had none of the fields added since: write it as JSON
-    // without them, so the test also proves that such a body still opens.
     let mut state = State {
         version: STATE_VERSION,
         name: name.to_string(),
@@ -93,15 +94,16 @@ fn legacy_init(user: &User, relay: &str, name: &str) {
         directory_sealed: false,
     };
     state.set_group_client(&groups).unwrap();
+    (state, identity)
+}
+
+/// Writes `state` as the home's state file, in the format of before the engine, leaving out
+/// the JSON fields named in `absent` (fields added in later versions).
+fn write_legacy(user: &User, state: &State, absent: &[&str]) {
     let mut body: serde_json::Value = serde_json::from_slice(&state.to_json().unwrap()).unwrap();
     let obj = body.as_object_mut().unwrap();
-    for added in [
-        "generation",
-        "archived_sessions",
-        "directory_secret",
-        "directory_sealed",
-    ] {
-        assert!(obj.remove(added).is_some(), "{added}");
+    for added in absent {
+        assert!(obj.remove(*added).is_some(), "{added}");
     }
     let old = State::from_json(&serde_json::to_vec(&body).unwrap()).unwrap();
     std::fs::create_dir_all(&user.home).unwrap();
@@ -110,6 +112,23 @@ fn legacy_init(user: &User, relay: &str, name: &str) {
         .seal(&old.to_json().unwrap())
         .unwrap();
     std::fs::write(user.home.join("state.hush"), image).unwrap();
+}
+
+/// A home of the first version: none of the fields added since.
+fn legacy_init(user: &User, relay: &str, name: &str) {
+    let (state, _) = legacy_state(relay, name);
+    // The state body of that version had none of the fields added since: write it as JSON
+    // without them, so the test also proves that such a body still opens.
+    write_legacy(
+        user,
+        &state,
+        &[
+            "generation",
+            "archived_sessions",
+            "directory_secret",
+            "directory_sealed",
+        ],
+    );
 }
 
 #[test]
@@ -177,4 +196,162 @@ fn a_legacy_home_seals_its_directory_and_its_contacts_learn_the_new_card() {
         got,
         vec![("bob".into(), Some("team".into()), "welcome".into())]
     );
+}
+
+/// Starts a session with `card`'s owner as the CLI did before the engine: fetches the sealed
+/// bundle with the card's token, runs X3DH, and sends `text` sealed, with `reply_to` as the
+/// sender's card. Returns the session and the envelope id.
+fn legacy_send(
+    relay: &str,
+    me: &IdentityKeyPair,
+    reply_to: &str,
+    card: &Card,
+    text: &str,
+) -> (Session, EnvelopeId) {
+    let url: RelayUrl = relay.parse().unwrap();
+    let keys = card.directory_keys().expect("a version 2 card");
+    let mut rng = rand::rng();
+    runtime().block_on(async {
+        let client = Client::connect(&url).await.unwrap();
+        let b = client
+            .fetch_prekey_bundle_with_token(&card.mailbox, Some(keys.fetch_token().as_bytes()))
+            .await
+            .unwrap();
+        let signed = keys
+            .open(EntryKind::SignedPrekey, &b.signed_prekey.blob)
+            .unwrap();
+        let one_time = b
+            .one_time_prekey
+            .map(|k| keys.open(EntryKind::OneTimePrekey, &k.blob).unwrap());
+        let bundle = PreKeyBundle::from_parts(&signed, one_time.as_deref()).unwrap();
+        let mut session =
+            Session::initiate(&mut rng, me, &bundle, SessionConfig::default()).unwrap();
+        let message = session.encrypt(&mut rng, text.as_bytes()).unwrap();
+        let sealed = envelope::seal(
+            &mut rng,
+            me,
+            &card.identity,
+            ContentKind::SessionMessage,
+            &message,
+            reply_to.as_bytes(),
+        )
+        .unwrap();
+        let id = EnvelopeId::random().unwrap();
+        client.send(&card.mailbox, &id, sealed).await.unwrap();
+        client.close().await;
+        (session, id)
+    })
+}
+
+#[test]
+fn a_home_with_sessions_groups_and_unread_messages_moves_whole_into_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(&dir.path().join("relay"));
+    let alice = User::new(dir.path(), "alice");
+    let bob = User::new(dir.path(), "bob");
+    bob.init(&relay.url, "Bob");
+    let bob_card_text = bob.card();
+    let bob_card = Card::parse(&bob_card_text).unwrap();
+
+    // Alice's home as the CLI before the engine left it: a contact, a session she started
+    // (its first message on its way), a sent record, a group, a message read but not shown,
+    // a state generation.
+    let (mut state, me) = legacy_state(&relay.url, "Alice");
+    let alice_v1 = Card {
+        name: "Alice".into(),
+        identity: me.public().clone(),
+        mailbox: state.mailbox().unwrap(),
+        relay: relay.url.parse().unwrap(),
+        directory: None,
+    }
+    .encode()
+    .unwrap();
+    let (session, first_id) = legacy_send(&relay.url, &me, &alice_v1, &bob_card, "legacy hello");
+    state.contacts.insert(
+        "bob".into(),
+        Contact {
+            card: bob_card_text.clone(),
+        },
+    );
+    state.set_session(&session);
+    let first_hex = hex::encode(first_id.as_bytes());
+    state.record_sent(Sent {
+        id: first_hex.clone(),
+        relay: relay.url.clone(),
+        to: "bob".into(),
+        sent_at_ms: 1,
+    });
+    let mut gc = state.group_client(&me).unwrap();
+    let gid = gc.create_group(&mut rand::rng()).unwrap();
+    state.set_group_client(&gc).unwrap();
+    state.groups.insert(
+        "team".into(),
+        GroupRecord {
+            id: hex::encode(gid.as_slice()),
+            relay: relay.url.clone(),
+            cursor: 0,
+            own_seqs: Default::default(),
+            active: true,
+            rejoin: false,
+        },
+    );
+    state.inbox.push(InboxItem {
+        event: "message".into(),
+        from: "bob".into(),
+        group: None,
+        text: Some("read before the move".into()),
+        ..Default::default()
+    });
+    write_legacy(&alice, &state, &[]);
+    // An earlier move that was interrupted left a half-made store beside the file.
+    std::fs::write(alice.home.join("state.hush.new"), b"half a store").unwrap();
+
+    // The first command moves the home: the message read before is shown first.
+    let got = messages(&alice.recv_json());
+    assert_eq!(
+        got,
+        vec![("bob".into(), None, "read before the move".into())]
+    );
+    let head = std::fs::read(alice.home.join("state.hush")).unwrap();
+    assert!(
+        head.starts_with(b"SQLite format 3\0"),
+        "the state is a store now"
+    );
+    assert!(!alice.home.join("state.hush.new").exists());
+
+    // The session moved: Bob reads the first message and answers on the session Alice
+    // started, which her store decrypts, and she goes on on it.
+    bob.ok(&["contact", "add", "alice", &alice_v1]);
+    let got = messages(&bob.recv_json());
+    assert_eq!(got, vec![("alice".into(), None, "legacy hello".into())]);
+    bob.ok(&["send", "alice", "answer"]);
+    assert_eq!(
+        messages(&alice.recv_json()),
+        vec![("bob".into(), None, "answer".into())]
+    );
+    alice.ok(&["send", "bob", "on the same session"]);
+    assert_eq!(
+        messages(&bob.recv_json()),
+        vec![("alice".into(), None, "on the same session".into())]
+    );
+
+    // The sent record moved: the relay reports the first message delivered.
+    let status = alice.ok(&["status", &first_hex]);
+    assert!(status.starts_with("delivered "), "{status}");
+
+    // The group moved with its MLS state: Alice adds Bob and writes to it.
+    let list = alice.ok(&["group", "list"]);
+    assert!(list.starts_with("team\t1 members\tepoch 0\tme"), "{list}");
+    alice.ok(&["group", "add", "team", "bob"]);
+    alice.ok(&["group", "send", "team", "hello team"]);
+    let events = bob.recv_json();
+    assert_eq!(events[0]["event"], "joined", "{events:?}");
+    assert_eq!(
+        messages(&events),
+        vec![("alice".into(), Some("team".into()), "hello team".into())]
+    );
+
+    // Nothing is shown twice, and the moved home opens as a store from now on.
+    assert!(alice.recv_json().is_empty());
+    assert!(alice.ok(&["contact", "list"]).starts_with("bob\tBob\t"));
 }
