@@ -6,7 +6,8 @@
 //! The floor of a send is what the engine cannot avoid, each part measured in the same round:
 //! the MLS encryption (`GroupClient::encrypt`, on a separate pair), the read of the group's
 //! log before sending (one fetch that finds nothing new), two commits of the store (the
-//! queued message with the group's new state, then its move to `sent`) and one append to a
+//! queued message with the group's new state, which the bare client's `take_changes` gives,
+//! then its move to `sent`) and one append to a
 //! group log through the relay client. The floor of a receive per message: the MLS
 //! decryption, one store commit, and the log fetch divided over the page.
 //!
@@ -18,11 +19,28 @@
 use hush_client::store::{Batch, KeySource, SqliteStore, Store, Table};
 use hush_client::{Account, Engine, OutgoingState};
 use hush_protocol::IdentityKeyPair;
-use hush_protocol::group::{GroupClient, GroupConfig};
+use hush_protocol::group::{GroupChanges, GroupClient, GroupConfig};
 use hush_relay::server::{Relay, RelayConfig};
 use hush_relay_client::{Client, GroupId, GroupMessageKind};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
+
+/// Adds what a bare MLS client must persist after an operation (its changed records) to `b`,
+/// as the engine does: the floor's commit writes the message with the group's new state.
+fn put_state(b: &mut Batch, c: GroupChanges) {
+    for (k, v) in c.entries {
+        match v {
+            Some(v) => b.put(Table::GroupEntries, k, v),
+            None => b.delete(Table::GroupEntries, k),
+        };
+    }
+    for (g, v) in c.groups {
+        match v {
+            Some(v) => b.put(Table::GroupStates, g.as_slice().to_vec(), v),
+            None => b.delete(Table::GroupStates, g.as_slice().to_vec()),
+        };
+    }
+}
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -103,6 +121,7 @@ fn main() {
         let add = ga.add_members(&mut rng, &gid, &[&kp]).expect("add");
         ga.confirm_commit(&mut rng, &gid).expect("confirm");
         gb.join(&mut rng, &add.welcome_for(0).expect("welcome"), None).expect("join");
+        ga.take_changes().expect("changes");
         let mut floor_store = SqliteStore::create(&dir.path().join("floor.db"), KeySource::Key(&[7; 32]))
             .expect("store");
         let client = Client::connect(&url).await.expect("connect");
@@ -137,9 +156,11 @@ fn main() {
             }
             // Floor parts, same round.
             let mut cts = Vec::with_capacity(messages);
+            let mut states = Vec::with_capacity(messages);
             let t = Instant::now();
             for _ in 0..messages {
                 cts.push(ga.encrypt(&mut rng, &gid, &body).expect("encrypt"));
+                states.push(ga.take_changes().expect("changes"));
             }
             enc.push(us_per(t, messages));
             let t = Instant::now();
@@ -148,9 +169,10 @@ fn main() {
             }
             dec.push(us_per(t, messages));
             let t = Instant::now();
-            for (k, ct) in cts.iter().enumerate() {
+            for (k, (ct, state)) in cts.iter().zip(states).enumerate() {
                 let mut b = Batch::new();
                 b.put(Table::Outbox, (k as u64).to_be_bytes().to_vec(), Zeroizing::new(ct.clone()));
+                put_state(&mut b, state);
                 floor_store.commit(b).expect("commit");
             }
             commit.push(us_per(t, messages));
@@ -287,6 +309,8 @@ async fn big_group(
     let mut gb = others.swap_remove(0);
     gb.join(&mut rng, &add.welcome_for(0).expect("welcome"), None)
         .expect("join");
+    // What the bare client wrote so far is not part of a message's cost.
+    ga.take_changes().expect("changes");
     let mut floor_store =
         SqliteStore::create(&dir.join("floor-big.db"), KeySource::Key(&[7; 32])).expect("store");
     let client = Client::connect(url).await.expect("connect");
@@ -317,9 +341,12 @@ async fn big_group(
             .expect("confirm");
 
         let t = Instant::now();
-        let cts: Vec<Vec<u8>> = (0..messages)
-            .map(|_| ga.encrypt(&mut rng, &gid, &body).expect("encrypt"))
-            .collect();
+        let (cts, states): (Vec<Vec<u8>>, Vec<GroupChanges>) = (0..messages)
+            .map(|_| {
+                let ct = ga.encrypt(&mut rng, &gid, &body).expect("encrypt");
+                (ct, ga.take_changes().expect("changes"))
+            })
+            .unzip();
         enc.push(us_per(t, messages));
         let t = Instant::now();
         for ct in &cts {
@@ -327,13 +354,14 @@ async fn big_group(
         }
         dec.push(us_per(t, messages));
         let t = Instant::now();
-        for (k, ct) in cts.iter().enumerate() {
+        for (k, (ct, state)) in cts.iter().zip(states).enumerate() {
             let mut b = Batch::new();
             b.put(
                 Table::Outbox,
                 (k as u64).to_be_bytes().to_vec(),
                 Zeroizing::new(ct.clone()),
             );
+            put_state(&mut b, state);
             floor_store.commit(b).expect("commit");
         }
         commit.push(us_per(t, messages));
