@@ -57,6 +57,31 @@ pub fn check_name(name: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Adds the records of an account (identity, mailbox key seed, directory secret, profile,
+/// prekeys) to `b`.
+pub(crate) fn put_account(
+    b: &mut Batch,
+    identity: &IdentityKeyPair,
+    seed: &[u8; 32],
+    directory: &DirectorySecret,
+    profile: &Profile,
+    prekeys: Zeroizing<Vec<u8>>,
+) {
+    b.put(Table::Account, IDENTITY, identity.to_bytes())
+        .put(Table::Account, MAILBOX_KEY, Zeroizing::new(seed.to_vec()))
+        .put(
+            Table::Account,
+            DIRECTORY_SECRET,
+            Zeroizing::new(directory.as_bytes().to_vec()),
+        )
+        .put(
+            Table::Account,
+            PROFILE,
+            Zeroizing::new(profile.encode_to_vec()),
+        )
+        .put(Table::Account, PREKEYS, prekeys);
+}
+
 impl<S: Store> Account<S> {
     /// Makes a new identity in an empty store: identity key, mailbox key (unlinkable to the
     /// identity), directory secret, a signed prekey and the MLS client, written in one batch.
@@ -83,19 +108,14 @@ impl<S: Store> Account<S> {
             relay: relay.to_string(),
         };
         let mut b = Batch::new();
-        b.put(Table::Account, IDENTITY, identity.to_bytes())
-            .put(Table::Account, MAILBOX_KEY, Zeroizing::new(seed.to_vec()))
-            .put(
-                Table::Account,
-                DIRECTORY_SECRET,
-                Zeroizing::new(directory.as_bytes().to_vec()),
-            )
-            .put(
-                Table::Account,
-                PROFILE,
-                Zeroizing::new(profile.encode_to_vec()),
-            )
-            .put(Table::Account, PREKEYS, prekeys.to_bytes());
+        put_account(
+            &mut b,
+            &identity,
+            &seed,
+            &directory,
+            &profile,
+            prekeys.to_bytes(),
+        );
         crate::engine::groups::put_changes(&mut b, groups.take_changes()?);
         store.commit(b)?;
         Ok(Self {

@@ -5,9 +5,7 @@
 //! twice, sessions belong to the peer they are filed under) and writes them in one batch into
 //! an empty store: either the whole account is there afterwards, or nothing is.
 
-use crate::account::{
-    Account, DIRECTORY_SECRET, GROUP_CLIENT, IDENTITY, MAILBOX_KEY, PREKEYS, PROFILE, UNSEALED,
-};
+use crate::account::{Account, GROUP_CLIENT, IDENTITY, UNSEALED, put_account};
 use crate::card::Card;
 use crate::contacts::{Contact, check_alias, write_contact};
 use crate::engine::groups::{STATE_MEMBER, STATE_REJOIN, STATE_REMOVED, own_entry_key, put_group};
@@ -153,29 +151,19 @@ impl<S: Store> Account<S> {
             name: import.name.clone(),
             relay: import.relay.to_string(),
         };
-        b.put(Table::Account, IDENTITY, identity.to_bytes())
-            .put(
-                Table::Account,
-                MAILBOX_KEY,
-                Zeroizing::new(import.mailbox_key.to_vec()),
-            )
-            .put(
-                Table::Account,
-                DIRECTORY_SECRET,
-                Zeroizing::new(directory.as_bytes().to_vec()),
-            )
-            .put(
-                Table::Account,
-                PROFILE,
-                Zeroizing::new(profile.encode_to_vec()),
-            )
-            .put(Table::Account, PREKEYS, import.prekeys.clone())
-            .put(Table::Account, GROUP_CLIENT, group_client)
-            .put(
-                Table::Account,
-                GENERATION,
-                Zeroizing::new(import.generation.to_be_bytes().to_vec()),
-            );
+        put_account(
+            &mut b,
+            &identity,
+            &import.mailbox_key,
+            &directory,
+            &profile,
+            import.prekeys.clone(),
+        );
+        b.put(Table::Account, GROUP_CLIENT, group_client).put(
+            Table::Account,
+            GENERATION,
+            Zeroizing::new(import.generation.to_be_bytes().to_vec()),
+        );
         if published {
             b.put(Table::Account, PUBLISHED, Zeroizing::new(vec![1]));
         } else {

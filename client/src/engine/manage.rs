@@ -78,12 +78,7 @@ impl<S: Store> Engine<S> {
     pub fn reload(&mut self) -> Result<(), Error> {
         self.prekeys = self.account.prekeys()?;
         self.groups = Self::load_groups(&mut self.account)?;
-        let reported = self.reported()?;
-        self.unreported = self
-            .pending_events()?
-            .into_iter()
-            .filter(|e| e.id > reported)
-            .collect();
+        self.unreported = self.not_handed_out()?;
         Ok(())
     }
 

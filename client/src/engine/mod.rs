@@ -95,15 +95,19 @@ impl<S: Store> Engine<S> {
             clock: Arc::new(hush_relay_client::wire::types::now_ms),
             backoff: HashMap::new(),
         };
-        // Events saved but never handed out (found while doing something else, then the
-        // engine stopped): the next `receive` returns them.
-        let reported = engine.reported()?;
-        engine.unreported = engine
+        engine.unreported = engine.not_handed_out()?;
+        Ok(engine)
+    }
+
+    /// Events saved but never handed out (found while doing something else, then the engine
+    /// stopped): the next `receive` returns them.
+    pub(crate) fn not_handed_out(&self) -> Result<Vec<crate::Event>, Error> {
+        let reported = self.reported()?;
+        Ok(self
             .pending_events()?
             .into_iter()
             .filter(|e| e.id > reported)
-            .collect();
-        Ok(engine)
+            .collect())
     }
 
     /// The engine with its random numbers drawn from a generator seeded with `seed`: for
