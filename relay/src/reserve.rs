@@ -4,32 +4,32 @@
 //! with `ERROR_CODE_RELAY_FULL`, so that ACKs, takes and the expiry sweep, which free space
 //! but need some to commit, keep working, and the disk never fills up under the store.
 //!
-//! The free space is read with `statvfs` at most every [`SAMPLE_GAP`] (a write in between
-//! uses the last reading) and by the usage measurement loop, which keeps the gauge current.
+//! The free space is read with `statvfs` (a system call of a few microseconds, next to a
+//! commit with fsync) for every such write, for readiness, and by the usage measurement
+//! loop, which keeps the gauge current. A cached reading proved too coarse: 60 KB sends
+//! to a tmpfs used up a 4 MiB reserve within 100 ms.
 //! A backend that keeps its data elsewhere (PostgreSQL) has no data path and no reserve: its
 //! own full disk is reported by the database (`STORAGE_UNAVAILABLE`).
 
 use crate::cmd::CmdError;
 use crate::proto::ErrorCode;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// The longest a reading of the free space is used.
-pub(crate) const SAMPLE_GAP: Duration = Duration::from_millis(100);
+/// The `retry_after_ms` of a refusal.
+pub(crate) const RETRY_AFTER: Duration = Duration::from_millis(100);
 /// The default reserve's upper bound (the default is the smaller of this and
 /// [`DEFAULT_RESERVE_PERCENT`] of the file system).
 pub const DEFAULT_RESERVE_MAX_BYTES: u64 = 256 << 20;
 /// The default reserve's share of the file system's size, in percent.
 pub const DEFAULT_RESERVE_PERCENT: u64 = 5;
 
-/// The last reading.
-#[derive(Debug, Default, Clone, Copy)]
+/// One reading.
+#[derive(Debug, Clone, Copy)]
 struct Reading {
     free: u64,
     reserve: u64,
-    at: Option<Instant>,
 }
 
 /// The reserve of one relay node.
@@ -38,7 +38,6 @@ pub(crate) struct Reserve {
     dir: Option<PathBuf>,
     /// The configured reserve: `None` for the default, `Some(0)` for none.
     setting: Option<u64>,
-    last: Mutex<Reading>,
     below: AtomicBool,
 }
 
@@ -48,14 +47,13 @@ impl Reserve {
         Reserve {
             dir,
             setting,
-            last: Mutex::new(Reading::default()),
             below: AtomicBool::new(false),
         }
     }
 
     /// Refuses a write that adds data while free space is below the reserve.
     pub(crate) fn check(&self) -> Result<(), CmdError> {
-        let Some(r) = self.reading(false) else {
+        let Some(r) = self.reading() else {
             return Ok(());
         };
         if r.free >= r.reserve {
@@ -71,13 +69,13 @@ impl Reserve {
                 r.free, r.reserve
             ),
         );
-        e.retry_after_ms = SAMPLE_GAP.as_millis() as u64;
+        e.retry_after_ms = RETRY_AFTER.as_millis() as u64;
         Err(e)
     }
 
     /// For readiness: why new writes are refused, if they are.
     pub(crate) fn refusing(&self) -> Option<String> {
-        let r = self.reading(false)?;
+        let r = self.reading()?;
         (r.free < r.reserve).then(|| {
             format!(
                 "free space in the data folder ({} bytes) is below the reserve ({} bytes): \
@@ -89,17 +87,13 @@ impl Reserve {
 
     /// Reads the free space now (for the gauges).
     pub(crate) fn sample(&self) {
-        let _ = self.reading(true);
+        let _ = self.reading();
     }
 
-    /// The last reading, renewed when older than [`SAMPLE_GAP`] (or `fresh`); `None` without
-    /// a reserve or when the file system cannot be asked (then nothing is refused).
-    fn reading(&self, fresh: bool) -> Option<Reading> {
+    /// Reads the free space now; `None` without a reserve or when the file system cannot be
+    /// asked (then nothing is refused).
+    fn reading(&self) -> Option<Reading> {
         let dir = self.dir.as_ref()?;
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if !fresh && last.at.is_some_and(|t| t.elapsed() < SAMPLE_GAP) {
-            return Some(*last);
-        }
         let (free, size) = match free_space(dir) {
             Ok(v) => v,
             Err(e) => {
@@ -108,12 +102,6 @@ impl Reserve {
             }
         };
         let reserve = self.setting.unwrap_or_else(|| default_reserve(size));
-        *last = Reading {
-            free,
-            reserve,
-            at: Some(Instant::now()),
-        };
-        drop(last);
         metrics::gauge!("hush_relay_data_dir_free_bytes").set(free as f64);
         metrics::gauge!("hush_relay_storage_reserve_bytes").set(reserve as f64);
         let below = free < reserve;
@@ -133,11 +121,7 @@ impl Reserve {
                 );
             }
         }
-        Some(Reading {
-            free,
-            reserve,
-            at: None,
-        })
+        Some(Reading { free, reserve })
     }
 }
 

@@ -224,7 +224,8 @@ async fn the_reserve_refuses_new_envelopes_before_the_disk_fills_and_acks_keep_w
         assert_eq!(
             refusal.relay_code(),
             Some(ErrorCode::RelayFull),
-            "{refusal}"
+            "after {} stored: {refusal}",
+            acked.len()
         );
         assert!(refusal.to_string().contains("reserve"), "{refusal}");
         assert!(refusal.retry_after_ms().unwrap() > 0);
@@ -249,7 +250,6 @@ async fn the_reserve_refuses_new_envelopes_before_the_disk_fills_and_acks_keep_w
 
         // Space freed on the file system: writes are accepted again, readiness is back.
         fs.free_ballast();
-        tokio::time::sleep(Duration::from_millis(200)).await;
         sender
             .send(&addr, &id(n), payload(n))
             .await
