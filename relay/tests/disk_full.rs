@@ -103,6 +103,9 @@ async fn a_full_disk_refuses_writes_then_resumes_without_a_restart() {
                 }
                 Err(e) => {
                     assert_eq!(e.relay_code(), Some(ErrorCode::StorageUnavailable), "{e}");
+                    let msg = e.to_string();
+                    assert_eq!(msg.matches("storage unavailable").count(), 1, "{msg}");
+                    assert!(msg.contains("nothing was stored"), "{msg}");
                     let retry = e.retry_after_ms().unwrap();
                     assert!((1..=5000).contains(&retry), "retry after {retry} ms");
                     refused.insert(n);
@@ -113,6 +116,7 @@ async fn a_full_disk_refuses_writes_then_resumes_without_a_restart() {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        assert!(refused.len() > 1, "no send refused after the first");
         let why = not_ready.expect("readiness failed while the disk was full");
         assert!(why.contains("storage"), "{why}");
         let mut read = None;

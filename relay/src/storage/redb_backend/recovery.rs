@@ -42,7 +42,7 @@ pub(super) fn recover(
     let kind = FailKind::of(cause).unwrap_or(FailKind::Io);
     let started = Instant::now();
     let mut backoff = FIRST_BACKOFF;
-    let first = cause.to_string();
+    let first = reason_of(cause);
     let mut reason = first.clone();
     slot.set_failing(kind, reason.clone(), backoff);
     metrics::counter!("hush_relay_storage_failures_total", "reason" => kind.label()).increment(1);
@@ -60,7 +60,7 @@ pub(super) fn recover(
             Ok(false) => return false,
             Err(e) => {
                 tracing::debug!(error = %e, attempt = attempts, "reopening the database failed");
-                reason = format!("{first} (reopening the database failed: {e})");
+                reason = format!("{first} (reopening the database failed: {})", reason_of(&e));
                 slot.set_failing(kind, trim(&reason), backoff);
                 if !refuse_for(slot, rx, backoff) {
                     return false;
@@ -87,10 +87,18 @@ pub(super) fn recover(
             }
             Err(e) => {
                 tracing::debug!(error = %e, attempt = attempts, "the reopened database still refuses writes");
-                reason = e.to_string();
+                reason = reason_of(&e);
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+    }
+}
+
+/// The reason an error gives, without the "storage unavailable" its refusal adds again.
+fn reason_of(e: &StorageError) -> String {
+    match e {
+        StorageError::Unavailable { reason, .. } => reason.clone(),
+        e => e.to_string(),
     }
 }
 

@@ -190,6 +190,10 @@ fn commit_batch(slot: &Slot, batch: Vec<Job>, stats: &CommitCounters) -> Result<
 /// After an error that needs a fresh handle, refuses writes at once (recovery follows).
 fn refuse_from_now(slot: &Slot, e: &StorageError) {
     if let Some(kind) = FailKind::of(e) {
-        slot.set_failing(kind, e.to_string(), recovery::FIRST_BACKOFF);
+        let reason = match e {
+            StorageError::Unavailable { reason, .. } => reason.clone(),
+            e => e.to_string(),
+        };
+        slot.set_failing(kind, reason, recovery::FIRST_BACKOFF);
     }
 }
