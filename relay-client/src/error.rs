@@ -68,6 +68,20 @@ impl ClientError {
         }
     }
 
+    /// For a refusal the client should simply retry later (`RATE_LIMITED`, `RELAY_FULL`,
+    /// `STORAGE_UNAVAILABLE`: nothing was stored, the relay takes writes again by itself):
+    /// how long the relay asks it to wait, in milliseconds (at least 1).
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            ClientError::Relay {
+                code: ErrorCode::RateLimited | ErrorCode::RelayFull | ErrorCode::StorageUnavailable,
+                retry_after_ms,
+                ..
+            } => Some((*retry_after_ms).max(1)),
+            _ => None,
+        }
+    }
+
     /// For an epoch conflict: the group's current epoch.
     pub fn epoch_conflict(&self) -> Option<u64> {
         match self {

@@ -21,9 +21,10 @@
 
 use crate::cmd::CmdError;
 use crate::proto::ErrorCode;
+use crate::reserve::Reserve;
 use crate::storage::{Storage, StorageUsage};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The shortest time between two measurements made because a write would be refused.
@@ -60,6 +61,8 @@ struct Measured {
 /// The relay-wide storage cap of one relay node.
 pub(crate) struct Capacity {
     max: Option<u64>,
+    /// The free-space reserve of the store's file system (`reserve.rs`).
+    pub(crate) reserve: Arc<Reserve>,
     /// Bytes admitted minus bytes given back, since start.
     net: AtomicI64,
     /// Operations that may have freed space, since start.
@@ -94,10 +97,11 @@ impl Drop for Admitted<'_> {
 
 impl Capacity {
     /// A cap of `max` bytes; `None` for no cap.
-    pub(crate) fn new(max: Option<u64>) -> Self {
+    pub(crate) fn new(max: Option<u64>, reserve: Reserve) -> Self {
         metrics::gauge!("hush_relay_max_storage_bytes").set(max.unwrap_or(0) as f64);
         Capacity {
             max,
+            reserve: Arc::new(reserve),
             net: AtomicI64::new(0),
             frees: AtomicU64::new(0),
             last: Mutex::new(Measured::default()),
@@ -140,12 +144,16 @@ impl Capacity {
         Ok(())
     }
 
-    /// Admits a write of `bytes` under the cap, or refuses it with `RELAY_FULL`.
+    /// Admits a write of `bytes` under the cap and the free-space reserve, or refuses it
+    /// with `RELAY_FULL`.
     pub(crate) async fn admit(
         &self,
         storage: &dyn Storage,
         bytes: u64,
     ) -> Result<Admitted<'_>, CmdError> {
+        if bytes > 0 {
+            self.reserve.check()?;
+        }
         let Some(max) = self.max.filter(|_| bytes > 0) else {
             return Ok(Admitted {
                 cap: self,
@@ -223,6 +231,7 @@ pub(crate) async fn measure_loop(
             _ = tick.tick() => {}
             _ = shutdown.recv() => return,
         }
+        shared.capacity.reserve.sample();
         if let Err(e) = shared.capacity.measure(&*shared.storage, false).await {
             metrics::counter!("hush_relay_errors_total", "kind" => "storage").increment(1);
             tracing::warn!(error = %e.message, "storage usage measurement failed");

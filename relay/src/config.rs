@@ -43,6 +43,11 @@ pub struct RelayConfig {
     /// How often the relay measures what the store holds, for the storage cap and the
     /// storage gauges (default 10 s).
     pub storage_usage_interval: Duration,
+    /// Free space the relay keeps in the file system of its store (embedded store only):
+    /// while less is free, writes that add data are refused with `ERROR_CODE_RELAY_FULL`,
+    /// so that ACKs, takes and the expiry sweep keep room to run. `None` (the default): the
+    /// smaller of 256 MiB and 5 % of the file system; `Some(0)`: no reserve.
+    pub storage_reserve_bytes: Option<u64>,
     /// Most simultaneous established connections (default 10 000). A connection counts
     /// once its handshake has completed.
     pub max_connections: usize,
@@ -96,6 +101,7 @@ impl Default for RelayConfig {
             max_directory_entry_bytes: 16 * 1024,
             max_storage_bytes: None,
             storage_usage_interval: Duration::from_secs(10),
+            storage_reserve_bytes: None,
             max_connections: 10_000,
             max_connections_per_ip: 1000,
             max_half_open: 1000,

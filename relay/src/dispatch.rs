@@ -43,7 +43,10 @@ impl Dispatcher {
         fingerprint: Fingerprint,
     ) -> Self {
         let shared = Arc::new(Shared {
-            capacity: crate::capacity::Capacity::new(config.max_storage_bytes),
+            capacity: crate::capacity::Capacity::new(
+                config.max_storage_bytes,
+                crate::reserve::Reserve::new(storage.data_dir(), config.storage_reserve_bytes),
+            ),
             config,
             storage,
             notifier: Default::default(),

@@ -1,6 +1,7 @@
 //! Liveness and readiness of a running relay, for operators: the metrics listener's `/readyz`
 //! (see [`crate::ops_http`]) asks [`Health::ready`].
 
+use crate::reserve::Reserve;
 use crate::server::RelayHandle;
 use crate::storage::Storage;
 use std::sync::Arc;
@@ -15,15 +16,20 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Health {
     storage: Arc<dyn Storage>,
+    reserve: Arc<Reserve>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl Health {
-    /// `Ok` when the relay listens, is not shutting down, and its storage answers a probe
-    /// (reachable and taking writes, [`Storage::probe`]) within [`PROBE_TIMEOUT`]; else why not.
+    /// `Ok` when the relay listens, is not shutting down, has the free-space reserve of its
+    /// data folder, and its storage answers a probe (reachable and taking writes,
+    /// [`Storage::probe`]) within [`PROBE_TIMEOUT`]; else why not.
     pub async fn ready(&self) -> Result<(), String> {
         if *self.shutdown.borrow() {
             return Err("shutting down".into());
+        }
+        if let Some(why) = self.reserve.refusing() {
+            return Err(format!("storage: {why}"));
         }
         match tokio::time::timeout(PROBE_TIMEOUT, self.storage.probe()).await {
             Ok(Ok(())) => Ok(()),
@@ -41,6 +47,7 @@ impl RelayHandle {
     pub fn health(&self) -> Health {
         Health {
             storage: self.storage.clone(),
+            reserve: self.reserve.clone(),
             shutdown: self.shutdown_tx.subscribe(),
         }
     }

@@ -144,6 +144,10 @@ struct Settings {
     )]
     storage_usage_interval_seconds: Option<u64>,
 
+    /// Free space kept in the data folder's file system (embedded store): below it, writes that add data get RELAY_FULL so that ACKs and the expiry sweep keep room; 0 = none; unset: the smaller of 256 MiB and 5 % of the file system
+    #[arg(long, env = "HUSH_RELAY_STORAGE_RESERVE_BYTES", value_name = "BYTES")]
+    storage_reserve_bytes: Option<u64>,
+
     /// Most simultaneous connections; a connection counts once its handshake completed [default: 10000]
     #[arg(long, env = "HUSH_RELAY_MAX_CONNECTIONS", value_name = "N")]
     max_connections: Option<usize>,
@@ -238,6 +242,7 @@ impl Settings {
                 max_directory_entry_bytes,
                 max_storage_bytes,
                 storage_usage_interval_seconds,
+                storage_reserve_bytes,
                 max_connections,
                 max_connections_per_ip,
                 max_half_open,
@@ -296,6 +301,7 @@ impl Settings {
                 .storage_usage_interval_seconds
                 .map(|s| Duration::from_secs(s.max(1)))
                 .unwrap_or(d.storage_usage_interval),
+            storage_reserve_bytes: self.storage_reserve_bytes.or(d.storage_reserve_bytes),
             max_connections: self.max_connections.unwrap_or(d.max_connections),
             max_connections_per_ip: self
                 .max_connections_per_ip

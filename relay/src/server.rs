@@ -6,6 +6,7 @@ use crate::capacity::{self, Capacity};
 pub use crate::config::RelayConfig;
 use crate::connection;
 use crate::notify::Notifier;
+use crate::reserve::Reserve;
 use crate::shared::Shared;
 use crate::shutdown::Shutdown;
 #[cfg(feature = "redb")]
@@ -117,7 +118,10 @@ impl Relay {
             storage.set_wake_sink(Arc::new(move |w| notifier.wake(w)));
         }
         let shared = Arc::new(Shared {
-            capacity: Capacity::new(config.max_storage_bytes),
+            capacity: Capacity::new(
+                config.max_storage_bytes,
+                Reserve::new(storage.data_dir(), config.storage_reserve_bytes),
+            ),
             config,
             storage,
             notifier,
@@ -128,6 +132,7 @@ impl Relay {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let storage = shared.storage.clone();
         let data_dir = shared.config.data_dir.clone();
+        let reserve = shared.capacity.reserve.clone();
         let task = tokio::spawn(run(endpoint, shared, shutdown_rx));
         tracing::info!(
             %local_addr,
@@ -143,6 +148,7 @@ impl Relay {
             task,
             storage,
             data_dir,
+            reserve,
         })
     }
 }
@@ -157,6 +163,8 @@ pub struct RelayHandle {
     /// For [`RelayHandle::backup`] (`backup.rs`).
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) data_dir: PathBuf,
+    /// For readiness (`health.rs`).
+    pub(crate) reserve: Arc<Reserve>,
 }
 
 impl RelayHandle {

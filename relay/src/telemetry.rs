@@ -146,6 +146,31 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Writes refused with RELAY_FULL because the storage cap would be exceeded",
     ),
     (
+        "hush_relay_data_dir_free_bytes",
+        Kind::Gauge,
+        "Free space in the file system of the embedded store's data folder",
+    ),
+    (
+        "hush_relay_storage_reserve_bytes",
+        Kind::Gauge,
+        "Free space kept in that file system: below it, writes that add data get RELAY_FULL",
+    ),
+    (
+        "hush_relay_storage_writable",
+        Kind::Gauge,
+        "1 while the store takes writes, 0 while it refuses them (disk full, I/O error, read-only)",
+    ),
+    (
+        "hush_relay_writes_refused_total",
+        Kind::Counter,
+        "Writes refused with STORAGE_UNAVAILABLE (disk_full, io_error, read_only) or below the free-space reserve (reserve)",
+    ),
+    (
+        "hush_relay_storage_failures_total",
+        Kind::Counter,
+        "Store failures that started a refusal of writes, by reason",
+    ),
+    (
         "hush_relay_directory_entries_too_large_total",
         Kind::Counter,
         "Directory uploads refused because an entry exceeds max_directory_entry_bytes",

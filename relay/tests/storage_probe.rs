@@ -5,7 +5,10 @@
 #[path = "common/pg.rs"]
 mod pg;
 
-use hush_relay::storage::{PgStorage, RedbStorage, Storage, StorageError};
+use hush_relay::storage::{
+    MailboxQuota, NewEnvelope, PgStorage, RedbStorage, Storage, StorageError,
+};
+use hush_relay::{EnvelopeId, MailboxAddress};
 use redb::{ReadableDatabase, TableDefinition};
 use std::time::Duration;
 
@@ -81,6 +84,68 @@ async fn postgres_probe_is_refused_by_a_read_only_server_and_leaves_nothing() {
 
         store.close().await.unwrap();
         assert!(matches!(store.probe().await, Err(StorageError::Closed)));
+    })
+    .await;
+}
+
+/// A read-only database (a standby, or `default_transaction_read_only`) refuses writes with
+/// `Unavailable` (SQLSTATE 25006, spec §5 "Storage failures"), not retried; reads keep
+/// working; writes resume once the database takes them again, with no new store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_read_only_refuses_writes_as_unavailable_and_resumes() {
+    let Some(db) = pg::TestDb::create("postgres_read_only").await else {
+        return;
+    };
+    within(async {
+        let store = PgStorage::connect(&db.url, 2).await.unwrap();
+        let q = MailboxQuota {
+            max_count: 100,
+            max_bytes: 1 << 20,
+        };
+        let env = |n: u8| NewEnvelope {
+            mailbox: MailboxAddress([1; 32]),
+            envelope_id: EnvelopeId::new(vec![n; 16]).unwrap(),
+            ciphertext: vec![n; 100],
+            now_ms: 10,
+            expires_at_ms: u64::MAX / 4,
+            forget_at_ms: u64::MAX / 2,
+        };
+        store.put_envelope(env(1), q).await.unwrap();
+        let admin = db.admin_client().await;
+        let set = |on: &str| {
+            format!(
+                "ALTER DATABASE {} SET default_transaction_read_only = {on}",
+                db.name
+            )
+        };
+        admin.batch_execute(&set("on")).await.unwrap();
+        db.terminate_sessions(None).await;
+
+        match store.put_envelope(env(2), q).await {
+            Err(StorageError::Unavailable {
+                reason,
+                retry_after_ms,
+            }) => {
+                assert!(reason.contains("read_only"), "{reason}");
+                assert!(retry_after_ms > 0);
+            }
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+        assert!(matches!(
+            store.probe().await,
+            Err(StorageError::Unavailable { .. })
+        ));
+        let page = store
+            .fetch_envelopes(MailboxAddress([1; 32]), 0, 10, 1 << 20, 20)
+            .await
+            .expect("reads work on a read-only database");
+        assert_eq!(page.len(), 1);
+
+        admin.batch_execute(&set("off")).await.unwrap();
+        db.terminate_sessions(None).await;
+        store.put_envelope(env(2), q).await.expect("writes resume");
+        store.probe().await.unwrap();
+        store.close().await.unwrap();
     })
     .await;
 }

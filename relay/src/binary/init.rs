@@ -59,6 +59,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("metrics", "127.0.0.1:9090"),
     ("tls_cert", "/etc/hush/relay.pem"),
     ("tls_key", "/etc/hush/relay-key.pem"),
+    ("storage_reserve_bytes", "536870912"),
     // Only a build without the embedded store (feature `redb`) has no default storage.
     ("storage", "postgres://hush:SECRET@db.internal:5432/hush"),
 ];

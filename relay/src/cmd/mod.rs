@@ -106,6 +106,7 @@ impl CmdError {
             ErrorCode::FetchTokenInvalid => "fetch_token_invalid",
             ErrorCode::RelayFull => "relay_full",
             ErrorCode::DirectoryEntryTooLarge => "directory_entry_too_large",
+            ErrorCode::StorageUnavailable => "storage_unavailable",
         }
     }
 }
@@ -126,6 +127,14 @@ impl From<StorageError> for CmdError {
             }
             StorageError::LastEpoch => CmdError::malformed(e.to_string()),
             StorageError::Closed => CmdError::new(ErrorCode::ShuttingDown, e.to_string()),
+            StorageError::Unavailable { retry_after_ms, .. } => {
+                let mut c = CmdError::new(
+                    ErrorCode::StorageUnavailable,
+                    format!("{e}; nothing was stored"),
+                );
+                c.retry_after_ms = retry_after_ms.max(1);
+                c
+            }
             StorageError::Corrupt(_) | StorageError::Backend(_) | StorageError::Unsupported(_) => {
                 CmdError::internal(e.to_string())
             }

@@ -91,6 +91,16 @@ pub enum StorageError {
     /// The backend failed (I/O, database error). Nothing of this operation is acknowledged.
     #[error("storage backend error: {0}")]
     Backend(String),
+    /// The store cannot take writes now (disk full, an I/O error it is recovering from, a
+    /// read-only database) and refused this one, or failed it without acknowledging
+    /// anything. It comes back by itself; retry after `retry_after_ms`.
+    #[error("storage unavailable: {reason}")]
+    Unavailable {
+        /// Why, in one line.
+        reason: String,
+        /// When to try again, in milliseconds.
+        retry_after_ms: u64,
+    },
     /// The store was closed.
     #[error("storage is closed")]
     Closed,
@@ -374,6 +384,13 @@ pub trait Storage: Send + Sync + 'static {
     /// so that subscribers re-read from their cursors and miss nothing.
     fn set_wake_sink(&self, sink: WakeSink) {
         let _ = sink;
+    }
+
+    /// The folder whose file system holds the store's data, for the relay's free-space
+    /// reserve (§5 "Free-space reserve"): the embedded store's folder; `None` (this default)
+    /// for a backend whose data lives elsewhere (PostgreSQL).
+    fn data_dir(&self) -> Option<std::path::PathBuf> {
+        None
     }
 
     /// Writes a consistent copy of the whole store, as of one moment, to a new file at

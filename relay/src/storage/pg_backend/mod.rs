@@ -121,7 +121,7 @@ mod sweep;
 
 use retry::{
     ATTEMPTS, Fail, NOTIFY_STORED_SQL, Tx, corrupt, execute, notify_committed, notify_failed,
-    query, query_one, query_opt, transient,
+    query, query_one, query_opt, transient, unavailable,
 };
 
 use stock::{lock_directory, stock_on};

@@ -49,6 +49,29 @@ pub(super) fn transient(e: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// How long a client is asked to wait after the database refused a write for want of space
+/// or for being read-only (spec §5 "Storage failures").
+pub(super) const UNAVAILABLE_RETRY_MS: u64 = 1000;
+
+/// A database error that means the database takes no writes now: its disk is full
+/// (SQLSTATE 53100 `disk_full`), it failed an I/O (58030 `io_error`), or it is read-only
+/// (25006 `read_only_sql_transaction`: a standby, or `default_transaction_read_only`).
+/// Not retried: the relay answers `STORAGE_UNAVAILABLE` at once, the client retries later.
+pub(super) fn unavailable(e: &tokio_postgres::Error) -> Option<StorageError> {
+    let label = match e.code()? {
+        c if *c == SqlState::DISK_FULL => "disk_full",
+        c if *c == SqlState::IO_ERROR => "io_error",
+        c if *c == SqlState::READ_ONLY_SQL_TRANSACTION => "read_only",
+        _ => return None,
+    };
+    metrics::counter!("hush_relay_writes_refused_total", "reason" => label).increment(1);
+    tracing::warn!(error = %describe(e), reason = label, "the database refused a write");
+    Some(StorageError::Unavailable {
+        reason: format!("database refused the write ({label}): {}", describe(e)),
+        retry_after_ms: UNAVAILABLE_RETRY_MS,
+    })
+}
+
 /// Runs `$attempt` (an `async` block giving `Result<_, Fail>`, evaluated afresh for each try)
 /// until it gives an answer: runs it again after a lost race, and after a transient database
 /// failure with a growing pause, up to [`ATTEMPTS`] times.
@@ -62,10 +85,6 @@ macro_rules! retrying {
                 Ok(v) => break Ok(v),
                 Err(Fail::Storage(e)) => break Err(e),
                 Err(Fail::Race) if attempt < ATTEMPTS => continue,
-                Err(Fail::Db(e)) if attempt < ATTEMPTS && transient(&e) => {
-                    tracing::debug!(error = %describe(&e), attempt, op = $what, "retrying");
-                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
-                }
                 Err(Fail::Race) => {
                     break Err(StorageError::Backend(format!(
                         "{}: too much contention",
@@ -73,6 +92,14 @@ macro_rules! retrying {
                     )));
                 }
                 Err(Fail::Db(e)) => {
+                    if let Some(u) = unavailable(&e) {
+                        break Err(u);
+                    }
+                    if attempt < ATTEMPTS && transient(&e) {
+                        tracing::debug!(error = %describe(&e), attempt, op = $what, "retrying");
+                        tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+                        continue;
+                    }
                     metrics::counter!("hush_relay_errors_total", "kind" => "database").increment(1);
                     break Err(StorageError::Backend(format!("{}: {}", $what, describe(&e))));
                 }

@@ -36,6 +36,8 @@ mod directory;
 mod envelopes;
 mod groups;
 mod open;
+mod recovery;
+mod slot;
 mod stock;
 mod sweep;
 mod writer;
@@ -75,13 +77,12 @@ macro_rules! backend_error {
     ($($t:ty),*) => {$(
         impl From<$t> for StorageError {
             fn from(e: $t) -> Self {
-                StorageError::Backend(e.to_string())
+                from_redb(e.into())
             }
         }
     )*};
 }
 backend_error!(
-    redb::Error,
     redb::DatabaseError,
     redb::TransactionError,
     redb::TableError,
@@ -89,19 +90,45 @@ backend_error!(
     redb::CommitError
 );
 
+impl From<redb::Error> for StorageError {
+    fn from(e: redb::Error) -> Self {
+        from_redb(e)
+    }
+}
+
+/// An I/O failure (or a handle that an earlier one poisoned, or closed for reopening) is
+/// `Unavailable`: the writer reopens the database (`recovery.rs`). Anything else is `Backend`.
+fn from_redb(e: redb::Error) -> StorageError {
+    match e {
+        redb::Error::Io(_)
+        | redb::Error::PreviousIo
+        | redb::Error::DatabaseClosed
+        | redb::Error::TransactionPoisoned => StorageError::Unavailable {
+            reason: e.to_string(),
+            retry_after_ms: recovery::FIRST_BACKOFF.as_millis() as u64,
+        },
+        e => StorageError::Backend(e.to_string()),
+    }
+}
+
 impl StorageError {
     /// Whether the error means the write transaction can no longer be trusted.
     fn is_fatal(&self) -> bool {
         matches!(
             self,
-            StorageError::Backend(_) | StorageError::Corrupt(_) | StorageError::Closed
+            StorageError::Backend(_)
+                | StorageError::Corrupt(_)
+                | StorageError::Closed
+                | StorageError::Unavailable { .. }
         )
     }
 }
 
 /// The redb-backed [`Storage`].
 pub struct RedbStorage {
-    db: Arc<Database>,
+    slot: Arc<slot::Slot>,
+    /// The database file.
+    path: std::path::PathBuf,
     stats: Arc<CommitCounters>,
     sender: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -237,11 +264,12 @@ impl Storage for RedbStorage {
 
     fn backup(&self, dest: std::path::PathBuf) -> StorageFuture<'_, ()> {
         let open = self.sender.lock().map(|g| g.is_some()).unwrap_or(false);
-        let db = self.db.clone();
+        let slot = self.slot.clone();
         Box::pin(async move {
             if !open {
                 return Err(StorageError::Closed);
             }
+            let db = slot.db()?;
             tokio::task::spawn_blocking(move || super::redb_backup::copy_to(&db, &dest))
                 .await
                 .map_err(|e| StorageError::Backend(format!("backup: {e}")))?
@@ -284,6 +312,10 @@ impl Storage for RedbStorage {
         })
     }
 
+    fn data_dir(&self) -> Option<std::path::PathBuf> {
+        self.path.parent().map(Path::to_path_buf)
+    }
+
     fn probe(&self) -> StorageFuture<'_, ()> {
         self.submit(health::probe_tx)
     }
@@ -322,11 +354,12 @@ impl Storage for RedbStorage {
 
     fn usage(&self) -> StorageFuture<'_, StorageUsage> {
         let open = self.sender.lock().map(|g| g.is_some()).unwrap_or(false);
-        let db = self.db.clone();
+        let slot = self.slot.clone();
         Box::pin(async move {
             if !open {
                 return Err(StorageError::Closed);
             }
+            let db = slot.db()?;
             tokio::task::spawn_blocking(move || usage::usage_rx(&db.begin_read()?))
                 .await
                 .map_err(|e| StorageError::Backend(format!("usage task: {e}")))?

@@ -2,6 +2,7 @@
 //! creates at open, the one-time build of the directory counts for a file written before
 //! they existed, and the start of the writer thread.
 
+use super::slot::Slot;
 use super::stock::DirectoryCounts;
 use super::writer::writer_loop;
 use super::*;
@@ -55,17 +56,19 @@ impl RedbStorage {
         }
         txn.open_table(META)?.insert(FORMAT_KEY, FORMAT_VERSION)?;
         txn.commit()?;
-        let db = Arc::new(db);
+        let slot = Arc::new(Slot::new(db));
         let (tx, rx) = mpsc::channel::<Job>();
-        let wdb = db.clone();
+        let wslot = slot.clone();
+        let wpath = path.to_path_buf();
         let stats = Arc::new(CommitCounters::default());
         let wstats = stats.clone();
         let writer = std::thread::Builder::new()
             .name("hush-redb-writer".into())
-            .spawn(move || writer_loop(&wdb, rx, &wstats))
+            .spawn(move || writer_loop(&wslot, &wpath, rx, &wstats))
             .map_err(|e| StorageError::Backend(format!("cannot start writer thread: {e}")))?;
         Ok(RedbStorage {
-            db,
+            path: path.to_path_buf(),
+            slot,
             stats,
             sender: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),

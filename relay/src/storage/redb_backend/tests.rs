@@ -234,3 +234,71 @@ async fn concurrent_puts_get_distinct_sequence_numbers() {
 // The backend-independent behaviour (quotas, welcomes atomic with their commit, TTL sweeps,
 // ...) is checked for this backend and PostgreSQL alike in
 // `relay/tests/storage_conformance.rs`; only what is particular to redb stays here.
+
+/// While the slot refuses writes (as during recovery from an I/O error), every write is
+/// refused at once with `Unavailable` and its retry time, nothing is stored, and reads keep
+/// working; once it takes writes again they succeed.
+#[tokio::test]
+async fn a_failing_store_refuses_writes_and_keeps_reading() {
+    let (_d, s) = open();
+    let a = MailboxAddress([1; 32]);
+    s.put_envelope(env(1, 1, 100, 10, 1000), Q).await.unwrap();
+    s.slot.set_failing(
+        slot::FailKind::DiskFull,
+        "I/O error: No space left on device (os error 28)".into(),
+        std::time::Duration::from_millis(250),
+    );
+    assert_eq!(s.slot.kind().label(), "disk_full");
+    match s.put_envelope(env(1, 2, 100, 10, 1000), Q).await {
+        Err(StorageError::Unavailable {
+            reason,
+            retry_after_ms,
+        }) => {
+            assert!(reason.contains("No space left"), "{reason}");
+            assert_eq!(retry_after_ms, 250);
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert!(matches!(
+        s.probe().await,
+        Err(StorageError::Unavailable { .. })
+    ));
+    assert!(matches!(
+        s.ack_envelopes(a, vec![0], 20).await,
+        Err(StorageError::Unavailable { .. })
+    ));
+    let page = s.fetch_page(a, 0, 10, usize::MAX, 20).await.unwrap();
+    assert_eq!(
+        page.envelopes.len(),
+        1,
+        "reads work, nothing else was stored"
+    );
+    assert!(
+        s.envelope_status(page.envelopes[0].envelope_id.clone(), 20)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    s.slot.set_ok();
+    s.put_envelope(env(1, 2, 100, 10, 1000), Q).await.unwrap();
+    s.probe().await.unwrap();
+    s.close().await.unwrap();
+}
+
+/// redb's I/O failures (and a handle they poisoned) are `Unavailable`, which starts the
+/// recovery; its other errors stay `Backend`.
+#[test]
+fn io_errors_are_unavailable_and_others_backend() {
+    let full = std::io::Error::from_raw_os_error(28);
+    let e = StorageError::from(redb::Error::Io(full));
+    assert_eq!(
+        slot::FailKind::of(&e),
+        Some(slot::FailKind::DiskFull),
+        "{e}"
+    );
+    let e = StorageError::from(redb::Error::PreviousIo);
+    assert_eq!(slot::FailKind::of(&e), Some(slot::FailKind::Io), "{e}");
+    let e = StorageError::from(redb::Error::DatabaseAlreadyOpen);
+    assert!(matches!(e, StorageError::Backend(_)), "{e:?}");
+    assert_eq!(slot::FailKind::of(&e), None);
+}

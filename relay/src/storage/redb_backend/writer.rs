@@ -2,6 +2,7 @@
 //! applied in order inside one write transaction, committed once (one fsync), and only then
 //! answered. Reads run inline on a snapshot.
 
+use super::slot::{FailKind, Slot};
 use super::*;
 
 /// Most operations in one group commit.
@@ -56,18 +57,28 @@ impl RedbStorage {
                 let _ = tx.send(Err(err.cloned().unwrap_or(e)));
             }) as Completion),
         });
-        let sent = match self.sender.lock() {
-            Ok(guard) => guard.as_ref().map(|s| s.send(job).is_ok()).unwrap_or(false),
-            Err(_) => false,
-        };
+        let refused = self.slot.refusal();
+        let sent = refused.is_none()
+            && match self.sender.lock() {
+                Ok(guard) => guard.as_ref().map(|s| s.send(job).is_ok()).unwrap_or(false),
+                Err(_) => false,
+            };
+        if refused.is_some() {
+            metrics::counter!("hush_relay_writes_refused_total", "reason" => self.slot.kind().label())
+                .increment(1);
+        }
         Box::pin(async move {
+            if let Some(e) = refused {
+                return Err(e);
+            }
             if !sent {
                 return Err(StorageError::Closed);
             }
+            // A job the writer dropped unanswered was refused while it recovered.
             rx.await.unwrap_or_else(|_| {
-                Err(StorageError::Backend(
-                    "write batch aborted by an earlier failure".into(),
-                ))
+                Err(self.slot.refusal().unwrap_or_else(|| {
+                    StorageError::Backend("write batch aborted by an earlier failure".into())
+                }))
             })
         })
     }
@@ -85,13 +96,20 @@ impl RedbStorage {
             if !open {
                 return Err(StorageError::Closed);
             }
-            let txn = self.db.begin_read()?;
+            let txn = self.slot.db()?.begin_read()?;
             f(&txn)
         })
     }
 }
 
-pub(super) fn writer_loop(db: &Database, rx: mpsc::Receiver<Job>, stats: &CommitCounters) {
+/// The writer thread: group commits until the store is closed, and recovery after a commit
+/// that failed with an I/O error (`recovery.rs`).
+pub(super) fn writer_loop(
+    slot: &Slot,
+    path: &Path,
+    rx: mpsc::Receiver<Job>,
+    stats: &CommitCounters,
+) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -100,53 +118,82 @@ pub(super) fn writer_loop(db: &Database, rx: mpsc::Receiver<Job>, stats: &Commit
                 Err(_) => break,
             }
         }
-        let size = batch.len();
-        let txn = match db
-            .begin_write()
-            .map_err(StorageError::from)
-            .and_then(|mut t| {
-                // The default, made explicit: commit returns only after fsync.
-                t.set_durability(Durability::Immediate)
-                    .map_err(|e| StorageError::Backend(e.to_string()))?;
-                Ok(t)
-            }) {
-            Ok(t) => t,
+        if let Err(e) = commit_batch(slot, batch, stats)
+            && FailKind::of(&e).is_some()
+            && !recovery::recover(slot, path, &rx, &e)
+        {
+            return;
+        }
+    }
+}
+
+/// Applies `batch` in one write transaction and commits it, then answers every job: with
+/// its result after a successful commit, with the error otherwise.
+fn commit_batch(slot: &Slot, batch: Vec<Job>, stats: &CommitCounters) -> Result<(), StorageError> {
+    let size = batch.len();
+    let txn = slot.db().and_then(|db| {
+        let mut t = db.begin_write()?;
+        // The default, made explicit: commit returns only after fsync.
+        t.set_durability(Durability::Immediate)
+            .map_err(|e| StorageError::Backend(e.to_string()))?;
+        Ok(t)
+    });
+    let txn = match txn {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot begin write transaction");
+            refuse_from_now(slot, &e);
+            // Dropping the batch answers every caller with the slot's refusal or an error.
+            return Err(e);
+        }
+    };
+    let mut completions = Vec::with_capacity(size);
+    let mut fatal = None;
+    let mut jobs = batch.into_iter();
+    for job in jobs.by_ref() {
+        match job(&txn) {
+            Ok(c) => completions.push(c),
             Err(e) => {
-                tracing::error!(error = %e, "cannot begin write transaction");
-                continue; // dropping the batch answers every caller with an error
+                fatal = Some(e);
+                break;
             }
+        }
+    }
+    let result = match fatal {
+        Some(e) => {
+            tracing::error!(error = %e, "write batch aborted");
+            let _ = txn.abort();
+            refuse_from_now(slot, &e);
+            drop(jobs); // not run: answered like the jobs that come during recovery
+            Err(e)
+        }
+        None => txn.commit().map_err(StorageError::from),
+    };
+    if result.is_ok() {
+        stats.commits.fetch_add(1, Ordering::Relaxed);
+        stats
+            .operations
+            .fetch_add(completions.len() as u64, Ordering::Relaxed);
+    }
+    metrics::histogram!("hush_relay_commit_batch_size").record(size as f64);
+    if let Err(e) = &result {
+        // Nothing of the batch is acknowledged: after a failed write or fsync what it wrote
+        // is not trusted to be durable.
+        tracing::error!(error = %e, "commit failed");
+    }
+    for c in completions {
+        c(result.as_ref().err());
+    }
+    result
+}
+
+/// After an error that needs a fresh handle, refuses writes at once (recovery follows).
+fn refuse_from_now(slot: &Slot, e: &StorageError) {
+    if let Some(kind) = FailKind::of(e) {
+        let reason = match e {
+            StorageError::Unavailable { reason, .. } => reason.clone(),
+            e => e.to_string(),
         };
-        let mut completions = Vec::with_capacity(size);
-        let mut fatal = None;
-        for job in batch {
-            match job(&txn) {
-                Ok(c) => completions.push(c),
-                Err(e) => {
-                    fatal = Some(e);
-                    break;
-                }
-            }
-        }
-        let result = match fatal {
-            Some(e) => {
-                tracing::error!(error = %e, "write batch aborted");
-                let _ = txn.abort();
-                Err(e)
-            }
-            None => txn.commit().map_err(StorageError::from),
-        };
-        if result.is_ok() {
-            stats.commits.fetch_add(1, Ordering::Relaxed);
-            stats
-                .operations
-                .fetch_add(completions.len() as u64, Ordering::Relaxed);
-        }
-        metrics::histogram!("hush_relay_commit_batch_size").record(size as f64);
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "commit failed");
-        }
-        for c in completions {
-            c(result.as_ref().err());
-        }
+        slot.set_failing(kind, reason, recovery::FIRST_BACKOFF);
     }
 }
