@@ -22,7 +22,7 @@ type DecapsulationKey768 = ml_kem::DecapsulationKey<MlKem768>;
 type EncapsulationKey768 = EncapsulationKey<MlKem768>;
 
 /// The private seed of one KEM prekey: `d ‖ z` of FIPS 203 `ML-KEM.KeyGen_internal`.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+#[derive(Zeroize, ZeroizeOnDrop)]
 pub(crate) struct KemSeed([u8; 64]);
 
 /// The KEM shared secret `SS` (32 bytes).
