@@ -259,6 +259,17 @@ fn tampered_or_stripped_ciphertext_is_refused_and_store_unchanged() {
             Session::respond(&mut rng, &b.id, &mut b.store, &short, config).err(),
             Some(Error::Malformed("KEM ciphertext"))
         );
+        // A ciphertext without a KEM prekey id, or an id without a ciphertext.
+        let no_id = with_prekey_message(&m, |p| p.kem_prekey_id = None);
+        assert_eq!(
+            Session::respond(&mut rng, &b.id, &mut b.store, &no_id, config).err(),
+            Some(Error::Malformed("prekey message"))
+        );
+        let no_ct = with_prekey_message(&m, |p| p.kem_ciphertext.clear());
+        assert_eq!(
+            Session::respond(&mut rng, &b.id, &mut b.store, &no_ct, config).err(),
+            Some(Error::Malformed("KEM ciphertext"))
+        );
         // Stripping the KEM fields leaves an X3DH message whose key and AD differ.
         let stripped = with_prekey_message(&m, |p| {
             p.kem_prekey_id = None;

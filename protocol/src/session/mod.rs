@@ -254,6 +254,11 @@ impl Session {
             .message
             .as_ref()
             .ok_or(Error::Malformed("prekey message"))?;
+        // PQXDH's two fields come together (a ciphertext without a KEM prekey id is neither
+        // X3DH nor PQXDH).
+        if p.kem_prekey_id.is_none() && !p.kem_ciphertext.is_empty() {
+            return Err(Error::Malformed("prekey message"));
+        }
         let spk = store.signed_prekey(p.signed_prekey_id)?;
         if store.was_seen(p.signed_prekey_id, &base_key) {
             return Err(Error::ReplayedInitialMessage);
