@@ -16,6 +16,8 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
 use hush_protocol::{IdentityKeyPair, PreKeyBundle, PreKeyStore, Session, SessionConfig};
+use ml_kem::kem::Decapsulate;
+use ml_kem::{KeyExport, MlKem768};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sha2::Sha256;
@@ -99,6 +101,26 @@ fn primitives(c: &mut Criterion) {
         })
     });
 
+    // ML-KEM-768 (PQXDH): encapsulation, decapsulation, and key expansion from a 64-byte seed.
+    let seed = ml_kem::array::Array::from([0x99u8; 64]);
+    let dk = ml_kem::DecapsulationKey::<MlKem768>::from_seed(seed);
+    let ek = dk.encapsulation_key().clone();
+    let ek_bytes = ek.to_bytes();
+    let m = ml_kem::array::Array::from([0xAAu8; 32]);
+    let (ct, _) = ek.encapsulate_deterministic(&m);
+    g.bench_function("ml_kem_768_encapsulate", |bench| {
+        bench.iter(|| black_box(&ek).encapsulate_deterministic(black_box(&m)))
+    });
+    g.bench_function("ml_kem_768_decapsulate", |bench| {
+        bench.iter(|| black_box(&dk).decapsulate(black_box(&ct)))
+    });
+    g.bench_function("ml_kem_768_keygen_from_seed", |bench| {
+        bench.iter(|| ml_kem::DecapsulationKey::<MlKem768>::from_seed(black_box(seed)))
+    });
+    g.bench_function("ml_kem_768_encapsulation_key_decode", |bench| {
+        bench.iter(|| ml_kem::EncapsulationKey::<MlKem768>::new(black_box(&ek_bytes)).unwrap())
+    });
+
     let aad = [0x66u8; SESSION_AAD_LEN];
     for size in SIZES {
         let pt = vec![0x77u8; size];
@@ -145,12 +167,24 @@ struct Parties {
 }
 
 fn parties(rng: &mut StdRng) -> Parties {
+    parties_with(rng, false)
+}
+
+/// `pq`: Bob's signed prekey offers PQXDH and the bundle carries a one-time KEM prekey.
+fn parties_with(rng: &mut StdRng, pq: bool) -> Parties {
     let alice = IdentityKeyPair::generate(rng);
     let bob = IdentityKeyPair::generate(rng);
     let mut store = PreKeyStore::new();
-    let spk = store.rotate_signed_prekey(rng, &bob);
+    let spk = if pq {
+        store.rotate_signed_prekey_pqxdh(rng, &bob)
+    } else {
+        store.rotate_signed_prekey(rng, &bob)
+    };
     let opk = store.generate_one_time_prekeys(rng, 1);
-    let bundle = PreKeyBundle::new(spk, Some(opk[0])).to_bytes();
+    let kem = pq.then(|| store.generate_one_time_kem_prekeys(rng, &bob, 1).remove(0));
+    let bundle = PreKeyBundle::new_pqxdh(spk, Some(opk[0]), kem)
+        .unwrap()
+        .to_bytes();
     Parties {
         alice,
         bob,
@@ -172,10 +206,19 @@ fn established(rng: &mut StdRng, p: &Parties, config: SessionConfig) -> (Session
 }
 
 fn x3dh(c: &mut Criterion) {
+    handshake(c, "x3dh", false);
+}
+
+/// PQXDH: the same three measurements with a bundle carrying a one-time KEM prekey.
+fn pqxdh(c: &mut Criterion) {
+    handshake(c, "pqxdh", true);
+}
+
+fn handshake(c: &mut Criterion, name: &str, pq: bool) {
     let mut rng = StdRng::seed_from_u64(1);
-    let p = parties(&mut rng);
+    let p = parties_with(&mut rng, pq);
     let config = SessionConfig::default();
-    let mut g = group(c, "x3dh");
+    let mut g = group(c, name);
 
     // Everything both sides do to get from a bundle to a first decrypted message: decode and
     // verify the bundle, initiate, encrypt the first message, respond (which verifies the
@@ -188,6 +231,7 @@ fn x3dh(c: &mut Criterion) {
                 let mut alice = Session::initiate(&mut rng, &p.alice, &bundle, config).unwrap();
                 let m = alice.encrypt(&mut rng, b"hello").unwrap();
                 let (bob, pt) = Session::respond(&mut rng, &p.bob, &mut store, &m, config).unwrap();
+                assert_eq!(bob.is_post_quantum(), pq);
                 (alice, bob, pt, store)
             },
             BatchSize::SmallInput,
@@ -284,5 +328,5 @@ fn ratchet(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, primitives, x3dh, ratchet);
+criterion_group!(benches, primitives, x3dh, pqxdh, ratchet);
 criterion_main!(benches);

@@ -1,4 +1,4 @@
-//! Writes `test-vectors/x3dh.json`, `test-vectors/double-ratchet.json` and
+//! Writes `test-vectors/x3dh.json`, `test-vectors/pqxdh.json`, `test-vectors/double-ratchet.json` and
 //! `test-vectors/directory.json`.
 //!
 //! `cargo run -p hush-protocol --features vectors --example gen-vectors [-- OUT_DIR]`
@@ -16,6 +16,10 @@ fn main() -> std::io::Result<()> {
         hush_protocol::vectors::x3dh_vectors(),
     )?;
     std::fs::write(
+        dir.join("pqxdh.json"),
+        hush_protocol::vectors::pqxdh_vectors(),
+    )?;
+    std::fs::write(
         dir.join("double-ratchet.json"),
         hush_protocol::vectors::double_ratchet_vectors(),
     )?;
@@ -24,7 +28,7 @@ fn main() -> std::io::Result<()> {
         hush_protocol::vectors::directory_vectors(),
     )?;
     println!(
-        "wrote {}/x3dh.json, double-ratchet.json and directory.json",
+        "wrote {}/x3dh.json, pqxdh.json, double-ratchet.json and directory.json",
         dir.display()
     );
     Ok(())

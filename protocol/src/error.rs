@@ -33,6 +33,15 @@ pub enum Error {
     /// The initial message names a one-time prekey this store does not hold (already used, or never issued).
     #[error("unknown or already used one-time prekey {0}")]
     UnknownOneTimePreKey(u32),
+    /// The PQXDH initial message names a KEM prekey this store does not hold (a one-time KEM
+    /// prekey already used, a last-resort one rotated out, or never issued).
+    #[error("unknown or already used KEM prekey {0}")]
+    UnknownKemPreKey(u32),
+    /// A signed prekey signed as offering PQXDH came without a KEM prekey (a bundle stripped
+    /// of it), or an X3DH initial message was made with such a signed prekey
+    /// (`spec/pqxdh.md`, section 6).
+    #[error("PQXDH downgrade: the signed prekey offers PQXDH but no KEM prekey was used")]
+    PqxdhDowngrade,
     /// The initial message was already accepted once: opening a second session from it is refused.
     #[error("replayed initial message")]
     ReplayedInitialMessage,

@@ -1,12 +1,12 @@
 //! # hush-protocol
 //!
 //! The sans-IO cryptographic core of Hush: device identities, prekeys, X3DH and the Double
-//! Ratchet for 1:1 sessions. No sockets, no threads, no clock: callers pass bytes and a
+//! Ratchet for 1:1 sessions, and PQXDH (X3DH plus ML-KEM-768) where the peer offers it. No sockets, no threads, no clock: callers pass bytes and a
 //! cryptographically secure random number generator in, and get bytes out, so every
 //! behaviour is deterministic under a seeded generator.
 //!
 //! The normative description of every byte is in the repository's `spec/` folder
-//! (`spec/x3dh.md`, `spec/double-ratchet.md`, `spec/proto/*.proto`).
+//! (`spec/x3dh.md`, `spec/pqxdh.md`, `spec/double-ratchet.md`, `spec/proto/*.proto`).
 //!
 //! ```
 //! use hush_protocol::{IdentityKeyPair, PreKeyBundle, PreKeyStore, Session, SessionConfig};
@@ -35,11 +35,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod bundle;
 pub mod directory;
 pub mod envelope;
 mod error;
 pub mod group;
 mod identity;
+mod kem;
+mod kem_prekeys;
+mod pqxdh;
 mod prekeys;
 pub mod proto;
 mod ratchet;
@@ -50,14 +54,19 @@ mod trace;
 pub mod vectors;
 mod x3dh;
 
+pub use bundle::{BUNDLE_VERSION, PreKeyBundle};
 pub use error::{Error, Result};
 pub use identity::{
     FINGERPRINT_CONTEXT, Fingerprint, IDENTITY_DH_CONTEXT, IdentityKeyPair, IdentityPublicKey,
 };
+pub use kem::{KEM_CIPHERTEXT_LEN, KEM_PUBLIC_KEY_LEN};
+pub use kem_prekeys::{
+    KEM_PREKEY_CONTEXT, KemPreKeyKind, KemPreKeyPublic, LAST_RESORT_KEM_PREKEYS_KEPT,
+};
+pub use pqxdh::{KEM_BINDING_CONTEXT, PQXDH_INFO};
 pub use prekeys::{
-    BUNDLE_VERSION, OneTimePreKeyPublic, PreKeyBundle, PreKeyStore,
-    SEEN_BASE_KEYS_PER_SIGNED_PREKEY, SIGNED_PREKEY_CONTEXT, SIGNED_PREKEYS_KEPT,
-    SignedPreKeyPublic,
+    OneTimePreKeyPublic, PreKeyStore, SEEN_BASE_KEYS_PER_SIGNED_PREKEY, SIGNED_PREKEY_CONTEXT,
+    SIGNED_PREKEY_PQXDH_CONTEXT, SIGNED_PREKEYS_KEPT, SignedPreKeyPublic,
 };
 pub use ratchet::chain_key::{CHAIN_KEY_SEED, MESSAGE_KEY_SEED};
 pub use ratchet::header::HEADER_LEN;

@@ -10,13 +10,16 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::identity::{IdentityKeyPair, IdentityPublicKey};
+use crate::kem_prekeys::KemPreKeySecret;
 use crate::proto::{key32, state, wire};
 use crate::{Error, Result};
 
 /// Context prefixed to `id (u32, big-endian) ‖ public key` before the identity signs a signed prekey.
 pub const SIGNED_PREKEY_CONTEXT: &[u8] = b"Hush-v1-SignedPreKey";
-/// Version of an encoded [`PreKeyBundle`].
-pub const BUNDLE_VERSION: u32 = 1;
+/// Replaces [`SIGNED_PREKEY_CONTEXT`] in the signature of a signed prekey whose owner offers
+/// PQXDH with it (`spec/pqxdh.md`, section 6): a bundle with such a prekey and no KEM prekey
+/// was stripped, and is refused.
+pub const SIGNED_PREKEY_PQXDH_CONTEXT: &[u8] = b"Hush-v1-SignedPreKey-PQXDH";
 /// Version of a serialized [`PreKeyStore`].
 const STORE_VERSION: u32 = 1;
 /// How many signed prekeys a store keeps (the current one and the ones it replaced), so that
@@ -25,9 +28,14 @@ pub const SIGNED_PREKEYS_KEPT: usize = 3;
 /// How many accepted X3DH base keys are remembered per signed prekey for replay detection.
 pub const SEEN_BASE_KEYS_PER_SIGNED_PREKEY: usize = 10_000;
 
-fn signed_prekey_message(id: u32, public: &[u8; 32]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(SIGNED_PREKEY_CONTEXT.len() + 36);
-    m.extend_from_slice(SIGNED_PREKEY_CONTEXT);
+fn signed_prekey_message(id: u32, public: &[u8; 32], offers_pqxdh: bool) -> Vec<u8> {
+    let context = if offers_pqxdh {
+        SIGNED_PREKEY_PQXDH_CONTEXT
+    } else {
+        SIGNED_PREKEY_CONTEXT
+    };
+    let mut m = Vec::with_capacity(context.len() + 36);
+    m.extend_from_slice(context);
     m.extend_from_slice(&id.to_be_bytes());
     m.extend_from_slice(public);
     m
@@ -36,10 +44,11 @@ fn signed_prekey_message(id: u32, public: &[u8; 32]) -> Vec<u8> {
 /// The public, signed half of a prekey bundle. A value of this type has a verified signature.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SignedPreKeyPublic {
-    identity: IdentityPublicKey,
+    pub(crate) identity: IdentityPublicKey,
     id: u32,
     public: PublicKey,
     signature: Signature,
+    pub(crate) offers_pqxdh: bool,
 }
 
 impl core::fmt::Debug for SignedPreKeyPublic {
@@ -47,6 +56,7 @@ impl core::fmt::Debug for SignedPreKeyPublic {
         f.debug_struct("SignedPreKeyPublic")
             .field("identity", &self.identity)
             .field("id", &self.id)
+            .field("offers_pqxdh", &self.offers_pqxdh)
             .finish_non_exhaustive()
     }
 }
@@ -71,16 +81,23 @@ impl SignedPreKeyPublic {
         &self.public
     }
 
-    fn to_proto(&self) -> wire::SignedPreKeyPublic {
+    /// Whether the owner signed this prekey as offering PQXDH: every bundle with it must
+    /// then carry a KEM prekey.
+    pub fn offers_pqxdh(&self) -> bool {
+        self.offers_pqxdh
+    }
+
+    pub(crate) fn to_proto(&self) -> wire::SignedPreKeyPublic {
         wire::SignedPreKeyPublic {
             identity: Some(self.identity.to_proto()),
             id: self.id,
             public_key: self.public.to_bytes().to_vec(),
             signature: self.signature.to_bytes().to_vec(),
+            offers_pqxdh: self.offers_pqxdh,
         }
     }
 
-    fn from_proto(p: &wire::SignedPreKeyPublic) -> Result<Self> {
+    pub(crate) fn from_proto(p: &wire::SignedPreKeyPublic) -> Result<Self> {
         let identity = IdentityPublicKey::from_proto(
             p.identity
                 .as_ref()
@@ -95,13 +112,17 @@ impl SignedPreKeyPublic {
         let signature = Signature::from_bytes(&sig);
         identity
             .verifying_key()
-            .verify_strict(&signed_prekey_message(p.id, &public), &signature)
+            .verify_strict(
+                &signed_prekey_message(p.id, &public, p.offers_pqxdh),
+                &signature,
+            )
             .map_err(|_| Error::BadSignature("signed prekey"))?;
         Ok(Self {
             identity,
             id: p.id,
             public: PublicKey::from(public),
             signature,
+            offers_pqxdh: p.offers_pqxdh,
         })
     }
 
@@ -146,14 +167,14 @@ impl OneTimePreKeyPublic {
         &self.public
     }
 
-    fn to_proto(self) -> wire::OneTimePreKeyPublic {
+    pub(crate) fn to_proto(self) -> wire::OneTimePreKeyPublic {
         wire::OneTimePreKeyPublic {
             id: self.id,
             public_key: self.public.to_bytes().to_vec(),
         }
     }
 
-    fn from_proto(p: &wire::OneTimePreKeyPublic) -> Result<Self> {
+    pub(crate) fn from_proto(p: &wire::OneTimePreKeyPublic) -> Result<Self> {
         Ok(Self {
             id: p.id,
             public: PublicKey::from(key32(&p.public_key, "one-time prekey")?),
@@ -173,85 +194,13 @@ impl OneTimePreKeyPublic {
     }
 }
 
-/// What an initiator needs to start a session: the responder's signed prekey and, while the
-/// stock lasts, one of its one-time prekeys.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PreKeyBundle {
-    signed: SignedPreKeyPublic,
-    one_time: Option<OneTimePreKeyPublic>,
-}
-
-impl PreKeyBundle {
-    /// Assembles a bundle from its verified parts.
-    pub fn new(signed: SignedPreKeyPublic, one_time: Option<OneTimePreKeyPublic>) -> Self {
-        Self { signed, one_time }
-    }
-
-    /// Assembles a bundle from the two blobs a relay directory hands out.
-    pub fn from_parts(signed_prekey: &[u8], one_time_prekey: Option<&[u8]>) -> Result<Self> {
-        Ok(Self {
-            signed: SignedPreKeyPublic::from_bytes(signed_prekey)?,
-            one_time: one_time_prekey
-                .map(OneTimePreKeyPublic::from_bytes)
-                .transpose()?,
-        })
-    }
-
-    /// The responder's identity.
-    pub fn identity(&self) -> &IdentityPublicKey {
-        &self.signed.identity
-    }
-
-    /// The signed prekey.
-    pub fn signed_prekey(&self) -> &SignedPreKeyPublic {
-        &self.signed
-    }
-
-    /// The one-time prekey, if the bundle has one.
-    pub fn one_time_prekey(&self) -> Option<&OneTimePreKeyPublic> {
-        self.one_time.as_ref()
-    }
-
-    /// Encodes as protobuf `hush.v1.PreKeyBundle`.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        wire::PreKeyBundle {
-            version: BUNDLE_VERSION,
-            signed_prekey: Some(self.signed.to_proto()),
-            one_time_prekey: self.one_time.map(OneTimePreKeyPublic::to_proto),
-        }
-        .encode_to_vec()
-    }
-
-    /// Decodes a bundle and verifies its signatures.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let p = wire::PreKeyBundle::decode(bytes).map_err(|_| Error::Malformed("prekey bundle"))?;
-        if p.version != BUNDLE_VERSION {
-            return Err(Error::UnsupportedVersion {
-                what: "prekey bundle",
-                version: p.version,
-            });
-        }
-        Ok(Self {
-            signed: SignedPreKeyPublic::from_proto(
-                p.signed_prekey
-                    .as_ref()
-                    .ok_or(Error::Malformed("prekey bundle"))?,
-            )?,
-            one_time: p
-                .one_time_prekey
-                .as_ref()
-                .map(OneTimePreKeyPublic::from_proto)
-                .transpose()?,
-        })
-    }
-}
-
 /// A signed prekey's private half, with the base keys already accepted under it.
 pub(crate) struct SignedPreKeySecret {
     pub(crate) id: u32,
     pub(crate) secret: StaticSecret,
     signature: Signature,
     seen_base_keys: Vec<[u8; 32]>,
+    pub(crate) offers_pqxdh: bool,
 }
 
 /// The owner's private prekeys. Secrets are wiped on drop; one-time prekeys are deleted as
@@ -262,9 +211,12 @@ pub struct PreKeyStore {
     one_time: BTreeMap<u32, StaticSecret>,
     next_signed_id: u32,
     next_one_time_id: u32,
+    pub(crate) kem: Vec<KemPreKeySecret>,
+    pub(crate) next_kem_id: u32,
 }
 
-// Every secret is an x25519-dalek `StaticSecret`, which zeroizes itself on drop.
+// Every X25519 secret is an x25519-dalek `StaticSecret`, which zeroizes itself on drop; every
+// KEM secret is a `KemSeed`, which does too.
 impl ZeroizeOnDrop for PreKeyStore {}
 
 impl core::fmt::Debug for PreKeyStore {
@@ -272,6 +224,7 @@ impl core::fmt::Debug for PreKeyStore {
         f.debug_struct("PreKeyStore")
             .field("signed_prekeys", &self.signed.len())
             .field("one_time_prekeys", &self.one_time.len())
+            .field("kem_prekeys", &self.kem.len())
             .finish_non_exhaustive()
     }
 }
@@ -295,18 +248,42 @@ impl PreKeyStore {
         rng: &mut R,
         identity: &IdentityKeyPair,
     ) -> SignedPreKeyPublic {
+        self.rotate_signed(rng, identity, false)
+    }
+
+    /// Like [`PreKeyStore::rotate_signed_prekey`], but signs the new prekey as offering PQXDH
+    /// (`spec/pqxdh.md`, section 6): initiators then refuse any bundle with it that carries no
+    /// KEM prekey, and this store refuses X3DH initial messages made with it. Keep a
+    /// last-resort KEM prekey ([`PreKeyStore::rotate_last_resort_kem_prekey`]) published.
+    pub fn rotate_signed_prekey_pqxdh<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        identity: &IdentityKeyPair,
+    ) -> SignedPreKeyPublic {
+        self.rotate_signed(rng, identity, true)
+    }
+
+    fn rotate_signed<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        identity: &IdentityKeyPair,
+        offers_pqxdh: bool,
+    ) -> SignedPreKeyPublic {
         let id = self.next_signed_id;
         self.next_signed_id = self.next_signed_id.wrapping_add(1);
         let secret = random_secret(rng);
         let public = PublicKey::from(&secret);
-        let signature = identity
-            .signing_key()
-            .sign(&signed_prekey_message(id, public.as_bytes()));
+        let signature = identity.signing_key().sign(&signed_prekey_message(
+            id,
+            public.as_bytes(),
+            offers_pqxdh,
+        ));
         self.signed.push(SignedPreKeySecret {
             id,
             secret,
             signature,
             seen_base_keys: Vec::new(),
+            offers_pqxdh,
         });
         if self.signed.len() > SIGNED_PREKEYS_KEPT {
             self.signed.remove(0);
@@ -316,6 +293,7 @@ impl PreKeyStore {
             id,
             public,
             signature,
+            offers_pqxdh,
         }
     }
 
@@ -326,6 +304,7 @@ impl PreKeyStore {
             id: s.id,
             public: PublicKey::from(&s.secret),
             signature: s.signature,
+            offers_pqxdh: s.offers_pqxdh,
         })
     }
 
@@ -399,6 +378,7 @@ impl PreKeyStore {
                     secret: s.secret.to_bytes().to_vec(),
                     signature: s.signature.to_bytes().to_vec(),
                     seen_base_keys: s.seen_base_keys.iter().map(|k| k.to_vec()).collect(),
+                    offers_pqxdh: s.offers_pqxdh,
                 })
                 .collect(),
             one_time_prekeys: self
@@ -411,6 +391,8 @@ impl PreKeyStore {
                 .collect(),
             next_signed_prekey_id: self.next_signed_id,
             next_one_time_prekey_id: self.next_one_time_id,
+            kem_prekeys: self.kem.iter().map(KemPreKeySecret::to_state).collect(),
+            next_kem_prekey_id: self.next_kem_id,
         };
         let out = Zeroizing::new(st.encode_to_vec());
         wipe_store_state(&mut st);
@@ -449,6 +431,7 @@ impl PreKeyStore {
                     .iter()
                     .map(|k| key32(k, "seen base"))
                     .collect::<Result<_>>()?,
+                offers_pqxdh: s.offers_pqxdh,
             });
         }
         let mut one_time = BTreeMap::new();
@@ -461,6 +444,12 @@ impl PreKeyStore {
             one_time,
             next_signed_id: st.next_signed_prekey_id,
             next_one_time_id: st.next_one_time_prekey_id,
+            kem: st
+                .kem_prekeys
+                .iter()
+                .map(KemPreKeySecret::from_state)
+                .collect::<Result<_>>()?,
+            next_kem_id: st.next_kem_prekey_id,
         })
     }
 }
@@ -471,5 +460,8 @@ fn wipe_store_state(st: &mut state::PreKeyStoreState) {
     }
     for o in &mut st.one_time_prekeys {
         o.secret.zeroize();
+    }
+    for k in &mut st.kem_prekeys {
+        k.seed.zeroize();
     }
 }

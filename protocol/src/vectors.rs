@@ -1,5 +1,6 @@
 //! Generation of the published test vectors `test-vectors/x3dh.json`,
-//! `test-vectors/double-ratchet.json` and `test-vectors/directory.json` (feature `vectors`).
+//! `test-vectors/pqxdh.json`, `test-vectors/double-ratchet.json` and
+//! `test-vectors/directory.json` (feature `vectors`).
 //!
 //! The vectors are produced by running the library's own session code under a deterministic
 //! random number generator ([`VectorRng`]) with tracing switched on, so every intermediate
@@ -8,17 +9,22 @@
 //! `cargo run -p hush-protocol --features vectors --example gen-vectors` rewrites the files;
 //! the test `tests/vectors.rs` regenerates them and fails if any byte differs.
 
+mod pqxdh;
+
 use std::convert::Infallible;
 
 use rand_core::{TryCryptoRng, TryRng};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::bundle::PreKeyBundle;
 use crate::identity::IdentityKeyPair;
-use crate::prekeys::{PreKeyBundle, PreKeyStore};
+use crate::prekeys::PreKeyStore;
 use crate::safety_number::SafetyNumber;
 use crate::session::{Session, SessionConfig};
 use crate::trace::Trace;
+
+pub use pqxdh::pqxdh_vectors;
 
 /// Domain-separation prefix of [`VectorRng`].
 pub const VECTOR_RNG_CONTEXT: &[u8] = b"Hush-v1-VectorRNG";

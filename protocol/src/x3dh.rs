@@ -9,8 +9,9 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::Result;
+use crate::bundle::PreKeyBundle;
 use crate::identity::{IdentityKeyPair, IdentityPublicKey};
-use crate::prekeys::PreKeyBundle;
+use crate::kem::KemSharedSecret;
 use crate::ratchet::header_key::HeaderKey;
 use crate::ratchet::ratchet_key::dh;
 use crate::trace::Trace;
@@ -26,21 +27,39 @@ pub(crate) struct Agreement {
 }
 
 fn kdf(dhs: &[Zeroizing<[u8; 32]>], trace: &mut Trace) -> Zeroizing<[u8; 32]> {
-    let mut ikm = Zeroizing::new(Vec::with_capacity(32 * 5));
+    kdf_with(dhs, None, X3DH_INFO, trace)
+}
+
+/// `HKDF-SHA256(salt = 32 zero bytes, ikm = 32 × 0xFF ‖ DH1 ‖ … ‖ DHn [‖ SS], info)`: the
+/// X3DH KDF, and with the KEM shared secret appended the PQXDH KDF.
+pub(crate) fn kdf_with(
+    dhs: &[Zeroizing<[u8; 32]>],
+    kem: Option<&KemSharedSecret>,
+    info: &[u8],
+    trace: &mut Trace,
+) -> Zeroizing<[u8; 32]> {
+    let mut ikm = Zeroizing::new(Vec::with_capacity(32 * 6));
     ikm.extend_from_slice(&[0xFF; 32]);
     for (i, d) in dhs.iter().enumerate() {
         trace.record(&format!("dh{}", i + 1), d.as_ref());
         ikm.extend_from_slice(d.as_ref());
     }
+    if let Some(ss) = kem {
+        trace.record("kem_shared_secret", ss.as_bytes());
+        ikm.extend_from_slice(ss.as_bytes());
+    }
     let hk = Hkdf::<Sha256>::new(Some(&[0u8; 32]), &ikm);
     let mut sk = Zeroizing::new([0u8; 32]);
-    hk.expand(X3DH_INFO, sk.as_mut())
+    hk.expand(info, sk.as_mut())
         .expect("HKDF output length is valid");
     trace.record("shared_key", sk.as_ref());
     sk
 }
 
-fn associated_data(initiator: &IdentityPublicKey, responder: &IdentityPublicKey) -> [u8; 128] {
+pub(crate) fn associated_data(
+    initiator: &IdentityPublicKey,
+    responder: &IdentityPublicKey,
+) -> [u8; 128] {
     let mut ad = [0u8; 128];
     ad[..64].copy_from_slice(&initiator.encode());
     ad[64..].copy_from_slice(&responder.encode());
@@ -55,6 +74,20 @@ pub(crate) fn initiator_agree(
     bundle: &PreKeyBundle,
     trace: &mut Trace,
 ) -> Result<Agreement> {
+    let dhs = initiator_dhs(ours, ephemeral, bundle)?;
+    let ad = associated_data(ours.public(), bundle.identity());
+    trace.record("x3dh_associated_data", &ad);
+    Ok(Agreement {
+        shared_key: kdf(&dhs, trace),
+    })
+}
+
+/// DH1–DH3 and, with a one-time prekey, DH4 of the initiator (shared with PQXDH).
+pub(crate) fn initiator_dhs(
+    ours: &IdentityKeyPair,
+    ephemeral: &StaticSecret,
+    bundle: &PreKeyBundle,
+) -> Result<Vec<Zeroizing<[u8; 32]>>> {
     let spk = bundle.signed_prekey().public_key();
     let mut dhs = vec![
         dh(ours.dh_secret(), spk)?,
@@ -64,11 +97,7 @@ pub(crate) fn initiator_agree(
     if let Some(opk) = bundle.one_time_prekey() {
         dhs.push(dh(ephemeral, opk.public_key())?);
     }
-    let ad = associated_data(ours.public(), bundle.identity());
-    trace.record("x3dh_associated_data", &ad);
-    Ok(Agreement {
-        shared_key: kdf(&dhs, trace),
-    })
+    Ok(dhs)
 }
 
 /// The responder's side, mirroring [`initiator_agree`].
@@ -80,6 +109,22 @@ pub(crate) fn responder_agree(
     base_key: &PublicKey,
     trace: &mut Trace,
 ) -> Result<Agreement> {
+    let dhs = responder_dhs(ours, signed_prekey, one_time_prekey, initiator, base_key)?;
+    let ad = associated_data(initiator, ours.public());
+    trace.record("x3dh_associated_data", &ad);
+    Ok(Agreement {
+        shared_key: kdf(&dhs, trace),
+    })
+}
+
+/// The responder's DH1–DH4, mirroring [`initiator_dhs`].
+pub(crate) fn responder_dhs(
+    ours: &IdentityKeyPair,
+    signed_prekey: &StaticSecret,
+    one_time_prekey: Option<&StaticSecret>,
+    initiator: &IdentityPublicKey,
+    base_key: &PublicKey,
+) -> Result<Vec<Zeroizing<[u8; 32]>>> {
     let mut dhs = vec![
         dh(signed_prekey, initiator.dh_key())?,
         dh(ours.dh_secret(), base_key)?,
@@ -88,11 +133,7 @@ pub(crate) fn responder_agree(
     if let Some(opk) = one_time_prekey {
         dhs.push(dh(opk, base_key)?);
     }
-    let ad = associated_data(initiator, ours.public());
-    trace.record("x3dh_associated_data", &ad);
-    Ok(Agreement {
-        shared_key: kdf(&dhs, trace),
-    })
+    Ok(dhs)
 }
 
 /// Header encryption: `HKDF-SHA256(salt = 32 zero bytes, ikm = SK, info = HEADER_KEYS_INFO)`,

@@ -41,15 +41,28 @@ fn signed_prekey_public() -> impl Strategy<Value = wire::SignedPreKeyPublic> {
         any::<u32>(),
         bytes(40),
         bytes(70),
+        any::<bool>(),
     )
-        .prop_map(
-            |(identity, id, public_key, signature)| wire::SignedPreKeyPublic {
+        .prop_map(|(identity, id, public_key, signature, offers_pqxdh)| {
+            wire::SignedPreKeyPublic {
                 identity,
                 id,
                 public_key,
                 signature,
-            },
-        )
+                offers_pqxdh,
+            }
+        })
+}
+
+fn kem_prekey_public() -> impl Strategy<Value = wire::KemPreKeyPublic> {
+    (any::<u32>(), any::<bool>(), bytes(1300), bytes(70)).prop_map(
+        |(id, last_resort, public_key, signature)| wire::KemPreKeyPublic {
+            id,
+            last_resort,
+            public_key,
+            signature,
+        },
+    )
 }
 
 fn one_time_prekey_public() -> impl Strategy<Value = wire::OneTimePreKeyPublic> {
@@ -62,12 +75,14 @@ fn bundle() -> impl Strategy<Value = wire::PreKeyBundle> {
         any::<u32>(),
         option::of(signed_prekey_public()),
         option::of(one_time_prekey_public()),
+        option::of(kem_prekey_public()),
     )
         .prop_map(
-            |(version, signed_prekey, one_time_prekey)| wire::PreKeyBundle {
+            |(version, signed_prekey, one_time_prekey, kem_prekey)| wire::PreKeyBundle {
                 version,
                 signed_prekey,
                 one_time_prekey,
+                kem_prekey,
             },
         )
 }
@@ -85,6 +100,8 @@ fn prekey_message() -> impl Strategy<Value = wire::PreKeyMessage> {
         option::of(any::<u32>()),
         any::<bool>(),
         option::of(ratchet_message()),
+        option::of(any::<u32>()),
+        bytes(1200),
     )
         .prop_map(
             |(
@@ -94,6 +111,8 @@ fn prekey_message() -> impl Strategy<Value = wire::PreKeyMessage> {
                 one_time_prekey_id,
                 header_encryption,
                 message,
+                kem_prekey_id,
+                kem_ciphertext,
             )| {
                 wire::PreKeyMessage {
                     identity,
@@ -102,6 +121,8 @@ fn prekey_message() -> impl Strategy<Value = wire::PreKeyMessage> {
                     one_time_prekey_id,
                     header_encryption,
                     message,
+                    kem_prekey_id,
+                    kem_ciphertext,
                 }
             },
         )
@@ -138,12 +159,28 @@ fn identity_state() -> impl Strategy<Value = state::IdentityKeyPairState> {
 }
 
 fn prekey_store_state() -> impl Strategy<Value = state::PreKeyStoreState> {
-    let spk = (any::<u32>(), bytes(40), bytes(70), vec(bytes(40), 0..3)).prop_map(
-        |(id, secret, signature, seen_base_keys)| state::SignedPreKeyState {
+    let spk = (
+        any::<u32>(),
+        bytes(40),
+        bytes(70),
+        vec(bytes(40), 0..3),
+        any::<bool>(),
+    )
+        .prop_map(|(id, secret, signature, seen_base_keys, offers_pqxdh)| {
+            state::SignedPreKeyState {
+                id,
+                secret,
+                signature,
+                seen_base_keys,
+                offers_pqxdh,
+            }
+        });
+    let kem = (any::<u32>(), any::<bool>(), bytes(80), bytes(70)).prop_map(
+        |(id, last_resort, seed, signature)| state::KemPreKeyState {
             id,
-            secret,
+            last_resort,
+            seed,
             signature,
-            seen_base_keys,
         },
     );
     let opk =
@@ -154,15 +191,27 @@ fn prekey_store_state() -> impl Strategy<Value = state::PreKeyStoreState> {
         vec(opk, 0..4),
         any::<u32>(),
         any::<u32>(),
+        vec(kem, 0..3),
+        any::<u32>(),
     )
         .prop_map(
-            |(version, signed_prekeys, one_time_prekeys, next_spk, next_opk)| {
+            |(
+                version,
+                signed_prekeys,
+                one_time_prekeys,
+                next_spk,
+                next_opk,
+                kem_prekeys,
+                next_kem,
+            )| {
                 state::PreKeyStoreState {
                     version,
                     signed_prekeys,
                     one_time_prekeys,
                     next_signed_prekey_id: next_spk,
                     next_one_time_prekey_id: next_opk,
+                    kem_prekeys,
+                    next_kem_prekey_id: next_kem,
                 }
             },
         )
@@ -176,13 +225,24 @@ fn session_state() -> impl Strategy<Value = state::SessionState> {
             message_key,
         }
     });
-    let pending = (bytes(40), any::<u32>(), option::of(any::<u32>())).prop_map(
-        |(base_key, signed_prekey_id, one_time_prekey_id)| state::PendingPreKeyState {
-            base_key,
-            signed_prekey_id,
-            one_time_prekey_id,
-        },
-    );
+    let pending = (
+        bytes(40),
+        any::<u32>(),
+        option::of(any::<u32>()),
+        option::of(any::<u32>()),
+        bytes(1200),
+    )
+        .prop_map(
+            |(base_key, signed_prekey_id, one_time_prekey_id, kem_prekey_id, kem_ciphertext)| {
+                state::PendingPreKeyState {
+                    base_key,
+                    signed_prekey_id,
+                    one_time_prekey_id,
+                    kem_prekey_id,
+                    kem_ciphertext,
+                }
+            },
+        );
     let keys = vec(bytes(40), 11..=11);
     let counters = vec(any::<u32>(), 6..=6);
     (
@@ -222,6 +282,7 @@ fn session_state() -> impl Strategy<Value = state::SessionState> {
                     skipped,
                     max_skip: c[4],
                     max_skipped_total: c[5],
+                    pqxdh_binding: k[10].clone(),
                 }
             },
         )

@@ -30,6 +30,11 @@ fn x3dh_vectors_match() {
 }
 
 #[test]
+fn pqxdh_vectors_match() {
+    check("pqxdh.json", hush_protocol::vectors::pqxdh_vectors());
+}
+
+#[test]
 fn double_ratchet_vectors_match() {
     check(
         "double-ratchet.json",

@@ -253,3 +253,165 @@ fn directory_vectors_follow_the_spec() {
         assert_eq!(opened, padded);
     }
 }
+
+fn find<'a>(t: &'a [(String, Vec<u8>)], label: &str) -> &'a [u8] {
+    &t.iter()
+        .find(|(l, _)| l == label)
+        .unwrap_or_else(|| panic!("no {label} in trace"))
+        .1
+}
+
+fn x25519(private: &[u8], public: &[u8]) -> Vec<u8> {
+    let s = x25519_dalek::StaticSecret::from(<[u8; 32]>::try_from(private).unwrap());
+    let p = x25519_dalek::PublicKey::from(<[u8; 32]>::try_from(public).unwrap());
+    s.diffie_hellman(&p).to_bytes().to_vec()
+}
+
+fn ed25519_verify(public: &[u8], message: &[u8], signature: &[u8]) {
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&public.try_into().unwrap()).unwrap();
+    let sig = ed25519_dalek::Signature::from_bytes(&signature.try_into().unwrap());
+    vk.verify_strict(message, &sig).unwrap();
+}
+
+/// The PQXDH vectors from spec/pqxdh.md alone, with bare X25519, Ed25519, ML-KEM-768 (FIPS 203),
+/// SHA-256 and HKDF: prekey signatures, the KEM key pair from its seed, the encapsulation from
+/// its recorded randomness, the four DHs from the private keys, SK, KB, AD, and the initial
+/// message's fields and first AEAD.
+#[test]
+fn pqxdh_vectors_follow_the_spec() {
+    use ml_kem::kem::Decapsulate;
+    use ml_kem::{KeyExport, MlKem768};
+    use sha2::Digest;
+    let v = load("pqxdh.json");
+    let cases = v["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 3);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let bob_signing = unhex(&case["bob"]["identity_signing_public"]);
+        let pk = &case["bob_prekeys"];
+        // The signed prekey, signed under the PQXDH-offer context.
+        let spk_pub = unhex(&pk["signed_prekey"]["public"]);
+        let spk_msg =
+            wire::SignedPreKeyPublic::decode(&unhex(&pk["signed_prekey"]["message"])[..]).unwrap();
+        assert!(spk_msg.offers_pqxdh);
+        let mut m = b"Hush-v1-SignedPreKey-PQXDH".to_vec();
+        m.extend_from_slice(&spk_msg.id.to_be_bytes());
+        m.extend_from_slice(&spk_pub);
+        ed25519_verify(&bob_signing, &m, &spk_msg.signature);
+        // The KEM prekey: key pair from the 64-byte seed, signature over context ‖ kind ‖ id ‖ PQPK.
+        let kem = &pk["kem_prekey"];
+        let seed = unhex(&kem["seed"]);
+        let dk = ml_kem::DecapsulationKey::<MlKem768>::from_seed(
+            ml_kem::array::Array::try_from(&seed[..]).unwrap(),
+        );
+        let pqpk = unhex(&kem["public"]);
+        assert_eq!(dk.encapsulation_key().to_bytes().to_vec(), pqpk, "{name}");
+        assert_eq!(pqpk.len(), 1184);
+        let kem_msg = wire::KemPreKeyPublic::decode(&unhex(&kem["message"])[..]).unwrap();
+        let kind = u8::from(kem_msg.last_resort);
+        assert_eq!(u64::from(kind), kem["kind_byte"].as_u64().unwrap());
+        let mut m = b"Hush-v1-KemPreKey-MLKEM768".to_vec();
+        m.push(kind);
+        m.extend_from_slice(&kem_msg.id.to_be_bytes());
+        m.extend_from_slice(&kem_msg.public_key);
+        ed25519_verify(&bob_signing, &m, &kem_msg.signature);
+        // The bundle carries exactly these parts.
+        let bundle = wire::PreKeyBundle::decode(&unhex(&pk["bundle"])[..]).unwrap();
+        assert_eq!(bundle.kem_prekey.unwrap(), kem_msg);
+        // Encapsulation from the recorded randomness m; decapsulation gives the same SS.
+        let t = entries(&case["initiator_trace"]);
+        let rand_m = find(&t, "kem_encapsulation_randomness");
+        let ek = ml_kem::EncapsulationKey::<MlKem768>::new(
+            &ml_kem::array::Array::try_from(&pqpk[..]).unwrap(),
+        )
+        .unwrap();
+        let (ct, ss) =
+            ek.encapsulate_deterministic(&ml_kem::array::Array::try_from(rand_m).unwrap());
+        assert_eq!(&ct[..], find(&t, "kem_ciphertext"), "{name}");
+        assert_eq!(&ss[..], find(&t, "kem_shared_secret"), "{name}");
+        assert_eq!(dk.decapsulate(&ct)[..], ss[..]);
+        // The initial message names the KEM prekey and carries CT.
+        let msg = wire::HushMessage::decode(&unhex(&case["initial_message"])[..]).unwrap();
+        let Some(wire::hush_message::Body::Prekey(p)) = msg.body else {
+            panic!("initial message is not a PreKeyMessage")
+        };
+        assert_eq!(p.kem_prekey_id, Some(kem_msg.id));
+        assert_eq!(p.kem_ciphertext, ct.to_vec());
+        // DH1..DH4 from the private keys.
+        let a_ik = unhex(&case["alice"]["identity_dh_private"]);
+        let b_ik_pub = unhex(&case["bob"]["identity_dh_public"]);
+        let ek_a = find(&t, "ephemeral_private_key").to_vec();
+        let mut dhs = vec![
+            x25519(&a_ik, &spk_pub),
+            x25519(&ek_a, &b_ik_pub),
+            x25519(&ek_a, &spk_pub),
+        ];
+        if !pk["one_time_prekey"].is_null() {
+            dhs.push(x25519(&ek_a, &unhex(&pk["one_time_prekey"]["public"])));
+        }
+        // KB and AD.
+        let mut h = Sha256::new();
+        h.update(b"Hush-v1-PQXDH-KEM-Binding");
+        h.update([kind]);
+        h.update(kem_msg.id.to_be_bytes());
+        h.update(&pqpk);
+        h.update(ct.as_slice());
+        let kb = h.finalize().to_vec();
+        let mut ad = unhex(&case["alice"]["encoded_identity"]);
+        ad.extend(unhex(&case["bob"]["encoded_identity"]));
+        ad.extend_from_slice(&kb);
+        // SK = HKDF(0^32, 0xFF^32 ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4] ‖ SS, info).
+        let mut ikm = vec![0xFF; 32];
+        for d in &dhs {
+            ikm.extend_from_slice(d);
+        }
+        ikm.extend_from_slice(&ss);
+        let sk = hkdf(
+            &[0u8; 32],
+            &ikm,
+            b"Hush-v1-PQXDH-X25519-SHA256-MLKEM768",
+            32,
+        );
+        for side in ["initiator_trace", "responder_trace"] {
+            let t = entries(&case[side]);
+            let recorded: Vec<&[u8]> = t
+                .iter()
+                .filter(|(l, _)| l.starts_with("dh") && l.len() == 3)
+                .map(|(_, b)| &b[..])
+                .collect();
+            assert_eq!(
+                recorded,
+                dhs.iter().map(|d| &d[..]).collect::<Vec<_>>(),
+                "{name} {side}"
+            );
+            assert_eq!(find(&t, "kem_binding"), &kb[..], "{name} {side}");
+            assert_eq!(find(&t, "pqxdh_associated_data"), &ad[..], "{name} {side}");
+            assert_eq!(find(&t, "shared_key"), &sk[..], "{name} {side}");
+        }
+        // The first message's AEAD authenticates AD ‖ header, and decrypts.
+        let enc = &case["initial_message_encrypt_trace"];
+        let aead_ad = find(&entries(enc), "aead_associated_data").to_vec();
+        assert_eq!(aead_ad[..160], ad[..]);
+        let step = serde_json::json!({
+            "op": name,
+            "trace": enc,
+            "message": case["initial_message"],
+            "plaintext": case["initial_message_plaintext"],
+        });
+        assert!(check_trace(&step) >= 2);
+        // Every refusal is named, and the stripped bundle is a downgrade.
+        let refusals = case["responder_refusals"].as_array().unwrap();
+        assert_eq!(refusals.len(), 4);
+        assert!(
+            refusals
+                .iter()
+                .all(|r| r["result"].as_str().unwrap().starts_with("error: "))
+        );
+        assert!(
+            case["stripped_bundle"]["result"]
+                .as_str()
+                .unwrap()
+                .contains("PQXDH downgrade")
+        );
+    }
+}

@@ -1,29 +1,27 @@
-//! 1:1 sessions: X3DH to start, the Double Ratchet after.
+//! 1:1 sessions: X3DH or PQXDH to start, the Double Ratchet after.
+
+mod persist;
 
 use prost::Message;
 use rand_core::CryptoRng;
 use x25519_dalek::{PublicKey, StaticSecret};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
+use crate::bundle::PreKeyBundle;
 use crate::identity::{IdentityKeyPair, IdentityPublicKey};
-use crate::prekeys::{PreKeyBundle, PreKeyStore};
-use crate::proto::{key32, opt_key32, state, wire};
-use crate::ratchet::chain_key::ChainKey;
-use crate::ratchet::header_key::HeaderKey;
-use crate::ratchet::message_key::MessageKey;
+use crate::prekeys::PreKeyStore;
+use crate::proto::{key32, wire};
 use crate::ratchet::ratchet_key::RatchetKeyPair;
-use crate::ratchet::root_key::RootKey;
-use crate::ratchet::skipped_keys::{ChainId, SkippedKey, SkippedKeys};
-use crate::ratchet::{DoubleRatchet, HeaderKeys, Limits};
+use crate::ratchet::{DoubleRatchet, Limits};
 use crate::safety_number::SafetyNumber;
 use crate::trace::Trace;
-use crate::x3dh;
 use crate::{Error, Result};
+use crate::{pqxdh, x3dh};
 
 /// Version of [`wire::HushMessage`] this implementation writes and reads.
 pub const MESSAGE_VERSION: u32 = 1;
 /// Version of a serialized [`Session`].
-const SESSION_STATE_VERSION: u32 = 1;
+pub(crate) const SESSION_STATE_VERSION: u32 = 1;
 /// Default `MAX_SKIP`: most message keys one message may skip in one chain.
 pub const DEFAULT_MAX_SKIP: u32 = 1000;
 /// Default bound on skipped message keys held in total by one session.
@@ -66,16 +64,24 @@ impl SessionConfig {
 }
 
 /// What the initiator repeats in every message until it hears back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct PendingPreKey {
     signed_prekey_id: u32,
     one_time_prekey_id: Option<u32>,
+    kem: Option<PendingKem>,
+}
+
+/// PQXDH: the KEM prekey encapsulated to and the ciphertext (public values).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PendingKem {
+    kem_prekey_id: u32,
+    ciphertext: Vec<u8>,
 }
 
 /// What kind of message a byte string is, learned without decrypting it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MessageKind {
-    /// An X3DH initial message from the named identity: give it to [`Session::respond`] if
+    /// An X3DH or PQXDH initial message from the named identity: give it to [`Session::respond`] if
     /// there is no session with that identity yet, else to [`Session::decrypt`].
     PreKey {
         /// The sender's identity (IK_A), signature-checked.
@@ -92,6 +98,8 @@ pub struct Session {
     initiator: bool,
     base_key: [u8; 32],
     pending: Option<PendingPreKey>,
+    /// PQXDH: `KB`, appended to the associated data of every message. `None`: X3DH.
+    kem_binding: Option<[u8; 32]>,
     ratchet: DoubleRatchet,
 }
 
@@ -102,6 +110,7 @@ impl core::fmt::Debug for Session {
             .field("remote", &self.remote)
             .field("initiator", &self.initiator)
             .field("header_encryption", &self.header_encryption())
+            .field("post_quantum", &self.is_post_quantum())
             .finish_non_exhaustive()
     }
 }
@@ -132,9 +141,11 @@ pub fn message_kind(bytes: &[u8]) -> Result<MessageKind> {
 }
 
 impl Session {
-    /// Starts a session with the owner of `bundle` (X3DH as initiator). The bundle's
-    /// signatures were checked when it was decoded. Messages sent before the first reply
-    /// carry the X3DH initial message.
+    /// Starts a session with the owner of `bundle` as initiator: PQXDH when the bundle
+    /// carries a KEM prekey, X3DH otherwise. The bundle's signatures were checked when it was
+    /// decoded; a bundle whose signed prekey offers PQXDH but that carries no KEM prekey is
+    /// refused ([`Error::PqxdhDowngrade`]). Messages sent before the first reply carry the
+    /// initial message.
     pub fn initiate<R: CryptoRng + ?Sized>(
         rng: &mut R,
         ours: &IdentityKeyPair,
@@ -152,13 +163,23 @@ impl Session {
         trace: &mut Trace,
     ) -> Result<Self> {
         let limits = config.limits()?;
+        bundle.check_pqxdh()?;
         let mut ek_bytes = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(ek_bytes.as_mut());
         let ephemeral = StaticSecret::from(*ek_bytes);
         let base_key = PublicKey::from(&ephemeral).to_bytes();
         trace.record("ephemeral_private_key", ek_bytes.as_ref());
         trace.record("ephemeral_public_key", &base_key);
-        let agreement = x3dh::initiator_agree(ours, &ephemeral, bundle, trace)?;
+        let (agreement, kem) = match bundle.kem_prekey() {
+            Some(kem) => {
+                let (a, k) = pqxdh::initiator_agree(rng, ours, &ephemeral, bundle, kem, trace)?;
+                (a, Some(k))
+            }
+            None => (
+                x3dh::initiator_agree(ours, &ephemeral, bundle, trace)?,
+                None,
+            ),
+        };
         let header_keys = config
             .header_encryption
             .then(|| x3dh::initial_header_keys(&agreement.shared_key, trace));
@@ -175,19 +196,27 @@ impl Session {
             remote: bundle.identity().clone(),
             initiator: true,
             base_key,
+            kem_binding: kem.as_ref().map(|k| k.binding),
             pending: Some(PendingPreKey {
                 signed_prekey_id: bundle.signed_prekey().id(),
                 one_time_prekey_id: bundle.one_time_prekey().map(|k| k.id()),
+                kem: kem.map(|k| PendingKem {
+                    kem_prekey_id: k.kem_prekey_id,
+                    ciphertext: k.ciphertext,
+                }),
             }),
             ratchet,
         })
     }
 
-    /// Accepts an X3DH initial message (X3DH as responder) and decrypts the message it carries.
+    /// Accepts an X3DH or PQXDH initial message (as responder) and decrypts the message it
+    /// carries.
     ///
-    /// On success the one-time prekey it used is deleted from `store` and its base key is
-    /// remembered, so the same initial message cannot open a second session
-    /// ([`Error::ReplayedInitialMessage`]). On any error `store` is unchanged.
+    /// On success the one-time prekey and one-time KEM prekey it used are deleted from
+    /// `store` and its base key is remembered, so the same initial message cannot open a
+    /// second session ([`Error::ReplayedInitialMessage`]). An X3DH initial message made with
+    /// a signed prekey that offers PQXDH is refused ([`Error::PqxdhDowngrade`]). On any
+    /// error `store` is unchanged.
     pub fn respond<R: CryptoRng + ?Sized>(
         rng: &mut R,
         ours: &IdentityKeyPair,
@@ -225,6 +254,11 @@ impl Session {
             .message
             .as_ref()
             .ok_or(Error::Malformed("prekey message"))?;
+        // PQXDH's two fields come together (a ciphertext without a KEM prekey id is neither
+        // X3DH nor PQXDH).
+        if p.kem_prekey_id.is_none() && !p.kem_ciphertext.is_empty() {
+            return Err(Error::Malformed("prekey message"));
+        }
         let spk = store.signed_prekey(p.signed_prekey_id)?;
         if store.was_seen(p.signed_prekey_id, &base_key) {
             return Err(Error::ReplayedInitialMessage);
@@ -233,14 +267,33 @@ impl Session {
             .one_time_prekey_id
             .map(|id| store.one_time_prekey(id))
             .transpose()?;
-        let agreement = x3dh::responder_agree(
-            ours,
-            &spk.secret,
-            opk,
-            &remote,
-            &PublicKey::from(base_key),
-            trace,
-        )?;
+        let (agreement, kem_binding) = match p.kem_prekey_id {
+            None if spk.offers_pqxdh => return Err(Error::PqxdhDowngrade),
+            None => {
+                let a = x3dh::responder_agree(
+                    ours,
+                    &spk.secret,
+                    opk,
+                    &remote,
+                    &PublicKey::from(base_key),
+                    trace,
+                )?;
+                (a, None)
+            }
+            Some(id) => {
+                let kem = store.kem_prekey(id)?;
+                let dhs = x3dh::responder_dhs(
+                    ours,
+                    &spk.secret,
+                    opk,
+                    &remote,
+                    &PublicKey::from(base_key),
+                )?;
+                let (a, binding) =
+                    pqxdh::responder_agree(ours, &dhs, kem, &p.kem_ciphertext, &remote, trace)?;
+                (a, Some(binding))
+            }
+        };
         let header_keys = p
             .header_encryption
             .then(|| x3dh::initial_header_keys(&agreement.shared_key, trace));
@@ -253,10 +306,14 @@ impl Session {
             initiator: false,
             base_key,
             pending: None,
+            kem_binding,
             ratchet,
         };
         let plaintext = session.decrypt_ratchet(rng, inner, trace)?;
         store.consume(p.signed_prekey_id, p.one_time_prekey_id, base_key);
+        if let Some(id) = p.kem_prekey_id {
+            store.consume_kem(id);
+        }
         Ok((session, plaintext))
     }
 
@@ -278,7 +335,7 @@ impl Session {
         let ad = self.associated_data();
         let (header, ciphertext) = self.ratchet.encrypt(rng, plaintext, &ad, trace)?;
         let ratchet = wire::RatchetMessage { header, ciphertext };
-        let body = match self.pending {
+        let body = match &self.pending {
             Some(pending) => wire::hush_message::Body::Prekey(wire::PreKeyMessage {
                 identity: Some(self.local.to_proto()),
                 base_key: self.base_key.to_vec(),
@@ -286,6 +343,12 @@ impl Session {
                 one_time_prekey_id: pending.one_time_prekey_id,
                 header_encryption: self.header_encryption(),
                 message: Some(ratchet),
+                kem_prekey_id: pending.kem.as_ref().map(|k| k.kem_prekey_id),
+                kem_ciphertext: pending
+                    .kem
+                    .as_ref()
+                    .map(|k| k.ciphertext.clone())
+                    .unwrap_or_default(),
             }),
             None => wire::hush_message::Body::Ratchet(ratchet),
         };
@@ -317,7 +380,10 @@ impl Session {
             wire::hush_message::Body::Prekey(p) => {
                 // A repeat of the initial message (the initiator keeps sending it until it
                 // hears back): only for the session it opened.
-                if self.initiator || p.base_key != self.base_key {
+                if self.initiator
+                    || p.base_key != self.base_key
+                    || p.kem_prekey_id.is_some() != self.kem_binding.is_some()
+                {
                     return Err(Error::SessionMismatch);
                 }
                 let identity = p
@@ -355,17 +421,23 @@ impl Session {
         Ok(pt)
     }
 
-    /// `AD = Encode(IK_A) ‖ Encode(IK_B)`, initiator first.
-    fn associated_data(&self) -> [u8; 128] {
+    /// `AD = Encode(IK_A) ‖ Encode(IK_B)`, initiator first, and for PQXDH `‖ KB`.
+    fn associated_data(&self) -> Vec<u8> {
         let (a, b) = if self.initiator {
             (&self.local, &self.remote)
         } else {
             (&self.remote, &self.local)
         };
-        let mut ad = [0u8; 128];
-        ad[..64].copy_from_slice(&a.encode());
-        ad[64..].copy_from_slice(&b.encode());
-        ad
+        match &self.kem_binding {
+            Some(kb) => pqxdh::associated_data(a, b, kb).to_vec(),
+            None => x3dh::associated_data(a, b).to_vec(),
+        }
+    }
+
+    /// Whether the session was agreed with PQXDH (an ML-KEM-768 encapsulation on top of
+    /// X3DH), so that recorded traffic resists a future quantum computer.
+    pub fn is_post_quantum(&self) -> bool {
+        self.kem_binding.is_some()
     }
 
     /// This device's identity.
@@ -402,173 +474,5 @@ impl Session {
     /// How many skipped message keys the session holds.
     pub fn skipped_key_count(&self) -> usize {
         self.ratchet.skipped.len()
-    }
-
-    /// Serializes the whole session (secrets included) as versioned protobuf
-    /// `hush.state.v1.SessionState`. Encrypt it at rest.
-    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let r = &self.ratchet;
-        let hk = r.header_keys.as_ref();
-        let key = |k: Option<&HeaderKey>| k.map(|k| k.as_bytes().to_vec()).unwrap_or_default();
-        let mut st = state::SessionState {
-            version: SESSION_STATE_VERSION,
-            local_identity: Some(self.local.to_proto()),
-            remote_identity: Some(self.remote.to_proto()),
-            initiator: self.initiator,
-            base_key: self.base_key.to_vec(),
-            pending_prekey: self.pending.map(|p| state::PendingPreKeyState {
-                base_key: self.base_key.to_vec(),
-                signed_prekey_id: p.signed_prekey_id,
-                one_time_prekey_id: p.one_time_prekey_id,
-            }),
-            root_key: r.root.as_bytes().to_vec(),
-            dh_self_secret: r.dh_self.secret_bytes().to_vec(),
-            dh_remote: r.dh_remote.map(|k| k.to_vec()).unwrap_or_default(),
-            sending_chain_key: r
-                .send
-                .as_ref()
-                .map(|c| c.as_bytes().to_vec())
-                .unwrap_or_default(),
-            receiving_chain_key: r
-                .recv
-                .as_ref()
-                .map(|c| c.as_bytes().to_vec())
-                .unwrap_or_default(),
-            ns: r.ns,
-            nr: r.nr,
-            pn: r.pn,
-            header_encryption: hk.is_some(),
-            header_key_send: key(hk.and_then(|h| h.send.as_ref())),
-            header_key_recv: key(hk.and_then(|h| h.recv.as_ref())),
-            next_header_key_send: key(hk.map(|h| &h.next_send)),
-            next_header_key_recv: key(hk.map(|h| &h.next_recv)),
-            skipped: r
-                .skipped
-                .iter()
-                .map(|k| state::SkippedKeyState {
-                    chain_id: k.chain.0.to_vec(),
-                    n: k.n,
-                    message_key: k.key.as_bytes().to_vec(),
-                })
-                .collect(),
-            max_skip: r.limits.max_skip,
-            max_skipped_total: r.limits.max_skipped_total,
-        };
-        let out = Zeroizing::new(st.encode_to_vec());
-        wipe_session_state(&mut st);
-        out
-    }
-
-    /// Restores a session written by [`Session::to_bytes`]. A wrong, truncated or
-    /// inconsistent blob is an error.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let mut st =
-            state::SessionState::decode(bytes).map_err(|_| Error::Malformed("session state"))?;
-        let result = Self::from_state(&st);
-        wipe_session_state(&mut st);
-        result
-    }
-
-    fn from_state(st: &state::SessionState) -> Result<Self> {
-        if st.version != SESSION_STATE_VERSION {
-            return Err(Error::UnsupportedVersion {
-                what: "session state",
-                version: st.version,
-            });
-        }
-        // Both identities were verified when the session was made. The state is the caller's
-        // own, as trusted as the secret keys in it, so loading decodes them without checking
-        // their binding signatures again (two Ed25519 verifications per load otherwise).
-        let identity = |p: &Option<wire::IdentityPublicKey>| {
-            IdentityPublicKey::from_proto_endorsed(
-                p.as_ref().ok_or(Error::Malformed("session state"))?,
-            )
-        };
-        let limits = SessionConfig {
-            max_skip: st.max_skip,
-            max_skipped_total: st.max_skipped_total,
-            header_encryption: st.header_encryption,
-        }
-        .limits()?;
-        let header_keys = if st.header_encryption {
-            let opt = |b: &[u8]| -> Result<Option<HeaderKey>> {
-                Ok(opt_key32(b, "header")?.map(HeaderKey::new))
-            };
-            Some(HeaderKeys {
-                send: opt(&st.header_key_send)?,
-                recv: opt(&st.header_key_recv)?,
-                next_send: HeaderKey::new(key32(&st.next_header_key_send, "header")?),
-                next_recv: HeaderKey::new(key32(&st.next_header_key_recv, "header")?),
-            })
-        } else {
-            None
-        };
-        let mut skipped_vec = Vec::with_capacity(st.skipped.len());
-        for k in &st.skipped {
-            skipped_vec.push(SkippedKey {
-                chain: ChainId(key32(&k.chain_id, "skipped chain")?),
-                n: k.n,
-                key: MessageKey::new(key32(&k.message_key, "message")?),
-            });
-        }
-        if skipped_vec.len() > limits.max_skipped_total as usize {
-            return Err(Error::Malformed("session state: too many skipped keys"));
-        }
-        let mut skipped = SkippedKeys::default();
-        skipped.extend(skipped_vec, limits.max_skipped_total as usize);
-        let ratchet = DoubleRatchet {
-            root: RootKey::new(key32(&st.root_key, "root")?),
-            dh_self: RatchetKeyPair::from_secret_bytes(key32(&st.dh_self_secret, "ratchet")?),
-            dh_remote: opt_key32(&st.dh_remote, "ratchet")?,
-            send: opt_key32(&st.sending_chain_key, "chain")?.map(ChainKey::new),
-            recv: opt_key32(&st.receiving_chain_key, "chain")?.map(ChainKey::new),
-            ns: st.ns,
-            nr: st.nr,
-            pn: st.pn,
-            header_keys,
-            skipped,
-            limits,
-        };
-        let base_key = key32(&st.base_key, "base")?;
-        let pending = match &st.pending_prekey {
-            Some(p) if st.initiator => Some(PendingPreKey {
-                signed_prekey_id: p.signed_prekey_id,
-                one_time_prekey_id: p.one_time_prekey_id,
-            }),
-            Some(_) => {
-                return Err(Error::Malformed(
-                    "session state: responder with pending prekey",
-                ));
-            }
-            None => None,
-        };
-        if st.initiator && ratchet.send.is_none() {
-            return Err(Error::Malformed(
-                "session state: initiator without sending chain",
-            ));
-        }
-        Ok(Self {
-            local: identity(&st.local_identity)?,
-            remote: identity(&st.remote_identity)?,
-            initiator: st.initiator,
-            base_key,
-            pending,
-            ratchet,
-        })
-    }
-}
-
-fn wipe_session_state(st: &mut state::SessionState) {
-    st.root_key.zeroize();
-    st.dh_self_secret.zeroize();
-    st.sending_chain_key.zeroize();
-    st.receiving_chain_key.zeroize();
-    st.header_key_send.zeroize();
-    st.header_key_recv.zeroize();
-    st.next_header_key_send.zeroize();
-    st.next_header_key_recv.zeroize();
-    for k in &mut st.skipped {
-        k.chain_id.zeroize();
-        k.message_key.zeroize();
     }
 }
