@@ -124,11 +124,6 @@ impl<S: Store> Engine<S> {
                 .store
                 .get(Table::Seen, &seen_key(&e.message))?
                 .is_some()
-                || self
-                    .account
-                    .store
-                    .get(Table::Seen, &own_entry_key(&rec.id, e.seq))?
-                    .is_some()
             {
                 rec.cursor = e.seq.saturating_add(1);
                 unsaved = true;
@@ -156,7 +151,7 @@ impl<S: Store> Engine<S> {
         Ok(rec.state == STATE_MEMBER)
     }
 
-    /// Processes one log entry (unless it is one of ours or a repeat); advances `rec`.
+    /// Processes one log entry (the caller passed over ours and repeats); advances `rec`.
     fn apply_entry(
         &mut self,
         name: &str,
@@ -165,20 +160,19 @@ impl<S: Store> Engine<S> {
     ) -> Result<Vec<EventKind>, Error> {
         rec.cursor = e.seq.saturating_add(1);
         let mut kinds = Vec::new();
-        if self
-            .account
-            .store
-            .get(Table::Seen, &seen_key(&e.message))?
-            .is_some()
-        {
-            return Ok(kinds);
-        }
         let gid = GroupId::from_slice(&rec.id);
         let events = match self.groups.process(&mut self.rng, &gid, &e.message) {
             Ok(events) => events,
             Err(err) => {
-                // Entries from before we joined cannot (and need not) be read.
-                if e.epoch >= self.groups.epoch(&gid)? {
+                // Entries from before we joined cannot (and need not) be read, nor our own
+                // that a home from before the engine recorded by position (`own_entry_key`:
+                // looked up only here, so reading costs nothing for it).
+                let own = self
+                    .account
+                    .store
+                    .get(Table::Seen, &own_entry_key(&rec.id, e.seq))?
+                    .is_some();
+                if !own && e.epoch >= self.groups.epoch(&gid)? {
                     kinds.push(EventKind::Unreadable {
                         reason: format!("a message in group {name}: {err}"),
                     });
