@@ -339,7 +339,7 @@ impl<S: Store> Engine<S> {
             let mut g = self.group_record(&name)?;
             if g.cursor == *seq {
                 g.cursor = seq + 1;
-                crate::engine::groups::put_group(&mut b, &name, &g);
+                crate::engine::groups::put_group_record(&mut b, &name, &g);
             }
         }
         let mut events = Vec::new();

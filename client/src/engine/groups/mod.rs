@@ -277,6 +277,16 @@ pub(crate) fn own_entry_key(id: &[u8], seq: u64) -> Vec<u8> {
     k
 }
 
+/// Adds the write of a group's record alone to `b`: for changes of a group already indexed
+/// (its cursor, its state), which leave `group_index` as it is.
+pub(crate) fn put_group_record(b: &mut Batch, name: &str, rec: &GroupRecord) {
+    b.put(
+        Table::Groups,
+        name.as_bytes().to_vec(),
+        Zeroizing::new(rec.encode_to_vec()),
+    );
+}
+
 pub(crate) fn put_group(b: &mut Batch, name: &str, rec: &GroupRecord) {
     b.put(
         Table::Groups,

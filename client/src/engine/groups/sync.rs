@@ -1,7 +1,7 @@
 //! Reading group logs: each entry is processed once, and its events, the group's new MLS
 //! state and the advanced cursor are written in one batch. Joining from a Welcome.
 
-use super::{STATE_MEMBER, STATE_REMOVED, log_of, own_entry_key, put_group};
+use super::{STATE_MEMBER, STATE_REMOVED, log_of, own_entry_key, put_group, put_group_record};
 use crate::card::Card;
 use crate::engine::Engine;
 use crate::error::Error;
@@ -131,7 +131,7 @@ impl<S: Store> Engine<S> {
             }
             let kinds = self.apply_entry(name, &mut rec, e)?;
             let mut b = Batch::new();
-            put_group(&mut b, name, &rec);
+            put_group_record(&mut b, name, &rec);
             b.put(Table::Seen, seen_key(&e.message), seen_at(self.now_ms()));
             let events = self.push_events(&mut b, None, kinds)?;
             self.commit_groups(b)?;
@@ -140,7 +140,7 @@ impl<S: Store> Engine<S> {
         }
         if unsaved {
             let mut b = Batch::new();
-            put_group(&mut b, name, &rec);
+            put_group_record(&mut b, name, &rec);
             self.commit_groups(b)?;
         }
         if rec.state != STATE_MEMBER && rec.held_invitation.is_some() {
