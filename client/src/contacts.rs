@@ -88,6 +88,43 @@ pub(crate) fn write_contact(b: &mut Batch, c: &Contact) -> Result<(), Error> {
     Ok(())
 }
 
+/// Checks `contacts` (alias, card text) as [`Account::add_contact`] does — a valid alias, a
+/// card that parses, not `own`, no alias or identity twice in the list, and what `existing`
+/// says of those already stored — and adds their writes to `b`. Returns their identity
+/// fingerprints.
+pub(crate) fn put_new_contacts(
+    b: &mut Batch,
+    own: &IdentityPublicKey,
+    contacts: &[(String, String)],
+    existing: impl Fn(&str, &Card) -> Result<(), Error>,
+) -> Result<std::collections::HashSet<[u8; 32]>, Error> {
+    let mut aliases = std::collections::HashSet::new();
+    let mut identities = std::collections::HashMap::new();
+    for (alias, text) in contacts {
+        check_alias(alias)?;
+        let card = Card::parse(text.trim())?;
+        if !aliases.insert(alias.clone()) {
+            return Err(Error::AliasTaken(alias.clone()));
+        }
+        if card.identity == *own {
+            return Err(Error::OwnCard);
+        }
+        if let Some(other) = identities.insert(card.identity.fingerprint().0, alias.clone()) {
+            return Err(Error::AlreadyContact(other));
+        }
+        existing(alias, &card)?;
+        write_contact(
+            b,
+            &Contact {
+                alias: alias.clone(),
+                card,
+                verified: false,
+            },
+        )?;
+    }
+    Ok(identities.into_keys().collect())
+}
+
 impl<S: Store> Account<S> {
     /// Every contact, sorted by alias.
     pub fn contacts(&self) -> Result<Vec<Contact>, Error> {
@@ -179,36 +216,16 @@ impl<S: Store> Account<S> {
     /// Adds many contacts in one batch (an address book import): each is checked as
     /// [`Account::add_contact`] checks it, and if any is refused none is added.
     pub fn import_contacts(&mut self, contacts: &[(String, String)]) -> Result<usize, Error> {
-        let mut aliases = std::collections::HashSet::new();
-        let mut identities = std::collections::HashMap::new();
         let mut b = Batch::new();
-        for (alias, text) in contacts {
-            check_alias(alias)?;
-            let card = Card::parse(text.trim())?;
-            if !aliases.insert(alias.clone())
-                || self.store.get(Table::Contacts, alias.as_bytes())?.is_some()
-            {
-                return Err(Error::AliasTaken(alias.clone()));
+        put_new_contacts(&mut b, self.identity(), contacts, |alias, card| {
+            if self.store.get(Table::Contacts, alias.as_bytes())?.is_some() {
+                return Err(Error::AliasTaken(alias.to_string()));
             }
-            if card.identity == *self.identity() {
-                return Err(Error::OwnCard);
+            match self.alias_of(&card.identity)? {
+                Some(other) => Err(Error::AlreadyContact(other)),
+                None => Ok(()),
             }
-            let f = card.identity.fingerprint().0;
-            if let Some(other) = identities.insert(f, alias.clone()) {
-                return Err(Error::AlreadyContact(other));
-            }
-            if let Some(other) = self.alias_of(&card.identity)? {
-                return Err(Error::AlreadyContact(other));
-            }
-            write_contact(
-                &mut b,
-                &Contact {
-                    alias: alias.clone(),
-                    card,
-                    verified: false,
-                },
-            )?;
-        }
+        })?;
         self.store.commit(b)?;
         Ok(contacts.len())
     }

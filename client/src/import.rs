@@ -7,7 +7,7 @@
 
 use crate::account::{Account, GROUP_CLIENT, IDENTITY, UNSEALED, put_account};
 use crate::card::Card;
-use crate::contacts::{Contact, check_alias, write_contact};
+use crate::contacts::{check_alias, put_new_contacts};
 use crate::engine::groups::{STATE_MEMBER, STATE_REJOIN, STATE_REMOVED, own_entry_key, put_group};
 use crate::engine::{GENERATION, NEXT_EVENT, PUBLISHED};
 use crate::error::Error;
@@ -170,29 +170,8 @@ impl<S: Store> Account<S> {
             b.put(Table::Account, UNSEALED, Zeroizing::new(vec![1]));
         }
 
-        let mut aliases = HashSet::new();
-        let mut contacts = HashSet::new();
-        for (alias, text) in &import.contacts {
-            check_alias(alias)?;
-            let card = Card::parse(text.trim())?;
-            if card.identity == *identity.public() {
-                return Err(Error::OwnCard);
-            }
-            if !aliases.insert(alias.clone()) {
-                return Err(Error::AliasTaken(alias.clone()));
-            }
-            if !contacts.insert(card.identity.fingerprint().0) {
-                return Err(Error::AlreadyContact(alias.clone()));
-            }
-            write_contact(
-                &mut b,
-                &Contact {
-                    alias: alias.clone(),
-                    card,
-                    verified: false,
-                },
-            )?;
-        }
+        let contacts =
+            put_new_contacts(&mut b, identity.public(), &import.contacts, |_, _| Ok(()))?;
         for text in &import.peers {
             let card = Card::parse(text.trim())?;
             let f = card.identity.fingerprint().0;
