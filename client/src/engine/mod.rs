@@ -5,7 +5,7 @@
 
 mod generation;
 pub(crate) use generation::GENERATION;
-pub(crate) use receive::NEXT_EVENT;
+pub(crate) use receive::{EventIds, NEXT_EVENT};
 pub(crate) mod groups;
 mod live;
 mod manage;

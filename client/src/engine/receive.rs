@@ -209,16 +209,34 @@ impl<S: Store> Engine<S> {
         envelope_id: Option<EnvelopeId>,
         kinds: Vec<EventKind>,
     ) -> Result<Vec<Event>, Error> {
+        let mut ids = EventIds::default();
+        let out = self.stage_events(batch, envelope_id, kinds, &mut ids)?;
+        ids.put(batch);
+        Ok(out)
+    }
+
+    /// Makes events of `kinds` with the next ids of `ids` and puts them in `batch`, without
+    /// the counter: several calls share one batch, and [`EventIds::put`] ends it.
+    pub(crate) fn stage_events(
+        &mut self,
+        batch: &mut Batch,
+        envelope_id: Option<EnvelopeId>,
+        kinds: Vec<EventKind>,
+        ids: &mut EventIds,
+    ) -> Result<Vec<Event>, Error> {
         if kinds.is_empty() {
             return Ok(Vec::new());
         }
-        let mut next = match self.account.store.get(Table::Account, NEXT_EVENT)? {
-            Some(b) => u64::from_be_bytes(
-                b.as_slice()
-                    .try_into()
-                    .map_err(|_| Error::Corrupt("event counter"))?,
-            ),
-            None => 1,
+        let mut next = match ids.next {
+            Some(n) => n,
+            None => match self.account.store.get(Table::Account, NEXT_EVENT)? {
+                Some(b) => u64::from_be_bytes(
+                    b.as_slice()
+                        .try_into()
+                        .map_err(|_| Error::Corrupt("event counter"))?,
+                ),
+                None => 1,
+            },
         };
         let now = self.now_ms();
         let mut out = Vec::with_capacity(kinds.len());
@@ -233,11 +251,7 @@ impl<S: Store> Engine<S> {
             out.push(event);
             next += 1;
         }
-        batch.put(
-            Table::Account,
-            NEXT_EVENT,
-            Zeroizing::new(next.to_be_bytes().to_vec()),
-        );
+        ids.next = Some(next);
         Ok(out)
     }
 
@@ -339,5 +353,25 @@ impl<S: Store> Engine<S> {
         }
         self.account.store.commit(b)?;
         Ok(())
+    }
+}
+
+/// The event counter while a batch is being filled: read from the store on the first event,
+/// then kept here, so events of several log entries share one batch.
+#[derive(Debug, Default)]
+pub(crate) struct EventIds {
+    next: Option<u64>,
+}
+
+impl EventIds {
+    /// Puts the counter in `batch` if an event was made.
+    pub(crate) fn put(&self, batch: &mut Batch) {
+        if let Some(n) = self.next {
+            batch.put(
+                Table::Account,
+                NEXT_EVENT,
+                Zeroizing::new(n.to_be_bytes().to_vec()),
+            );
+        }
     }
 }

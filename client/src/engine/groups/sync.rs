@@ -1,9 +1,9 @@
-//! Reading group logs: each entry is processed once, and its events, the group's new MLS
-//! state and the advanced cursor are written in one batch. Joining from a Welcome.
+//! Reading group logs: each entry is processed once; the events of a page of entries, the
+//! group's new MLS state and the advanced cursor are written in one batch. Joining from a Welcome.
 
 use super::{STATE_MEMBER, STATE_REMOVED, log_of, own_entry_key, put_group, put_group_record};
 use crate::card::Card;
-use crate::engine::Engine;
+use crate::engine::{Engine, EventIds};
 use crate::error::Error;
 use crate::event::{EventKind, Sender};
 use crate::records::{GroupRecord, HeldInvitation};
@@ -12,6 +12,7 @@ use hush_protocol::IdentityPublicKey;
 use hush_protocol::group::{GroupEvent, GroupId, GroupInvitation};
 use hush_relay_client::{GroupEntry, RelayUrl};
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use zeroize::Zeroizing;
 
 /// Pages of a group log read per sync at most.
@@ -101,47 +102,31 @@ impl<S: Store> Engine<S> {
         Ok(())
     }
 
-    /// Processes log entries of group `name` in order, each in its own batch with the
-    /// advanced cursor; their events go to [`Engine::unreported`]. Entries before the cursor
-    /// are passed over. `false` once we are no longer a member.
+    /// Processes log entries of group `name` in order (a fetched page, or what a push
+    /// carried), all in one batch with the advanced cursor: the page is saved whole or not at
+    /// all, so a crash or a failed write leaves the cursor before it and the next read
+    /// processes it again from the saved MLS state. Their events go to
+    /// [`Engine::unreported`] once saved. Entries before the cursor are passed over. `false`
+    /// once we are no longer a member.
     pub(crate) fn apply_entries(
         &mut self,
         name: &str,
         entries: &[GroupEntry],
     ) -> Result<bool, Error> {
         let mut rec = self.group_record(name)?;
-        // The cursor moved over our own entries (or repeats) without a write yet.
-        let mut unsaved = false;
-        for e in entries {
-            if rec.state != STATE_MEMBER {
-                break;
+        let (batch, events) = match self.stage_entries(name, &mut rec, entries) {
+            Ok(staged) => staged,
+            Err(e) => {
+                // The MLS state may have moved over entries of the page: back to the saved one.
+                if let Ok(g) = Self::load_groups(&mut self.account) {
+                    self.groups = g;
+                }
+                return Err(e);
             }
-            if e.seq < rec.cursor {
-                continue;
-            }
-            if self
-                .account
-                .store
-                .get(Table::Seen, &seen_key(&e.message))?
-                .is_some()
-            {
-                rec.cursor = e.seq.saturating_add(1);
-                unsaved = true;
-                continue;
-            }
-            let kinds = self.apply_entry(name, &mut rec, e)?;
-            let mut b = Batch::new();
-            put_group_record(&mut b, name, &rec);
-            b.put(Table::Seen, seen_key(&e.message), seen_at(self.now_ms()));
-            let events = self.push_events(&mut b, None, kinds)?;
+        };
+        if let Some(b) = batch {
             self.commit_groups(b)?;
-            unsaved = false;
             self.unreported.extend(events);
-        }
-        if unsaved {
-            let mut b = Batch::new();
-            put_group_record(&mut b, name, &rec);
-            self.commit_groups(b)?;
         }
         if rec.state != STATE_MEMBER && rec.held_invitation.is_some() {
             // Removed, and invited back meanwhile: rejoin, and read on from there.
@@ -149,6 +134,47 @@ impl<S: Store> Engine<S> {
             return Ok(self.group_record(name)?.state == STATE_MEMBER);
         }
         Ok(rec.state == STATE_MEMBER)
+    }
+
+    /// Processes `entries` into one batch (`None` if the cursor did not move) and the events
+    /// it saves; advances `rec`.
+    fn stage_entries(
+        &mut self,
+        name: &str,
+        rec: &mut GroupRecord,
+        entries: &[GroupEntry],
+    ) -> Result<(Option<Batch>, Vec<crate::event::Event>), Error> {
+        let mut b = Batch::new();
+        let mut events = Vec::new();
+        let mut ids = EventIds::default();
+        // `seen` keys put in this batch: a page may repeat a message (an append retried).
+        let mut seen_here = HashSet::new();
+        let start = rec.cursor;
+        let now = self.now_ms();
+        for e in entries {
+            if rec.state != STATE_MEMBER {
+                break;
+            }
+            if e.seq < rec.cursor {
+                continue;
+            }
+            let key = seen_key(&e.message);
+            if seen_here.contains(&key) || self.account.store.get(Table::Seen, &key)?.is_some() {
+                // Ours, or a repeat: the cursor moves over it.
+                rec.cursor = e.seq.saturating_add(1);
+                continue;
+            }
+            let kinds = self.apply_entry(name, rec, e)?;
+            b.put(Table::Seen, key.clone(), seen_at(now));
+            seen_here.insert(key);
+            events.extend(self.stage_events(&mut b, None, kinds, &mut ids)?);
+        }
+        if rec.cursor == start && b.is_empty() {
+            return Ok((None, events));
+        }
+        ids.put(&mut b);
+        put_group_record(&mut b, name, rec);
+        Ok((Some(b), events))
     }
 
     /// Processes one log entry (the caller passed over ours and repeats); advances `rec`.
