@@ -16,17 +16,24 @@ impl Tmpfs {
     /// Mounts a tmpfs of `size` (e.g. `"16m"`); `None` (after a loud warning on stderr) when
     /// mounting is not allowed here.
     pub fn mount(size: &str, test: &str) -> Option<Tmpfs> {
+        Self::mount_as(size, test, None)
+    }
+
+    /// [`Tmpfs::mount`] with its root owned by `owner` (uid, gid), reachable by that user
+    /// (the folders above it are made traversable): for a server running as another user.
+    pub fn mount_as(size: &str, test: &str, owner: Option<(u32, u32)>) -> Option<Tmpfs> {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("mnt");
         std::fs::create_dir(&path).expect("mount point");
+        let mut options = format!("size={size},mode=0700");
+        if let Some((uid, gid)) = owner {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))
+                .expect("temp dir traversable");
+            options.push_str(&format!(",uid={uid},gid={gid}"));
+        }
         let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
+            .args(["-t", "tmpfs", "-o", &options, "tmpfs"])
             .arg(&path)
             .output();
         let why = match out {
