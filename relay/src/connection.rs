@@ -325,5 +325,16 @@ pub(crate) async fn serve<S: cmd::Sink>(
     let Some(body) = req.body else {
         return Err(CmdError::new(ErrorCode::Malformed, "request has no body"));
     };
-    cmd::dispatch(ctx, body, send).await
+    // A stored envelope or log entry shows the store takes writes again (readiness).
+    let adds = matches!(
+        body,
+        proto::request::Body::Send(_) | proto::request::Body::GroupAppend(_)
+    );
+    let r = cmd::dispatch(ctx, body, send).await;
+    match &r {
+        Err(e) if e.code == ErrorCode::StorageUnavailable => ctx.shared.refusals.note(&e.message),
+        Ok(_) if adds => ctx.shared.refusals.clear(),
+        _ => {}
+    }
+    r
 }

@@ -43,6 +43,7 @@ impl Dispatcher {
         fingerprint: Fingerprint,
     ) -> Self {
         let shared = Arc::new(Shared {
+            refusals: Arc::new(crate::refusals::Refusals::new()),
             capacity: crate::capacity::Capacity::new(
                 config.max_storage_bytes,
                 crate::reserve::Reserve::new(storage.data_dir(), config.storage_reserve_bytes),

@@ -1,6 +1,7 @@
 //! Liveness and readiness of a running relay, for operators: the metrics listener's `/readyz`
 //! (see [`crate::ops_http`]) asks [`Health::ready`].
 
+use crate::refusals::Refusals;
 use crate::reserve::Reserve;
 use crate::server::RelayHandle;
 use crate::storage::Storage;
@@ -17,18 +18,23 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Health {
     storage: Arc<dyn Storage>,
     reserve: Arc<Reserve>,
+    refusals: Arc<Refusals>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl Health {
     /// `Ok` when the relay listens, is not shutting down, has the free-space reserve of its
-    /// data folder, and its storage answers a probe (reachable and taking writes,
-    /// [`Storage::probe`]) within [`PROBE_TIMEOUT`]; else why not.
+    /// data folder, refused no write with `STORAGE_UNAVAILABLE` within the last
+    /// [`crate::refusals::REFUSAL_WINDOW`], and its storage answers a probe (reachable and
+    /// taking writes, [`Storage::probe`]) within [`PROBE_TIMEOUT`]; else why not.
     pub async fn ready(&self) -> Result<(), String> {
         if *self.shutdown.borrow() {
             return Err("shutting down".into());
         }
         if let Some(why) = self.reserve.refusing() {
+            return Err(format!("storage: {why}"));
+        }
+        if let Some(why) = self.refusals.recent() {
             return Err(format!("storage: {why}"));
         }
         match tokio::time::timeout(PROBE_TIMEOUT, self.storage.probe()).await {
@@ -48,6 +54,7 @@ impl RelayHandle {
         Health {
             storage: self.storage.clone(),
             reserve: self.reserve.clone(),
+            refusals: self.refusals.clone(),
             shutdown: self.shutdown_tx.subscribe(),
         }
     }

@@ -29,6 +29,7 @@ pub mod health;
 mod limits;
 mod notify;
 pub mod ops_http;
+pub mod refusals;
 mod reserve;
 pub mod server;
 mod shared;

@@ -118,6 +118,7 @@ impl Relay {
             storage.set_wake_sink(Arc::new(move |w| notifier.wake(w)));
         }
         let shared = Arc::new(Shared {
+            refusals: Arc::new(crate::refusals::Refusals::new()),
             capacity: Capacity::new(
                 config.max_storage_bytes,
                 Reserve::new(storage.data_dir(), config.storage_reserve_bytes),
@@ -133,6 +134,7 @@ impl Relay {
         let storage = shared.storage.clone();
         let data_dir = shared.config.data_dir.clone();
         let reserve = shared.capacity.reserve.clone();
+        let refusals = shared.refusals.clone();
         let task = tokio::spawn(run(endpoint, shared, shutdown_rx));
         tracing::info!(
             %local_addr,
@@ -149,6 +151,7 @@ impl Relay {
             storage,
             data_dir,
             reserve,
+            refusals,
         })
     }
 }
@@ -165,6 +168,7 @@ pub struct RelayHandle {
     pub(crate) data_dir: PathBuf,
     /// For readiness (`health.rs`).
     pub(crate) reserve: Arc<Reserve>,
+    pub(crate) refusals: Arc<crate::refusals::Refusals>,
 }
 
 impl RelayHandle {

@@ -18,6 +18,8 @@ pub(crate) struct Shared {
     pub(crate) fingerprint: Fingerprint,
     /// The relay-wide storage cap (`capacity.rs`).
     pub(crate) capacity: Capacity,
+    /// Recent `STORAGE_UNAVAILABLE` refusals, for readiness (`refusals.rs`).
+    pub(crate) refusals: Arc<crate::refusals::Refusals>,
     /// SHA-256 of the whole certificate: AUTH also accepts it, from clients made before key
     /// pinning (spec §1).
     pub(crate) certificate_fingerprint: Fingerprint,

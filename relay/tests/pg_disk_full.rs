@@ -2,8 +2,9 @@
 //! failures"), for real: the test database lives in a tablespace on a small tmpfs, so the
 //! server itself runs out of space (SQLSTATE 53100 `disk_full`) while a sender fills an
 //! offline mailbox with 60 KB envelopes. The relay refuses writes with
-//! ERROR_CODE_STORAGE_UNAVAILABLE and a retry time, keeps serving reads, takes writes again
-//! once space is freed (no restart), and every acknowledged envelope is there exactly once.
+//! ERROR_CODE_STORAGE_UNAVAILABLE and a retry time, keeps serving reads, reports not ready,
+//! takes writes again once space is freed (no restart) and is ready again, and every
+//! acknowledged envelope is there exactly once.
 //!
 //! Needs root (the tmpfs) and a PostgreSQL server on this machine (`scripts/pg-test-cluster`,
 //! as `scripts/test` runs it); skipped loudly without either outside CI, fatal in CI.
@@ -144,6 +145,12 @@ async fn a_full_postgres_tablespace_refuses_writes_then_resumes_without_a_restar
                 }
             }
         }
+        let why = relay
+            .health()
+            .ready()
+            .await
+            .expect_err("not ready while writes are refused");
+        assert!(why.contains("disk_full"), "{why}");
         let page = owner
             .fetch(&addr, 0, 10)
             .await
@@ -175,6 +182,8 @@ async fn a_full_postgres_tablespace_refuses_writes_then_resumes_without_a_restar
             }
         }
         assert!(back, "writes still refused 30 s after space was freed");
+        // Ready again: the store took a write.
+        assert_eq!(relay.health().ready().await, Ok(()));
         // The refused ones, retried, are stored now (once).
         for &r in &refused {
             sender
