@@ -39,7 +39,7 @@ impl<S: Store> Engine<S> {
     pub(crate) async fn sync_groups(&mut self) -> Result<(), Error> {
         for (name, rec) in self.group_records()? {
             if rec.state == STATE_MEMBER {
-                self.sync_group(&name).await?;
+                self.sync_group_from(&name, rec).await?;
             }
         }
         Ok(())
@@ -65,10 +65,17 @@ impl<S: Store> Engine<S> {
     /// way, if any); the events go to [`Engine::unreported`] as they are saved. Commits the
     /// proposals left pending (a member's request to leave).
     pub(crate) async fn sync_group(&mut self, name: &str) -> Result<(), Error> {
-        self.read_log(name).await?;
         let rec = self.group_record(name)?;
+        self.sync_group_from(name, rec).await
+    }
+
+    /// [`Engine::sync_group`] with the group's record as the store has it.
+    async fn sync_group_from(&mut self, name: &str, rec: GroupRecord) -> Result<(), Error> {
+        let Some(rec) = self.read_log_from(name, rec).await? else {
+            return Ok(());
+        };
         let gid = GroupId::from_slice(&rec.id);
-        if rec.state == STATE_MEMBER && !rec.leaving && self.groups.has_pending_proposals(&gid)? {
+        if !rec.leaving && self.groups.has_pending_proposals(&gid)? {
             self.commit_proposals(name).await?;
         }
         Ok(())
@@ -76,44 +83,68 @@ impl<S: Store> Engine<S> {
 
     /// [`Engine::sync_group`] without committing proposals.
     pub(crate) async fn read_log(&mut self, name: &str) -> Result<(), Error> {
-        if self.group_record(name)?.pending.is_some() {
-            self.push_pending(name).await?;
-        }
         let rec = self.group_record(name)?;
+        self.read_log_from(name, rec).await.map(|_| ())
+    }
+
+    /// Reads the log from `rec`'s cursor (`rec` as the store has it); the record at the end,
+    /// `None` once we are no longer a member. The record is kept in memory between pages
+    /// (each page's batch writes it), so a read costs no record lookups.
+    async fn read_log_from(
+        &mut self,
+        name: &str,
+        mut rec: GroupRecord,
+    ) -> Result<Option<GroupRecord>, Error> {
+        if rec.pending.is_some() {
+            self.push_pending(name).await?;
+            rec = self.group_record(name)?;
+        }
         if rec.state != STATE_MEMBER {
-            return Ok(());
+            return Ok(None);
         }
         let (relay, log) = log_of(&rec)?;
         for _ in 0..MAX_PAGES {
-            // From the saved cursor (a rejoin may move it back to the invitation's).
-            let cursor = self.group_record(name)?.cursor;
+            // From the record's cursor (a rejoin may move it back to the invitation's).
+            let cursor = rec.cursor;
             let page = self
                 .client(&relay)
                 .await?
                 .group_fetch(&log, cursor, 0)
                 .await?;
-            if !self.apply_entries(name, &page.entries)? {
-                return Ok(());
+            match self.apply_page(name, rec, &page.entries)? {
+                Some(r) => rec = r,
+                None => return Ok(None),
             }
             if page.entries.is_empty() || page.next_cursor <= cursor {
                 break;
             }
         }
-        Ok(())
+        Ok(Some(rec))
     }
 
-    /// Processes log entries of group `name` in order (a fetched page, or what a push
-    /// carried), all in one batch with the advanced cursor: the page is saved whole or not at
-    /// all, so a crash or a failed write leaves the cursor before it and the next read
-    /// processes it again from the saved MLS state. Their events go to
-    /// [`Engine::unreported`] once saved. Entries before the cursor are passed over. `false`
-    /// once we are no longer a member.
+    /// Processes log entries of group `name` (a fetched page, or what a push carried); see
+    /// [`Engine::apply_page`]. `false` once we are no longer a member.
     pub(crate) fn apply_entries(
         &mut self,
         name: &str,
         entries: &[GroupEntry],
     ) -> Result<bool, Error> {
-        let mut rec = self.group_record(name)?;
+        let rec = self.group_record(name)?;
+        Ok(self.apply_page(name, rec, entries)?.is_some())
+    }
+
+    /// Processes log entries of group `name` in order, all in one batch with the advanced
+    /// cursor: the page is saved whole or not at all, so a crash or a failed write leaves the
+    /// cursor before it and the next read processes it again from the saved MLS state. Their
+    /// events go to [`Engine::unreported`] once saved. Entries before the cursor are passed
+    /// over. `rec` is the group's record as the store has it; the record after the page, or
+    /// `None` once we are no longer a member.
+    fn apply_page(
+        &mut self,
+        name: &str,
+        mut rec: GroupRecord,
+        entries: &[GroupEntry],
+    ) -> Result<Option<GroupRecord>, Error> {
         let (batch, events) = match self.stage_entries(name, &mut rec, entries) {
             Ok(staged) => staged,
             Err(e) => {
@@ -131,9 +162,9 @@ impl<S: Store> Engine<S> {
         if rec.state != STATE_MEMBER && rec.held_invitation.is_some() {
             // Removed, and invited back meanwhile: rejoin, and read on from there.
             self.apply_held_invitation(name)?;
-            return Ok(self.group_record(name)?.state == STATE_MEMBER);
+            rec = self.group_record(name)?;
         }
-        Ok(rec.state == STATE_MEMBER)
+        Ok((rec.state == STATE_MEMBER).then_some(rec))
     }
 
     /// Processes `entries` into one batch (`None` if the cursor did not move) and the events
