@@ -5,45 +5,14 @@
 //! a restart; every acknowledged envelope is there exactly once, also after a restart.
 
 mod common;
+mod filling;
 mod tmpfs;
 
 use common::*;
+use filling::*;
 use hush_relay::proto::ErrorCode;
-use hush_relay_client::{Client, EnvelopeId, MailboxAddress};
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 use tmpfs::Tmpfs;
-
-const PAYLOAD: usize = 60_000;
-/// More sends than the disk can hold (16 MiB less the ballast, at 60 KB each).
-const MAX_SENDS: u64 = 400;
-
-fn payload(n: u64) -> Vec<u8> {
-    toy_encrypt(&[7; 32], n, &[0u8; PAYLOAD])
-}
-
-fn id(n: u64) -> EnvelopeId {
-    EnvelopeId::new(n.to_be_bytes().to_vec()).unwrap()
-}
-
-/// Every envelope of the mailbox: id number → how often it is there, with its bytes checked.
-async fn all_envelopes(owner: &Client, addr: &MailboxAddress) -> BTreeMap<u64, usize> {
-    let mut seen = BTreeMap::new();
-    let mut cursor = 0;
-    for _ in 0..1000 {
-        let page = owner.fetch(addr, cursor, 50).await.expect("fetch works");
-        if page.envelopes.is_empty() {
-            return seen;
-        }
-        for e in &page.envelopes {
-            let n = u64::from_be_bytes(e.envelope_id.as_bytes().try_into().unwrap());
-            assert_eq!(e.ciphertext, payload(n), "envelope {n} has other bytes");
-            *seen.entry(n).or_insert(0) += 1;
-        }
-        cursor = page.next_cursor;
-    }
-    panic!("mailbox never ended");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_writes_then_resumes_without_a_restart() {
@@ -68,55 +37,41 @@ async fn a_full_disk_refuses_writes_then_resumes_without_a_restart() {
         assert_eq!(health.ready().await, Ok(()));
 
         // Fill the disk.
-        let mut acked = BTreeSet::new();
-        let mut refused = BTreeSet::new();
-        let mut n = 0;
-        let first_refusal = loop {
-            assert!(
-                n < MAX_SENDS,
-                "{MAX_SENDS} sends of {PAYLOAD} bytes all fitted"
-            );
-            match sender.send(&addr, &id(n), payload(n)).await {
-                Ok(_) => acked.insert(n),
-                Err(e) => break e,
-            };
-            n += 1;
-        };
-        refused.insert(n);
+        let mut sends = Sends::default();
+        let first_refusal = sends.fill(&sender, &addr).await;
         assert_eq!(
             first_refusal.relay_code(),
             Some(ErrorCode::StorageUnavailable),
             "{first_refusal}"
         );
         assert!(first_refusal.retry_after_ms().unwrap() > 0);
-        assert!(acked.len() > 10, "only {} envelopes fitted", acked.len());
+        assert!(
+            sends.acked.len() > 10,
+            "only {} envelopes fitted",
+            sends.acked.len()
+        );
 
         // While full: further sends are refused with the same code (or, should a small one
         // fit, acknowledged), reads answer, readiness fails.
         let mut not_ready = None;
         let until = Instant::now() + Duration::from_secs(3);
         while Instant::now() < until {
-            n += 1;
-            match sender.send(&addr, &id(n), payload(n)).await {
-                Ok(_) => {
-                    acked.insert(n);
-                }
-                Err(e) => {
-                    assert_eq!(e.relay_code(), Some(ErrorCode::StorageUnavailable), "{e}");
-                    let msg = e.to_string();
-                    assert_eq!(msg.matches("storage unavailable").count(), 1, "{msg}");
-                    assert!(msg.contains("nothing was stored"), "{msg}");
-                    let retry = e.retry_after_ms().unwrap();
-                    assert!((1..=5000).contains(&retry), "retry after {retry} ms");
-                    refused.insert(n);
-                }
+            if let Err(e) = sends
+                .one(&sender, &addr, ErrorCode::StorageUnavailable)
+                .await
+            {
+                let msg = e.to_string();
+                assert_eq!(msg.matches("storage unavailable").count(), 1, "{msg}");
+                assert!(msg.contains("nothing was stored"), "{msg}");
+                let retry = e.retry_after_ms().unwrap();
+                assert!((1..=5000).contains(&retry), "retry after {retry} ms");
             }
             if let Err(why) = health.ready().await {
                 not_ready = Some(why);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(refused.len() > 1, "no send refused after the first");
+        assert!(sends.refused.len() > 1, "no send refused after the first");
         let why = not_ready.expect("readiness failed while the disk was full");
         assert!(why.contains("storage"), "{why}");
         let mut read = None;
@@ -133,7 +88,7 @@ async fn a_full_disk_refuses_writes_then_resumes_without_a_restart() {
             }
         }
         assert_eq!(read.expect("reads work while full").envelopes.len(), 10);
-        let first = *acked.first().unwrap();
+        let first = *sends.acked.first().unwrap();
         sender
             .status(&id(first))
             .await
@@ -141,41 +96,17 @@ async fn a_full_disk_refuses_writes_then_resumes_without_a_restart() {
 
         // Free space: the relay takes writes again by itself, within its backoff.
         fs.free_ballast();
-        let resumed = Instant::now();
-        let mut back = false;
-        while resumed.elapsed() < Duration::from_secs(30) {
-            n += 1;
-            match sender.send(&addr, &id(n), payload(n)).await {
-                Ok(_) => {
-                    acked.insert(n);
-                    back = true;
-                    break;
-                }
-                Err(e) => {
-                    assert_eq!(e.relay_code(), Some(ErrorCode::StorageUnavailable), "{e}");
-                    refused.insert(n);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-        assert!(back, "writes still refused 30 s after space was freed");
+        sends
+            .until_stored(&sender, &addr, ErrorCode::StorageUnavailable)
+            .await;
         assert_eq!(health.ready().await, Ok(()));
-        // The refused ones, retried, are stored now (once).
-        for &r in &refused {
-            sender
-                .send(&addr, &id(r), payload(r))
-                .await
-                .expect("retry stored");
-            acked.insert(r);
-        }
-
-        // Every acknowledged envelope is there exactly once, nothing else is.
-        let seen = all_envelopes(&owner, &addr).await;
-        assert!(seen.values().all(|&c| c == 1), "duplicates: {seen:?}");
-        assert_eq!(seen.keys().copied().collect::<BTreeSet<_>>(), acked);
+        // The refused ones, retried, are stored now (once); every acknowledged envelope is
+        // there exactly once, nothing else is.
+        sends.retry_refused(&sender, &addr).await;
+        holds_exactly(&owner, &addr, &sends.acked).await;
         owner.close().await;
         sender.close().await;
-        acked
+        sends.acked
     };
     let acked = tokio::time::timeout(Duration::from_secs(240), test)
         .await
@@ -185,9 +116,7 @@ async fn a_full_disk_refuses_writes_then_resumes_without_a_restart() {
     // And after a restart.
     let relay = start_in(&data, |c| c.storage_reserve_bytes = Some(0)).await;
     let (owner, addr) = login(&relay, &key(1)).await;
-    let seen = all_envelopes(&owner, &addr).await;
-    assert_eq!(seen.keys().copied().collect::<BTreeSet<_>>(), acked);
-    assert!(seen.values().all(|&c| c == 1));
+    holds_exactly(&owner, &addr, &acked).await;
     owner.close().await;
     relay.shutdown().await.unwrap();
 }
@@ -212,19 +141,9 @@ async fn the_reserve_refuses_new_envelopes_before_the_disk_fills_and_acks_keep_w
         let sender = connect(&relay).await;
         let health = relay.health();
         assert_eq!(health.ready().await, Ok(()));
-        let mut acked = BTreeSet::new();
-        let mut n = 0;
-        let refusal = loop {
-            assert!(
-                n < MAX_SENDS,
-                "{MAX_SENDS} sends of {PAYLOAD} bytes all fitted"
-            );
-            match sender.send(&addr, &id(n), payload(n)).await {
-                Ok(_) => acked.insert(n),
-                Err(e) => break e,
-            };
-            n += 1;
-        };
+        let mut sends = Sends::default();
+        let refusal = sends.fill(&sender, &addr).await;
+        let (acked, n) = (&mut sends.acked, sends.next - 1);
         assert_eq!(
             refusal.relay_code(),
             Some(ErrorCode::RelayFull),
@@ -260,9 +179,7 @@ async fn the_reserve_refuses_new_envelopes_before_the_disk_fills_and_acks_keep_w
             .expect("stored after freeing");
         acked.insert(n);
         assert_eq!(health.ready().await, Ok(()));
-        let seen = all_envelopes(&owner, &addr).await;
-        assert!(seen.values().all(|&c| c == 1), "duplicates: {seen:?}");
-        assert_eq!(seen.keys().copied().collect::<BTreeSet<_>>(), acked);
+        holds_exactly(&owner, &addr, acked).await;
         owner.close().await;
         sender.close().await;
     };

@@ -10,52 +10,20 @@
 //! as `scripts/test` runs it); skipped loudly without either outside CI, fatal in CI.
 
 mod common;
+mod filling;
 #[path = "common/pg.rs"]
 mod pg;
 mod tmpfs;
 
 use common::*;
+use filling::*;
 use hush_relay::proto::ErrorCode;
 use hush_relay::server::Relay;
 use hush_relay::storage::PgStorage;
-use hush_relay_client::{Client, EnvelopeId, MailboxAddress};
-use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tmpfs::Tmpfs;
-
-const PAYLOAD: usize = 60_000;
-/// More sends than the tablespace can hold (16 MiB less the ballast, at 60 KB each).
-const MAX_SENDS: u64 = 400;
-
-fn payload(n: u64) -> Vec<u8> {
-    // Pseudo-random bytes: PostgreSQL cannot compress them away.
-    toy_encrypt(&[9; 32], n, &[0u8; PAYLOAD])
-}
-
-fn id(n: u64) -> EnvelopeId {
-    EnvelopeId::new(n.to_be_bytes().to_vec()).unwrap()
-}
-
-/// Every envelope of the mailbox: id number → how often it is there, with its bytes checked.
-async fn all_envelopes(owner: &Client, addr: &MailboxAddress) -> BTreeMap<u64, usize> {
-    let mut seen = BTreeMap::new();
-    let mut cursor = 0;
-    for _ in 0..1000 {
-        let page = owner.fetch(addr, cursor, 50).await.expect("fetch works");
-        if page.envelopes.is_empty() {
-            return seen;
-        }
-        for e in &page.envelopes {
-            let n = u64::from_be_bytes(e.envelope_id.as_bytes().try_into().unwrap());
-            assert_eq!(e.ciphertext, payload(n), "envelope {n} has other bytes");
-            *seen.entry(n).or_insert(0) += 1;
-        }
-        cursor = page.next_cursor;
-    }
-    panic!("mailbox never ended");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_postgres_tablespace_refuses_writes_then_resumes_without_a_restart() {
@@ -105,21 +73,8 @@ async fn a_full_postgres_tablespace_refuses_writes_then_resumes_without_a_restar
         let sender = connect(&relay).await;
 
         // Fill the tablespace.
-        let mut acked = BTreeSet::new();
-        let mut refused = BTreeSet::new();
-        let mut n = 0;
-        let first_refusal = loop {
-            assert!(
-                n < MAX_SENDS,
-                "{MAX_SENDS} sends of {PAYLOAD} bytes all fitted"
-            );
-            match sender.send(&addr, &id(n), payload(n)).await {
-                Ok(_) => acked.insert(n),
-                Err(e) => break e,
-            };
-            n += 1;
-        };
-        refused.insert(n);
+        let mut sends = Sends::default();
+        let first_refusal = sends.fill(&sender, &addr).await;
         assert_eq!(
             first_refusal.relay_code(),
             Some(ErrorCode::StorageUnavailable),
@@ -129,21 +84,18 @@ async fn a_full_postgres_tablespace_refuses_writes_then_resumes_without_a_restar
         assert!(msg.contains("nothing was stored"), "{msg}");
         assert!(msg.contains("disk_full"), "the server's own refusal: {msg}");
         assert!(first_refusal.retry_after_ms().unwrap() > 0);
-        assert!(acked.len() > 10, "only {} envelopes fitted", acked.len());
+        assert!(
+            sends.acked.len() > 10,
+            "only {} envelopes fitted",
+            sends.acked.len()
+        );
 
-        // While full: sends refused with the same code (or stored, should one fit), reads
-        // and STATUS answer.
+        // While full: sends refused with the same code (or stored, should one fit), not
+        // ready, reads and STATUS answer.
         for _ in 0..5 {
-            n += 1;
-            match sender.send(&addr, &id(n), payload(n)).await {
-                Ok(_) => {
-                    acked.insert(n);
-                }
-                Err(e) => {
-                    assert_eq!(e.relay_code(), Some(ErrorCode::StorageUnavailable), "{e}");
-                    refused.insert(n);
-                }
-            }
+            let _ = sends
+                .one(&sender, &addr, ErrorCode::StorageUnavailable)
+                .await;
         }
         let why = relay
             .health()
@@ -156,45 +108,21 @@ async fn a_full_postgres_tablespace_refuses_writes_then_resumes_without_a_restar
             .await
             .expect("reads work while full");
         assert_eq!(page.envelopes.len(), 10);
-        let first = *acked.first().unwrap();
+        let first = *sends.acked.first().unwrap();
         sender
             .status(&id(first))
             .await
             .expect("STATUS works while full");
 
-        // Free space: writes are taken again, without a restart.
+        // Free space: writes are taken again, without a restart, and the relay is ready.
         fs.free_ballast();
-        let resumed = Instant::now();
-        let mut back = false;
-        while resumed.elapsed() < Duration::from_secs(30) {
-            n += 1;
-            match sender.send(&addr, &id(n), payload(n)).await {
-                Ok(_) => {
-                    acked.insert(n);
-                    back = true;
-                    break;
-                }
-                Err(e) => {
-                    assert_eq!(e.relay_code(), Some(ErrorCode::StorageUnavailable), "{e}");
-                    refused.insert(n);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-        assert!(back, "writes still refused 30 s after space was freed");
-        // Ready again: the store took a write.
+        sends
+            .until_stored(&sender, &addr, ErrorCode::StorageUnavailable)
+            .await;
         assert_eq!(relay.health().ready().await, Ok(()));
         // The refused ones, retried, are stored now (once).
-        for &r in &refused {
-            sender
-                .send(&addr, &id(r), payload(r))
-                .await
-                .expect("retry stored");
-            acked.insert(r);
-        }
-        let seen = all_envelopes(&owner, &addr).await;
-        assert!(seen.values().all(|&c| c == 1), "duplicates: {seen:?}");
-        assert_eq!(seen.keys().copied().collect::<BTreeSet<_>>(), acked);
+        sends.retry_refused(&sender, &addr).await;
+        holds_exactly(&owner, &addr, &sends.acked).await;
         owner.close().await;
         sender.close().await;
     };
