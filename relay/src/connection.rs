@@ -245,6 +245,14 @@ async fn handle_stream(
             Err(frame_error(e))
         }
         Ok(Ok(Some(req))) => {
+            if req
+                .body
+                .as_ref()
+                .is_some_and(cmd::blob_transfer::is_transfer)
+            {
+                // Blob upload and download own their stream (spec §11).
+                return cmd::blob_transfer::serve(ctx, req, send, recv).await;
+            }
             ended = hush_wire::quic::take_end(&mut recv);
             if let Some(b) = &req.body {
                 kind = cmd::kind(b);
@@ -302,6 +310,12 @@ pub(crate) async fn serve<S: cmd::Sink>(
     req: proto::Request,
     send: &mut S,
 ) -> Result<Option<response::Body>, CmdError> {
+    let body = admit(ctx, req)?;
+    cmd::dispatch(ctx, body, send).await
+}
+
+/// The checks every request passes first: rate limit, version, shutdown, a body.
+pub(crate) fn admit(ctx: &Context, req: proto::Request) -> Result<proto::request::Body, CmdError> {
     if let Err(wait) = ctx.conn.take_token() {
         let mut e = CmdError::new(ErrorCode::RateLimited, "rate limit exceeded");
         e.retry_after_ms = wait.as_millis().max(1) as u64;
@@ -322,8 +336,6 @@ pub(crate) async fn serve<S: cmd::Sink>(
             "relay is shutting down",
         ));
     }
-    let Some(body) = req.body else {
-        return Err(CmdError::new(ErrorCode::Malformed, "request has no body"));
-    };
-    cmd::dispatch(ctx, body, send).await
+    req.body
+        .ok_or_else(|| CmdError::new(ErrorCode::Malformed, "request has no body"))
 }
