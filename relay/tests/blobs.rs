@@ -3,14 +3,15 @@
 //! across a relay restart, quota, size and TTL edges, and no plaintext on disk.
 #![cfg(feature = "redb")]
 
+#[path = "common/blob_io.rs"]
+mod blob_io;
 mod common;
 
+use blob_io::{Collect, Stalling, wait_durable};
 use common::{contains, key, login, read_tree, start_in, toy_encrypt};
 use hush_relay::clock::Clock;
-use hush_relay_client::{BlobId, Client, ClientError, ErrorCode};
-use std::pin::Pin;
+use hush_relay_client::{Client, ClientError, ErrorCode};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 fn data(n: usize, seed: u8) -> Vec<u8> {
@@ -63,37 +64,6 @@ async fn round_trips_at_edges() {
         ErrorCode::BlobTooLarge
     );
     relay.shutdown().await.unwrap();
-}
-
-/// An `AsyncRead` that yields `data` and then waits forever (an uploader that stalls).
-struct Stalling(Vec<u8>, usize);
-
-impl tokio::io::AsyncRead for Stalling {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        if self.1 == self.0.len() {
-            return Poll::Pending;
-        }
-        let n = (self.0.len() - self.1).min(buf.remaining());
-        let start = self.1;
-        buf.put_slice(&self.0[start..start + n]);
-        self.1 += n;
-        Poll::Ready(Ok(()))
-    }
-}
-
-async fn wait_durable(c: &Client, id: &BlobId, at_least: u64) -> u64 {
-    for _ in 0..200 {
-        let s = c.blob_status(id).await.expect("status");
-        if s.durable_offset >= at_least {
-            return s.durable_offset;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("durable offset never reached {at_least}");
 }
 
 #[tokio::test]
@@ -152,31 +122,6 @@ async fn upload_resumes_after_a_dropped_connection_and_a_restart() {
     c3.download_blob(&id, 0, &mut out).await.unwrap();
     assert!(out == blob, "resumed upload differs");
     relay.shutdown().await.unwrap();
-}
-
-/// An `AsyncWrite` into a shared buffer that stops taking bytes (stays pending) once it
-/// holds `limit` (a downloader whose connection then drops).
-struct Collect(Arc<Mutex<Vec<u8>>>, usize);
-
-impl tokio::io::AsyncWrite for Collect {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let mut v = self.0.lock().unwrap();
-        if v.len() >= self.1 {
-            return Poll::Pending;
-        }
-        v.extend_from_slice(buf);
-        Poll::Ready(Ok(buf.len()))
-    }
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
 }
 
 #[tokio::test]
