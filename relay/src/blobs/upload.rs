@@ -22,6 +22,20 @@ pub(crate) struct Upload {
     _guard: OwnedMutexGuard<()>,
 }
 
+/// [`BlobStore::record`] off the async threads (it fsyncs a file and the folder).
+async fn record(
+    store: &Arc<BlobStore>,
+    id: [u8; BLOB_ID_LEN],
+    writer: &Arc<Writer>,
+    generation: u64,
+    meta: Meta,
+) -> Result<(), BlobError> {
+    let (store, writer) = (store.clone(), writer.clone());
+    tokio::task::spawn_blocking(move || store.record(&id, &writer, generation, &meta))
+        .await
+        .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))?
+}
+
 impl Upload {
     pub(super) async fn open(
         store: Arc<BlobStore>,
@@ -43,7 +57,7 @@ impl Upload {
         if offset < meta.durable {
             meta.durable = offset;
             file.sync_data().await?;
-            store.record(&id, &writer, generation, &meta)?;
+            record(&store, id, &writer, generation, meta).await?;
         }
         Ok(Upload {
             store,
@@ -125,8 +139,7 @@ impl Upload {
         file.sync_data().await?;
         let mut meta = self.meta;
         meta.durable = self.written;
-        self.store
-            .record(&self.id, writer, self.generation, &meta)?;
+        record(&self.store, self.id, writer, self.generation, meta).await?;
         self.meta = meta;
         self.unsynced = 0;
         Ok(())
@@ -155,8 +168,7 @@ impl Upload {
             .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))??;
         let mut meta = self.meta;
         meta.complete = true;
-        self.store
-            .record(&self.id, &writer, self.generation, &meta)?;
+        record(&self.store, self.id, &writer, self.generation, meta).await?;
         self.meta = meta;
         Ok(meta)
     }
