@@ -3,7 +3,12 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = "../spec/proto";
-    let files = ["messages.proto", "state.proto", "group.proto"];
+    let files = [
+        "messages.proto",
+        "state.proto",
+        "group.proto",
+        "attachment.proto",
+    ];
     for f in files {
         println!("cargo:rerun-if-changed={dir}/{f}");
     }

@@ -180,3 +180,42 @@ async fn crash_at_every_commit_of_reading_a_group_log() {
     assert!(matches!(&ev[0].kind, EventKind::GroupMessage { body, .. } if body == b"ok"));
     r.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_of_a_receive_of_group_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(dir.path()).await;
+    let url = r.url();
+    let mut a = engine(MemoryStore::new(), "Alice", &url);
+    let (store, knobs) = crashing(MemoryStore::new());
+    let mut b = engine(store, "Bob", &url);
+    introduce(&mut a, "alice", &mut b, "bob");
+    b.receive().await.unwrap();
+    a.create_group("g").unwrap();
+    a.add_members("g", &["bob"]).await.unwrap();
+    b.receive().await.unwrap();
+    drain(&mut b);
+    for round in 0..3 {
+        for i in 0..200 {
+            a.send_to_group("g", format!("m{i}").as_bytes())
+                .await
+                .unwrap();
+        }
+        knobs.arm(0);
+        let before = knobs.commits();
+        let t = std::time::Instant::now();
+        let got = b.receive().await.unwrap();
+        let full = t.elapsed();
+        let c = knobs.commits() - before;
+        let t = std::time::Instant::now();
+        b.receive().await.unwrap();
+        eprintln!(
+            "round {round}: {} events, {c} commits, {full:?}; empty receive {:?}, {} commits",
+            got.len(),
+            t.elapsed(),
+            knobs.commits() - before - c
+        );
+        drain(&mut b);
+    }
+    r.shutdown().await.unwrap();
+}

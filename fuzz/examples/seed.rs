@@ -342,7 +342,17 @@ fn cli() {
     write("cli_state", &key.seal(&body).expect("seal"));
 }
 
+/// `attachment_chunks` takes an `arbitrary` structure: file selector, size change (4 bytes),
+/// slice length (2 bytes), then options and operations; these pick each file unmodified.
+fn attachments() {
+    for file in 0..4u8 {
+        write("attachment_chunks", &[file, 0, 0, 0, 0, 0x00, 0x10, 0]);
+        write("attachment_chunks", &[file, 0, 0, 0, 0, 0x11, 0x01, 0]);
+    }
+}
+
 fn main() {
+    attachments();
     sessions();
     groups();
     relay();

@@ -1,5 +1,5 @@
-//! Writes `test-vectors/x3dh.json`, `test-vectors/pqxdh.json`, `test-vectors/double-ratchet.json` and
-//! `test-vectors/directory.json`.
+//! Writes `test-vectors/x3dh.json`, `test-vectors/pqxdh.json`, `test-vectors/double-ratchet.json`,
+//! `test-vectors/directory.json` and `test-vectors/attachments.json`.
 //!
 //! `cargo run -p hush-protocol --features vectors --example gen-vectors [-- OUT_DIR]`
 
@@ -27,8 +27,12 @@ fn main() -> std::io::Result<()> {
         dir.join("directory.json"),
         hush_protocol::vectors::directory_vectors(),
     )?;
+    std::fs::write(
+        dir.join("attachments.json"),
+        hush_protocol::vectors::attachment_vectors(),
+    )?;
     println!(
-        "wrote {}/x3dh.json, pqxdh.json, double-ratchet.json and directory.json",
+        "wrote {}/x3dh.json, pqxdh.json, double-ratchet.json, directory.json and attachments.json",
         dir.display()
     );
     Ok(())

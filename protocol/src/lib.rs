@@ -35,6 +35,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod attachment;
 mod bundle;
 pub mod directory;
 pub mod envelope;

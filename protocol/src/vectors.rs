@@ -1,6 +1,6 @@
 //! Generation of the published test vectors `test-vectors/x3dh.json`,
-//! `test-vectors/pqxdh.json`, `test-vectors/double-ratchet.json` and
-//! `test-vectors/directory.json` (feature `vectors`).
+//! `test-vectors/pqxdh.json`, `test-vectors/double-ratchet.json`,
+//! `test-vectors/directory.json` and `test-vectors/attachments.json` (feature `vectors`).
 //!
 //! The vectors are produced by running the library's own session code under a deterministic
 //! random number generator ([`VectorRng`]) with tracing switched on, so every intermediate
@@ -9,6 +9,7 @@
 //! `cargo run -p hush-protocol --features vectors --example gen-vectors` rewrites the files;
 //! the test `tests/vectors.rs` regenerates them and fails if any byte differs.
 
+mod attachments;
 mod pqxdh;
 
 use std::convert::Infallible;
@@ -24,6 +25,7 @@ use crate::safety_number::SafetyNumber;
 use crate::session::{Session, SessionConfig};
 use crate::trace::Trace;
 
+pub use attachments::attachment_vectors;
 pub use pqxdh::pqxdh_vectors;
 
 /// Domain-separation prefix of [`VectorRng`].

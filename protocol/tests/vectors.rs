@@ -49,3 +49,11 @@ fn directory_vectors_match() {
         hush_protocol::vectors::directory_vectors(),
     );
 }
+
+#[test]
+fn attachment_vectors_match() {
+    check(
+        "attachments.json",
+        hush_protocol::vectors::attachment_vectors(),
+    );
+}

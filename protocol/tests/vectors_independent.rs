@@ -415,3 +415,122 @@ fn pqxdh_vectors_follow_the_spec() {
         );
     }
 }
+
+/// `VectorRng` from test-vectors/README.md: SHA-256("Hush-v1-VectorRNG" ‖ seed ‖ counter).
+struct Stream {
+    seed: Vec<u8>,
+    counter: u64,
+    pending: Vec<u8>,
+}
+
+impl Stream {
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        use sha2::Digest;
+        while self.pending.len() < n {
+            let mut h = Sha256::new();
+            h.update(b"Hush-v1-VectorRNG");
+            h.update(&self.seed);
+            h.update(self.counter.to_be_bytes());
+            self.pending.extend_from_slice(&h.finalize());
+            self.counter += 1;
+        }
+        self.pending.drain(..n).collect()
+    }
+}
+
+/// Padmé as in spec/attachments.md §4, written as a loop over the bits it clears.
+fn padme(len: u64) -> u64 {
+    if len <= 65_536 {
+        return 65_536;
+    }
+    let e = 63 - len.leading_zeros() as u64;
+    let s = 64 - e.leading_zeros() as u64;
+    let mut clear = 0u64;
+    for bit in 0..(e - s) {
+        clear |= 1 << bit;
+    }
+    if len & clear == 0 {
+        len
+    } else {
+        (len | clear) + 1
+    }
+}
+
+/// The attachment vectors from spec/attachments.md alone: plaintexts re-drawn from the RNG,
+/// every chunk sealed with bare ChaCha20-Poly1305 under nonce = index (11 bytes BE) ‖ last,
+/// the Padmé length, the SHA-256 of chunks ‖ zeros, and the reference's protobuf fields.
+#[test]
+fn attachment_vectors_follow_the_spec() {
+    use sha2::Digest;
+    let v = load("attachments.json");
+    let mut rng = Stream {
+        seed: unhex(&v["seed"]),
+        counter: 0,
+        pending: Vec::new(),
+    };
+    let cases = v["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 8);
+    for c in cases {
+        let size = usize::try_from(c["size"].as_u64().unwrap()).unwrap();
+        let key = rng.take(32);
+        let blob_id = rng.take(32);
+        let plaintext = rng.take(size);
+        assert_eq!(key, unhex(&c["key"]), "{size}");
+        assert_eq!(blob_id, unhex(&c["blob_id"]), "{size}");
+        assert_eq!(
+            Sha256::digest(&plaintext).to_vec(),
+            unhex(&c["plaintext_sha256"])
+        );
+        if let Some(p) = c.get("plaintext") {
+            assert_eq!(plaintext, unhex(p));
+        }
+        let cipher = ChaCha20Poly1305::new_from_slice(&key).unwrap();
+        let n_chunks = size.div_ceil(65_536).max(1);
+        let chunks = c["chunks"].as_array().unwrap();
+        assert_eq!(chunks.len(), n_chunks, "{size}");
+        let mut blob = Vec::new();
+        for (i, ch) in chunks.iter().enumerate() {
+            let last = i + 1 == n_chunks;
+            let mut nonce = [0u8; 12];
+            nonce[3..11].copy_from_slice(&(i as u64).to_be_bytes());
+            nonce[11] = u8::from(last);
+            assert_eq!(nonce.to_vec(), unhex(&ch["nonce"]));
+            let piece = &plaintext[(i * 65_536).min(size)..((i + 1) * 65_536).min(size)];
+            let ct = cipher.encrypt(&Nonce::from(nonce), piece).unwrap();
+            assert_eq!(
+                ct[ct.len() - 16..].to_vec(),
+                unhex(&ch["tag"]),
+                "{size} {i}"
+            );
+            match ch.get("ciphertext") {
+                Some(full) => assert_eq!(ct, unhex(full)),
+                None => assert_eq!(
+                    Sha256::digest(&ct).to_vec(),
+                    unhex(&ch["ciphertext_sha256"])
+                ),
+            }
+            // The same chunk under the other flag is a different ciphertext.
+            nonce[11] ^= 1;
+            assert!(cipher.decrypt(&Nonce::from(nonce), ct.as_slice()).is_err());
+            blob.extend_from_slice(&ct);
+        }
+        assert_eq!(blob.len() as u64, c["ciphertext_len"].as_u64().unwrap());
+        let padded = padme(blob.len() as u64);
+        assert_eq!(padded, c["padded_len"].as_u64().unwrap(), "{size}");
+        blob.resize(usize::try_from(padded).unwrap(), 0);
+        let digest = Sha256::digest(&blob).to_vec();
+        assert_eq!(digest, unhex(&c["digest"]), "{size}");
+        let r = wire::AttachmentReference::decode(unhex(&c["reference"]).as_slice()).unwrap();
+        assert_eq!(r.version, 1);
+        assert_eq!(r.blob_id, blob_id);
+        assert_eq!(r.key, key);
+        assert_eq!(r.digest, digest);
+        assert_eq!(r.size, size as u64);
+        assert_eq!(r.name, c["name"].as_str().unwrap());
+        assert_eq!(r.media_type, c["media_type"].as_str().unwrap());
+    }
+    for pair in v["padded_lengths"].as_array().unwrap() {
+        let (l, p) = (pair[0].as_u64().unwrap(), pair[1].as_u64().unwrap());
+        assert_eq!(padme(l), p, "{l}");
+    }
+}

@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod blob;
 mod connection;
 mod directory;
 mod error;
@@ -35,6 +36,7 @@ mod results;
 mod subscription;
 pub mod tls;
 
+pub use blob::{BlobId, BlobInfo};
 pub use connection::{Client, ClientOptions};
 pub use error::ClientError;
 pub use hush_wire as wire;

@@ -81,6 +81,8 @@ pub struct RelayConfig {
     /// Where handlers and the expiry sweep read the time (default: the system clock; tests
     /// pin it).
     pub clock: Clock,
+    /// Limits of the blob store (spec §11).
+    pub blobs: crate::blobs::BlobConfig,
 }
 
 impl Default for RelayConfig {
@@ -114,6 +116,7 @@ impl Default for RelayConfig {
             rate_limit_burst: 1000.0,
             shutdown_grace: Duration::from_secs(10),
             clock: Clock::system(),
+            blobs: crate::blobs::BlobConfig::default(),
         }
     }
 }

@@ -245,6 +245,14 @@ async fn handle_stream(
             Err(frame_error(e))
         }
         Ok(Ok(Some(req))) => {
+            if req
+                .body
+                .as_ref()
+                .is_some_and(cmd::blob_transfer::is_transfer)
+            {
+                // Blob upload and download own their stream (spec §11).
+                return cmd::blob_transfer::serve(ctx, req, send, recv).await;
+            }
             ended = hush_wire::quic::take_end(&mut recv);
             if let Some(b) = &req.body {
                 kind = cmd::kind(b);
@@ -302,6 +310,23 @@ pub(crate) async fn serve<S: cmd::Sink>(
     req: proto::Request,
     send: &mut S,
 ) -> Result<Option<response::Body>, CmdError> {
+    let body = admit(ctx, req)?;
+    // A stored envelope or log entry shows the store takes writes again (readiness).
+    let adds = matches!(
+        body,
+        proto::request::Body::Send(_) | proto::request::Body::GroupAppend(_)
+    );
+    let r = cmd::dispatch(ctx, body, send).await;
+    match &r {
+        Err(e) if e.code == ErrorCode::StorageUnavailable => ctx.shared.refusals.note(&e.message),
+        Ok(_) if adds => ctx.shared.refusals.clear(),
+        _ => {}
+    }
+    r
+}
+
+/// The checks every request passes first: rate limit, version, shutdown, a body.
+pub(crate) fn admit(ctx: &Context, req: proto::Request) -> Result<proto::request::Body, CmdError> {
     if let Err(wait) = ctx.conn.take_token() {
         let mut e = CmdError::new(ErrorCode::RateLimited, "rate limit exceeded");
         e.retry_after_ms = wait.as_millis().max(1) as u64;
@@ -322,19 +347,6 @@ pub(crate) async fn serve<S: cmd::Sink>(
             "relay is shutting down",
         ));
     }
-    let Some(body) = req.body else {
-        return Err(CmdError::new(ErrorCode::Malformed, "request has no body"));
-    };
-    // A stored envelope or log entry shows the store takes writes again (readiness).
-    let adds = matches!(
-        body,
-        proto::request::Body::Send(_) | proto::request::Body::GroupAppend(_)
-    );
-    let r = cmd::dispatch(ctx, body, send).await;
-    match &r {
-        Err(e) if e.code == ErrorCode::StorageUnavailable => ctx.shared.refusals.note(&e.message),
-        Ok(_) if adds => ctx.shared.refusals.clear(),
-        _ => {}
-    }
-    r
+    req.body
+        .ok_or_else(|| CmdError::new(ErrorCode::Malformed, "request has no body"))
 }

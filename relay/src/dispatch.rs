@@ -42,8 +42,21 @@ impl Dispatcher {
         receipt_seed: [u8; 32],
         fingerprint: Fingerprint,
     ) -> Self {
+        // A blob store only next to an embedded store's files (fuzzing keeps those in
+        // memory-backed folders); never in the working directory.
+        let blobs = storage.data_dir().and_then(|d| {
+            let now = config.clock.now_ms();
+            crate::blobs::BlobStore::open(
+                &d.join(crate::blobs::BLOBS_DIR),
+                config.blobs.clone(),
+                now,
+            )
+            .ok()
+            .map(Arc::new)
+        });
         let shared = Arc::new(Shared {
             refusals: Arc::new(crate::refusals::Refusals::new()),
+            blobs,
             capacity: crate::capacity::Capacity::new(
                 config.max_storage_bytes,
                 crate::reserve::Reserve::new(storage.data_dir(), config.storage_reserve_bytes),

@@ -19,6 +19,7 @@
 
 mod admission;
 mod backup;
+pub mod blobs;
 pub mod capacity;
 pub mod clock;
 mod cmd;

@@ -329,6 +329,8 @@ impl Settings {
                 .map(Duration::from_secs)
                 .unwrap_or(d.shutdown_grace),
             clock: d.clock,
+            // Blob store limits: the defaults of spec §11 (no file keys for them yet).
+            blobs: d.blobs,
         })
     }
 }

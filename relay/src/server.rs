@@ -117,8 +117,18 @@ impl Relay {
             let notifier = notifier.clone();
             storage.set_wake_sink(Arc::new(move |w| notifier.wake(w)));
         }
+        let blobs = {
+            let dir = config.data_dir.join(crate::blobs::BLOBS_DIR);
+            let bc = config.blobs.clone();
+            let now = config.clock.now_ms();
+            tokio::task::spawn_blocking(move || crate::blobs::BlobStore::open(&dir, bc, now))
+                .await
+                .map_err(|e| RelayError::Task(e.to_string()))?
+                .map_err(|e| RelayError::Config(format!("blob store: {e}")))?
+        };
         let shared = Arc::new(Shared {
             refusals: Arc::new(crate::refusals::Refusals::new()),
+            blobs: Some(Arc::new(blobs)),
             capacity: Capacity::new(
                 config.max_storage_bytes,
                 Reserve::new(storage.data_dir(), config.storage_reserve_bytes),

@@ -5,6 +5,9 @@
 
 mod ack;
 mod auth;
+mod blob_create;
+mod blob_status;
+pub(crate) mod blob_transfer;
 mod challenge;
 mod directory_access;
 mod directory_stock;
@@ -107,6 +110,10 @@ impl CmdError {
             ErrorCode::RelayFull => "relay_full",
             ErrorCode::DirectoryEntryTooLarge => "directory_entry_too_large",
             ErrorCode::StorageUnavailable => "storage_unavailable",
+            ErrorCode::BlobTooLarge => "blob_too_large",
+            ErrorCode::BlobExpired => "blob_expired",
+            ErrorCode::BlobOffset => "blob_offset",
+            ErrorCode::BlobIncomplete => "blob_incomplete",
         }
     }
 }
@@ -169,6 +176,10 @@ pub(crate) fn kind(body: &request::Body) -> &'static str {
         request::Body::GroupSubscribe(_) => "group_subscribe",
         request::Body::Generation(_) => "generation",
         request::Body::DirectoryAccess(_) => "directory_access",
+        request::Body::BlobCreate(_) => "blob_create",
+        request::Body::BlobUpload(_) => "blob_upload",
+        request::Body::BlobStatus(_) => "blob_status",
+        request::Body::BlobDownload(_) => "blob_download",
     }
 }
 
@@ -198,6 +209,13 @@ pub(crate) async fn dispatch<S: Sink>(
         B::GroupSubscribe(r) => return group_subscribe::handle(ctx, r, send).await.map(|()| None),
         B::Generation(r) => generation::handle(ctx, r).await?,
         B::DirectoryAccess(r) => directory_access::handle(ctx, r).await?,
+        B::BlobCreate(r) => blob_create::handle(ctx, r).await?,
+        B::BlobStatus(r) => blob_status::handle(ctx, r).await?,
+        B::BlobUpload(_) | B::BlobDownload(_) => {
+            return Err(CmdError::malformed(
+                "blob upload and download need a QUIC stream of their own",
+            ));
+        }
     };
     Ok(Some(out))
 }
@@ -238,4 +256,39 @@ pub(crate) fn page_limit(requested: u32) -> usize {
 /// Ciphertext bytes that fit one response frame.
 pub(crate) fn page_bytes(ctx: &Context) -> usize {
     ctx.shared.config.max_frame_bytes.saturating_sub(16 * 1024)
+}
+
+/// The relay's blob store, if it has one (a relay always does; the socket-free dispatcher
+/// only over an embedded store).
+pub(crate) fn blob_store(ctx: &Context) -> Result<Arc<crate::blobs::BlobStore>, CmdError> {
+    ctx.shared
+        .blobs
+        .clone()
+        .ok_or_else(|| CmdError::new(ErrorCode::NotFound, "this relay has no blob store"))
+}
+
+/// Parses a 32-byte blob id.
+pub(crate) fn blob_id(bytes: &[u8]) -> Result<[u8; crate::blobs::BLOB_ID_LEN], CmdError> {
+    bytes
+        .try_into()
+        .map_err(|_| CmdError::malformed("blob id must be 32 bytes"))
+}
+
+/// The wire error for a blob store error.
+pub(crate) fn blob_error(e: crate::blobs::BlobError) -> CmdError {
+    use crate::blobs::BlobError as E;
+    let code = match &e {
+        E::NotFound | E::Superseded => ErrorCode::NotFound,
+        E::Expired => ErrorCode::BlobExpired,
+        E::TooLarge { .. } => ErrorCode::BlobTooLarge,
+        E::Quota { .. } => ErrorCode::QuotaExceeded,
+        E::Offset { .. } => ErrorCode::BlobOffset,
+        E::Incomplete { .. } => ErrorCode::BlobIncomplete,
+        E::Io(_) => ErrorCode::StorageUnavailable,
+    };
+    let mut c = CmdError::new(code, e.to_string());
+    if code == ErrorCode::StorageUnavailable {
+        c.retry_after_ms = 1000;
+    }
+    c
 }
