@@ -131,15 +131,20 @@ fn relay_holds_and_answers_no_identity_key_and_strangers_cannot_fetch() {
                 .await
                 .expect("card holder fetches prekeys");
             let otk = b.one_time_prekey.expect("a one-time prekey is left");
-            for blob in [&b.signed_prekey.blob, &otk.blob] {
+            let kem = b.kem_prekey.expect("a KEM prekey (PQXDH)");
+            for blob in [&b.signed_prekey.blob, &otk.blob, &kem.blob] {
                 answers.extend_from_slice(blob);
             }
             let spk = keys
                 .open(EntryKind::SignedPrekey, &b.signed_prekey.blob)
                 .unwrap();
             let otk = keys.open(EntryKind::OneTimePrekey, &otk.blob).unwrap();
-            let bundle = hush_protocol::PreKeyBundle::from_parts(&spk, Some(&otk)).unwrap();
+            let kem = keys.open(EntryKind::KemPrekey, &kem.blob).unwrap();
+            let bundle =
+                hush_protocol::PreKeyBundle::from_parts_pqxdh(&spk, Some(&otk), Some(&kem))
+                    .unwrap();
             assert_eq!(bundle.identity(), &card.identity);
+            assert!(bundle.kem_prekey().is_some());
             let kp = stranger
                 .fetch_key_package_with_token(&card.mailbox, Some(token))
                 .await

@@ -43,7 +43,8 @@ fn listing_and_reporting_commands_speak_json() {
 
     let v = one(&alice.ok(&["--json", "safety", "bob"]));
     let human = alice.ok(&["safety", "bob"]);
-    assert_eq!(v["safety_number"], human.trim());
+    assert_eq!(v["safety_number"], human.lines().next().unwrap());
+    assert_eq!(v["session"], serde_json::Value::Null);
 
     let v = one(&alice.ok(&["--json", "send", "bob", "hi"]));
     let id = v["envelope_id"].as_str().unwrap().to_string();
@@ -80,4 +81,5 @@ fn introduce_check(alice: &User, bob_f: &str) {
     assert_eq!(list[0]["alias"], "bob");
     assert_eq!(list[0]["fingerprint"], bob_f);
     assert_eq!(list[0]["card_version"], 2);
+    assert_eq!(list[0]["session"], serde_json::Value::Null);
 }

@@ -199,7 +199,8 @@ fn a_legacy_home_seals_its_directory_and_its_contacts_learn_the_new_card() {
 }
 
 /// Starts a session with `card`'s owner as the CLI did before the engine: fetches the sealed
-/// bundle with the card's token, runs X3DH, and sends `text` sealed, with `reply_to` as the
+/// bundle with the card's token, runs X3DH (PQXDH with the KEM prekey that bundles of current
+/// homes carry), and sends `text` sealed, with `reply_to` as the
 /// sender's card. Returns the session and the envelope id.
 fn legacy_send(
     relay: &str,
@@ -223,7 +224,13 @@ fn legacy_send(
         let one_time = b
             .one_time_prekey
             .map(|k| keys.open(EntryKind::OneTimePrekey, &k.blob).unwrap());
-        let bundle = PreKeyBundle::from_parts(&signed, one_time.as_deref()).unwrap();
+        // Today's homes offer PQXDH: their bundle carries a KEM prekey, which a bundle
+        // without it would be refused for (a downgrade).
+        let kem = b
+            .kem_prekey
+            .map(|k| keys.open(EntryKind::KemPrekey, &k.blob).unwrap());
+        let bundle =
+            PreKeyBundle::from_parts_pqxdh(&signed, one_time.as_deref(), kem.as_deref()).unwrap();
         let mut session =
             Session::initiate(&mut rng, me, &bundle, SessionConfig::default()).unwrap();
         let message = session.encrypt(&mut rng, text.as_bytes()).unwrap();

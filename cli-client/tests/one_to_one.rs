@@ -22,19 +22,39 @@ fn cards_safety_numbers_and_messages_both_ways() {
     introduce(&alice, "bob", &bob, "alice");
     let list = alice.ok(&["contact", "list"]);
     assert!(list.starts_with("bob\tBob\t"), "{list}");
+    // No session yet: the last column is `-`.
+    assert!(list.trim_end().ends_with("\t-"), "{list}");
 
     let sa = alice.ok(&["safety", "bob"]);
     let sb = bob.ok(&["safety", "alice"]);
     assert_eq!(sa, sb);
-    assert_eq!(sa.trim().replace(' ', "").len(), 60);
+    let mut lines = sa.lines();
+    assert_eq!(lines.next().unwrap().replace(' ', "").len(), 60);
+    assert!(
+        lines.next().unwrap().starts_with("session: none yet"),
+        "{sa}"
+    );
 
-    // The first message starts the session from Bob's prekey bundle.
+    // The first message starts the session from Bob's prekey bundle: PQXDH, since both
+    // publish KEM prekeys.
     let id = alice.ok(&["send", "bob", "hello Bob"]).trim().to_string();
     assert_eq!(id.len(), 32, "{id}");
     assert!(alice.ok(&["status", &id]).starts_with("stored since "));
     let got = messages(&bob.recv_json());
     assert_eq!(got, vec![("alice".into(), None, "hello Bob".into())]);
     assert!(alice.ok(&["status", &id]).starts_with("delivered "));
+    for (user, peer) in [(&alice, "bob"), (&bob, "alice")] {
+        let list = user.ok(&["contact", "list"]);
+        assert!(list.trim_end().ends_with("\tPQXDH"), "{list}");
+        let safety = user.ok(&["safety", peer]);
+        assert_eq!(safety.lines().nth(1), Some("session: PQXDH"), "{safety}");
+        let v: serde_json::Value =
+            serde_json::from_str(&user.ok(&["--json", "safety", peer])).unwrap();
+        assert_eq!(v["session"], "PQXDH", "{v}");
+        let v: serde_json::Value =
+            serde_json::from_str(&user.ok(&["--json", "contact", "list"])).unwrap();
+        assert_eq!(v["session"], "PQXDH", "{v}");
+    }
 
     // Bob's reply completes it.
     bob.ok(&["send", "alice", "hi Alice"]);

@@ -9,15 +9,22 @@
 use crate::card::Card;
 use crate::error::Error;
 use hush_protocol::directory::{DirectoryKeys, EntryKind};
-use hush_protocol::{CryptoRng, OneTimePreKeyPublic, PreKeyBundle, SignedPreKeyPublic};
-use hush_relay_client::{Client, ErrorCode, MailboxAddress, OneTimePrekey, SignedPrekey};
+use hush_protocol::{
+    CryptoRng, KemPreKeyPublic, OneTimePreKeyPublic, PreKeyBundle, SignedPreKeyPublic,
+};
+use hush_relay_client::{
+    Client, ErrorCode, KemPrekey, MailboxAddress, OneTimePrekey, PrekeyUpload, SignedPrekey, Stock,
+};
 
-/// What an account publishes in its directory.
+/// What an account publishes in its directory (the signed prekey goes up after the KEM
+/// prekeys, see [`crate::engine`]'s `publish`).
 pub(crate) struct Publication {
-    /// The current signed prekey.
-    pub signed: SignedPreKeyPublic,
     /// Fresh one-time prekeys.
     pub one_time: Vec<OneTimePreKeyPublic>,
+    /// Fresh one-time KEM prekeys.
+    pub one_time_kem: Vec<KemPreKeyPublic>,
+    /// The current last-resort KEM prekey.
+    pub last_resort_kem: KemPreKeyPublic,
     /// Fresh KeyPackages.
     pub key_packages: Vec<Vec<u8>>,
     /// The last-resort KeyPackage.
@@ -61,6 +68,27 @@ pub(crate) fn one_time_entries<R: CryptoRng + ?Sized>(
         .collect()
 }
 
+/// A KEM prekey as a sealed relay entry.
+pub(crate) fn kem_entry<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    keys: &DirectoryKeys,
+    k: &KemPreKeyPublic,
+) -> Result<KemPrekey, Error> {
+    Ok(KemPrekey {
+        id: u64::from(k.id()),
+        blob: seal(rng, keys, EntryKind::KemPrekey, &k.to_bytes())?,
+    })
+}
+
+/// KEM prekeys as sealed relay entries.
+pub(crate) fn kem_entries<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    keys: &DirectoryKeys,
+    ks: &[KemPreKeyPublic],
+) -> Result<Vec<KemPrekey>, Error> {
+    ks.iter().map(|k| kem_entry(rng, keys, k)).collect()
+}
+
 /// KeyPackages as sealed relay entries.
 pub(crate) fn key_package_entries<R: CryptoRng + ?Sized>(
     rng: &mut R,
@@ -72,20 +100,25 @@ pub(crate) fn key_package_entries<R: CryptoRng + ?Sized>(
         .collect()
 }
 
-/// Replaces everything the mailbox's directory holds with `p` sealed under `keys`, then
-/// registers the fetch verifier. `mailbox` must be authenticated on `client`.
+/// Replaces everything the mailbox's directory holds, except the signed prekey, with `p`
+/// sealed under `keys`, then registers the fetch verifier. Returns the stock the relay
+/// reported after the prekey upload: `has_last_resort_kem_prekey` is false from a relay
+/// without KEM prekeys. `mailbox` must be authenticated on `client`.
 pub(crate) async fn publish<R: CryptoRng + ?Sized>(
     rng: &mut R,
     client: &Client,
     mailbox: &MailboxAddress,
     keys: &DirectoryKeys,
     p: &Publication,
-) -> Result<(), Error> {
-    let signed = signed_entry(rng, keys, &p.signed)?;
-    let one_time = one_time_entries(rng, keys, &p.one_time)?;
-    client
-        .replace_prekeys(mailbox, Some(signed), one_time)
-        .await?;
+) -> Result<Stock, Error> {
+    let upload = PrekeyUpload {
+        signed_prekey: None,
+        one_time_prekeys: one_time_entries(rng, keys, &p.one_time)?,
+        one_time_kem_prekeys: kem_entries(rng, keys, &p.one_time_kem)?,
+        last_resort_kem_prekey: Some(kem_entry(rng, keys, &p.last_resort_kem)?),
+        replace_one_time: true,
+    };
+    let stock = client.upload_prekey_set(mailbox, upload).await?;
     let last_resort = seal(rng, keys, EntryKind::LastResortKeyPackage, &p.last_resort)?;
     let kps = key_package_entries(rng, keys, &p.key_packages)?;
     client
@@ -94,7 +127,7 @@ pub(crate) async fn publish<R: CryptoRng + ?Sized>(
     client
         .register_fetch_verifier(mailbox, keys.fetch_token().verifier())
         .await?;
-    Ok(())
+    Ok(stock)
 }
 
 fn fetch_error(alias: &str, what: &'static str, e: hush_relay_client::ClientError) -> Error {
@@ -137,10 +170,19 @@ pub(crate) async fn fetch_bundle(
         .one_time_prekey
         .map(|k| open(EntryKind::OneTimePrekey, k.blob))
         .transpose()?;
-    PreKeyBundle::from_parts(&signed, one_time.as_deref()).map_err(|_| Error::BadDirectoryEntry {
-        alias: alias.to_string(),
-        what: "prekeys",
-    })
+    let kem = b
+        .kem_prekey
+        .map(|k| open(EntryKind::KemPrekey, k.blob))
+        .transpose()?;
+    PreKeyBundle::from_parts_pqxdh(&signed, one_time.as_deref(), kem.as_deref()).map_err(
+        |e| match e {
+            hush_protocol::Error::PqxdhDowngrade => Error::PqxdhDowngrade(alias.to_string()),
+            _ => Error::BadDirectoryEntry {
+                alias: alias.to_string(),
+                what: "prekeys",
+            },
+        },
+    )
 }
 
 /// Fetches and opens one KeyPackage of a contact (as [`fetch_bundle`]); the relay takes it

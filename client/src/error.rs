@@ -63,6 +63,12 @@ pub enum Error {
         /// `prekeys` or `KeyPackages`.
         what: &'static str,
     },
+    /// The relay handed out the contact's prekeys without the KEM prekey their signed prekey
+    /// promises (`spec/pqxdh.md` section 6): a downgrade from PQXDH to X3DH, refused.
+    #[error(
+        "the relay handed out {0}'s prekeys without the post-quantum (KEM) prekey their signed prekey promises; refusing to fall back to X3DH"
+    )]
+    PqxdhDowngrade(String),
     /// The relay handed out keys of another identity than the contact's card names.
     #[error("the relay returned keys of another identity than {0}'s card")]
     IdentityMismatch(String),

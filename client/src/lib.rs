@@ -124,6 +124,7 @@ mod directory;
 mod engine;
 mod error;
 mod event;
+mod handshake;
 mod import;
 mod records;
 mod sessions;
@@ -137,5 +138,6 @@ pub use engine::{
 };
 pub use error::Error;
 pub use event::{DeliveryStatus, Event, EventKind, Sender};
+pub use handshake::Handshake;
 pub use import::{Import, ImportGroup, ImportSent, ImportSessions};
 pub use sessions::MAX_PREVIOUS;

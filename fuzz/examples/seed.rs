@@ -191,6 +191,7 @@ fn relay() {
                 })
                 .collect(),
             replace_one_time_prekeys: false,
+            ..Default::default()
         }),
         B::PrekeyFetch(proto::PrekeyFetchRequest {
             mailbox_address: b.clone(),

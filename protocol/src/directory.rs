@@ -77,6 +77,9 @@ pub enum EntryKind {
     KeyPackage = 3,
     /// The reusable last-resort MLS KeyPackage.
     LastResortKeyPackage = 4,
+    /// A signed KEM prekey (PQXDH bundle part), one-time or last-resort: its signed encoding
+    /// names the kind (`spec/pqxdh.md`, section 3.1).
+    KemPrekey = 5,
 }
 
 /// The 32-byte directory secret of a mailbox, carried in the owner's contact card.

@@ -3,7 +3,10 @@
 //! registration of the fetch verifier. The client never opens or seals entries: that is the
 //! caller's business (the `hush-protocol` crate's `directory` module).
 
-use crate::{Client, ClientError, KeyPackage, OneTimePrekey, PrekeyBundle, SignedPrekey, Stock};
+use crate::{
+    Client, ClientError, KemPrekey, KeyPackage, OneTimePrekey, PrekeyBundle, PrekeyUpload,
+    SignedPrekey, Stock,
+};
 use hush_wire::proto::{self, request, response};
 use hush_wire::types::MailboxAddress;
 
@@ -92,6 +95,11 @@ impl Client {
                         id: k.id,
                         blob: k.blob,
                     }),
+                    kem_prekey_last_resort: b.kem_prekey.is_some() && b.kem_prekey_last_resort,
+                    kem_prekey: b.kem_prekey.map(|k| KemPrekey {
+                        id: k.id,
+                        blob: k.blob,
+                    }),
                 })
             }
             _ => Err(ClientError::UnexpectedResponse),
@@ -123,7 +131,8 @@ impl Client {
     }
 
     /// Replaces an authenticated mailbox's signed prekey (if given) and its whole one-time
-    /// prekey stock with `one_time_prekeys`, in one transaction.
+    /// prekey stock with `one_time_prekeys` (its one-time KEM prekeys are removed too), in one
+    /// transaction.
     pub async fn replace_prekeys(
         &self,
         mailbox: &MailboxAddress,
@@ -154,20 +163,45 @@ impl Client {
         one_time_prekeys: Vec<OneTimePrekey>,
         replace: bool,
     ) -> Result<Stock, ClientError> {
+        let upload = PrekeyUpload {
+            signed_prekey,
+            one_time_prekeys,
+            replace_one_time: replace,
+            ..PrekeyUpload::default()
+        };
+        self.upload_prekey_set(mailbox, upload).await
+    }
+
+    /// PREKEY_UPLOAD with everything it can carry, stored by the relay in one transaction:
+    /// the signed prekey and the last-resort KEM prekey (each replaced if given), and the
+    /// one-time prekeys and one-time KEM prekeys (added, or replacing the whole one-time
+    /// stocks with `replace_one_time`).
+    pub async fn upload_prekey_set(
+        &self,
+        mailbox: &MailboxAddress,
+        upload: PrekeyUpload,
+    ) -> Result<Stock, ClientError> {
+        let kem = |k: KemPrekey| proto::KemPrekey {
+            id: k.id,
+            blob: k.blob,
+        };
         self.stock_request(request::Body::PrekeyUpload(proto::PrekeyUploadRequest {
             mailbox_address: mailbox.0.to_vec(),
-            signed_prekey: signed_prekey.map(|s| proto::SignedPrekey {
+            signed_prekey: upload.signed_prekey.map(|s| proto::SignedPrekey {
                 id: s.id,
                 blob: s.blob,
             }),
-            one_time_prekeys: one_time_prekeys
+            one_time_prekeys: upload
+                .one_time_prekeys
                 .into_iter()
                 .map(|k| proto::OneTimePrekey {
                     id: k.id,
                     blob: k.blob,
                 })
                 .collect(),
-            replace_one_time_prekeys: replace,
+            replace_one_time_prekeys: upload.replace_one_time,
+            one_time_kem_prekeys: upload.one_time_kem_prekeys.into_iter().map(kem).collect(),
+            last_resort_kem_prekey: upload.last_resort_kem_prekey.map(kem),
         }))
         .await
     }

@@ -41,8 +41,8 @@ pub use connection::{Client, ClientOptions};
 pub use error::ClientError;
 pub use hush_wire as wire;
 pub use hush_wire::model::{
-    GroupEntry, GroupMessageKind, KeyPackage, OneTimePrekey, PrekeyBundle, SignedPrekey,
-    StoredEnvelope as Envelope,
+    GroupEntry, GroupMessageKind, KemPrekey, KeyPackage, OneTimePrekey, PrekeyBundle, PrekeyUpload,
+    SignedPrekey, StoredEnvelope as Envelope,
 };
 pub use hush_wire::proto::ErrorCode;
 pub use hush_wire::types::{

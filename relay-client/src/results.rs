@@ -34,6 +34,11 @@ pub struct Stock {
     pub has_last_resort: bool,
     /// True when the relay thinks the owner should upload more.
     pub low: bool,
+    /// One-time KEM prekeys left (PQXDH).
+    pub one_time_kem_prekeys: u64,
+    /// Whether a last-resort KEM prekey is stored (0 and false from a relay without KEM
+    /// prekeys).
+    pub has_last_resort_kem_prekey: bool,
 }
 
 impl From<proto::DirectoryStock> for Stock {
@@ -44,6 +49,8 @@ impl From<proto::DirectoryStock> for Stock {
             has_signed_prekey: s.has_signed_prekey,
             has_last_resort: s.has_last_resort,
             low: s.low,
+            one_time_kem_prekeys: s.one_time_kem_prekeys,
+            has_last_resort_kem_prekey: s.has_last_resort_kem_prekey,
         }
     }
 }

@@ -96,6 +96,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Prekey bundles handed out without a one-time prekey",
     ),
     (
+        "hush_relay_prekey_bundles_with_last_resort_kem_total",
+        Kind::Counter,
+        "Prekey bundles handed out with the last-resort KEM prekey (no one-time KEM prekey left)",
+    ),
+    (
         "hush_relay_pg_listen_reconnects_total",
         Kind::Counter,
         "PostgreSQL notification connection re-established",

@@ -57,6 +57,7 @@ fn upload(m: &MailboxAddress, ids: std::ops::Range<u64>, replace: bool) -> reque
             })
             .collect(),
         replace_one_time_prekeys: replace,
+        ..Default::default()
     })
 }
 

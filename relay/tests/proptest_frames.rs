@@ -54,13 +54,21 @@ fn one_time_prekey() -> impl Strategy<Value = proto::OneTimePrekey> {
     (any::<u64>(), bytes(60)).prop_map(|(id, blob)| proto::OneTimePrekey { id, blob })
 }
 
+fn kem_prekey() -> impl Strategy<Value = proto::KemPrekey> {
+    (any::<u64>(), bytes(60)).prop_map(|(id, blob)| proto::KemPrekey { id, blob })
+}
+
 fn stock() -> impl Strategy<Value = proto::DirectoryStock> {
-    (any::<u64>(), any::<u64>(), any::<[bool; 3]>()).prop_map(|(o, k, f)| proto::DirectoryStock {
-        one_time_prekeys: o,
-        key_packages: k,
-        has_signed_prekey: f[0],
-        has_last_resort: f[1],
-        low: f[2],
+    (any::<u64>(), any::<u64>(), any::<u64>(), any::<[bool; 4]>()).prop_map(|(o, k, q, f)| {
+        proto::DirectoryStock {
+            one_time_prekeys: o,
+            key_packages: k,
+            has_signed_prekey: f[0],
+            has_last_resort: f[1],
+            low: f[2],
+            one_time_kem_prekeys: q,
+            has_last_resort_kem_prekey: f[3],
+        }
     })
 }
 
@@ -104,14 +112,20 @@ fn request_body() -> impl Strategy<Value = request::Body> {
             bytes(40),
             option::of(signed_prekey()),
             vec(one_time_prekey(), 0..4),
-            any::<bool>()
+            any::<bool>(),
+            vec(kem_prekey(), 0..3),
+            option::of(kem_prekey()),
         )
-            .prop_map(|(m, s, o, r)| B::PrekeyUpload(proto::PrekeyUploadRequest {
-                mailbox_address: m,
-                signed_prekey: s,
-                one_time_prekeys: o,
-                replace_one_time_prekeys: r,
-            })),
+            .prop_map(
+                |(m, s, o, r, q, l)| B::PrekeyUpload(proto::PrekeyUploadRequest {
+                    mailbox_address: m,
+                    signed_prekey: s,
+                    one_time_prekeys: o,
+                    replace_one_time_prekeys: r,
+                    one_time_kem_prekeys: q,
+                    last_resort_kem_prekey: l,
+                })
+            ),
         (bytes(40), bytes(40)).prop_map(|(m, t)| B::PrekeyFetch(proto::PrekeyFetchRequest {
             mailbox_address: m,
             fetch_token: t
@@ -252,12 +266,20 @@ fn response_body() -> impl Strategy<Value = response::Body> {
                 expired_at_ms: x,
             })),
         stock().prop_map(B::DirectoryStock),
-        (option::of(signed_prekey()), option::of(one_time_prekey())).prop_map(|(s, o)| {
-            B::PrekeyBundle(proto::PrekeyBundle {
-                signed_prekey: s,
-                one_time_prekey: o,
-            })
-        }),
+        (
+            option::of(signed_prekey()),
+            option::of(one_time_prekey()),
+            option::of(kem_prekey()),
+            any::<bool>()
+        )
+            .prop_map(|(s, o, k, l)| {
+                B::PrekeyBundle(proto::PrekeyBundle {
+                    signed_prekey: s,
+                    one_time_prekey: o,
+                    kem_prekey: k,
+                    kem_prekey_last_resort: l,
+                })
+            }),
         (bytes(200), any::<bool>()).prop_map(|(k, l)| B::KeyPackage(proto::KeyPackageResponse {
             key_package: k,
             last_resort: l,

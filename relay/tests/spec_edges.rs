@@ -222,6 +222,7 @@ async fn group_and_directory_edges() {
                 .map(|id| proto::OneTimePrekey { id, blob: vec![5] })
                 .collect(),
             replace_one_time_prekeys: false,
+            ..Default::default()
         })
     };
     let stock = |r| match r {

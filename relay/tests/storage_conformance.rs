@@ -10,10 +10,13 @@
 mod blind_directory;
 #[path = "storage_conformance/capacity.rs"]
 mod capacity;
+#[path = "storage_conformance/kem_prekeys.rs"]
+mod kem_prekeys;
 #[path = "common/pg.rs"]
 mod pg;
 use blind_directory::*;
 use capacity::*;
+use kem_prekeys::*;
 
 use hush_relay::storage::*;
 use hush_relay::{EnvelopeId, GroupId, MailboxAddress};
@@ -94,6 +97,8 @@ conformance!(
     fetch_page_matches_fetch_and_stock,
     ttl_sweep_expires_then_forgets,
     one_time_prekeys_are_handed_out_once_under_concurrency,
+    kem_prekeys_once_then_last_resort_under_concurrency,
+    kem_prekey_uploads_are_atomic_replaced_and_durable,
     key_packages_once_then_last_resort,
     directory_stock_limits,
     one_commit_per_epoch,
@@ -1055,32 +1060,52 @@ async fn pg_nodes_hand_out_each_prekey_once() {
             id: 1,
             blob: b"s".to_vec(),
         };
-        a.put_prekeys(mb(1), Some(spk), keys, 100).await.unwrap();
+        let upload = PrekeyUpload {
+            signed_prekey: Some(spk),
+            one_time_prekeys: keys,
+            one_time_kem_prekeys: (0..30u64)
+                .map(|id| KemPrekey {
+                    id,
+                    blob: vec![id as u8],
+                })
+                .collect(),
+            last_resort_kem_prekey: Some(KemPrekey {
+                id: 99,
+                blob: b"lr".to_vec(),
+            }),
+            replace_one_time: false,
+        };
+        a.upload_prekeys(mb(1), upload, 100).await.unwrap();
         let kps = (0..30u8).map(|i| vec![i; 16]).collect();
         b.put_key_packages(mb(1), kps, None, 100).await.unwrap();
         let mut tasks = Vec::new();
         for i in 0..80 {
             let s: Arc<dyn Storage> = if i % 2 == 0 { a.clone() } else { b.clone() };
             tasks.push(tokio::spawn(async move {
-                let p = s.take_prekey_bundle(mb(1)).await.unwrap();
+                let p = s.take_prekey_bundle(mb(1)).await.unwrap().unwrap();
                 let k = s.take_key_package(mb(1)).await.unwrap();
+                let kem = p.kem_prekey.expect("a KEM prekey in every bundle");
                 (
-                    p.and_then(|p| p.one_time_prekey).map(|k| k.id),
+                    p.one_time_prekey.map(|k| k.id),
                     k.map(|k| k.blob),
+                    (!p.kem_prekey_last_resort).then_some(kem.id),
                 )
             }));
         }
-        let (mut ids, mut blobs) = (HashSet::new(), HashSet::new());
+        let (mut ids, mut blobs, mut kem_ids) = (HashSet::new(), HashSet::new(), HashSet::new());
         for t in tasks {
-            let (p, k) = t.await.unwrap();
+            let (p, k, kem) = t.await.unwrap();
             if let Some(p) = p {
                 assert!(ids.insert(p), "prekey {p} handed out twice");
             }
             if let Some(k) = k {
                 assert!(blobs.insert(k), "KeyPackage handed out twice");
             }
+            if let Some(id) = kem {
+                assert!(kem_ids.insert(id), "KEM prekey {id} handed out twice");
+            }
         }
-        assert_eq!((ids.len(), blobs.len()), (30, 30));
+        assert_eq!((ids.len(), blobs.len(), kem_ids.len()), (30, 30, 30));
     })
     .await;
     a.close().await.unwrap();

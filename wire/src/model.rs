@@ -37,6 +37,15 @@ pub struct OneTimePrekey {
     pub blob: Vec<u8>,
 }
 
+/// A signed KEM prekey (PQXDH): opaque blob with the owner's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KemPrekey {
+    /// Owner-chosen id.
+    pub id: u64,
+    /// Opaque bytes.
+    pub blob: Vec<u8>,
+}
+
 /// What a prekey fetch hands out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrekeyBundle {
@@ -44,6 +53,26 @@ pub struct PrekeyBundle {
     pub signed_prekey: SignedPrekey,
     /// One one-time prekey, removed from the stock, or `None` when the stock is empty.
     pub one_time_prekey: Option<OneTimePrekey>,
+    /// One one-time KEM prekey, removed from the stock, or else the last-resort KEM prekey
+    /// (kept); `None` when the owner stored neither.
+    pub kem_prekey: Option<KemPrekey>,
+    /// True when `kem_prekey` is the last-resort one.
+    pub kem_prekey_last_resort: bool,
+}
+
+/// What a prekey upload stores, in one transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrekeyUpload {
+    /// Replaces the signed prekey when given.
+    pub signed_prekey: Option<SignedPrekey>,
+    /// Added to the one-time prekey stock.
+    pub one_time_prekeys: Vec<OneTimePrekey>,
+    /// Added to the one-time KEM prekey stock.
+    pub one_time_kem_prekeys: Vec<KemPrekey>,
+    /// Replaces the last-resort KEM prekey when given.
+    pub last_resort_kem_prekey: Option<KemPrekey>,
+    /// Removes every one-time prekey and one-time KEM prekey of the mailbox first.
+    pub replace_one_time: bool,
 }
 
 /// A KeyPackage handed out.
@@ -66,6 +95,10 @@ pub struct DirectoryStock {
     pub has_signed_prekey: bool,
     /// Whether a last-resort KeyPackage is stored.
     pub has_last_resort: bool,
+    /// One-time KEM prekeys left.
+    pub one_time_kem_prekeys: u64,
+    /// Whether a last-resort KEM prekey is stored.
+    pub has_last_resort_kem_prekey: bool,
 }
 
 /// Kind of a group log entry.

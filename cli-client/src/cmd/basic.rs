@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
 use hush_client::store::{KeySource, SqliteStore};
-use hush_client::{Account, Engine};
+use hush_client::{Account, Engine, Handshake};
 use hush_relay_client::RelayUrl;
 use serde_json::json;
 
@@ -134,7 +134,13 @@ pub fn contact_add(dir: &Path, alias: &str, card: &str) -> Result<()> {
     Ok(())
 }
 
-fn card_line(alias: Option<&str>, card: &Card) {
+/// The handshake of the current session with a contact as shown: `PQXDH`, `X3DH`, or `-`
+/// (JSON `null`) without a session.
+fn session_label(h: Option<Handshake>) -> &'static str {
+    h.map_or("-", Handshake::as_str)
+}
+
+fn card_line(alias: Option<&str>, card: &Card, session: Option<Handshake>) {
     let f = fpr(&card.identity.fingerprint());
     let value = json!({
         "alias": alias,
@@ -142,14 +148,16 @@ fn card_line(alias: Option<&str>, card: &Card) {
         "fingerprint": f,
         "relay": card.relay.to_string(),
         "card_version": card.version(),
+        "session": session.map(Handshake::as_str),
     });
     match alias {
         Some(a) => emit(
             format!(
-                "{a}\t{}\t{}\t{}",
+                "{a}\t{}\t{}\t{}\t{}",
                 escape_text(&card.name),
                 card.identity.fingerprint(),
-                card.relay
+                card.relay,
+                session_label(session)
             ),
             value,
         ),
@@ -163,22 +171,34 @@ fn card_line(alias: Option<&str>, card: &Card) {
     }
 }
 
-/// `hush contact list`.
+/// `hush contact list`: per contact alias, name, fingerprint, relay and the handshake of the
+/// current session (`PQXDH`, `X3DH` or `-`).
 pub fn contact_list(dir: &Path) -> Result<()> {
     let o = home::open(dir)?;
-    for c in o.engine.account().contacts().cli()? {
-        card_line(Some(&c.alias), &c.card);
+    let account = o.engine.account();
+    for c in account.contacts().cli()? {
+        let session = account.session_handshake(&c.alias).cli()?;
+        card_line(Some(&c.alias), &c.card, session);
     }
-    for card in o.engine.account().peers().cli()? {
-        card_line(None, &card);
+    for card in account.peers().cli()? {
+        card_line(None, &card, None);
     }
     Ok(())
 }
 
-/// `hush safety`.
+/// `hush safety`: the safety number, then the handshake of the current session.
 pub fn safety(dir: &Path, alias: &str) -> Result<()> {
     let o = home::open(dir)?;
-    let number = o.engine.account().safety_number(alias).cli()?.to_string();
-    emit(&number, json!({"alias": alias, "safety_number": number}));
+    let account = o.engine.account();
+    let number = account.safety_number(alias).cli()?.to_string();
+    let session = account.session_handshake(alias).cli()?;
+    let shown = match session {
+        Some(h) => format!("session: {h}"),
+        None => "session: none yet (the first message starts one)".to_string(),
+    };
+    emit(
+        format!("{number}\n{shown}"),
+        json!({"alias": alias, "safety_number": number, "session": session.map(Handshake::as_str)}),
+    );
     Ok(())
 }

@@ -236,7 +236,10 @@ pub(crate) fn stock_to_proto(ctx: &Context, s: DirectoryStock) -> proto::Directo
         has_signed_prekey: s.has_signed_prekey,
         has_last_resort: s.has_last_resort,
         low: (s.has_signed_prekey && s.one_time_prekeys < t)
-            || (s.has_last_resort && s.key_packages < t),
+            || (s.has_last_resort && s.key_packages < t)
+            || (s.has_last_resort_kem_prekey && s.one_time_kem_prekeys < t),
+        one_time_kem_prekeys: s.one_time_kem_prekeys,
+        has_last_resort_kem_prekey: s.has_last_resort_kem_prekey,
     }
 }
 

@@ -1,7 +1,8 @@
 //! PREKEY_FETCH: a holder of the owner's card (anyone, for a legacy mailbox without a fetch
 //! verifier) gets a mailbox's prekey bundle; each one-time prekey is handed out at most once
 //! (the storage takes it atomically), and the bundle comes without one when the stock is
-//! empty. A refused token takes nothing.
+//! empty. Likewise each one-time KEM prekey (PQXDH) is handed out at most once, and the
+//! last-resort KEM prekey when none is left. A refused token takes nothing.
 
 use super::directory_access::check_fetch_token;
 use super::{CmdError, Context};
@@ -24,6 +25,9 @@ pub(crate) async fn handle(
     if b.one_time_prekey.is_none() {
         metrics::counter!("hush_relay_prekey_bundles_without_one_time_total").increment(1);
     }
+    if b.kem_prekey_last_resort {
+        metrics::counter!("hush_relay_prekey_bundles_with_last_resort_kem_total").increment(1);
+    }
     Ok(response::Body::PrekeyBundle(proto::PrekeyBundle {
         signed_prekey: Some(proto::SignedPrekey {
             id: b.signed_prekey.id,
@@ -33,5 +37,10 @@ pub(crate) async fn handle(
             id: k.id,
             blob: k.blob,
         }),
+        kem_prekey: b.kem_prekey.map(|k| proto::KemPrekey {
+            id: k.id,
+            blob: k.blob,
+        }),
+        kem_prekey_last_resort: b.kem_prekey_last_resort,
     }))
 }

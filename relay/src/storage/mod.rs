@@ -34,8 +34,8 @@ mod usage;
 
 /// The records a relay hands out, defined with the wire format so clients need no server crate.
 pub use hush_wire::model::{
-    DirectoryStock, GroupEntry, GroupMessageKind, KeyPackage, OneTimePrekey, PrekeyBundle,
-    SignedPrekey, StoredEnvelope,
+    DirectoryStock, GroupEntry, GroupMessageKind, KemPrekey, KeyPackage, OneTimePrekey,
+    PrekeyBundle, PrekeyUpload, SignedPrekey, StoredEnvelope,
 };
 #[cfg(feature = "postgres")]
 pub use pg_backend::{DEFAULT_POOL_SIZE, PgStorage};
@@ -321,6 +321,18 @@ pub trait Storage: Send + Sync + 'static {
     /// Removes expired envelopes and group entries, and forgets old envelope ids.
     fn sweep(&self, now_ms: u64) -> StorageFuture<'_, SweepReport>;
 
+    /// Stores a prekey upload in one transaction: replaces the signed prekey and the
+    /// last-resort KEM prekey (each if given), with `replace_one_time` first removes every
+    /// one-time prekey and one-time KEM prekey of the mailbox, then adds the one-time prekeys
+    /// and one-time KEM prekeys; refused (nothing written) if either one-time stock would
+    /// exceed `max_stock`.
+    fn upload_prekeys(
+        &self,
+        mailbox: MailboxAddress,
+        upload: PrekeyUpload,
+        max_stock: u64,
+    ) -> StorageFuture<'_, DirectoryStock>;
+
     /// Replaces the signed prekey (if given) and adds one-time prekeys, unless the stock would
     /// exceed `max_stock`.
     fn put_prekeys(
@@ -329,10 +341,18 @@ pub trait Storage: Send + Sync + 'static {
         signed: Option<SignedPrekey>,
         one_time: Vec<OneTimePrekey>,
         max_stock: u64,
-    ) -> StorageFuture<'_, DirectoryStock>;
+    ) -> StorageFuture<'_, DirectoryStock> {
+        let upload = PrekeyUpload {
+            signed_prekey: signed,
+            one_time_prekeys: one_time,
+            ..PrekeyUpload::default()
+        };
+        self.upload_prekeys(mailbox, upload, max_stock)
+    }
 
-    /// Atomically takes one one-time prekey (never the same twice) with the signed prekey.
-    /// `None` when no signed prekey is stored.
+    /// Atomically takes one one-time prekey (never the same twice) with the signed prekey,
+    /// and one one-time KEM prekey (never the same twice) or else the last-resort KEM prekey
+    /// (kept), if the owner stored any. `None` when no signed prekey is stored.
     fn take_prekey_bundle(
         &self,
         mailbox: MailboxAddress,
@@ -434,15 +454,23 @@ pub trait Storage: Send + Sync + 'static {
     /// The mailbox's directory fetch verifier, `None` for a mailbox that has none (legacy).
     fn fetch_verifier(&self, mailbox: MailboxAddress) -> StorageFuture<'_, Option<[u8; 32]>>;
 
-    /// Like [`Storage::put_prekeys`], but first removes every one-time prekey of the mailbox,
-    /// in the same transaction.
+    /// Like [`Storage::put_prekeys`], but first removes every one-time prekey (and one-time
+    /// KEM prekey) of the mailbox, in the same transaction.
     fn replace_prekeys(
         &self,
         mailbox: MailboxAddress,
         signed: Option<SignedPrekey>,
         one_time: Vec<OneTimePrekey>,
         max_stock: u64,
-    ) -> StorageFuture<'_, DirectoryStock>;
+    ) -> StorageFuture<'_, DirectoryStock> {
+        let upload = PrekeyUpload {
+            signed_prekey: signed,
+            one_time_prekeys: one_time,
+            replace_one_time: true,
+            ..PrekeyUpload::default()
+        };
+        self.upload_prekeys(mailbox, upload, max_stock)
+    }
 
     /// Like [`Storage::put_key_packages`], but first removes every KeyPackage of the mailbox
     /// (not the last-resort one), in the same transaction.

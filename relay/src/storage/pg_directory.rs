@@ -6,20 +6,25 @@
 use super::*;
 
 impl PgStorage {
-    pub(super) fn put_prekeys_replacing(
+    pub(super) fn upload_prekeys_pg(
         &self,
         mailbox: MailboxAddress,
-        signed: Option<SignedPrekey>,
-        one_time: Vec<OneTimePrekey>,
+        upload: PrekeyUpload,
         max_stock: u64,
-        replace: bool,
     ) -> StorageFuture<'_, DirectoryStock> {
         Box::pin(async move {
+            let replace = upload.replace_one_time;
+            let signed = upload.signed_prekey;
             // Later duplicates of an id win, as in a sequence of inserts.
-            let keys: BTreeMap<u64, Vec<u8>> =
-                one_time.into_iter().map(|k| (k.id, k.blob)).collect();
+            let keys: BTreeMap<u64, Vec<u8>> = upload
+                .one_time_prekeys
+                .into_iter()
+                .map(|k| (k.id, k.blob))
+                .collect();
             let ids: Vec<i64> = keys.keys().map(|id| flip(*id)).collect();
             let blobs: Vec<Vec<u8>> = keys.into_values().collect();
+            let kem =
+                kem::KemUpload::new(upload.one_time_kem_prekeys, upload.last_resort_kem_prekey);
             let a = mailbox.0.as_slice();
             in_tx!(self, "put prekeys", |tx| async {
                 lock_directory(&tx, a).await?;
@@ -56,6 +61,7 @@ impl PgStorage {
                     )
                     .await?;
                 }
+                kem.put_on(&tx, a, max_stock, replace).await?;
                 if let Some(s) = &signed {
                     execute(
                         &tx,

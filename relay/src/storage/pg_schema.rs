@@ -20,10 +20,10 @@ use super::StorageError;
 use tokio_postgres::Client;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// `(version, SQL)`, applied in order.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
 
 /// Migration 2: the blind directory's fetch verifiers (spec/relay-protocol.md §6.1), one per
 /// mailbox that registered one: `SHA-256("Hush-v1-Directory-Verifier" ‖ fetch token)`.
@@ -118,6 +118,23 @@ const V3: &str = r#"
 CREATE TABLE hush_generations (
     address    bytea  PRIMARY KEY,
     generation bigint NOT NULL
+);
+"#;
+
+/// Migration 4: the KEM prekeys of PQXDH (spec/pqxdh.md), opaque blobs like the prekeys:
+/// one-time KEM prekeys (taken once, ids flipped like one-time prekey ids) and one
+/// last-resort KEM prekey per mailbox (kept when handed out).
+const V4: &str = r#"
+CREATE TABLE hush_one_time_kem_prekeys (
+    address bytea  NOT NULL,
+    id      bigint NOT NULL,
+    blob    bytea  NOT NULL,
+    PRIMARY KEY (address, id)
+);
+CREATE TABLE hush_last_resort_kem_prekeys (
+    address bytea  PRIMARY KEY,
+    id      bigint NOT NULL,
+    blob    bytea  NOT NULL
 );
 "#;
 

@@ -25,23 +25,25 @@ fn remove_range(
     Ok(())
 }
 
-/// Stores the signed prekey (if given) and adds one-time prekeys; with `replace`, the
-/// mailbox's one-time prekeys are removed first. The stock limit is checked before anything
+/// Stores the signed prekey and the last-resort KEM prekey (each if given) and adds one-time
+/// prekeys and one-time KEM prekeys; with `replace_one_time`, the mailbox's one-time prekeys
+/// and one-time KEM prekeys are removed first. Both stock limits are checked before anything
 /// is written, so a refusal changes nothing.
 pub(super) fn put_prekeys_tx(
     txn: &WriteTransaction,
     mailbox: MailboxAddress,
-    signed: Option<SignedPrekey>,
-    one_time: Vec<OneTimePrekey>,
+    upload: PrekeyUpload,
     max_stock: u64,
-    replace: bool,
 ) -> Result<DirectoryStock, StorageError> {
     let a = mailbox.0;
+    let replace = upload.replace_one_time;
+    let kem_ids: BTreeSet<u64> = upload.one_time_kem_prekeys.iter().map(|k| k.id).collect();
+    let kem_total = super::kem::check_kem_upload(txn, &a, &kem_ids, max_stock, replace)?;
     {
         let mut otpk = txn.open_table(ONE_TIME_PREKEYS)?;
         let mut counts_t = txn.open_table(DIRECTORY_COUNTS)?;
         let mut counts = directory_counts(&counts_t, &a)?;
-        let ids: BTreeSet<u64> = one_time.iter().map(|k| k.id).collect();
+        let ids: BTreeSet<u64> = upload.one_time_prekeys.iter().map(|k| k.id).collect();
         let (have, new) = if replace {
             (0, ids.len() as u64)
         } else {
@@ -65,13 +67,21 @@ pub(super) fn put_prekeys_tx(
                 &key_prefix_u64(&a, u64::MAX),
             )?;
         }
-        for k in &one_time {
+        for k in &upload.one_time_prekeys {
             otpk.insert(key_prefix_u64(&a, k.id).as_slice(), k.blob.as_slice())?;
         }
         counts.one_time_prekeys = have + new;
         set_directory_counts(&mut counts_t, &a, counts)?;
     }
-    if let Some(s) = signed {
+    super::kem::put_kem_tx(
+        txn,
+        &a,
+        &upload.one_time_kem_prekeys,
+        upload.last_resort_kem_prekey,
+        kem_total,
+        replace,
+    )?;
+    if let Some(s) = upload.signed_prekey {
         let row = SignedPrekeyRow {
             id: s.id,
             blob: s.blob,

@@ -1,7 +1,7 @@
 //! Mailboxes and their envelopes: stores (one routine call each, and the wake-up of the
 //! other nodes), pages, acks and the status of an envelope id.
 
-use super::stock::stock_from;
+use super::stock::{STOCK_COLUMNS, stock_from};
 use super::*;
 
 /// Stores one envelope: one call of the `hush_put_envelope_1` routine (see
@@ -225,16 +225,16 @@ impl PgStorage {
         let mut envelopes = Vec::with_capacity(rows.len());
         let mut complete = true;
         for r in &rows {
-            let Some(seq) = r.get::<_, Option<i64>>(4) else {
+            let Some(seq) = r.get::<_, Option<i64>>(STOCK_COLUMNS) else {
                 continue; // no envelopes: the stock row alone
             };
-            if !r.get::<_, bool>(8) {
+            if !r.get::<_, bool>(STOCK_COLUMNS + 4) {
                 complete = false; // over the limit or the bytes: more to read
                 continue;
             }
             let (Some(id), Some(ciphertext)) = (
-                r.get::<_, Option<Vec<u8>>>(5),
-                r.get::<_, Option<Vec<u8>>>(9),
+                r.get::<_, Option<Vec<u8>>>(STOCK_COLUMNS + 1),
+                r.get::<_, Option<Vec<u8>>>(STOCK_COLUMNS + 5),
             ) else {
                 return Err(StorageError::Corrupt(
                     "fetch page: envelope without bytes".into(),
@@ -244,8 +244,8 @@ impl PgStorage {
                 seq: to_u(seq),
                 envelope_id: EnvelopeId::new(id)
                     .map_err(|e| StorageError::Corrupt(e.to_string()))?,
-                stored_at_ms: to_u(r.get(6)),
-                expires_at_ms: to_u(r.get(7)),
+                stored_at_ms: to_u(r.get(STOCK_COLUMNS + 2)),
+                expires_at_ms: to_u(r.get(STOCK_COLUMNS + 3)),
                 ciphertext,
             });
         }

@@ -116,6 +116,7 @@ mod stock;
 
 mod envelopes;
 mod groups;
+mod kem;
 mod pool;
 mod sweep;
 
@@ -174,14 +175,13 @@ impl Storage for PgStorage {
         Box::pin(self.sweep_pg(now_ms))
     }
 
-    fn put_prekeys(
+    fn upload_prekeys(
         &self,
         mailbox: MailboxAddress,
-        signed: Option<SignedPrekey>,
-        one_time: Vec<OneTimePrekey>,
+        upload: PrekeyUpload,
         max_stock: u64,
     ) -> StorageFuture<'_, DirectoryStock> {
-        self.put_prekeys_replacing(mailbox, signed, one_time, max_stock, false)
+        self.upload_prekeys_pg(mailbox, upload, max_stock)
     }
 
     fn take_prekey_bundle(
@@ -239,16 +239,6 @@ impl Storage for PgStorage {
 
     fn fetch_verifier(&self, mailbox: MailboxAddress) -> StorageFuture<'_, Option<[u8; 32]>> {
         self.fetch_verifier_impl(mailbox)
-    }
-
-    fn replace_prekeys(
-        &self,
-        mailbox: MailboxAddress,
-        signed: Option<SignedPrekey>,
-        one_time: Vec<OneTimePrekey>,
-        max_stock: u64,
-    ) -> StorageFuture<'_, DirectoryStock> {
-        self.put_prekeys_replacing(mailbox, signed, one_time, max_stock, true)
     }
 
     fn replace_key_packages(

@@ -4,25 +4,32 @@
 use super::*;
 
 /// The directory stock of a mailbox, as SQL that a larger query can embed (`$1` is the
-/// mailbox address): one row of four columns.
+/// mailbox address): one row of [`STOCK_COLUMNS`] columns.
 macro_rules! stock_sql {
     () => {
         "SELECT (SELECT count(*) FROM hush_one_time_prekeys WHERE address = $1),
             (SELECT count(*) FROM hush_key_packages WHERE address = $1),
             EXISTS (SELECT 1 FROM hush_signed_prekeys WHERE address = $1),
-            EXISTS (SELECT 1 FROM hush_last_resort_key_packages WHERE address = $1)"
+            EXISTS (SELECT 1 FROM hush_last_resort_key_packages WHERE address = $1),
+            (SELECT count(*) FROM hush_one_time_kem_prekeys WHERE address = $1),
+            EXISTS (SELECT 1 FROM hush_last_resort_kem_prekeys WHERE address = $1)"
     };
 }
 
 pub(super) const STOCK_SQL: &str = stock_sql!();
 
-/// Reads [`STOCK_SQL`]'s four columns from `r`, starting at column `at`.
+/// How many columns [`STOCK_SQL`] has.
+pub(super) const STOCK_COLUMNS: usize = 6;
+
+/// Reads [`STOCK_SQL`]'s columns from `r`, starting at column `at`.
 pub(super) fn stock_from(r: &Row, at: usize) -> DirectoryStock {
     DirectoryStock {
         one_time_prekeys: to_u(r.get(at)),
         key_packages: to_u(r.get(at + 1)),
         has_signed_prekey: r.get(at + 2),
         has_last_resort: r.get(at + 3),
+        one_time_kem_prekeys: to_u(r.get(at + 4)),
+        has_last_resort_kem_prekey: r.get(at + 5),
     }
 }
 
@@ -48,8 +55,9 @@ impl PgStorage {
         mailbox: MailboxAddress,
     ) -> Result<Option<PrekeyBundle>, StorageError> {
         let a = mailbox.0.as_slice();
-        // One statement: the signed prekey, and a one-time prekey taken only if there is a
-        // signed one (a data-modifying CTE runs once, whether or not the query reads it).
+        // One statement: the signed prekey, and a one-time prekey and a one-time KEM prekey
+        // taken only if there is a signed one (a data-modifying CTE runs once, whether or not
+        // the query reads it), or else the last-resort KEM prekey (kept).
         let row = on_client!(self, "take prekey", |c| query_opt(
             &c,
             "WITH s AS (
@@ -60,8 +68,20 @@ impl PgStorage {
                              SELECT id FROM hush_one_time_prekeys WHERE address = $1
                              ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
                          RETURNING id, blob
+                     ), q AS (
+                         DELETE FROM hush_one_time_kem_prekeys
+                         WHERE address = $1 AND EXISTS (SELECT 1 FROM s) AND id = (
+                             SELECT id FROM hush_one_time_kem_prekeys WHERE address = $1
+                             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                         RETURNING id, blob
+                     ), k AS (
+                         SELECT id, blob, false AS last_resort FROM q
+                         UNION ALL
+                         SELECT id, blob, true FROM hush_last_resort_kem_prekeys
+                         WHERE address = $1 AND NOT EXISTS (SELECT 1 FROM q)
                      )
-                     SELECT s.id, s.blob, o.id, o.blob FROM s LEFT JOIN o ON true",
+                     SELECT s.id, s.blob, o.id, o.blob, k.id, k.blob, k.last_resort
+                     FROM s LEFT JOIN o ON true LEFT JOIN k ON true",
             &[&a]
         ))?;
         let Some(r) = row else { return Ok(None) };
@@ -77,9 +97,25 @@ impl PgStorage {
             }),
             _ => None,
         };
+        let (kem_prekey, kem_prekey_last_resort) = match (
+            r.get::<_, Option<i64>>(4),
+            r.get::<_, Option<Vec<u8>>>(5),
+            r.get::<_, Option<bool>>(6),
+        ) {
+            (Some(id), Some(blob), Some(last_resort)) => (
+                Some(KemPrekey {
+                    id: unflip(id),
+                    blob,
+                }),
+                last_resort,
+            ),
+            _ => (None, false),
+        };
         Ok(Some(PrekeyBundle {
             signed_prekey: signed,
             one_time_prekey: one_time,
+            kem_prekey,
+            kem_prekey_last_resort,
         }))
     }
 

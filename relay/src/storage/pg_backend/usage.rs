@@ -14,11 +14,15 @@ const USAGE_SQL: &str = "SELECT
     (SELECT count(*) FROM hush_signed_prekeys)
       + (SELECT count(*) FROM hush_one_time_prekeys)
       + (SELECT count(*) FROM hush_key_packages)
-      + (SELECT count(*) FROM hush_last_resort_key_packages),
+      + (SELECT count(*) FROM hush_last_resort_key_packages)
+      + (SELECT count(*) FROM hush_one_time_kem_prekeys)
+      + (SELECT count(*) FROM hush_last_resort_kem_prekeys),
     (SELECT coalesce(sum(octet_length(blob)), 0)::bigint FROM hush_signed_prekeys)
       + (SELECT coalesce(sum(octet_length(blob)), 0)::bigint FROM hush_one_time_prekeys)
       + (SELECT coalesce(sum(octet_length(blob)), 0)::bigint FROM hush_key_packages)
-      + (SELECT coalesce(sum(octet_length(blob)), 0)::bigint FROM hush_last_resort_key_packages)";
+      + (SELECT coalesce(sum(octet_length(blob)), 0)::bigint FROM hush_last_resort_key_packages)
+      + (SELECT coalesce(sum(octet_length(blob)), 0)::bigint FROM hush_one_time_kem_prekeys)
+      + (SELECT coalesce(sum(octet_length(blob)), 0)::bigint FROM hush_last_resort_kem_prekeys)";
 
 impl PgStorage {
     pub(super) async fn usage_pg(&self) -> Result<StorageUsage, StorageError> {

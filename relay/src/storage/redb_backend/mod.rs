@@ -35,6 +35,7 @@ use std::thread::JoinHandle;
 mod directory;
 mod envelopes;
 mod groups;
+mod kem;
 mod open;
 mod recovery;
 mod slot;
@@ -196,16 +197,13 @@ impl Storage for RedbStorage {
         self.submit(move |txn| sweep::sweep_tx(txn, now_ms))
     }
 
-    fn put_prekeys(
+    fn upload_prekeys(
         &self,
         mailbox: MailboxAddress,
-        signed: Option<SignedPrekey>,
-        one_time: Vec<OneTimePrekey>,
+        upload: PrekeyUpload,
         max_stock: u64,
     ) -> StorageFuture<'_, DirectoryStock> {
-        self.submit(move |txn| {
-            directory::put_prekeys_tx(txn, mailbox, signed, one_time, max_stock, false)
-        })
+        self.submit(move |txn| directory::put_prekeys_tx(txn, mailbox, upload, max_stock))
     }
 
     fn take_prekey_bundle(
@@ -286,18 +284,6 @@ impl Storage for RedbStorage {
 
     fn fetch_verifier(&self, mailbox: MailboxAddress) -> StorageFuture<'_, Option<[u8; 32]>> {
         self.read(move |txn| directory::fetch_verifier_rx(txn, mailbox))
-    }
-
-    fn replace_prekeys(
-        &self,
-        mailbox: MailboxAddress,
-        signed: Option<SignedPrekey>,
-        one_time: Vec<OneTimePrekey>,
-        max_stock: u64,
-    ) -> StorageFuture<'_, DirectoryStock> {
-        self.submit(move |txn| {
-            directory::put_prekeys_tx(txn, mailbox, signed, one_time, max_stock, true)
-        })
     }
 
     fn replace_key_packages(

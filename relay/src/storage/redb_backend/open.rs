@@ -45,6 +45,9 @@ impl RedbStorage {
             GROUP_EXPIRY,
             DIRECTORY_COUNTS,
             directory::DIRECTORY_VERIFIERS,
+            kem::ONE_TIME_KEM_PREKEYS,
+            kem::LAST_RESORT_KEM,
+            kem::KEM_COUNTS,
         ] {
             txn.open_table(t)?;
         }

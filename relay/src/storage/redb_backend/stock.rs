@@ -16,6 +16,7 @@ pub(super) fn stock_of(
         key_packages: c.key_packages,
         has_signed_prekey: signed.get(a.as_slice())?.is_some(),
         has_last_resort: last.get(a.as_slice())?.is_some(),
+        ..DirectoryStock::default()
     })
 }
 
@@ -72,7 +73,11 @@ pub(super) fn stock_tx(
     let counts = txn.open_table(DIRECTORY_COUNTS)?;
     let signed = txn.open_table(SIGNED_PREKEYS)?;
     let last = txn.open_table(LAST_RESORT)?;
-    stock_of(&counts, &signed, &last, a)
+    let mut stock = stock_of(&counts, &signed, &last, a)?;
+    let kem_counts = txn.open_table(kem::KEM_COUNTS)?;
+    let kem_last = txn.open_table(kem::LAST_RESORT_KEM)?;
+    kem::fill_stock(&kem_counts, &kem_last, a, &mut stock)?;
+    Ok(stock)
 }
 
 pub(super) fn stock_rx(
@@ -82,7 +87,11 @@ pub(super) fn stock_rx(
     let counts = txn.open_table(DIRECTORY_COUNTS)?;
     let signed = txn.open_table(SIGNED_PREKEYS)?;
     let last = txn.open_table(LAST_RESORT)?;
-    stock_of(&counts, &signed, &last, a)
+    let mut stock = stock_of(&counts, &signed, &last, a)?;
+    let kem_counts = txn.open_table(kem::KEM_COUNTS)?;
+    let kem_last = txn.open_table(kem::LAST_RESORT_KEM)?;
+    kem::fill_stock(&kem_counts, &kem_last, a, &mut stock)?;
+    Ok(stock)
 }
 
 /// An owned key and value.
@@ -104,7 +113,8 @@ fn first_in_range(
     }
 }
 
-/// Takes the signed prekey and one one-time prekey (if any is left) of `mailbox`.
+/// Takes the signed prekey, one one-time prekey (if any is left) and one one-time KEM prekey
+/// (or else the last-resort KEM prekey, if any) of `mailbox`.
 pub(super) fn take_prekey_bundle_tx(
     txn: &WriteTransaction,
     mailbox: MailboxAddress,
@@ -136,9 +146,12 @@ pub(super) fn take_prekey_bundle_tx(
             })
         }
     };
+    let kem = kem::take_kem_tx(txn, &a)?;
     Ok(Some(PrekeyBundle {
         signed_prekey: signed,
         one_time_prekey: one_time,
+        kem_prekey_last_resort: kem.as_ref().is_some_and(|(_, lr)| *lr),
+        kem_prekey: kem.map(|(k, _)| k),
     }))
 }
 

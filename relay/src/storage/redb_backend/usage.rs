@@ -34,5 +34,6 @@ pub(super) fn usage_rx(txn: &ReadTransaction) -> Result<StorageUsage, StorageErr
             u.directory_bytes = u.directory_bytes.saturating_add(v.value().len() as u64);
         }
     }
+    kem::add_usage(txn, &mut u)?;
     Ok(u)
 }
