@@ -319,6 +319,7 @@ fn cli() {
         sessions: Default::default(),
         generation: 0,
         archived_sessions: Default::default(),
+        previous_sessions: Default::default(),
         peers: Default::default(),
         sent: Default::default(),
         groups: Default::default(),
