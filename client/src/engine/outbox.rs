@@ -334,13 +334,11 @@ impl<S: Store> Engine<S> {
             Zeroizing::new(sent.encode_to_vec()),
         );
         if let Some((group_id, seq)) = &after_append
-            && let Some(name) = self.group_name(group_id)?
+            && let Some((name, mut g)) = self.group_of_entry(&sent_to, group_id)?
+            && g.cursor == *seq
         {
-            let mut g = self.group_record(&name)?;
-            if g.cursor == *seq {
-                g.cursor = seq + 1;
-                crate::engine::groups::put_group_record(&mut b, &name, &g);
-            }
+            g.cursor = seq + 1;
+            crate::engine::groups::put_group_record(&mut b, &name, &g);
         }
         let mut events = Vec::new();
         if report {

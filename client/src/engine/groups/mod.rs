@@ -222,6 +222,29 @@ impl<S: Store> Engine<S> {
         decode_group(&v)
     }
 
+    /// The local name and record of the group with MLS id `id`, which an outbox entry calls
+    /// `name`: read by that name (one lookup), or through the id's index if the name now
+    /// belongs to another group.
+    pub(crate) fn group_of_entry(
+        &self,
+        name: &str,
+        id: &[u8],
+    ) -> Result<Option<(String, GroupRecord)>, Error> {
+        if let Some(v) = self.account.store.get(Table::Groups, name.as_bytes())? {
+            let g = decode_group(&v)?;
+            if g.id == id {
+                return Ok(Some((name.to_string(), g)));
+            }
+        }
+        match self.group_name(id)? {
+            Some(n) => {
+                let g = self.group_record(&n)?;
+                Ok(Some((n, g)))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// The local name of the group with MLS id `id`, if we have it.
     pub(crate) fn group_name(&self, id: &[u8]) -> Result<Option<String>, Error> {
         self.account

@@ -33,11 +33,13 @@ impl<S: Store> Engine<S> {
         if rec.state != STATE_MEMBER || rec.leaving {
             return Err(not_member(group, &rec));
         }
-        match self.sync_group(group).await {
-            Ok(()) | Err(Error::Relay(_)) => {}
+        let rec = match self.sync_group_from(group, rec).await {
+            Ok(Some(rec)) => rec,
+            // No longer a member (the record says how), or the relay could not be reached
+            // (what was read before is saved).
+            Ok(None) | Err(Error::Relay(_)) => self.group_record(group)?,
             Err(e) => return Err(e),
-        }
-        let rec = self.group_record(group)?;
+        };
         if rec.state != STATE_MEMBER {
             return Err(not_member(group, &rec));
         }

@@ -28,6 +28,9 @@ pub(crate) fn seen_key(message: &[u8]) -> Vec<u8> {
     k
 }
 
+/// Aliases of senders by identity fingerprint (`None`: not a contact).
+type Aliases = std::collections::HashMap<[u8; 32], Option<String>>;
+
 /// `now` as a `seen` value.
 pub(crate) fn seen_at(now_ms: u64) -> Zeroizing<Vec<u8>> {
     Zeroizing::new(now_ms.to_be_bytes().to_vec())
@@ -66,19 +69,25 @@ impl<S: Store> Engine<S> {
     /// proposals left pending (a member's request to leave).
     pub(crate) async fn sync_group(&mut self, name: &str) -> Result<(), Error> {
         let rec = self.group_record(name)?;
-        self.sync_group_from(name, rec).await
+        self.sync_group_from(name, rec).await.map(|_| ())
     }
 
-    /// [`Engine::sync_group`] with the group's record as the store has it.
-    async fn sync_group_from(&mut self, name: &str, rec: GroupRecord) -> Result<(), Error> {
+    /// [`Engine::sync_group`] with the group's record as the store has it; the record after
+    /// it, `None` once we are no longer a member.
+    pub(crate) async fn sync_group_from(
+        &mut self,
+        name: &str,
+        rec: GroupRecord,
+    ) -> Result<Option<GroupRecord>, Error> {
         let Some(rec) = self.read_log_from(name, rec).await? else {
-            return Ok(());
+            return Ok(None);
         };
         let gid = GroupId::from_slice(&rec.id);
         if !rec.leaving && self.groups.has_pending_proposals(&gid)? {
             self.commit_proposals(name).await?;
+            return Ok(Some(self.group_record(name)?));
         }
-        Ok(())
+        Ok(Some(rec))
     }
 
     /// [`Engine::sync_group`] without committing proposals.
@@ -180,6 +189,8 @@ impl<S: Store> Engine<S> {
         let mut ids = EventIds::default();
         // `seen` keys put in this batch: a page may repeat a message (an append retried).
         let mut seen_here = HashSet::new();
+        // Senders' aliases looked up in this page: a page is mostly a few senders.
+        let mut aliases = Aliases::new();
         let start = rec.cursor;
         let now = self.now_ms();
         for e in entries {
@@ -195,7 +206,7 @@ impl<S: Store> Engine<S> {
                 rec.cursor = e.seq.saturating_add(1);
                 continue;
             }
-            let kinds = self.apply_entry(name, rec, e)?;
+            let kinds = self.apply_entry(name, rec, e, &mut aliases)?;
             b.put(Table::Seen, key.clone(), seen_at(now));
             seen_here.insert(key);
             events.extend(self.stage_events(&mut b, None, kinds, &mut ids)?);
@@ -214,6 +225,7 @@ impl<S: Store> Engine<S> {
         name: &str,
         rec: &mut GroupRecord,
         e: &GroupEntry,
+        aliases: &mut Aliases,
     ) -> Result<Vec<EventKind>, Error> {
         rec.cursor = e.seq.saturating_add(1);
         let mut kinds = Vec::new();
@@ -243,7 +255,7 @@ impl<S: Store> Engine<S> {
                     sender, plaintext, ..
                 } => kinds.push(EventKind::GroupMessage {
                     group: name.to_string(),
-                    from: self.sender(&sender.identity, None)?,
+                    from: self.page_sender(&sender.identity, aliases)?,
                     body: plaintext,
                 }),
                 GroupEvent::Commit {
@@ -272,6 +284,28 @@ impl<S: Store> Engine<S> {
     }
 
     /// A sender as events show it.
+    /// [`Engine::sender`] of a group entry, its alias looked up once per page.
+    fn page_sender(
+        &self,
+        identity: &IdentityPublicKey,
+        aliases: &mut Aliases,
+    ) -> Result<Sender, Error> {
+        let fingerprint = identity.fingerprint();
+        let alias = match aliases.get(&fingerprint.0) {
+            Some(alias) => alias.clone(),
+            None => {
+                let alias = self.account.alias_of(identity)?;
+                aliases.insert(fingerprint.0, alias.clone());
+                alias
+            }
+        };
+        Ok(Sender {
+            identity: fingerprint,
+            alias,
+            card: None,
+        })
+    }
+
     pub(crate) fn sender(
         &self,
         identity: &IdentityPublicKey,
