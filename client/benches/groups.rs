@@ -1,29 +1,34 @@
 //! What a group message costs the engine, against the operations it is made of, and as the
 //! account's groups grow: Alice sends 256-byte messages to a group of two (Alice, Bob) and
 //! Bob receives them, with accounts of 1 group and of 100 groups, on the encrypted SQLite
-//! store, through a relay on 127.0.0.1, in the same run (alternating rounds).
+//! store, through a relay on 127.0.0.1, in the same run (alternating rounds). Then the same
+//! for one group of `MEMBERS` (100) members: Alice sends, one member receives.
 //!
-//! The floor of a send is what the engine cannot avoid, each part measured in the same round:
-//! the MLS encryption (`GroupClient::encrypt`, on a separate pair), the read of the group's
-//! log before sending (one fetch that finds nothing new), two commits of the store (the
-//! queued message with the group's new state, which the bare client's `take_changes` gives,
-//! then its move to `sent`) and one append to a
-//! group log through the relay client. The floor of a receive, per message: reading the log
-//! page by page, the MLS decryption of each entry, and one store commit per page (its
-//! plaintexts with the group's new state), as a receiver must save a page before it moves its
-//! cursor.
+//! The floor is what the engine cannot avoid, done by a bare sender and receiver on a bare
+//! group of the same size (`GroupClient`, the same store, a relay client on a log of its
+//! own), in the same rounds. A send's floor: message after message, one fetch of the log
+//! that finds nothing (the engine reads the log before sending), `GroupClient::encrypt`, one
+//! store commit of the message with the group's new state (what `take_changes` gives), one
+//! append, one commit that moves the message to `sent`. Each part is also measured in a
+//! loop of its own, and their sum printed: it comes out lower than the same operations one
+//! after the other (interleaved, each request goes out on a connection that sat idle through
+//! a commit). A receive's floor, per message: reading the log page by page, decrypting each
+//! entry, one store commit per page (its plaintexts with the group's new state).
 //!
-//! Then the same for one group of `MEMBERS` (100) members: Alice sends, one member receives,
-//! against the floor measured the same way on a bare group of that size.
+//! Every figure is given in wall-clock time and in the CPU time of the whole process
+//! (engine, relay and store: `cpu-time`'s process clock), which holds better on a machine
+//! others are using.
 //!
 //! `cargo bench -p hush-client --bench groups` (env `ROUNDS`, `MESSAGES`, `MEMBERS`).
 
-use hush_client::store::{Batch, KeySource, SqliteStore, Store, Table};
+use cpu_time::ProcessTime;
+use hush_client::store::{Batch, KeySource, MemoryStore, SqliteStore, Store, Table};
 use hush_client::{Account, Engine, OutgoingState};
 use hush_protocol::IdentityKeyPair;
 use hush_protocol::group::{GroupChanges, GroupClient, GroupConfig, GroupEvent};
 use hush_relay::server::{Relay, RelayConfig};
-use hush_relay_client::{Client, GroupId, GroupMessageKind};
+use hush_relay_client::{Client, GroupId, GroupMessageKind, RelayUrl};
+use std::path::Path;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
@@ -92,20 +97,326 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+/// A cost per message, µs: wall-clock time, and the CPU time of the whole process (engine,
+/// relay and store together), which holds better than wall time on a busy machine.
+#[derive(Clone, Copy, Default)]
+struct Cost {
+    wall: f64,
+    cpu: f64,
 }
 
-fn us_per(t: Instant, n: usize) -> f64 {
-    t.elapsed().as_secs_f64() * 1e6 / n as f64
+impl std::ops::Add for Cost {
+    type Output = Cost;
+    fn add(self, o: Cost) -> Cost {
+        Cost {
+            wall: self.wall + o.wall,
+            cpu: self.cpu + o.cpu,
+        }
+    }
+}
+
+impl std::ops::Mul<Cost> for f64 {
+    type Output = Cost;
+    fn mul(self, c: Cost) -> Cost {
+        Cost {
+            wall: self * c.wall,
+            cpu: self * c.cpu,
+        }
+    }
+}
+
+/// When a measured part started.
+struct Mark {
+    wall: Instant,
+    cpu: ProcessTime,
+}
+
+impl Mark {
+    fn now() -> Mark {
+        Mark {
+            wall: Instant::now(),
+            cpu: ProcessTime::now(),
+        }
+    }
+
+    /// The cost per message of `n` messages since the mark.
+    fn per(&self, n: usize) -> Cost {
+        Cost {
+            wall: self.wall.elapsed().as_secs_f64() * 1e6 / n as f64,
+            cpu: self.cpu.elapsed().as_secs_f64() * 1e6 / n as f64,
+        }
+    }
+}
+
+/// The median of each of wall and CPU time over the rounds.
+fn median(v: &[Cost]) -> Cost {
+    let med = |mut x: Vec<f64>| {
+        x.sort_by(|a, b| a.total_cmp(b));
+        x[x.len() / 2]
+    };
+    Cost {
+        wall: med(v.iter().map(|c| c.wall).collect()),
+        cpu: med(v.iter().map(|c| c.cpu).collect()),
+    }
+}
+
+/// The floor, measured part by part on a bare group of `members` (openmls through
+/// `GroupClient`, the same SQLite store, a relay client on a group log of its own).
+struct Floor {
+    ga: GroupClient,
+    gb: GroupClient,
+    gid: hush_protocol::group::GroupId,
+    store: SqliteStore,
+    client: Client,
+    log: GroupId,
+    /// The log is read from where the last round stopped.
+    cursor: u64,
+    /// Where the bare sender's next append lands.
+    send_cursor: u64,
+    /// Per round: encrypt, store commit, append, receive, empty fetch, sequential send.
+    rounds: Vec<[Cost; 6]>,
+}
+
+impl Floor {
+    async fn new(url: &RelayUrl, dir: &Path, members: usize, log: u8) -> Floor {
+        let mut rng = rand::rng();
+        let ia = IdentityKeyPair::generate(&mut rng);
+        let mut ga = GroupClient::new(&ia, GroupConfig::default()).expect("client");
+        let mut others: Vec<GroupClient> = (1..members)
+            .map(|_| {
+                let id = IdentityKeyPair::generate(&mut rng);
+                GroupClient::new(&id, GroupConfig::default()).expect("client")
+            })
+            .collect();
+        let kps: Vec<Vec<u8>> = others
+            .iter_mut()
+            .map(|c| c.generate_key_packages(&mut rng, 1).expect("kp").remove(0))
+            .collect();
+        let gid = ga.create_group(&mut rng).expect("group");
+        let refs: Vec<&[u8]> = kps.iter().map(Vec::as_slice).collect();
+        let add = ga.add_members(&mut rng, &gid, &refs).expect("add");
+        ga.confirm_commit(&mut rng, &gid).expect("confirm");
+        let mut gb = others.swap_remove(0);
+        gb.join(&mut rng, &add.welcome_for(0).expect("welcome"), None)
+            .expect("join");
+        // What the bare client wrote so far is not part of a message's cost.
+        ga.take_changes().expect("changes");
+        let path = dir.join(format!("floor-{members}.db"));
+        Floor {
+            ga,
+            gb,
+            gid,
+            store: SqliteStore::create(&path, KeySource::Key(&[7; 32])).expect("store"),
+            client: Client::connect(url).await.expect("connect"),
+            log: GroupId::new(vec![log; 32]).expect("log id"),
+            cursor: 0,
+            send_cursor: 0,
+            rounds: Vec::new(),
+        }
+    }
+
+    /// One round of `messages`, each part on its own.
+    async fn round(&mut self, messages: usize, body: &[u8]) {
+        let mut rng = rand::rng();
+        let t = Mark::now();
+        let (cts, states): (Vec<Vec<u8>>, Vec<GroupChanges>) = (0..messages)
+            .map(|_| {
+                let ct = self.ga.encrypt(&mut rng, &self.gid, body).expect("encrypt");
+                (ct, self.ga.take_changes().expect("changes"))
+            })
+            .unzip();
+        let enc = t.per(messages);
+        let t = Mark::now();
+        for (k, (ct, state)) in cts.iter().zip(states).enumerate() {
+            let mut b = Batch::new();
+            b.put(
+                Table::Outbox,
+                (k as u64).to_be_bytes().to_vec(),
+                Zeroizing::new(ct.clone()),
+            );
+            put_state(&mut b, state);
+            self.store.commit(b).expect("commit");
+        }
+        let commit = t.per(messages);
+        let t = Mark::now();
+        for ct in &cts {
+            let r = self
+                .client
+                .group_append(
+                    &self.log,
+                    0,
+                    GroupMessageKind::Application,
+                    ct.clone(),
+                    Vec::new(),
+                )
+                .await
+                .expect("append");
+            self.send_cursor = r.seq + 1;
+        }
+        let append = t.per(messages);
+        // A bare sender doing, message after message, what the engine's send must: read the
+        // log (nothing new), encrypt, commit the message with the group's new state, append,
+        // commit its move to `sent`. Summing the parts above, each measured in a loop of its
+        // own, misses what interleaving them costs (acknowledgements the network stack sends
+        // on their own instead of with the next request, caches gone cold).
+        let t = Mark::now();
+        for k in 0..messages {
+            let page = self
+                .client
+                .group_fetch(&self.log, self.send_cursor, 0)
+                .await
+                .expect("fetch");
+            assert!(page.entries.is_empty());
+            let ct = self.ga.encrypt(&mut rng, &self.gid, body).expect("encrypt");
+            let key = (k as u64 | 1 << 63).to_be_bytes().to_vec();
+            let mut b = Batch::new();
+            b.put(Table::Outbox, key.clone(), Zeroizing::new(ct.clone()));
+            put_state(&mut b, self.ga.take_changes().expect("changes"));
+            self.store.commit(b).expect("commit");
+            let r = self
+                .client
+                .group_append(&self.log, 0, GroupMessageKind::Application, ct, Vec::new())
+                .await
+                .expect("append");
+            let mut b = Batch::new();
+            b.delete(Table::Outbox, key.clone()).put(
+                Table::Sent,
+                key,
+                Zeroizing::new(r.seq.to_be_bytes().to_vec()),
+            );
+            self.store.commit(b).expect("commit");
+            self.send_cursor = r.seq + 1;
+        }
+        let sequential = t.per(messages);
+        let t = Mark::now();
+        self.cursor = floor_receive(
+            &self.client,
+            &self.log,
+            self.cursor,
+            2 * messages,
+            &mut self.gb,
+            &self.gid,
+            &mut self.store,
+        )
+        .await;
+        let receive = t.per(2 * messages);
+        let t = Mark::now();
+        for _ in 0..messages {
+            let page = self
+                .client
+                .group_fetch(&self.log, self.cursor, 0)
+                .await
+                .expect("fetch");
+            assert!(page.entries.is_empty());
+        }
+        let tail = t.per(messages);
+        self.rounds
+            .push([enc, commit, append, receive, tail, sequential]);
+    }
+
+    /// Median of the rounds, per part.
+    fn part(&self, i: usize) -> Cost {
+        median(&self.rounds.iter().map(|r| r[i]).collect::<Vec<_>>())
+    }
+
+    /// What a send cannot cost less than, summed from parts measured each in a loop of its
+    /// own: encrypt, one fetch that finds nothing, two commits (the queued message with the
+    /// group's new state, then its move to `sent`), one append.
+    fn send_parts(&self) -> Cost {
+        self.part(0) + self.part(4) + 2.0 * self.part(1) + self.part(2)
+    }
+
+    /// What a send cannot cost less than: the same operations done by a bare sender message
+    /// after message.
+    fn send(&self) -> Cost {
+        self.part(5)
+    }
+
+    /// What a receive cannot cost less than, per message.
+    fn receive(&self) -> Cost {
+        self.part(3)
+    }
+
+    fn print_parts(&self) {
+        let [enc, commit, append, receive, tail] = [0, 1, 2, 3, 4].map(|i| self.part(i));
+        println!(
+            "floor parts µs/msg (wall, cpu): encrypt {:.0}, {:.0}; store commit {:.0}, {:.0}; append {:.0}, {:.0}; empty fetch {:.0}, {:.0}; receive {:.0}, {:.0} (page fetch, decrypt, one commit per page)",
+            enc.wall,
+            enc.cpu,
+            commit.wall,
+            commit.cpu,
+            append.wall,
+            append.cpu,
+            tail.wall,
+            tail.cpu,
+            receive.wall,
+            receive.cpu
+        );
+        let (p, s, r) = (self.send_parts(), self.send(), self.receive());
+        println!(
+            "floor µs/msg (wall, cpu): send {:.0}, {:.0} (sum of the parts: {:.0}, {:.0}); receive {:.0}, {:.0}",
+            s.wall, s.cpu, p.wall, p.cpu, r.wall, r.cpu
+        );
+    }
+}
+
+/// One line of the table: the engine's cost against the floor's, wall and CPU.
+fn row(label: &str, send: &[Cost], recv: &[Cost], floor: &Floor) {
+    let (s, r, fs, fr) = (median(send), median(recv), floor.send(), floor.receive());
+    println!(
+        "{label:>14} | {:>6.0} {:>5.2}x | {:>6.0} {:>5.2}x | {:>6.0} {:>5.2}x | {:>6.0} {:>5.2}x",
+        s.wall,
+        s.wall / fs.wall,
+        s.cpu,
+        s.cpu / fs.cpu,
+        r.wall,
+        r.wall / fr.wall,
+        r.cpu,
+        r.cpu / fr.cpu
+    );
+}
+
+fn header() {
+    println!(
+        "{:>14} | send wall / floor | send cpu / floor | recv wall / floor | recv cpu / floor",
+        "µs per message"
+    );
+}
+
+/// Sends `messages` from `alice` to group `group` and receives them on `bob`: the cost of
+/// each per message.
+async fn engine_round(
+    alice: &mut Engine<SqliteStore>,
+    bob: &mut Engine<SqliteStore>,
+    group: &str,
+    messages: usize,
+    body: &[u8],
+) -> (Cost, Cost) {
+    let t = Mark::now();
+    for _ in 0..messages {
+        let o = alice.send_to_group(group, body).await.expect("send");
+        assert!(matches!(o.state, OutgoingState::InLog { .. }), "{o:?}");
+    }
+    let send = t.per(messages);
+    let t = Mark::now();
+    let got = bob.receive().await.expect("receive");
+    let recv = t.per(messages);
+    assert_eq!(got.len(), messages);
+    bob.confirm(&got.iter().map(|e| e.id).collect::<Vec<_>>())
+        .expect("confirm");
+    (send, recv)
 }
 
 type Pair = (Engine<SqliteStore>, Engine<SqliteStore>);
 
+fn sqlite(dir: &Path, name: &str) -> SqliteStore {
+    SqliteStore::create(&dir.join(format!("{name}.db")), KeySource::Key(&[7; 32])).expect("store")
+}
+
 fn main() {
     let rounds = env("ROUNDS", 3);
     let messages = env("MESSAGES", 200);
+    let members = env("MEMBERS", 100);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -126,18 +437,29 @@ fn main() {
         let url = relay.url();
         let mut setups: Vec<(usize, Pair)> = Vec::new();
         for groups in [1usize, 100] {
-            let store = |n: &str| {
-                let path = dir.path().join(format!("{n}-{groups}.db"));
-                SqliteStore::create(&path, KeySource::Key(&[7; 32])).expect("store")
-            };
-            let a = Account::create(store("alice"), &mut rand::rng(), "Alice", url.clone());
+            let a = Account::create(
+                sqlite(dir.path(), &format!("alice-{groups}")),
+                &mut rand::rng(),
+                "Alice",
+                url.clone(),
+            );
             let mut alice = Engine::new(a.expect("account")).expect("engine");
-            let b = Account::create(store("bob"), &mut rand::rng(), "Bob", url.clone());
+            let b = Account::create(
+                sqlite(dir.path(), &format!("bob-{groups}")),
+                &mut rand::rng(),
+                "Bob",
+                url.clone(),
+            );
             let mut bob = Engine::new(b.expect("account")).expect("engine");
             let bob_card = bob.account().card().encode().expect("card");
             let alice_card = alice.account().card().encode().expect("card");
-            alice.account_mut().add_contact("bob", &bob_card).expect("contact");
-            bob.account_mut().add_contact("alice", &alice_card).expect("contact");
+            alice
+                .account_mut()
+                .add_contact("bob", &bob_card)
+                .expect("contact");
+            bob.account_mut()
+                .add_contact("alice", &alice_card)
+                .expect("contact");
             bob.receive().await.expect("bob publishes");
             for g in 0..groups {
                 let name = format!("g{g}");
@@ -146,131 +468,76 @@ fn main() {
                 // Bob joins as he goes (his KeyPackages are refilled on each receive).
                 bob.receive().await.expect("join");
             }
-            let ids: Vec<u64> = bob.pending_events().expect("events").iter().map(|e| e.id).collect();
+            let ids: Vec<u64> = bob
+                .pending_events()
+                .expect("events")
+                .iter()
+                .map(|e| e.id)
+                .collect();
             bob.confirm(&ids).expect("confirm");
             alice.send_to_group("g0", b"warm-up").await.expect("send");
             let got = bob.receive().await.expect("receive");
-            bob.confirm(&got.iter().map(|e| e.id).collect::<Vec<_>>()).expect("confirm");
+            bob.confirm(&got.iter().map(|e| e.id).collect::<Vec<_>>())
+                .expect("confirm");
             setups.push((groups, (alice, bob)));
         }
-
-        // The floor's parts: a bare MLS pair, a store, a relay client on another group log.
-        let mut rng = rand::rng();
-        let (ia, ib) = (IdentityKeyPair::generate(&mut rng), IdentityKeyPair::generate(&mut rng));
-        let mut ga = GroupClient::new(&ia, GroupConfig::default()).expect("client");
-        let mut gb = GroupClient::new(&ib, GroupConfig::default()).expect("client");
-        let kp = gb.generate_key_packages(&mut rng, 1).expect("kp").remove(0);
-        let gid = ga.create_group(&mut rng).expect("group");
-        let add = ga.add_members(&mut rng, &gid, &[&kp]).expect("add");
-        ga.confirm_commit(&mut rng, &gid).expect("confirm");
-        gb.join(&mut rng, &add.welcome_for(0).expect("welcome"), None).expect("join");
-        ga.take_changes().expect("changes");
-        let mut floor_store = SqliteStore::create(&dir.path().join("floor.db"), KeySource::Key(&[7; 32]))
-            .expect("store");
-        let client = Client::connect(&url).await.expect("connect");
-        let log = GroupId::new(vec![9; 32]).expect("log id");
+        let (mut big_alice, mut big_bob) = big_group(&url, dir.path(), members).await;
+        let mut floor2 = Floor::new(&url, dir.path(), 2, 9).await;
+        let mut floor_big = Floor::new(&url, dir.path(), members, 10).await;
 
         let body = vec![b'x'; 256];
         let n = setups.len();
-        let (mut send, mut recv) = (vec![Vec::new(); n], vec![Vec::new(); n]);
-        let (mut enc, mut commit, mut append, mut receive, mut tail) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        // The floor's log is read from where the last round stopped.
-        let mut cursor = 0;
+        let (mut send, mut recv) = (vec![Vec::new(); n + 1], vec![Vec::new(); n + 1]);
         for _ in 0..rounds {
             for (i, (_, (alice, bob))) in setups.iter_mut().enumerate() {
-                let t = Instant::now();
-                for _ in 0..messages {
-                    let o = alice.send_to_group("g0", &body).await.expect("send");
-                    assert!(matches!(o.state, OutgoingState::InLog { .. }), "{o:?}");
-                }
-                send[i].push(us_per(t, messages));
-                let t = Instant::now();
-                let got = bob.receive().await.expect("receive");
-                recv[i].push(us_per(t, messages));
-                assert_eq!(got.len(), messages);
-                bob.confirm(&got.iter().map(|e| e.id).collect::<Vec<_>>()).expect("confirm");
+                let (s, r) = engine_round(alice, bob, "g0", messages, &body).await;
+                send[i].push(s);
+                recv[i].push(r);
             }
-            // Floor parts, same round.
-            let mut cts = Vec::with_capacity(messages);
-            let mut states = Vec::with_capacity(messages);
-            let t = Instant::now();
-            for _ in 0..messages {
-                cts.push(ga.encrypt(&mut rng, &gid, &body).expect("encrypt"));
-                states.push(ga.take_changes().expect("changes"));
-            }
-            enc.push(us_per(t, messages));
-            let t = Instant::now();
-            for (k, (ct, state)) in cts.iter().zip(states).enumerate() {
-                let mut b = Batch::new();
-                b.put(Table::Outbox, (k as u64).to_be_bytes().to_vec(), Zeroizing::new(ct.clone()));
-                put_state(&mut b, state);
-                floor_store.commit(b).expect("commit");
-            }
-            commit.push(us_per(t, messages));
-            let t = Instant::now();
-            for ct in &cts {
-                client
-                    .group_append(&log, 0, GroupMessageKind::Application, ct.clone(), Vec::new())
-                    .await
-                    .expect("append");
-            }
-            append.push(us_per(t, messages));
-            let t = Instant::now();
-            cursor = floor_receive(&client, &log, cursor, messages, &mut gb, &gid, &mut floor_store).await;
-            receive.push(us_per(t, messages));
-            let t = Instant::now();
-            for _ in 0..messages {
-                let page = client.group_fetch(&log, cursor, 0).await.expect("fetch");
-                assert!(page.entries.is_empty());
-            }
-            tail.push(us_per(t, messages));
+            floor2.round(messages, &body).await;
+            let (s, r) = engine_round(&mut big_alice, &mut big_bob, "big", messages, &body).await;
+            send[n].push(s);
+            recv[n].push(r);
+            floor_big.round(messages, &body).await;
         }
-        let (enc, commit, append, recv_floor, tail) =
-            (median(enc), median(commit), median(append), median(receive), median(tail));
-        let send_floor = enc + tail + 2.0 * commit + append;
-        println!("engine, group of 2, 256 B, {messages} messages x {rounds} rounds (median of rounds)");
-        println!(
-            "floor parts µs/msg: encrypt {enc:.0}, store commit {commit:.0}, append {append:.0}, fetch {tail:.0} (one that finds nothing); receive {recv_floor:.0} (page fetch, decrypt, one commit per page)"
-        );
-        println!("floor µs/msg: send {send_floor:.0}, receive {recv_floor:.0}");
-        println!("groups | send µs/msg | / floor | receive µs/msg | / floor");
+        println!("group of 2, 256 B, {messages} messages x {rounds} rounds (median of rounds)");
+        floor2.print_parts();
+        header();
         for (i, (groups, _)) in setups.iter().enumerate() {
-            let (s, r) = (median(send[i].clone()), median(recv[i].clone()));
-            println!(
-                "{groups:>6} | {s:>11.0} | {:>6.2}x | {r:>14.0} | {:>6.2}x",
-                s / send_floor,
-                r / recv_floor
-            );
+            row(&format!("{groups} group(s)"), &send[i], &recv[i], &floor2);
         }
+        let ratio = |v: &[Cost], w: &[Cost]| median(v).wall / median(w).wall;
         println!(
-            "ratio 100 / 1 groups: send {:.2}x, receive {:.2}x",
-            median(send[1].clone()) / median(send[0].clone()),
-            median(recv[1].clone()) / median(recv[0].clone())
+            "ratio 100 / 1 groups (wall): send {:.2}x, receive {:.2}x",
+            ratio(&send[1], &send[0]),
+            ratio(&recv[1], &recv[0])
         );
-        let members = env("MEMBERS", 100);
-        big_group(&url, dir.path(), rounds, messages, members).await;
+        println!(
+            "group of {members}, 256 B, {messages} messages x {rounds} rounds (median of rounds)"
+        );
+        floor_big.print_parts();
+        header();
+        row(
+            &format!("{members} members"),
+            &send[n],
+            &recv[n],
+            &floor_big,
+        );
         relay.shutdown().await.expect("relay stops");
     });
 }
 
-/// A group of `members`: Alice's engine sends, one member's engine receives, and the floor is
-/// measured on a bare group of the same size, in the same rounds.
-async fn big_group(
-    url: &hush_relay_client::RelayUrl,
-    dir: &std::path::Path,
-    rounds: usize,
-    messages: usize,
-    members: usize,
-) {
-    use hush_client::store::MemoryStore;
-    let store = |n: &str| {
-        SqliteStore::create(&dir.join(format!("{n}-big.db")), KeySource::Key(&[7; 32]))
-            .expect("store")
-    };
-    let a = Account::create(store("alice"), &mut rand::rng(), "Alice", url.clone());
+/// A group of `members` made by Alice's engine, with Bob's engine in it (the other members
+/// are engines on memory stores, shut down once they published their KeyPackages).
+async fn big_group(url: &RelayUrl, dir: &Path, members: usize) -> Pair {
+    let a = Account::create(
+        sqlite(dir, "alice-big"),
+        &mut rand::rng(),
+        "Alice",
+        url.clone(),
+    );
     let mut alice = Engine::new(a.expect("account")).expect("engine");
-    let b = Account::create(store("bob"), &mut rand::rng(), "Bob", url.clone());
+    let b = Account::create(sqlite(dir, "bob-big"), &mut rand::rng(), "Bob", url.clone());
     let mut bob = Engine::new(b.expect("account")).expect("engine");
     let mut aliases = Vec::new();
     let card = bob.account().card().encode().expect("card");
@@ -304,127 +571,5 @@ async fn big_group(
     bob.confirm(&got.iter().map(|e| e.id).collect::<Vec<_>>())
         .expect("confirm");
     assert_eq!(alice.group("big").expect("group").members.len(), members);
-
-    // The bare group of the same size.
-    let mut rng = rand::rng();
-    let ia = IdentityKeyPair::generate(&mut rng);
-    let mut ga = GroupClient::new(&ia, GroupConfig::default()).expect("client");
-    let mut others: Vec<GroupClient> = (1..members)
-        .map(|_| {
-            let id = IdentityKeyPair::generate(&mut rng);
-            GroupClient::new(&id, GroupConfig::default()).expect("client")
-        })
-        .collect();
-    let kps: Vec<Vec<u8>> = others
-        .iter_mut()
-        .map(|c| c.generate_key_packages(&mut rng, 1).expect("kp").remove(0))
-        .collect();
-    let gid = ga.create_group(&mut rng).expect("group");
-    let refs: Vec<&[u8]> = kps.iter().map(Vec::as_slice).collect();
-    let add = ga.add_members(&mut rng, &gid, &refs).expect("add");
-    ga.confirm_commit(&mut rng, &gid).expect("confirm");
-    let mut gb = others.swap_remove(0);
-    gb.join(&mut rng, &add.welcome_for(0).expect("welcome"), None)
-        .expect("join");
-    // What the bare client wrote so far is not part of a message's cost.
-    ga.take_changes().expect("changes");
-    let mut floor_store =
-        SqliteStore::create(&dir.join("floor-big.db"), KeySource::Key(&[7; 32])).expect("store");
-    let client = Client::connect(url).await.expect("connect");
-    let log = GroupId::new(vec![10; 32]).expect("log id");
-
-    let body = vec![b'x'; 256];
-    let (mut send, mut recv, mut enc, mut commit, mut append, mut receive, mut tail) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    let mut cursor = 0;
-    for _ in 0..rounds {
-        let t = Instant::now();
-        for _ in 0..messages {
-            alice.send_to_group("big", &body).await.expect("send");
-        }
-        send.push(us_per(t, messages));
-        let t = Instant::now();
-        let got = bob.receive().await.expect("receive");
-        recv.push(us_per(t, messages));
-        assert_eq!(got.len(), messages);
-        bob.confirm(&got.iter().map(|e| e.id).collect::<Vec<_>>())
-            .expect("confirm");
-
-        let t = Instant::now();
-        let (cts, states): (Vec<Vec<u8>>, Vec<GroupChanges>) = (0..messages)
-            .map(|_| {
-                let ct = ga.encrypt(&mut rng, &gid, &body).expect("encrypt");
-                (ct, ga.take_changes().expect("changes"))
-            })
-            .unzip();
-        enc.push(us_per(t, messages));
-        let t = Instant::now();
-        for (k, (ct, state)) in cts.iter().zip(states).enumerate() {
-            let mut b = Batch::new();
-            b.put(
-                Table::Outbox,
-                (k as u64).to_be_bytes().to_vec(),
-                Zeroizing::new(ct.clone()),
-            );
-            put_state(&mut b, state);
-            floor_store.commit(b).expect("commit");
-        }
-        commit.push(us_per(t, messages));
-        let t = Instant::now();
-        for ct in &cts {
-            client
-                .group_append(
-                    &log,
-                    0,
-                    GroupMessageKind::Application,
-                    ct.clone(),
-                    Vec::new(),
-                )
-                .await
-                .expect("append");
-        }
-        append.push(us_per(t, messages));
-        let t = Instant::now();
-        cursor = floor_receive(
-            &client,
-            &log,
-            cursor,
-            messages,
-            &mut gb,
-            &gid,
-            &mut floor_store,
-        )
-        .await;
-        receive.push(us_per(t, messages));
-        let t = Instant::now();
-        for _ in 0..messages {
-            client.group_fetch(&log, cursor, 0).await.expect("fetch");
-        }
-        tail.push(us_per(t, messages));
-    }
-    let (enc, commit, append, recv_floor, tail) = (
-        median(enc),
-        median(commit),
-        median(append),
-        median(receive),
-        median(tail),
-    );
-    let send_floor = enc + tail + 2.0 * commit + append;
-    let (s, r) = (median(send), median(recv));
-    println!("group of {members}, 256 B, {messages} messages x {rounds} rounds (median of rounds)");
-    println!(
-        "floor parts µs/msg: encrypt {enc:.0}, store commit {commit:.0}, append {append:.0}, empty fetch {tail:.0}; receive {recv_floor:.0} (page fetch, decrypt, one commit per page)"
-    );
-    println!(
-        "send {s:.0} µs/msg = {:.2}x floor {send_floor:.0}; receive {r:.0} µs/msg = {:.2}x floor {recv_floor:.0}",
-        s / send_floor,
-        r / recv_floor
-    );
+    (alice, bob)
 }
