@@ -8,15 +8,19 @@ use crate::error::Error;
 use crate::event::{EventKind, Sender};
 use crate::records::{GroupRecord, HeldInvitation};
 use crate::store::{Batch, Store, Table};
+use futures_util::future::join_all;
 use hush_protocol::IdentityPublicKey;
 use hush_protocol::group::{GroupEvent, GroupId, GroupInvitation};
-use hush_relay_client::{GroupEntry, RelayUrl};
+use hush_relay_client::{GroupEntry, GroupFetchResult, RelayUrl};
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use zeroize::Zeroizing;
 
 /// Pages of a group log read per sync at most.
 const MAX_PAGES: usize = 10_000;
+
+/// Group log fetches a receive keeps in flight on one connection at most.
+const PREFETCH: usize = 32;
 
 /// The `seen` key of a group log message: `g` and its SHA-256. Our own messages are marked
 /// seen before they are sent, so reading them back (or a repeated append after a crash)
@@ -39,13 +43,65 @@ pub(crate) fn seen_at(now_ms: u64) -> Zeroizing<Vec<u8>> {
 impl<S: Store> Engine<S> {
     /// Reads the log of every group we are a member of, to its end; the events go to
     /// [`Engine::unreported`].
+    ///
+    /// The first page of every log is asked for at once (up to [`PREFETCH`] requests in
+    /// flight on a connection), so that reading 100 logs with nothing new costs about one
+    /// round trip rather than 100; the pages are then processed one group after the other,
+    /// as [`Engine::sync_group`] does.
     pub(crate) async fn sync_groups(&mut self) -> Result<(), Error> {
-        for (name, rec) in self.group_records()? {
-            if rec.state == STATE_MEMBER {
-                self.sync_group_from(&name, rec).await?;
-            }
+        let groups: Vec<(String, GroupRecord)> = self
+            .group_records()?
+            .into_iter()
+            .filter(|(_, rec)| rec.state == STATE_MEMBER)
+            .collect();
+        let mut firsts = self.first_pages(&groups).await;
+        for ((name, rec), first) in groups.into_iter().zip(firsts.drain(..)) {
+            self.sync_group_with(&name, rec, first).await?;
         }
         Ok(())
+    }
+
+    /// The first page of each group's log from its cursor, fetched concurrently per relay;
+    /// `None` where there is none to give (a commit of ours on its way, which is settled
+    /// first, or a failed request: [`Engine::read_log_with`] then fetches it itself).
+    async fn first_pages(
+        &mut self,
+        groups: &[(String, GroupRecord)],
+    ) -> Vec<Option<(u64, GroupFetchResult)>> {
+        let mut out: Vec<Option<(u64, GroupFetchResult)>> = vec![None; groups.len()];
+        // Which groups each relay holds the log of.
+        let mut by_relay: HashMap<String, (RelayUrl, Vec<usize>)> = HashMap::new();
+        for (i, (_, rec)) in groups.iter().enumerate() {
+            if rec.pending.is_some() {
+                continue;
+            }
+            if let Ok((relay, _)) = log_of(rec) {
+                by_relay
+                    .entry(relay.to_string())
+                    .or_insert_with(|| (relay, Vec::new()))
+                    .1
+                    .push(i);
+            }
+        }
+        for (relay, indices) in by_relay.into_values() {
+            let Ok(client) = self.client(&relay).await else {
+                continue;
+            };
+            for chunk in indices.chunks(PREFETCH) {
+                let fetches = chunk.iter().map(|&i| {
+                    let rec = &groups[i].1;
+                    async move {
+                        let (_, log) = log_of(rec).ok()?;
+                        let page = client.group_fetch(&log, rec.cursor, 0).await.ok()?;
+                        Some((rec.cursor, page))
+                    }
+                });
+                for (&i, page) in chunk.iter().zip(join_all(fetches).await) {
+                    out[i] = page;
+                }
+            }
+        }
+        out
     }
 
     /// Every group's name and engine record.
@@ -79,7 +135,18 @@ impl<S: Store> Engine<S> {
         name: &str,
         rec: GroupRecord,
     ) -> Result<Option<GroupRecord>, Error> {
-        let Some(rec) = self.read_log_from(name, rec).await? else {
+        self.sync_group_with(name, rec, None).await
+    }
+
+    /// [`Engine::sync_group_from`], the log's first page perhaps fetched already (see
+    /// [`Engine::read_log_with`]).
+    async fn sync_group_with(
+        &mut self,
+        name: &str,
+        rec: GroupRecord,
+        first: Option<(u64, GroupFetchResult)>,
+    ) -> Result<Option<GroupRecord>, Error> {
+        let Some(rec) = self.read_log_with(name, rec, first).await? else {
             return Ok(None);
         };
         let gid = GroupId::from_slice(&rec.id);
@@ -102,7 +169,18 @@ impl<S: Store> Engine<S> {
     async fn read_log_from(
         &mut self,
         name: &str,
+        rec: GroupRecord,
+    ) -> Result<Option<GroupRecord>, Error> {
+        self.read_log_with(name, rec, None).await
+    }
+
+    /// [`Engine::read_log_from`], its first page already fetched (`first`: the cursor it
+    /// was read from and the page) when that cursor is still the record's.
+    async fn read_log_with(
+        &mut self,
+        name: &str,
         mut rec: GroupRecord,
+        mut first: Option<(u64, GroupFetchResult)>,
     ) -> Result<Option<GroupRecord>, Error> {
         if rec.pending.is_some() {
             self.push_pending(name).await?;
@@ -115,11 +193,15 @@ impl<S: Store> Engine<S> {
         for _ in 0..MAX_PAGES {
             // From the record's cursor (a rejoin may move it back to the invitation's).
             let cursor = rec.cursor;
-            let page = self
-                .client(&relay)
-                .await?
-                .group_fetch(&log, cursor, 0)
-                .await?;
+            let page = match first.take() {
+                Some((from, page)) if from == cursor => page,
+                _ => {
+                    self.client(&relay)
+                        .await?
+                        .group_fetch(&log, cursor, 0)
+                        .await?
+                }
+            };
             match self.apply_page(name, rec, &page.entries)? {
                 Some(r) => rec = r,
                 None => return Ok(None),
