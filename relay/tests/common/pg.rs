@@ -52,6 +52,31 @@ pub fn admin_url(test: &str) -> Option<String> {
     }
 }
 
+/// The environment variable naming the PEM CA file of the test server's TLS certificate
+/// (`scripts/pg-test-cluster` makes one and sets it).
+pub const TLS_CA_ENV: &str = "HUSH_TEST_POSTGRES_TLS_CA";
+
+/// The CA file of the test server's certificate, or `None` (after a loud message) when the TLS
+/// tests are skipped. Panics when `CI` is set and the variable is not.
+pub fn tls_ca(test: &str) -> Option<std::path::PathBuf> {
+    match std::env::var(TLS_CA_ENV) {
+        Ok(p) if !p.trim().is_empty() => Some(std::path::PathBuf::from(p.trim())),
+        _ => {
+            if std::env::var_os("CI").is_some() {
+                panic!(
+                    "{TLS_CA_ENV} is not set but CI is: the PostgreSQL TLS tests must run in CI \
+                     (scripts/pg-test-cluster makes the certificates and sets it)"
+                );
+            }
+            eprintln!(
+                "\n!!!!!!!! SKIPPED PostgreSQL TLS test `{test}`: {TLS_CA_ENV} is not set. \
+                 Run it through `scripts/pg-test-cluster` !!!!!!!!\n"
+            );
+            None
+        }
+    }
+}
+
 /// `url` with its database name replaced by `db`.
 fn with_db(url: &str, db: &str) -> String {
     let (base, query) = match url.split_once('?') {
