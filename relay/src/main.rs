@@ -59,6 +59,11 @@ struct Settings {
     #[arg(long, env = "HUSH_RELAY_STORAGE_POOL_SIZE", value_name = "N")]
     storage_pool_size: Option<usize>,
 
+    /// PEM CA file for TLS to PostgreSQL, used when the storage URL names no sslrootcert; with no
+    /// sslmode in the URL it means sslmode=verify-full (certificate chain and host name checked)
+    #[arg(long, env = "HUSH_RELAY_STORAGE_CA", value_name = "FILE")]
+    storage_ca: Option<PathBuf>,
+
     /// TOML config file; flags and environment variables override its values
     #[arg(long, env = "HUSH_RELAY_CONFIG", value_name = "FILE")]
     #[serde(skip)]
@@ -225,6 +230,7 @@ impl Settings {
                 data,
                 storage,
                 storage_pool_size,
+                storage_ca,
                 metrics,
                 log_format,
                 log,
@@ -429,7 +435,7 @@ async fn run() -> Result<()> {
         .transpose()?;
     let data_dir = config.data_dir.clone();
     let choice = storage::choose(settings.storage.as_deref(), settings.storage_pool_size)?;
-    let relay = storage::start(choice, config).await?;
+    let relay = storage::start(choice, config, settings.storage_ca.as_deref()).await?;
     let _ = ready.set(relay.health());
     let announced = RelayUrl::announced(
         relay.fingerprint(),

@@ -62,6 +62,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("storage_reserve_bytes", "536870912"),
     // Only a build without the embedded store (feature `redb`) has no default storage.
     ("storage", "postgres://hush:SECRET@db.internal:5432/hush"),
+    ("storage_ca", "/etc/hush/db-ca.pem"),
 ];
 
 /// Runs `hush-relay init`.

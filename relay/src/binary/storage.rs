@@ -94,19 +94,30 @@ fn postgres(_url: &str, _pool_size: Option<usize>) -> Result<StorageChoice> {
     )
 }
 
-/// Opens the chosen backend and starts the relay on it.
-pub(crate) async fn start(choice: StorageChoice, config: RelayConfig) -> Result<RelayHandle> {
+/// Opens the chosen backend and starts the relay on it; `storage_ca` is the CA file for TLS
+/// to PostgreSQL (the `storage_ca` setting).
+pub(crate) async fn start(
+    choice: StorageChoice,
+    config: RelayConfig,
+    storage_ca: Option<&std::path::Path>,
+) -> Result<RelayHandle> {
     let relay = match choice {
         #[cfg(feature = "redb")]
-        StorageChoice::Embedded => Relay::start(config).await,
+        StorageChoice::Embedded => {
+            if storage_ca.is_some() {
+                bail!("storage_ca is for a postgres:// storage, not the embedded store");
+            }
+            Relay::start(config).await
+        }
         #[cfg(feature = "postgres")]
         StorageChoice::Postgres { url, pool_size } => {
             std::fs::create_dir_all(&config.data_dir).with_context(|| {
                 format!("cannot create data folder {}", config.data_dir.display())
             })?;
-            let storage = hush_relay::storage::PgStorage::connect(&url, pool_size)
-                .await
-                .context("cannot open PostgreSQL storage")?;
+            let storage =
+                hush_relay::storage::PgStorage::connect_with_ca(&url, pool_size, storage_ca)
+                    .await
+                    .context("cannot open PostgreSQL storage")?;
             Relay::start_with_storage(config, std::sync::Arc::new(storage)).await
         }
     };

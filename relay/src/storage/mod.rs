@@ -22,6 +22,8 @@ mod pg_backend;
 mod pg_listen;
 #[cfg(feature = "postgres")]
 mod pg_schema;
+#[cfg(feature = "postgres")]
+mod pg_tls;
 // The embedded store's row encodings and key layouts; without it only the envelope state
 // codes, which the PostgreSQL backend stores too, are used.
 #[cfg_attr(not(feature = "redb"), allow(dead_code))]
@@ -41,6 +43,8 @@ pub use hush_wire::model::{
 pub use pg_backend::{DEFAULT_POOL_SIZE, PgStorage};
 #[cfg(feature = "postgres")]
 pub use pg_schema::SCHEMA_VERSION;
+#[cfg(feature = "postgres")]
+pub use pg_tls::PgSslMode;
 #[cfg(feature = "redb")]
 pub use redb_backend::{CommitStats, RedbStorage};
 pub use usage::StorageUsage;

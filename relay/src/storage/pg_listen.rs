@@ -9,12 +9,13 @@
 //! cursor and nothing written while the node was deaf is missed. A keep-alive query detects
 //! a connection that died silently.
 
+use super::pg_tls::MakeRustlsConnect;
 use super::{Wake, WakeSink};
 use crate::types::MailboxAddress;
 use futures_util::StreamExt;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 /// The notification channel.
 pub(crate) const CHANNEL: &str = "hush_wake";
@@ -49,6 +50,7 @@ fn parse_payload(p: &str) -> Option<Wake> {
 /// Runs until `stop` turns true (or its sender is dropped).
 pub(crate) async fn listen_loop(
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     sink: WakeSink,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -57,7 +59,7 @@ pub(crate) async fn listen_loop(
         if *stop.borrow() {
             return;
         }
-        match listen_once(&config, &sink, &mut stop).await {
+        match listen_once(&config, &tls, &sink, &mut stop).await {
             Ok(Ended::Stopped) => return,
             Ok(Ended::Lost(why)) => {
                 metrics::counter!("hush_relay_pg_listen_reconnects_total").increment(1);
@@ -83,11 +85,12 @@ enum Ended {
 
 async fn listen_once(
     config: &tokio_postgres::Config,
+    tls: &MakeRustlsConnect,
     sink: &WakeSink,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Ended, String> {
     let (client, mut conn) = config
-        .connect(NoTls)
+        .connect(tls.clone())
         .await
         .map_err(|e| super::pg_backend::describe(&e))?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Result<String, String>>();

@@ -2,7 +2,8 @@
 //! `HUSH_TEST_POSTGRES` (`scripts/pg-test-cluster` starts one and sets it).
 //!
 //! Without that variable the PostgreSQL tests fail when `CI` is set (CI must run them) and
-//! are skipped with a loud message otherwise.
+//! are skipped otherwise, with a message on standard error that the test harness does not
+//! capture (so `cargo test` shows it even though the test counts as passed).
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -42,11 +43,43 @@ pub fn admin_url(test: &str) -> Option<String> {
                      (run them through scripts/pg-test-cluster, as scripts/test does)"
                 );
             }
-            eprintln!(
-                "\n!!!!!!!! SKIPPED PostgreSQL test `{test}`: {ENV} is not set. \
+            skipped(&format!(
+                "SKIPPED PostgreSQL test `{test}`: {ENV} is not set. \
                  Run `scripts/test` with PostgreSQL installed, or \
-                 `scripts/pg-test-cluster cargo test -p hush-relay` !!!!!!!!\n"
-            );
+                 `scripts/pg-test-cluster cargo test -p hush-relay`"
+            ));
+            None
+        }
+    }
+}
+
+/// Says loudly that a test is skipped, on the process's standard error itself: the test
+/// harness captures `eprintln!` of a passing test, which would hide the message.
+fn skipped(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "\n!!!!!!!! {message} !!!!!!!!\n");
+}
+
+/// The environment variable naming the PEM CA file of the test server's TLS certificate
+/// (`scripts/pg-test-cluster` makes one and sets it).
+pub const TLS_CA_ENV: &str = "HUSH_TEST_POSTGRES_TLS_CA";
+
+/// The CA file of the test server's certificate, or `None` (after a loud message) when the TLS
+/// tests are skipped. Panics when `CI` is set and the variable is not.
+pub fn tls_ca(test: &str) -> Option<std::path::PathBuf> {
+    match std::env::var(TLS_CA_ENV) {
+        Ok(p) if !p.trim().is_empty() => Some(std::path::PathBuf::from(p.trim())),
+        _ => {
+            if std::env::var_os("CI").is_some() {
+                panic!(
+                    "{TLS_CA_ENV} is not set but CI is: the PostgreSQL TLS tests must run in CI \
+                     (scripts/pg-test-cluster makes the certificates and sets it)"
+                );
+            }
+            skipped(&format!(
+                "SKIPPED PostgreSQL TLS test `{test}`: {TLS_CA_ENV} is not set. \
+                 Run it through `scripts/pg-test-cluster`"
+            ));
             None
         }
     }

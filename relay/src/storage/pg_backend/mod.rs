@@ -40,20 +40,20 @@
 
 use super::pg_listen::{self, CHANNEL};
 use super::pg_schema;
+use super::pg_tls::{self, MakeRustlsConnect};
 use super::records::{STATE_DELIVERED, STATE_EXPIRED, STATE_STORED};
 use super::*;
 use crate::types::sha256;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
 
 /// Connections in the pool unless configured otherwise.
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -64,8 +64,24 @@ const FETCH_LIMIT: usize = 10_000;
 pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
+        None => with_causes(e),
     }
+}
+
+/// An error and its causes on one line (`tokio-postgres` leaves the cause of a TLS or I/O
+/// failure out of its message); a cause already in the text is not repeated.
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text.replace('\n', " ")
 }
 
 /// `u64` counters, sequence numbers and times into `bigint` (clamped).
@@ -92,6 +108,8 @@ fn unflip(v: i64) -> u64 {
 pub struct PgStorage {
     pool: Pool,
     config: tokio_postgres::Config,
+    /// The TLS connector for the URL's `sslmode` (also used by the wake-up listener).
+    tls: MakeRustlsConnect,
     closed: AtomicBool,
     stop: watch::Sender<bool>,
     listener: Mutex<Option<JoinHandle<()>>>,

@@ -10,12 +10,28 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl PgStorage {
     /// Connects to the database at `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`, or any
-    /// libpq-style form `tokio-postgres` accepts; TLS to the database is not supported),
-    /// applies missing schema migrations and keeps at most `pool_size` connections (plus one
-    /// for notifications, once [`Storage::set_wake_sink`] is called).
+    /// libpq-style form `tokio-postgres` accepts), applies missing schema migrations and keeps
+    /// at most `pool_size` connections (plus one for notifications, once
+    /// [`Storage::set_wake_sink`] is called).
+    ///
+    /// TLS follows the URL's `sslmode` (`disable`, `prefer` (the default), `require`,
+    /// `verify-ca`, `verify-full`) and `sslrootcert` (a PEM CA file) as libpq defines them;
+    /// see [`PgStorage::connect_with_ca`].
     pub async fn connect(url: &str, pool_size: usize) -> Result<Self, StorageError> {
-        let mut config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| StorageError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        Self::connect_with_ca(url, pool_size, None).await
+    }
+
+    /// [`PgStorage::connect`] with `ca`, a PEM CA file for TLS to the database, used when the
+    /// URL names no `sslrootcert`. With such a CA and no `sslmode` in the URL the mode is
+    /// `verify-full` (the server's certificate must chain up to the CA and name the URL's
+    /// host); `require` with a CA file checks the chain only (`verify-ca`), as in libpq.
+    /// A server without TLS under `require` or stricter is refused.
+    pub async fn connect_with_ca(
+        url: &str,
+        pool_size: usize,
+        ca: Option<&std::path::Path>,
+    ) -> Result<Self, StorageError> {
+        let pg_tls::PgConnectSettings { mut config, tls } = pg_tls::settings(url, ca)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -24,7 +40,7 @@ impl PgStorage {
         }
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -36,10 +52,9 @@ impl PgStorage {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| StorageError::Backend(format!("connection pool: {e}")))?;
-        let mut client = pool
-            .get()
-            .await
-            .map_err(|e| StorageError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+        let mut client = pool.get().await.map_err(|e| {
+            StorageError::Backend(format!("cannot connect to PostgreSQL: {}", with_causes(&e)))
+        })?;
         let version = pg_schema::migrate(&mut client).await?;
         drop(client);
         tracing::info!(
@@ -51,6 +66,7 @@ impl PgStorage {
         Ok(PgStorage {
             pool,
             config,
+            tls,
             closed: AtomicBool::new(false),
             stop,
             listener: Mutex::new(None),
@@ -71,7 +87,8 @@ impl PgStorage {
             deadpool_postgres::PoolError::Backend(db) => Fail::Db(db),
             deadpool_postgres::PoolError::Closed => Fail::Storage(StorageError::Closed),
             other => Fail::Storage(StorageError::Backend(format!(
-                "no database connection: {other}"
+                "no database connection: {}",
+                with_causes(&other)
             ))),
         })
     }
@@ -96,6 +113,7 @@ impl PgStorage {
         };
         let task = rt.spawn(pg_listen::listen_loop(
             self.config.clone(),
+            self.tls.clone(),
             sink,
             self.stop.subscribe(),
         ));
