@@ -128,4 +128,27 @@ pub enum Error {
     /// The group layer refused an operation.
     #[error("groups: {0}")]
     Group(#[from] hush_protocol::group::GroupError),
+    /// An attachment was refused: its blob was altered, truncated or extended, does not
+    /// match its reference's digest, or the file is too large.
+    #[error("attachment: {0}")]
+    Attachment(#[from] hush_protocol::attachment::AttachmentError),
+    /// Reading or writing a file (an attachment, a download) failed.
+    #[error("{what} {path}: {source}")]
+    File {
+        /// What the engine was doing (`reading`, `writing`...).
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A file whose upload was interrupted changed since: it is not resumed (that would
+    /// encrypt other bytes under the same key); its pending upload was dropped, and sending
+    /// it again starts a new one.
+    #[error("{0} changed since its upload was interrupted: send it again")]
+    FileChanged(std::path::PathBuf),
+    /// The relay's blob of an interrupted upload is gone (expired); its pending upload was
+    /// dropped, and sending the file again starts a new one.
+    #[error("the relay no longer has the interrupted upload of {0}: send it again")]
+    UploadLost(std::path::PathBuf),
 }

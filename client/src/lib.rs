@@ -120,6 +120,7 @@
 mod account;
 pub mod card;
 mod contacts;
+pub mod content;
 mod directory;
 mod engine;
 mod error;
@@ -132,12 +133,14 @@ pub mod store;
 
 pub use account::{Account, check_name};
 pub use contacts::{CardUpdate, Contact, MAX_ALIAS_LEN, check_alias};
+pub use content::{Attachment, Content};
 pub use engine::{
     Clock, Engine, Group, GroupStatus, MAX_ADD, MAX_COMMIT_ROUNDS, Member, Outgoing, OutgoingState,
-    SentMessage,
+    PendingUpload, Progress, ProgressFn, SentMessage, safe_file_name,
 };
 pub use error::Error;
 pub use event::{DeliveryStatus, Event, EventKind, Sender};
 pub use handshake::Handshake;
+pub use hush_protocol::attachment::{AttachmentError, AttachmentRef};
 pub use import::{Import, ImportGroup, ImportSent, ImportSessions};
 pub use sessions::MAX_PREVIOUS;

@@ -223,3 +223,63 @@ impl Drop for EventRecord {
         self.body.zeroize();
     }
 }
+
+/// An attachment upload not finished yet (table `uploads`, key = SHA-256 of the recipient
+/// kind, name and file path): what resuming it needs. Holds the file key: the store keeps it
+/// encrypted like every record, and it is wiped from memory on drop.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct UploadRecord {
+    /// The contact's alias or the group's name.
+    #[prost(string, tag = "1")]
+    pub to: String,
+    /// True for a group.
+    #[prost(bool, tag = "2")]
+    pub group: bool,
+    /// The file's path as given (for display).
+    #[prost(string, tag = "3")]
+    pub path: String,
+    /// The relay's blob id (32).
+    #[prost(bytes = "vec", tag = "4")]
+    pub blob_id: Vec<u8>,
+    /// The file key (32).
+    #[prost(bytes = "vec", tag = "5")]
+    pub key: Vec<u8>,
+    /// SHA-256 of the blob (32): a file that no longer encrypts to it changed.
+    #[prost(bytes = "vec", tag = "6")]
+    pub digest: Vec<u8>,
+    /// The file's size.
+    #[prost(uint64, tag = "7")]
+    pub size: u64,
+    /// The relay holding the blob (`hush://` URL).
+    #[prost(string, tag = "8")]
+    pub relay: String,
+    /// When the upload started, Unix ms.
+    #[prost(uint64, tag = "9")]
+    pub started_at_ms: u64,
+}
+
+impl Drop for UploadRecord {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.key.zeroize();
+    }
+}
+
+/// The body of a message that carries an attachment, after [`crate::content::ATTACHMENT_TAG`]
+/// (`spec/attachments.md` section 10).
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct AttachmentBody {
+    /// The `AttachmentReference` (`spec/proto/attachment.proto`).
+    #[prost(bytes = "vec", tag = "1")]
+    pub reference: Vec<u8>,
+    /// The `hush://` URL of the relay that holds the blob.
+    #[prost(string, tag = "2")]
+    pub relay: String,
+}
+
+impl Drop for AttachmentBody {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.reference.zeroize();
+    }
+}

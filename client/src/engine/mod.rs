@@ -3,6 +3,7 @@
 //! before the relay sees them) and receives ("persist, then ack": every message is an event
 //! in the store before the relay is told to delete it).
 
+mod attachments;
 mod generation;
 pub(crate) use generation::GENERATION;
 pub(crate) use receive::{EventIds, NEXT_EVENT};
@@ -13,6 +14,8 @@ pub(crate) mod outbox;
 mod receive;
 mod stock;
 
+pub use attachments::safe_file_name;
+pub use attachments::{PendingUpload, Progress, ProgressFn};
 pub use groups::{Group, GroupStatus, MAX_ADD, MAX_COMMIT_ROUNDS, Member};
 pub use manage::SentMessage;
 pub use outbox::{Outgoing, OutgoingState};
@@ -237,5 +240,9 @@ mod send_check {
         is_send(&e.leave_group("g"));
         is_send(&e.update_keys("g"));
         is_send(&e.start());
+        let mut p = |_: super::Progress| {};
+        is_send(&e.send_file("a", std::path::Path::new("f"), &mut p));
+        let mut p = |_: super::Progress| {};
+        is_send(&e.send_file_to_group("g", std::path::Path::new("f"), &mut p));
     }
 }

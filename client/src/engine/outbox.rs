@@ -81,6 +81,17 @@ impl<S: Store> Engine<S> {
     /// nothing was queued (unknown contact, no prekeys, a relay that cannot be reached to
     /// start the session).
     pub async fn send(&mut self, alias: &str, body: &[u8]) -> Result<Outgoing, Error> {
+        self.send_with(alias, body, None).await
+    }
+
+    /// [`Engine::send`], also removing the record `done` (table `uploads`: the upload this
+    /// message completes) in the same batch as the outbox entry.
+    pub(crate) async fn send_with(
+        &mut self,
+        alias: &str,
+        body: &[u8],
+        done: Option<Vec<u8>>,
+    ) -> Result<Outgoing, Error> {
         let card = self.account.contact(alias)?.card;
         self.check_generation().await?;
         let reply_to = self.account.card().encode()?;
@@ -134,6 +145,9 @@ impl<S: Store> Engine<S> {
             envelope_id.as_bytes().to_vec(),
             Zeroizing::new(rec.encode_to_vec()),
         );
+        if let Some(key) = done {
+            b.delete(Table::Uploads, key);
+        }
         self.account.store.commit(b)?;
         Ok(self.deliver(envelope_id, rec, false).await)
     }

@@ -49,11 +49,14 @@ pub enum Table {
     /// Cards of senders who are not contacts, as their first message carried them, by
     /// identity fingerprint.
     Peers,
+    /// Attachment uploads not finished yet (blob id, file key, digest), by recipient and
+    /// file path: the next send of the same file resumes them.
+    Uploads,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 13] = [
+    pub const ALL: [Table; 14] = [
         Table::Account,
         Table::Contacts,
         Table::ContactIndex,
@@ -67,6 +70,7 @@ impl Table {
         Table::GroupEntries,
         Table::GroupStates,
         Table::Peers,
+        Table::Uploads,
     ];
 
     /// The table's stable name.
@@ -85,6 +89,7 @@ impl Table {
             Table::GroupEntries => "group_entries",
             Table::GroupStates => "group_states",
             Table::Peers => "peers",
+            Table::Uploads => "uploads",
         }
     }
 }

@@ -28,6 +28,17 @@ impl<S: Store> Engine<S> {
     /// to leave that nobody committed yet are committed first (the group takes no messages
     /// until then).
     pub async fn send_to_group(&mut self, group: &str, body: &[u8]) -> Result<Outgoing, Error> {
+        self.send_to_group_with(group, body, None).await
+    }
+
+    /// [`Engine::send_to_group`], also removing the record `done` (table `uploads`) in the
+    /// same batch as the outbox entry.
+    pub(crate) async fn send_to_group_with(
+        &mut self,
+        group: &str,
+        body: &[u8],
+        done: Option<Vec<u8>>,
+    ) -> Result<Outgoing, Error> {
         self.check_generation().await?;
         let rec = self.group_record(group)?;
         if rec.state != STATE_MEMBER || rec.leaving {
@@ -66,6 +77,9 @@ impl<S: Store> Engine<S> {
                 id.to_vec(),
                 Zeroizing::new(o.encode_to_vec()),
             );
+        if let Some(key) = done {
+            b.delete(Table::Uploads, key);
+        }
         self.commit_groups(b)?;
         Ok(self.deliver(envelope_id, o, false).await)
     }

@@ -1,0 +1,241 @@
+//! Attachments through the engine and a relay on 127.0.0.1: 1:1 and group round trips at
+//! chunk edges, hostile file names, tampered references refused.
+
+mod common;
+
+use common::{engine, introduce, relay};
+use hush_client::store::{MemoryStore, Store};
+use hush_client::{
+    Attachment, AttachmentError, Content, Engine, Error, EventKind, OutgoingState, Progress,
+};
+use std::path::{Path, PathBuf};
+
+const CHUNK: usize = 64 * 1024;
+
+fn data(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 11) as u8)
+        .collect()
+}
+
+/// The attachments among the events `e` receives now (confirmed).
+async fn received<S: Store>(e: &mut Engine<S>) -> Vec<Attachment> {
+    let events = e.receive().await.unwrap();
+    let ids: Vec<u64> = events.iter().map(|ev| ev.id).collect();
+    e.confirm(&ids).unwrap();
+    events
+        .iter()
+        .filter_map(|ev| ev.kind.attachment())
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// Sends `bytes` as `name` with `send` and checks the progress reports.
+fn checked_progress(seen: &[Progress]) {
+    let last = seen.last().expect("progress reported");
+    assert_eq!(last.done, last.total);
+    assert!(last.total >= 64 * 1024);
+    assert!(seen.windows(2).all(|w| w[0].done <= w[1].done));
+}
+
+async fn save<S: Store>(e: &mut Engine<S>, a: &Attachment, dir: &Path) -> Result<PathBuf, Error> {
+    let mut seen = Vec::new();
+    let r = e.save_attachment(a, dir, &mut |p| seen.push(p)).await;
+    if r.is_ok() {
+        checked_progress(&seen);
+    }
+    r
+}
+
+/// Files in `dir`, names sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+const SIZES: [usize; 6] = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * 1024 * 1024 + 17];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_to_one_round_trips_at_chunk_edges() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(&dir.path().join("relay")).await;
+    let url = relay.url();
+    let mut alice = engine(MemoryStore::new(), "Alice", &url);
+    let mut bob = engine(MemoryStore::new(), "Bob", &url);
+    introduce(&mut alice, "alice", &mut bob, "bob");
+    bob.receive().await.unwrap();
+    let files = dir.path().join("files");
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&files).unwrap();
+
+    alice.send("bob", b"text first").await.unwrap();
+    for (i, &n) in SIZES.iter().enumerate() {
+        let bytes = data(n, i as u8);
+        let path = write(&files, &format!("f{i}.bin"), &bytes);
+        let mut seen = Vec::new();
+        let out = alice
+            .send_file("bob", &path, &mut |p| seen.push(p))
+            .await
+            .unwrap();
+        assert!(matches!(out.state, OutgoingState::Stored(_)), "{n}");
+        checked_progress(&seen);
+        assert!(alice.pending_uploads().unwrap().is_empty());
+
+        let got = received(&mut bob).await;
+        assert_eq!(got.len(), 1, "size {n}");
+        let a = &got[0];
+        assert_eq!(a.size(), n as u64);
+        assert_eq!(a.name(), format!("f{i}.bin"));
+        assert_eq!(a.relay, url);
+        let saved = save(&mut bob, a, &downloads).await.unwrap();
+        assert_eq!(saved, downloads.join(format!("f{i}.bin")));
+        assert!(std::fs::read(&saved).unwrap() == bytes, "size {n}");
+    }
+    // No partial or temporary file is left behind.
+    assert_eq!(listing(&downloads).len(), SIZES.len());
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_round_trips_and_existing_files_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(&dir.path().join("relay")).await;
+    let url = relay.url();
+    let mut alice = engine(MemoryStore::new(), "Alice", &url);
+    let mut bob = engine(MemoryStore::new(), "Bob", &url);
+    introduce(&mut alice, "alice", &mut bob, "bob");
+    bob.receive().await.unwrap();
+    alice.create_group("team").unwrap();
+    alice.add_members("team", &["bob"]).await.unwrap();
+    let files = dir.path().join("files");
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::create_dir_all(&downloads).unwrap();
+    std::fs::write(downloads.join("photo.png"), b"already here").unwrap();
+
+    for (i, &n) in SIZES.iter().enumerate() {
+        let bytes = data(n, 100 + i as u8);
+        let path = write(&files, "photo.png", &bytes);
+        let mut seen = Vec::new();
+        let out = alice
+            .send_file_to_group("team", &path, &mut |p| seen.push(p))
+            .await
+            .unwrap();
+        assert!(matches!(out.state, OutgoingState::InLog { .. }), "{n}");
+        checked_progress(&seen);
+
+        let events = bob.receive().await.unwrap();
+        let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
+        bob.confirm(&ids).unwrap();
+        let msgs: Vec<_> = events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::GroupMessage { .. }))
+            .collect();
+        assert_eq!(msgs.len(), 1, "size {n}");
+        let a = msgs[0].kind.attachment().expect("an attachment");
+        assert_eq!(a.reference.media_type, "image/png");
+        let saved = save(&mut bob, &a, &downloads).await.unwrap();
+        assert_eq!(saved, downloads.join(format!("photo ({}).png", i + 1)));
+        assert!(std::fs::read(&saved).unwrap() == bytes, "size {n}");
+    }
+    assert_eq!(
+        std::fs::read(downloads.join("photo.png")).unwrap(),
+        b"already here"
+    );
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_and_tampered_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(&dir.path().join("relay")).await;
+    let url = relay.url();
+    let mut alice = engine(MemoryStore::new(), "Alice", &url);
+    let mut bob = engine(MemoryStore::new(), "Bob", &url);
+    introduce(&mut alice, "alice", &mut bob, "bob");
+    bob.receive().await.unwrap();
+    let files = dir.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let bytes = data(CHUNK * 2 + 5, 7);
+    let path = write(&files, "doc.pdf", &bytes);
+    alice.send_file("bob", &path, &mut |_| {}).await.unwrap();
+    let a = received(&mut bob).await.remove(0);
+
+    // Names a sender controls never leave the downloads folder nor hide or replace a file.
+    let downloads = dir.path().join("downloads");
+    for hostile in [
+        "..",
+        ".",
+        "",
+        ".bashrc",
+        "..hidden",
+        "C:evil.exe",
+        "con.txt",
+        "tab\tnew\nline",
+        "   ",
+        "trailing. . .",
+    ] {
+        let mut h = a.clone();
+        h.reference.name = hostile.to_string();
+        let saved = save(&mut bob, &h, &downloads).await.unwrap();
+        assert_eq!(saved.parent(), Some(downloads.as_path()), "{hostile:?}");
+        let name = saved.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(!name.starts_with('.'), "{hostile:?} -> {name}");
+        assert!(!name.contains(['/', '\\', ':', '\n', '\t']), "{name}");
+        assert!(std::fs::read(&saved).unwrap() == bytes);
+    }
+    // A name with a path separator does not even decode as an attachment.
+    let mut body = a.to_body().unwrap().to_vec();
+    let at = body
+        .windows(7)
+        .position(|w| w == b"doc.pdf")
+        .expect("name in the body");
+    body[at + 3] = b'/';
+    assert!(matches!(Content::of(&body), Content::Malformed(_)));
+    assert!(matches!(
+        Content::of(b"plain text"),
+        Content::Bytes(b"plain text")
+    ));
+
+    // Tampered references are refused and leave nothing behind.
+    let refused = dir.path().join("refused");
+    let mut wrong_digest = a.clone();
+    wrong_digest.reference.digest[0] ^= 1;
+    assert!(matches!(
+        save(&mut bob, &wrong_digest, &refused).await,
+        Err(Error::Attachment(AttachmentError::DigestMismatch))
+    ));
+    let mut wrong_key = a.clone();
+    wrong_key.reference.key = hush_protocol::attachment::AttachmentKey::from_bytes([9; 32]);
+    assert!(matches!(
+        save(&mut bob, &wrong_key, &refused).await,
+        Err(Error::Attachment(AttachmentError::ChunkAuthentication {
+            index: 0
+        }))
+    ));
+    let mut wrong_size = a.clone();
+    wrong_size.reference.size -= 1;
+    assert!(matches!(
+        save(&mut bob, &wrong_size, &refused).await,
+        Err(Error::Attachment(AttachmentError::ChunkAuthentication {
+            index: 2
+        }))
+    ));
+    let mut other_bucket = a.clone();
+    other_bucket.reference.size = 10 * CHUNK as u64;
+    assert!(matches!(
+        save(&mut bob, &other_bucket, &refused).await,
+        Err(Error::Attachment(AttachmentError::Truncated { .. }))
+    ));
+    assert!(listing(&refused).is_empty(), "{:?}", listing(&refused));
+    relay.shutdown().await.unwrap();
+}
