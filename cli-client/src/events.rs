@@ -3,7 +3,9 @@
 
 use std::io::Write;
 
-use hush_client::{DeliveryStatus, Event, EventKind, Sender};
+use std::path::PathBuf;
+
+use hush_client::{Attachment, DeliveryStatus, Event, EventKind, Sender};
 use hush_protocol::Fingerprint;
 
 use crate::display::escape_text;
@@ -46,9 +48,51 @@ pub fn restored_notice(groups: &[String]) -> String {
     line
 }
 
+/// What became of a message's attachment.
+pub enum Saved {
+    /// Saved under this path.
+    File(PathBuf, Attachment),
+    /// Refused (tampered, wrong digest): why.
+    Refused(String, Attachment),
+    /// Not fetched now (relay unreachable, disk error): why; the next `recv` tries again.
+    Later(String, Attachment),
+}
+
+/// The JSON `file` object of a message with an attachment.
+fn file_json(saved: &Saved) -> serde_json::Value {
+    let (a, path, error) = match saved {
+        Saved::File(p, a) => (a, Some(p.display().to_string()), None),
+        Saved::Refused(why, a) | Saved::Later(why, a) => (a, None, Some(why.clone())),
+    };
+    serde_json::json!({
+        "name": a.name(), "size": a.size(), "media_type": a.reference.media_type,
+        "path": path, "error": error,
+    })
+}
+
+/// The human text of a message with an attachment.
+fn file_text(saved: &Saved) -> String {
+    match saved {
+        Saved::File(p, a) => format!("[file] {} ({} bytes)", p.display(), a.size()),
+        Saved::Refused(why, a) => format!("[file] {} refused: {why}", a.name()),
+        Saved::Later(why, a) => format!(
+            "[file] {} not saved yet ({why}); the next recv tries again",
+            a.name()
+        ),
+    }
+}
+
 /// Prints one event (stdout for what the user reads, stderr for warnings and notices).
 pub fn show(e: &Event, json: bool) {
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    show_saved(e, json, None)
+}
+
+/// [`show`], for a message whose attachment `saved` tells about.
+pub fn show_saved(e: &Event, json: bool, saved: Option<&Saved>) {
+    let text = |b: &[u8]| match saved {
+        Some(s) => file_text(s),
+        None => String::from_utf8_lossy(b).into_owned(),
+    };
     let (event, from, group, body) = match &e.kind {
         EventKind::Message { from, body } => ("message", name(from), None, Some(text(body))),
         EventKind::GroupMessage { group, from, body } => {
@@ -97,10 +141,12 @@ pub fn show(e: &Event, json: bool) {
         _ => return,
     };
     if json {
-        println!(
-            "{}",
-            serde_json::json!({"event": event, "from": from, "group": group, "text": body})
-        );
+        let mut v = serde_json::json!({"event": event, "from": from, "group": group, "text": body});
+        if let Some(s) = saved {
+            v["text"] = serde_json::Value::Null;
+            v["file"] = file_json(s);
+        }
+        println!("{v}");
         return;
     }
     // Names are checked aliases or hex fingerprints; the text is the sender's: escaped.

@@ -57,6 +57,13 @@ enum Command {
         /// The message; `-` reads it from standard input (at most 1,000,000 bytes of UTF-8)
         text: String,
     },
+    /// Send a file (up to 2 GiB, encrypted; an interrupted upload resumes when run again)
+    SendFile {
+        /// Contact alias
+        alias: String,
+        /// The file
+        path: PathBuf,
+    },
     /// Show whether a sent message is stored, delivered or expired
     Status {
         /// Envelope id printed by `send`
@@ -67,6 +74,9 @@ enum Command {
         /// Keep listening and print messages as they arrive, for this many seconds
         #[arg(long, value_name = "SECS")]
         wait: Option<u64>,
+        /// Folder where received files are saved (default: HOME/downloads)
+        #[arg(long, value_name = "DIR")]
+        downloads: Option<PathBuf>,
     },
     /// Manage groups
     Group {
@@ -147,6 +157,14 @@ enum GroupCommand {
         /// The message; `-` reads it from standard input (at most 1,000,000 bytes of UTF-8)
         text: String,
     },
+    /// Send a file to a group (up to 2 GiB, encrypted; an interrupted upload resumes when
+    /// run again)
+    SendFile {
+        /// Group name
+        group: String,
+        /// The file
+        path: PathBuf,
+    },
     /// List groups and their members
     List,
 }
@@ -168,7 +186,12 @@ async fn run(cli: Cli) -> Result<()> {
             cmd::send::send(home, &alias, &cmd::message_text(text)?).await
         }
         Command::Status { envelope_id } => cmd::status::status(home, &envelope_id).await,
-        Command::Recv { wait } => cmd::recv::recv(home, wait, cli.json).await,
+        Command::SendFile { alias, path } => {
+            cmd::files::send_file(home, &alias, false, &path).await
+        }
+        Command::Recv { wait, downloads } => {
+            cmd::recv::recv(home, wait, cli.json, downloads.as_deref()).await
+        }
         Command::Group { command } => match command {
             GroupCommand::Create { group } => cmd::group::create(home, &group),
             GroupCommand::Add {
@@ -181,6 +204,9 @@ async fn run(cli: Cli) -> Result<()> {
             }
             GroupCommand::Send { group, text } => {
                 cmd::group::send(home, &group, &cmd::message_text(text)?).await
+            }
+            GroupCommand::SendFile { group, path } => {
+                cmd::files::send_file(home, &group, true, &path).await
             }
             GroupCommand::List => cmd::group::list(home),
         },
