@@ -239,3 +239,151 @@ async fn hostile_names_and_tampered_references() {
     assert!(listing(&refused).is_empty(), "{:?}", listing(&refused));
     relay.shutdown().await.unwrap();
 }
+
+/// Resumption: an upload whose engine was dropped halfway finishes from the relay's durable
+/// offset when the same file is sent again by a reopened engine; a changed file is refused;
+/// a download cut halfway resumes from its partial file, and a damaged partial file is
+/// refused and fetched again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_and_downloads_resume() {
+    use hush_client::Account;
+    use hush_client::store::{KeySource, SqliteStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::relay_config(&dir.path().join("relay"), "127.0.0.1:0".parse().unwrap());
+    cfg.blobs.sync_every_bytes = 128 * 1024;
+    let relay = hush_relay::server::Relay::start(cfg).await.unwrap();
+    let url = relay.url();
+    let db = dir.path().join("alice.db");
+    let key = [7u8; 32];
+    let store = SqliteStore::create_with(&db, KeySource::Key(&key), common::CHEAP).unwrap();
+    let mut alice = engine(store, "Alice", &url);
+    let mut bob = engine(MemoryStore::new(), "Bob", &url);
+    introduce(&mut alice, "alice", &mut bob, "bob");
+    bob.receive().await.unwrap();
+    let files = dir.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let bytes = data(6 * 1024 * 1024 + 3, 42);
+    let path = write(&files, "big.bin", &bytes);
+
+    // The engine stops halfway through the upload (its future is dropped, then the engine).
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut told = false;
+    let mut first = move |p: Progress| {
+        if !told && p.done >= p.total / 2 {
+            told = true;
+            let _ = tx.send(p.done);
+        }
+    };
+    tokio::select! {
+        biased;
+        _ = rx.recv() => {}
+        r = alice.send_file("bob", &path, &mut first) => panic!("the upload finished: {r:?}"),
+    }
+    drop(alice.shutdown().await);
+    let reopen = || {
+        let store = SqliteStore::open(&db, KeySource::Key(&key)).unwrap();
+        Engine::new(Account::open(store).unwrap()).unwrap()
+    };
+    let mut alice = reopen();
+    let pending = alice.pending_uploads().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!((pending[0].to.as_str(), pending[0].group), ("bob", false));
+    assert_eq!(pending[0].size, bytes.len() as u64);
+
+    // A changed file is not resumed (that would reuse the key on other bytes).
+    let mut changed = bytes.clone();
+    changed[10] ^= 1;
+    std::fs::write(&path, &changed).unwrap();
+    assert!(matches!(
+        alice.send_file("bob", &path, &mut |_| {}).await,
+        Err(Error::FileChanged(_))
+    ));
+    assert!(alice.pending_uploads().unwrap().is_empty());
+    std::fs::write(&path, &bytes).unwrap();
+
+    // Interrupted again, then resumed: the second run starts past the first's durable bytes.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut told = false;
+    let mut again = move |p: Progress| {
+        if !told && p.done >= p.total / 2 {
+            told = true;
+            let _ = tx.send(p.done);
+        }
+    };
+    tokio::select! {
+        biased;
+        _ = rx.recv() => {}
+        r = alice.send_file("bob", &path, &mut again) => panic!("the upload finished: {r:?}"),
+    }
+    drop(alice.shutdown().await);
+    let mut alice = reopen();
+    assert_eq!(alice.pending_uploads().unwrap().len(), 1);
+    let mut seen = Vec::new();
+    let out = alice
+        .send_file("bob", &path, &mut |p| seen.push(p))
+        .await
+        .unwrap();
+    assert!(matches!(out.state, OutgoingState::Stored(_)));
+    let total = seen[0].total;
+    assert!(
+        seen[0].done > 0 && seen[0].done < total,
+        "resumed at {} of {total}",
+        seen[0].done
+    );
+    checked_progress(&seen);
+    assert!(alice.pending_uploads().unwrap().is_empty());
+
+    let got = received(&mut bob).await;
+    assert_eq!(got.len(), 1);
+    let a = &got[0];
+
+    // The download is cut halfway: the partial file stays, and the next save resumes it.
+    let downloads = dir.path().join("downloads");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut told = false;
+    let mut cut = move |p: Progress| {
+        if !told && p.done >= p.total / 2 {
+            told = true;
+            let _ = tx.send(p.done);
+        }
+    };
+    tokio::select! {
+        biased;
+        _ = rx.recv() => {}
+        r = bob.save_attachment(a, &downloads, &mut cut) => panic!("the download finished: {r:?}"),
+    }
+    let partial: Vec<String> = listing(&downloads);
+    assert_eq!(partial.len(), 1, "{partial:?}");
+    assert!(partial[0].starts_with(".hush-") && partial[0].ends_with(".blob.part"));
+    let part_len = std::fs::metadata(downloads.join(&partial[0]))
+        .unwrap()
+        .len();
+    assert!(part_len > 0 && part_len < total, "{part_len}");
+    let mut seen = Vec::new();
+    let saved = bob
+        .save_attachment(a, &downloads, &mut |p| seen.push(p))
+        .await
+        .unwrap();
+    assert_eq!(seen[0].done, part_len);
+    assert!(std::fs::read(&saved).unwrap() == bytes);
+    assert_eq!(listing(&downloads), vec!["big.bin".to_string()]);
+
+    // A damaged partial file is refused whole, removed, and the next save starts afresh.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let part = other.join(&partial[0]);
+    let mut damaged = vec![0u8; 100_000];
+    damaged[5] = 1;
+    std::fs::write(&part, &damaged).unwrap();
+    assert!(matches!(
+        bob.save_attachment(a, &other, &mut |_| {}).await,
+        Err(Error::Attachment(AttachmentError::ChunkAuthentication {
+            index: 0
+        }))
+    ));
+    assert!(listing(&other).is_empty());
+    let saved = bob.save_attachment(a, &other, &mut |_| {}).await.unwrap();
+    assert!(std::fs::read(&saved).unwrap() == bytes);
+    relay.shutdown().await.unwrap();
+}

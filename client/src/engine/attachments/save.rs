@@ -2,7 +2,7 @@
 //! directory (resuming from what it holds), then decrypt and check it into a fresh file.
 
 use super::files::{decrypt_file, file_err};
-use super::progress::{Counting, Progress};
+use super::progress::{Counting, InPlaceFile, Progress};
 use crate::content::Attachment;
 use crate::engine::Engine;
 use crate::error::Error;
@@ -70,7 +70,7 @@ impl<S: Store> Engine<S> {
                 .append(true)
                 .open(&part)
                 .map_err(file_err("writing", &part))?;
-            let mut file = tokio::fs::File::from_std(file);
+            let mut file = InPlaceFile(file);
             progress(Progress { done: have, total });
             let writer = Counting {
                 inner: &mut file,
@@ -79,7 +79,7 @@ impl<S: Store> Engine<S> {
                 progress: &mut *progress,
             };
             client.download_blob(&r.blob_id, have, writer).await?;
-            file.sync_all().await.map_err(file_err("writing", &part))?;
+            file.0.sync_all().map_err(file_err("writing", &part))?;
         }
         progress(Progress { done: total, total });
         let (dir, name) = (dir.to_path_buf(), r.name.clone());
