@@ -158,7 +158,10 @@ pub fn open(dir: &Path) -> Result<Opened> {
     let store = SqliteStore::open(&path, KeySource::Passphrase(passphrase.as_bytes()))
         .map_err(|e| store_error(&path, e))?;
     let account = Account::open(store).cli()?;
-    let engine = Engine::with_options(account, crate::net::options()).cli()?;
+    // Files being sent wait encrypted in the home, not in a possibly memory-backed /tmp.
+    let engine = Engine::with_options(account, crate::net::options())
+        .cli()?
+        .with_temp_dir(home.dir().join("tmp"));
     Ok(Opened {
         home,
         engine,

@@ -107,6 +107,12 @@ fn files_to_a_contact_and_a_group_land_in_downloads() {
     assert_eq!(Path::new(path), downloads.join("report (1).pdf"));
     assert_eq!(std::fs::read(path).unwrap(), report);
 
+    // The encrypted copies waited in the home's tmp folder, and are gone.
+    assert_eq!(
+        std::fs::read_dir(alice.home.join("tmp")).unwrap().count(),
+        0
+    );
+
     // Mistakes fail cleanly, before anything is uploaded.
     let line = alice.fails(&[
         "send-file",

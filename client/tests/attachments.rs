@@ -281,9 +281,12 @@ async fn uploads_and_downloads_resume() {
         r = alice.send_file("bob", &path, &mut first) => panic!("the upload finished: {r:?}"),
     }
     drop(alice.shutdown().await);
+    let tmp = dir.path().join("tmp");
     let reopen = || {
         let store = SqliteStore::open(&db, KeySource::Key(&key)).unwrap();
-        Engine::new(Account::open(store).unwrap()).unwrap()
+        Engine::new(Account::open(store).unwrap())
+            .unwrap()
+            .with_temp_dir(&tmp)
     };
     let mut alice = reopen();
     let pending = alice.pending_uploads().unwrap();
@@ -333,6 +336,8 @@ async fn uploads_and_downloads_resume() {
     );
     checked_progress(&seen);
     assert!(alice.pending_uploads().unwrap().is_empty());
+    // The encrypted copy waited in the engine's temporary folder and is gone.
+    assert!(tmp.is_dir() && listing(&tmp).is_empty());
 
     let got = received(&mut bob).await;
     assert_eq!(got.len(), 1);

@@ -60,6 +60,9 @@ pub struct Engine<S: Store> {
     /// Relays an outbox retry found unreachable: (not before, Unix ms; last delay, ms).
     /// Background retries (from `receive`) skip them until then; `flush_outbox` does not.
     pub(crate) backoff: HashMap<String, (u64, u64)>,
+    /// Where the ciphertext of a file being sent waits ([`Engine::with_temp_dir`]; `None`:
+    /// the system's temporary folder).
+    pub(crate) temp_dir: Option<std::path::PathBuf>,
 }
 
 /// A source of the current time, Unix ms.
@@ -97,6 +100,7 @@ impl<S: Store> Engine<S> {
             rng: StdRng::from_rng(&mut rand::rng()),
             clock: Arc::new(hush_relay_client::wire::types::now_ms),
             backoff: HashMap::new(),
+            temp_dir: None,
         };
         engine.unreported = engine.not_handed_out()?;
         Ok(engine)
@@ -117,6 +121,14 @@ impl<S: Store> Engine<S> {
     /// tests that must repeat exactly. Never in an app (every key would be predictable).
     pub fn with_rng_seed(mut self, seed: [u8; 32]) -> Self {
         self.rng = StdRng::from_seed(seed);
+        self
+    }
+
+    /// The engine with `dir` (created when needed) as the folder where the encrypted copy of
+    /// a file being sent waits while it uploads, instead of the system's temporary folder
+    /// (which may be memory-backed, and too small for large files).
+    pub fn with_temp_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.temp_dir = Some(dir.into());
         self
     }
 

@@ -21,14 +21,20 @@ pub(crate) fn file_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::
     move |source| Error::File { what, path, source }
 }
 
-/// Encrypts `path` under `key` into a new temporary file (the blob: chunks and padding),
-/// holding one chunk of plaintext at a time.
+/// Encrypts `path` under `key` into a new temporary file in `temp_dir` (else the system's
+/// temporary folder): the blob, chunks and padding, holding one chunk of plaintext at a time.
 pub(crate) fn encrypt_file(
     path: &Path,
     key: &AttachmentKey,
+    temp_dir: Option<&Path>,
 ) -> Result<(NamedTempFile, Finished), Error> {
     let mut input = File::open(path).map_err(file_err("reading", path))?;
-    let mut tmp = NamedTempFile::new().map_err(file_err("creating", &std::env::temp_dir()))?;
+    let temp_dir = temp_dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
+    std::fs::create_dir_all(&temp_dir).map_err(file_err("creating", &temp_dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".hush-upload-")
+        .tempfile_in(&temp_dir)
+        .map_err(file_err("creating", &temp_dir))?;
     let tmp_path = tmp.path().to_path_buf();
     let out = tmp.as_file_mut();
     let mut enc = Encryptor::new(key);

@@ -150,8 +150,8 @@ impl<S: Store> Engine<S> {
             None => AttachmentKey::generate(&mut self.child_rng()),
         };
         let (tmp, done) = {
-            let (p, k) = (path.clone(), key.clone());
-            tokio::task::spawn_blocking(move || encrypt_file(&p, &k))
+            let (p, k, t) = (path.clone(), key.clone(), self.temp_dir.clone());
+            tokio::task::spawn_blocking(move || encrypt_file(&p, &k, t.as_deref()))
                 .await
                 .map_err(|e| file_err("encrypting", &path)(std::io::Error::other(e)))??
         };
