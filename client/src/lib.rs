@@ -25,6 +25,13 @@
 //!   reads every group's log too. A commit that loses its epoch to another member's is made
 //!   again on the new epoch.
 //!
+//! * attachments: [`Engine::send_file`] and [`Engine::send_file_to_group`] encrypt a file
+//!   (streaming, one 64 KiB chunk at a time), upload it to the home relay's blob store and
+//!   send its reference as an ordinary message; [`EventKind::attachment`] reads it from an
+//!   event and [`Engine::save_attachment`] downloads, checks and decrypts it into a folder
+//!   under a fresh, safe name. Both transfers resume after an interruption
+//!   ([`Engine::pending_uploads`]).
+//!
 //! * live delivery ([`Engine::next_events`]), rollback detection ([`EventKind::Restored`]),
 //!   identity-change notices, delivery reports for queued messages, signed-prekey
 //!   rotation; time and randomness injectable ([`Engine::with_clock`],
