@@ -63,6 +63,8 @@ pub struct Engine<S: Store> {
     /// Where the ciphertext of a file being sent waits ([`Engine::with_temp_dir`]; `None`:
     /// the system's temporary folder).
     pub(crate) temp_dir: Option<std::path::PathBuf>,
+    /// When a receive last swept expired `seen` records (Unix ms; `None`: not yet).
+    pub(crate) seen_swept_at_ms: Option<u64>,
 }
 
 /// A source of the current time, Unix ms.
@@ -94,6 +96,7 @@ impl<S: Store> Engine<S> {
             clients: HashMap::new(),
             options,
             unreported: Vec::new(),
+            seen_swept_at_ms: None,
             lost_commits: 0,
             generation_checked: false,
             live: None,

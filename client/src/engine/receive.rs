@@ -22,6 +22,11 @@ const MAX_PAGES: usize = 10_000;
 /// How long an envelope id is remembered after it was processed, beyond the relay's TTL: a
 /// redelivery after a crash between saving and acknowledging is skipped.
 const SEEN_MARGIN_MS: u64 = 24 * 3600 * 1000;
+/// How often a receive sweeps expired `seen` records at most: the sweep reads the whole
+/// table, which holds every message of the last days, so doing it on every receive would
+/// make a receive cost grow with the history (records outlive their expiry by this much at
+/// most, next to the days they are kept).
+const SEEN_SWEEP_INTERVAL_MS: u64 = 3600 * 1000;
 
 impl<S: Store> Engine<S> {
     /// Reads our mailbox to its end, then the log of every group we are in, and returns what
@@ -49,7 +54,7 @@ impl<S: Store> Engine<S> {
         self.sync_groups().await?;
         let out = self.hand_out()?;
         let ttl_ms = self.client(&url).await?.info().ttl_seconds * 1000;
-        self.forget_seen(ttl_ms + SEEN_MARGIN_MS)?;
+        self.forget_seen_if_due(ttl_ms + SEEN_MARGIN_MS)?;
         if let Some(stock) = stock {
             self.replenish(&url, &mailbox, &stock).await?;
         }
@@ -337,6 +342,20 @@ impl<S: Store> Engine<S> {
             from: self.sender(&c.sender, card)?,
             body: plaintext,
         }))
+    }
+
+    /// [`Engine::forget_seen`] on the first receive of this engine, then once per
+    /// [`SEEN_SWEEP_INTERVAL_MS`].
+    fn forget_seen_if_due(&mut self, keep_ms: u64) -> Result<(), Error> {
+        let now = self.now_ms();
+        if let Some(last) = self.seen_swept_at_ms
+            && now.saturating_sub(last) < SEEN_SWEEP_INTERVAL_MS
+        {
+            return Ok(());
+        }
+        self.forget_seen(keep_ms)?;
+        self.seen_swept_at_ms = Some(now);
+        Ok(())
     }
 
     /// Forgets processed envelope ids older than `keep_ms`.
