@@ -35,6 +35,24 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
+/// Starts sending `path` to `bob` and drops the upload (its future) once half of it is
+/// through.
+async fn stop_upload_halfway<S: Store>(alice: &mut Engine<S>, path: &Path) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut told = false;
+    let mut progress = move |p: Progress| {
+        if !told && p.done >= p.total / 2 {
+            told = true;
+            let _ = tx.send(p.done);
+        }
+    };
+    tokio::select! {
+        biased;
+        _ = rx.recv() => {}
+        r = alice.send_file("bob", path, &mut progress) => panic!("the upload finished: {r:?}"),
+    }
+}
+
 /// Sends `bytes` as `name` with `send` and checks the progress reports.
 fn checked_progress(seen: &[Progress]) {
     let last = seen.last().expect("progress reported");
@@ -267,19 +285,7 @@ async fn uploads_and_downloads_resume() {
     let path = write(&files, "big.bin", &bytes);
 
     // The engine stops halfway through the upload (its future is dropped, then the engine).
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut told = false;
-    let mut first = move |p: Progress| {
-        if !told && p.done >= p.total / 2 {
-            told = true;
-            let _ = tx.send(p.done);
-        }
-    };
-    tokio::select! {
-        biased;
-        _ = rx.recv() => {}
-        r = alice.send_file("bob", &path, &mut first) => panic!("the upload finished: {r:?}"),
-    }
+    stop_upload_halfway(&mut alice, &path).await;
     drop(alice.shutdown().await);
     let tmp = dir.path().join("tmp");
     let reopen = || {
@@ -306,19 +312,7 @@ async fn uploads_and_downloads_resume() {
     std::fs::write(&path, &bytes).unwrap();
 
     // Interrupted again, then resumed: the second run starts past the first's durable bytes.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut told = false;
-    let mut again = move |p: Progress| {
-        if !told && p.done >= p.total / 2 {
-            told = true;
-            let _ = tx.send(p.done);
-        }
-    };
-    tokio::select! {
-        biased;
-        _ = rx.recv() => {}
-        r = alice.send_file("bob", &path, &mut again) => panic!("the upload finished: {r:?}"),
-    }
+    stop_upload_halfway(&mut alice, &path).await;
     drop(alice.shutdown().await);
     let mut alice = reopen();
     assert_eq!(alice.pending_uploads().unwrap().len(), 1);

@@ -8,19 +8,16 @@
 //! localhost); see `tests/common/pg.rs`.
 
 mod common;
+mod opsbin;
 #[path = "common/pg.rs"]
 mod pg;
 
 use common::key;
 use hush_relay::storage::{PgStorage, StorageError};
-use hush_relay_client::{Client, EnvelopeId, RelayUrl};
-use std::io::{BufRead, BufReader};
+use hush_relay_client::{Client, EnvelopeId};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const BIN: &str = env!("CARGO_BIN_EXE_hush-relay");
 
 async fn within<T>(secs: u64, f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(secs), f)
@@ -212,56 +209,6 @@ async fn a_server_without_tls_is_refused_under_require() {
     );
 }
 
-/// A relay process; killed when dropped.
-struct Node {
-    child: Child,
-    url: RelayUrl,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `hush-relay` with `args` and waits (bounded) for its listen line.
-fn node(args: &[&std::ffi::OsStr]) -> Node {
-    let dir = tempfile::tempdir().unwrap();
-    let log = std::fs::File::create(dir.path().join("relay.log")).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--data"])
-        .arg(dir.path().join("data"))
-        .args(["--log", "hush_relay=info"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
-    match line.trim().strip_prefix("hush-relay listening on ") {
-        Some(u) => Node {
-            url: u.parse().expect("a hush:// URL"),
-            child,
-            _dir: dir,
-        },
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            let log = std::fs::read_to_string(dir.path().join("relay.log")).unwrap_or_default();
-            panic!("the relay did not start: {line:?}\n{log}");
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_serves_a_send_over_a_verified_tls_database_connection() {
     let Some((db, ca)) = setup("tls_relay").await else {
@@ -269,14 +216,22 @@ async fn a_relay_serves_a_send_over_a_verified_tls_database_connection() {
     };
     // verify-full by default: the CA comes from --storage-ca and the URL names no sslmode.
     let storage = db.url_as("tls-node").replace("@127.0.0.1:", "@localhost:");
-    let n = node(&[
-        "--storage".as_ref(),
-        storage.as_ref(),
-        "--storage-pool-size".as_ref(),
-        "2".as_ref(),
-        "--storage-ca".as_ref(),
-        ca.as_os_str(),
-    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca.to_str().expect("a UTF-8 path");
+    let n = opsbin::start(
+        opsbin::relay(&["--listen", "127.0.0.1:0", "--log", "hush_relay=info"])
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .args([
+                "--storage",
+                &storage,
+                "--storage-pool-size",
+                "2",
+                "--storage-ca",
+                ca,
+            ]),
+        &dir.path().join("relay.log"),
+    );
     within(60, async {
         let owner = Client::connect(&n.url).await.expect("client connects");
         let addr = owner.authenticate(&key(1)).await.unwrap();
