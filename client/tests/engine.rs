@@ -332,3 +332,36 @@ async fn an_unreachable_relay_is_retried_with_backoff() {
     other.shutdown().await.unwrap();
     home.shutdown().await.unwrap();
 }
+
+/// A sent message's relay says what became of it, receipts verified: stored, then
+/// delivered once the recipient read it; an envelope it never stored is `NOT_FOUND`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_says_what_became_of_a_sent_message() {
+    use hush_relay_client::{EnvelopeId, ErrorCode, Status};
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(&dir.path().join("relay")).await;
+    let url = r.url();
+    let mut alice = engine(MemoryStore::new(), "Alice", &url);
+    let mut bob = engine(MemoryStore::new(), "Bob", &url);
+    introduce(&mut alice, "alice", &mut bob, "bob");
+    bob.receive().await.unwrap();
+    let o = alice.send("bob", b"did you get it?").await.unwrap();
+    let sent = alice.sent_message(&o.envelope_id).unwrap().expect("sent");
+    assert_eq!(sent.to, "bob");
+    let before = sent.ask_relay(&o.envelope_id, quick()).await.unwrap();
+    assert!(matches!(before.report.status, Status::Stored), "{before:?}");
+    assert_eq!(before.report.stored.stored_at_ms, sent.stored_at_ms);
+    assert!(before.ttl_ms > 0 && before.now_ms >= sent.stored_at_ms);
+    bob.receive().await.unwrap();
+    let after = sent.ask_relay(&o.envelope_id, quick()).await.unwrap();
+    match after.report.status {
+        Status::Delivered(d) => assert!(d.delivered_at_ms >= sent.stored_at_ms),
+        other => panic!("not delivered: {other:?}"),
+    }
+    let unknown = EnvelopeId::new(vec![0xAB; 16]).unwrap();
+    match sent.ask_relay(&unknown, quick()).await {
+        Err(Error::Relay(e)) => assert_eq!(e.relay_code(), Some(ErrorCode::NotFound)),
+        other => panic!("expected NOT_FOUND: {other:?}"),
+    }
+    r.shutdown().await.unwrap();
+}

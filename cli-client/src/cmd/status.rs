@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
+use hush_client::{Error, RelayStatus};
 use hush_relay_client::EnvelopeId;
 use hush_relay_client::ErrorCode;
 use hush_relay_client::Status;
@@ -52,35 +53,36 @@ pub async fn status(dir: &Path, id: &str) -> Result<()> {
     };
     // Other commands may use the home while the relay answers.
     drop(o);
-    let relay = sent
-        .relay
-        .parse()
-        .map_err(|e| anyhow!("stored relay URL is invalid: {e}"))?;
-    let client = net::connect(&relay).await?;
-    let now = client.info().server_time_ms;
-    let ttl_ms = client.info().ttl_seconds.saturating_mul(1000);
-    let report = client.status(&eid).await.map_err(|e| match e.relay_code() {
-        Some(ErrorCode::NotFound) => {
+    let answer = sent.ask_relay(&eid, net::options()).await;
+    let RelayStatus {
+        now_ms: now,
+        ttl_ms,
+        report,
+    } = match answer {
+        Ok(a) => a,
+        Err(Error::Relay(e)) if e.relay_code() == Some(ErrorCode::NotFound) => {
             let when = if sent.stored_at_ms > 0 {
                 format!(
                     " (sent {}, {} ago)",
                     rfc3339(sent.stored_at_ms),
-                    coarse(now.saturating_sub(sent.stored_at_ms))
+                    coarse(now_ms().saturating_sub(sent.stored_at_ms))
                 )
             } else {
                 String::new()
             };
-            fail(
+            return Err(fail(
                 Failure::NotFound,
                 format!(
                     "the relay does not know envelope {id}{when}: never stored, or delivered or \
                      expired long enough ago that the relay forgot it"
                 ),
-            )
+            ));
         }
-        _ => net::err("cannot get the status")(e),
-    })?;
-    client.close().await;
+        Err(Error::Relay(e)) if !crate::errors::unreachable(&e) => {
+            return Err(net::err("cannot get the status")(e));
+        }
+        Err(e) => return Err(crate::errors::engine(e)),
+    };
     let stored = report.stored.stored_at_ms;
     let mut v = json!({
         "envelope_id": id,
@@ -121,4 +123,12 @@ pub async fn status(dir: &Path, id: &str) -> Result<()> {
     };
     emit(human, v);
     Ok(())
+}
+
+/// This machine's clock, Unix ms (for "sent … ago" when the relay did not answer with its own).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

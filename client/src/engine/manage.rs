@@ -12,7 +12,7 @@ use crate::records::SentRecord;
 use crate::store::{Batch, Store, Table};
 use hush_protocol::IdentityPublicKey;
 use hush_protocol::group::GroupClient;
-use hush_relay_client::EnvelopeId;
+use hush_relay_client::{Client, ClientOptions, EnvelopeId, RelayUrl, StatusReport};
 use prost::Message;
 
 /// A message the relay stored (or a group's relay appended), as the engine remembers it.
@@ -24,6 +24,45 @@ pub struct SentMessage {
     pub to: String,
     /// When the relay stored it (its receipt's time), Unix ms; 0 when unknown.
     pub stored_at_ms: u64,
+}
+
+/// What the relay that stored a message says of it now ([`SentMessage::ask_relay`]).
+#[derive(Debug, Clone)]
+pub struct RelayStatus {
+    /// The relay's clock when it answered, Unix ms.
+    pub now_ms: u64,
+    /// How long the relay keeps an envelope nobody reads, ms.
+    pub ttl_ms: u64,
+    /// Its answer, receipts verified: stored, delivered (with the recipient's receipt) or
+    /// expired.
+    pub report: StatusReport,
+}
+
+impl SentMessage {
+    /// Asks the relay that stored this message (envelope `id`) what became of it. It needs
+    /// no engine, so an app can let others use its store while the relay answers. A relay
+    /// that no longer knows the envelope (never stored there, or delivered or expired long
+    /// enough ago that it forgot it) answers [`Error::Relay`] with the code `NOT_FOUND`.
+    pub async fn ask_relay(
+        &self,
+        id: &EnvelopeId,
+        options: ClientOptions,
+    ) -> Result<RelayStatus, Error> {
+        let url: RelayUrl = self
+            .relay
+            .parse()
+            .map_err(|_| Error::Corrupt("sent message relay URL"))?;
+        let client = Client::connect_with(&url, options).await?;
+        let now_ms = client.info().server_time_ms;
+        let ttl_ms = client.info().ttl_seconds.saturating_mul(1000);
+        let report = client.status(id).await;
+        client.close().await;
+        Ok(RelayStatus {
+            now_ms,
+            ttl_ms,
+            report: report?,
+        })
+    }
 }
 
 impl<S: Store> Engine<S> {

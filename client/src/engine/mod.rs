@@ -17,7 +17,7 @@ mod stock;
 pub use attachments::safe_file_name;
 pub use attachments::{PendingUpload, Progress, ProgressFn};
 pub use groups::{Group, GroupStatus, MAX_ADD, MAX_COMMIT_ROUNDS, Member};
-pub use manage::SentMessage;
+pub use manage::{RelayStatus, SentMessage};
 pub use outbox::{Outgoing, OutgoingState};
 
 use crate::account::{Account, PREKEYS};
