@@ -1,10 +1,9 @@
-//! Talking to relays: connecting with a bounded wait and clear errors.
+//! Talking to relays: connection options with a bounded wait, and clear errors.
 
 use crate::exit::{Failure, fail};
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
-use hush_relay_client::{Client, RelayUrl};
+use anyhow::anyhow;
 use hush_relay_client::{ClientError, ClientOptions};
 
 /// Environment variable: seconds to wait for a relay to answer a connection (default 10).
@@ -28,25 +27,6 @@ pub fn options() -> ClientOptions {
         keep_alive: (wait / 3).clamp(Duration::from_millis(500), Duration::from_secs(5)),
         idle_timeout: wait,
         ..ClientOptions::default()
-    }
-}
-
-/// Connects to `url`; "unreachable" if it does not answer in time.
-pub async fn connect(url: &RelayUrl) -> Result<Client> {
-    let wait = connect_timeout();
-    match tokio::time::timeout(wait, Client::connect_with(url, options())).await {
-        Err(_) => Err(fail(
-            Failure::Unreachable,
-            format!(
-                "relay {url} is unreachable (no answer within {} s)",
-                wait.as_secs()
-            ),
-        )),
-        Ok(Err(e)) => Err(fail(
-            Failure::Unreachable,
-            format!("relay {url} is unreachable: {}", describe(&e)),
-        )),
-        Ok(Ok(c)) => Ok(c),
     }
 }
 

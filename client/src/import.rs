@@ -18,7 +18,7 @@ use crate::{GroupStatus, check_name};
 use hush_protocol::directory::DirectorySecret;
 use hush_protocol::group::{GroupClient, GroupConfig};
 use hush_protocol::{CryptoRng, IdentityKeyPair, PreKeyStore, Session};
-use hush_relay_client::{EnvelopeId, RelayUrl};
+use hush_relay_client::{Client, ClientOptions, EnvelopeId, RelayUrl};
 use prost::Message;
 use std::collections::HashSet;
 use zeroize::Zeroizing;
@@ -59,6 +59,25 @@ pub struct Import {
     /// Events not shown to the user yet (messages read while doing something else): the
     /// engine's next [`crate::Engine::receive`] returns them.
     pub events: Vec<EventKind>,
+}
+
+impl Import {
+    /// Sets [`Import::generation`] to what the home relay holds now (opening the mailbox
+    /// with the imported key): a backup made earlier carries an older one, and an account
+    /// restored from it starts from the relay's, so its next send moves past every copy
+    /// that ran since (`spec/client.md` §6).
+    pub async fn read_generation(&mut self, options: ClientOptions) -> Result<(), Error> {
+        let client = Client::connect_with(&self.relay, options).await?;
+        let key = ed25519_dalek::SigningKey::from_bytes(&self.mailbox_key);
+        let read = async {
+            let mailbox = client.authenticate(&key).await?;
+            client.generation(&mailbox).await
+        }
+        .await;
+        client.close().await;
+        self.generation = read?;
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Import {

@@ -222,17 +222,15 @@ pub async fn restore(dir: &Path, file: &Path, force: bool) -> Result<()> {
     let n_contacts = import.contacts.len();
     let n_groups = import.groups.len();
     // Start from the relay's generation: the next send advances it.
-    let client = net::connect(&import.relay).await?;
-    let key = ed25519_dalek::SigningKey::from_bytes(&import.mailbox_key);
-    let mailbox = client
-        .authenticate(&key)
+    import
+        .read_generation(net::options())
         .await
-        .map_err(net::err("cannot open our mailbox on the relay"))?;
-    import.generation = client
-        .generation(&mailbox)
-        .await
-        .map_err(net::err("cannot read the state generation on the relay"))?;
-    client.close().await;
+        .map_err(|e| match e {
+            hush_client::Error::Relay(c) if !crate::errors::unreachable(&c) => {
+                net::err("cannot read the state generation on the relay")(c)
+            }
+            other => crate::errors::engine(other),
+        })?;
     home.remove_new_state()?;
     let new = home.new_state_path();
     let made = (|| -> Result<()> {
