@@ -35,6 +35,24 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
+/// A relay in `dir`, and Alice and Bob (memory stores) as each other's contacts, Bob's keys
+/// published.
+async fn alice_and_bob(
+    dir: &Path,
+) -> (
+    hush_relay::server::RelayHandle,
+    Engine<MemoryStore>,
+    Engine<MemoryStore>,
+) {
+    let relay = relay(&dir.join("relay")).await;
+    let url = relay.url();
+    let mut alice = engine(MemoryStore::new(), "Alice", &url);
+    let mut bob = engine(MemoryStore::new(), "Bob", &url);
+    introduce(&mut alice, "alice", &mut bob, "bob");
+    bob.receive().await.unwrap();
+    (relay, alice, bob)
+}
+
 /// Starts sending `path` to `bob` and drops the upload (its future) once half of it is
 /// through.
 async fn stop_upload_halfway<S: Store>(alice: &mut Engine<S>, path: &Path) {
@@ -85,12 +103,8 @@ const SIZES: [usize; 6] = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * 1024 * 1024 + 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_to_one_round_trips_at_chunk_edges() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay(&dir.path().join("relay")).await;
+    let (relay, mut alice, mut bob) = alice_and_bob(dir.path()).await;
     let url = relay.url();
-    let mut alice = engine(MemoryStore::new(), "Alice", &url);
-    let mut bob = engine(MemoryStore::new(), "Bob", &url);
-    introduce(&mut alice, "alice", &mut bob, "bob");
-    bob.receive().await.unwrap();
     let files = dir.path().join("files");
     let downloads = dir.path().join("downloads");
     std::fs::create_dir_all(&files).unwrap();
@@ -126,12 +140,7 @@ async fn one_to_one_round_trips_at_chunk_edges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_round_trips_and_existing_files_are_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay(&dir.path().join("relay")).await;
-    let url = relay.url();
-    let mut alice = engine(MemoryStore::new(), "Alice", &url);
-    let mut bob = engine(MemoryStore::new(), "Bob", &url);
-    introduce(&mut alice, "alice", &mut bob, "bob");
-    bob.receive().await.unwrap();
+    let (relay, mut alice, mut bob) = alice_and_bob(dir.path()).await;
     alice.create_group("team").unwrap();
     alice.add_members("team", &["bob"]).await.unwrap();
     let files = dir.path().join("files");
@@ -175,12 +184,7 @@ async fn group_round_trips_and_existing_files_are_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_names_and_tampered_references() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay(&dir.path().join("relay")).await;
-    let url = relay.url();
-    let mut alice = engine(MemoryStore::new(), "Alice", &url);
-    let mut bob = engine(MemoryStore::new(), "Bob", &url);
-    introduce(&mut alice, "alice", &mut bob, "bob");
-    bob.receive().await.unwrap();
+    let (relay, mut alice, mut bob) = alice_and_bob(dir.path()).await;
     let files = dir.path().join("files");
     std::fs::create_dir_all(&files).unwrap();
     let bytes = data(CHUNK * 2 + 5, 7);

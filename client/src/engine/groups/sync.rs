@@ -11,13 +11,16 @@ use crate::store::{Batch, Store, Table};
 use futures_util::future::join_all;
 use hush_protocol::IdentityPublicKey;
 use hush_protocol::group::{GroupEvent, GroupId, GroupInvitation};
-use hush_relay_client::{GroupEntry, GroupFetchResult, RelayUrl};
+use hush_relay_client::{GroupEntry, GroupFetchResult, GroupId as LogId, RelayUrl};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use zeroize::Zeroizing;
 
 /// Pages of a group log read per sync at most.
 const MAX_PAGES: usize = 10_000;
+
+/// A log to read a first page of: its index in the groups read, its id, the cursor.
+type ToFetch = (usize, LogId, u64);
 
 /// Group log fetches a receive keeps in flight on one connection at most.
 const PREFETCH: usize = 32;
@@ -69,35 +72,30 @@ impl<S: Store> Engine<S> {
         groups: &[(String, GroupRecord)],
     ) -> Vec<Option<(u64, GroupFetchResult)>> {
         let mut out: Vec<Option<(u64, GroupFetchResult)>> = vec![None; groups.len()];
-        // Which groups each relay holds the log of.
-        let mut by_relay: HashMap<String, (RelayUrl, Vec<usize>)> = HashMap::new();
+        let mut by_relay: HashMap<String, (RelayUrl, Vec<ToFetch>)> = HashMap::new();
         for (i, (_, rec)) in groups.iter().enumerate() {
             if rec.pending.is_some() {
                 continue;
             }
-            if let Ok((relay, _)) = log_of(rec) {
+            if let Ok((relay, log)) = log_of(rec) {
                 by_relay
                     .entry(relay.to_string())
                     .or_insert_with(|| (relay, Vec::new()))
                     .1
-                    .push(i);
+                    .push((i, log, rec.cursor));
             }
         }
-        for (relay, indices) in by_relay.into_values() {
+        for (relay, logs) in by_relay.into_values() {
             let Ok(client) = self.client(&relay).await else {
                 continue;
             };
-            for chunk in indices.chunks(PREFETCH) {
-                let fetches = chunk.iter().map(|&i| {
-                    let rec = &groups[i].1;
-                    async move {
-                        let (_, log) = log_of(rec).ok()?;
-                        let page = client.group_fetch(&log, rec.cursor, 0).await.ok()?;
-                        Some((rec.cursor, page))
-                    }
+            for chunk in logs.chunks(PREFETCH) {
+                let fetches = chunk.iter().map(|(_, log, cursor)| async move {
+                    let page = client.group_fetch(log, *cursor, 0).await.ok()?;
+                    Some((*cursor, page))
                 });
-                for (&i, page) in chunk.iter().zip(join_all(fetches).await) {
-                    out[i] = page;
+                for ((i, _, _), page) in chunk.iter().zip(join_all(fetches).await) {
+                    out[*i] = page;
                 }
             }
         }
