@@ -9,6 +9,7 @@
 //! `mqtt` feature against an MQTT broker such as Mosquitto (`--mqtt`, QoS 1).
 //! The last line of `--json` output is one JSON object. Only loopback targets are accepted.
 
+mod blob;
 mod drive;
 mod hush;
 mod idle;
@@ -134,6 +135,25 @@ struct Args {
     /// Seconds to wait, after sending stops, for retries and outstanding deliveries
     #[arg(long, value_name = "SECS", default_value_t = 15.0)]
     drain: f64,
+
+    /// Instead of the load: move one blob of BYTES through the relay's blob store (upload,
+    /// download, and an upload cut off halfway then resumed) and the same bytes over a plain
+    /// quinn stream, --rounds times, and report throughput ratios and peak memory
+    #[arg(long, value_name = "BYTES")]
+    blob_bytes: Option<u64>,
+
+    /// Rounds of the --blob-bytes comparison
+    #[arg(long, value_name = "N", default_value_t = 3, requires = "blob_bytes")]
+    rounds: usize,
+
+    /// Folder for the --blob-bytes scratch files (source, copy, the plain server's file)
+    /// [default: the system's temporary folder]
+    #[arg(long, value_name = "DIR", requires = "blob_bytes")]
+    blob_dir: Option<std::path::PathBuf>,
+
+    /// Internal: serve as the plain quinn server of --blob-bytes, files in DIR
+    #[arg(long, value_name = "DIR", hide = true)]
+    quinn_sink: Option<std::path::PathBuf>,
 }
 
 /// The validated workload.
@@ -483,6 +503,21 @@ fn other_target(args: &Args) -> bool {
 
 async fn run() -> Result<bool> {
     let args = Args::parse();
+    if let Some(dir) = &args.quinn_sink {
+        blob::sink_main(dir.clone()).await?;
+        return Ok(true);
+    }
+    if let Some(n) = args.blob_bytes {
+        if !(1..=blob::MAX_BLOB_BYTES).contains(&n) {
+            bail!("--blob-bytes must be 1..={}", blob::MAX_BLOB_BYTES);
+        }
+        if !(1..=blob::MAX_ROUNDS).contains(&args.rounds) {
+            bail!("--rounds must be 1..={}", blob::MAX_ROUNDS);
+        }
+        if args.crash_every.is_some() || args.idle_connections.is_some() || other_target(&args) {
+            bail!("--blob-bytes goes with --relay or --relay-cmd only");
+        }
+    }
     let load = args.load()?;
     if args.crash_every.is_some() && args.idle_connections.is_some() {
         bail!("--crash-every and --idle-connections do not go together");
@@ -538,6 +573,14 @@ async fn run() -> Result<bool> {
         if let Some(k) = args.idle_connections {
             return idle_report(&args, &url, k, &process, load.duration).await;
         }
+        if let Some(n) = args.blob_bytes {
+            let pid = process.as_ref().and_then(|p| p.pid()).or(args.relay_pid);
+            let v = blob::run(&url, pid, n, args.rounds, args.blob_dir.clone()).await?;
+            if !args.json {
+                blob::print_text(&v);
+            }
+            return Ok(v);
+        }
         let o = hush::run(url, &load, process.as_mut(), args.relay_pid).await?;
         Ok(report("hush", &load, &o))
     }
@@ -552,7 +595,7 @@ async fn run() -> Result<bool> {
 fn finish(args: &Args, load: &Load, v: serde_json::Value) -> Result<bool> {
     if args.json {
         println!("{v}");
-    } else if v.get("idle_connections").is_none() {
+    } else if v.get("idle_connections").is_none() && v.get("blob_bytes").is_none() {
         print_text(&v); // the idle report printed its own text
     }
     let bad = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0) > 0;

@@ -134,3 +134,89 @@ fn files_to_a_contact_and_a_group_land_in_downloads() {
     ]);
     assert!(line.contains("nope"), "{line}");
 }
+
+/// The `.part` (uploading) and `.meta` files of the relay's blob store.
+fn blob_files(relay_data: &Path, ext: &str) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(relay_data.join("blobs"))
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == ext))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_send_file_killed_halfway_resumes_on_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let Pair { relay, alice, bob } = pair(dir.path());
+    let src = dir.path().join("big.bin");
+    let body = data(64 << 20, 7);
+    std::fs::write(&src, &body).unwrap();
+    let src_arg = src.to_str().unwrap();
+
+    // SIGKILL the sender once the relay holds part of the upload, durably, and not all of it.
+    let mut child = alice
+        .cmd(&["send-file", "bob", src_arg])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let held = loop {
+        let part = blob_files(&relay.data, "part")
+            .first()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map_or(0, |m| m.len());
+        if part >= 8 << 20 {
+            break part;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "send-file ended before it was killed"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(held < body.len() as u64, "the whole file was uploaded");
+    assert_eq!(blob_files(&relay.data, "meta").len(), 1);
+    // Nothing reached Bob yet: the message goes only after the whole upload.
+    assert!(files(&bob.recv_json()).is_empty());
+
+    // The killed command's encrypted copy is still there; a later run removes it once it is
+    // old enough that no live sender could still be making it (age it by two minutes).
+    let stale: Vec<_> = std::fs::read_dir(alice.home.join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(stale.len(), 1, "{stale:?}");
+    let then = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale[0])
+        .unwrap()
+        .set_modified(then)
+        .unwrap();
+
+    // The same command again finishes that upload instead of starting another.
+    alice.ok(&["send-file", "bob", src_arg]);
+    assert_eq!(blob_files(&relay.data, "meta").len(), 1);
+    assert!(blob_files(&relay.data, "part").is_empty());
+    let events = bob.recv_json();
+    let got = files(&events);
+    assert_eq!(got.len(), 1, "{events:?}");
+    assert_eq!(
+        std::fs::read(got[0]["path"].as_str().unwrap()).unwrap(),
+        body
+    );
+    let left: Vec<_> = std::fs::read_dir(alice.home.join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -12,6 +12,12 @@ use zeroize::Zeroizing;
 /// Bytes read or written at a time (one chunk).
 const BUF: usize = 64 * 1024;
 
+/// Name prefix of the encrypted copies of files being sent.
+const UPLOAD_PREFIX: &str = ".hush-upload-";
+
+/// An encrypted copy younger than this is never swept: its maker may not have locked it yet.
+const SWEEP_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The most " (n)" suffixes tried for a free name.
 const MAX_NAME_TRIES: u32 = 10_000;
 
@@ -31,11 +37,17 @@ pub(crate) fn encrypt_file(
     let mut input = File::open(path).map_err(file_err("reading", path))?;
     let temp_dir = temp_dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
     std::fs::create_dir_all(&temp_dir).map_err(file_err("creating", &temp_dir))?;
+    sweep_stale_uploads(&temp_dir);
     let mut tmp = tempfile::Builder::new()
-        .prefix(".hush-upload-")
+        .prefix(UPLOAD_PREFIX)
         .tempfile_in(&temp_dir)
         .map_err(file_err("creating", &temp_dir))?;
     let tmp_path = tmp.path().to_path_buf();
+    // Held while the copy lives, and released by the kernel if the process dies: an unlocked
+    // copy is one a killed sender left behind.
+    tmp.as_file()
+        .try_lock()
+        .map_err(|e| file_err("locking", &tmp_path)(e.into()))?;
     let out = tmp.as_file_mut();
     let mut enc = Encryptor::new(key);
     let mut buf = Zeroizing::new(vec![0u8; BUF]);
@@ -60,6 +72,36 @@ pub(crate) fn encrypt_file(
     }
     out.flush().map_err(file_err("writing", &tmp_path))?;
     Ok((tmp, done))
+}
+
+/// Removes the encrypted copies in `dir` that no process holds: those a sender killed
+/// mid-upload left behind (an interrupted upload is encrypted again when it resumes; the copy
+/// is only a cache). Copies younger than [`SWEEP_MIN_AGE`] are kept, whatever their lock.
+/// Best effort: a copy that cannot be read or removed stays.
+pub(crate) fn sweep_stale_uploads(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if !e.file_name().to_string_lossy().starts_with(UPLOAD_PREFIX) {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= SWEEP_MIN_AGE);
+        if !old {
+            continue;
+        }
+        let Ok(f) = File::open(e.path()) else {
+            continue;
+        };
+        if f.try_lock().is_ok() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Decrypts the downloaded blob `part` into a temporary file in `dir`, checks it whole
@@ -225,6 +267,34 @@ pub(crate) fn media_type(name: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_old_copies_no_process_holds_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = std::time::SystemTime::now() - 2 * SWEEP_MIN_AGE;
+        let make = |name: &str, age: Option<std::time::SystemTime>| {
+            let p = dir.path().join(name);
+            let f = File::create(&p).unwrap();
+            if let Some(t) = age {
+                f.set_modified(t).unwrap();
+            }
+            (p, f)
+        };
+        let (stale, _) = make(".hush-upload-stale", Some(old));
+        let (held, held_file) = make(".hush-upload-held", Some(old));
+        held_file.try_lock().unwrap();
+        let (young, _) = make(".hush-upload-young", None);
+        let (other, _) = make("someone-elses-file", Some(old));
+        sweep_stale_uploads(dir.path());
+        assert!(!stale.exists());
+        assert!(held.exists(), "a live sender's copy is kept");
+        assert!(young.exists());
+        assert!(other.exists());
+        drop(held_file);
+        sweep_stale_uploads(dir.path());
+        assert!(!held.exists(), "released when its holder is gone");
+        sweep_stale_uploads(&dir.path().join("missing"));
+    }
 
     #[test]
     fn hostile_names_become_plain_names() {

@@ -1,0 +1,550 @@
+//! `hush-bench --blob-bytes N`: one large blob through the relay's blob store
+//! (spec/relay-protocol.md §11) against a plain quinn stream of the same size, on the same
+//! machine, in the same run.
+//!
+//! The plain stream's server is this binary again (`--quinn-sink DIR`, a process of its own
+//! as the relay is), with quinn's default transport settings and the relay's TLS setup. It
+//! takes an upload either into nothing (the network floor) or into a file with an fsync every
+//! 8 MiB and at the end (the relay's durability, with none of its protocol), and serves the
+//! file back as a download. Each round runs every transfer once, in turn; the report gives the
+//! medians, the ratios of the medians, the peak resident memory of the relay and of this
+//! client during each Hush transfer (the kernel's peak is reset before each one), and one
+//! interrupted upload: the connection is cut halfway, and the time to reconnect, authenticate
+//! and learn the durable offset is the time to resume.
+//!
+//! Every download is checked byte for byte (SHA-256) against the source, outside the timing.
+
+use crate::relay_proc::sample;
+use anyhow::{Context, Result, bail};
+use hush_relay_client::wire::quic::key_fingerprint;
+use hush_relay_client::{Client, ClientOptions, RelayUrl};
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// What the sink prints first, followed by its `hush://` address.
+const SINK_READY: &str = "hush-bench quinn sink on ";
+/// Bytes moved per read or write, as the relay client and the relay move them.
+const BUF: usize = 64 * 1024;
+/// The sink's fsync interval: the relay's default (`BlobConfig::sync_every_bytes`).
+const SYNC_EVERY: u64 = 8 << 20;
+/// Largest blob the tool moves: the relay's default largest blob.
+pub(crate) const MAX_BLOB_BYTES: u64 = (1 << 31) + (1 << 26);
+/// Most rounds.
+pub(crate) const MAX_ROUNDS: usize = 20;
+
+const OP_DISCARD: u8 = b'D';
+const OP_FILE: u8 = b'F';
+const OP_GET: u8 = b'G';
+
+/// The plain quinn server: `hush-bench --quinn-sink DIR`. Prints its address, serves until
+/// its standard input closes (its parent is gone).
+pub(crate) async fn sink_main(dir: PathBuf) -> Result<()> {
+    let ck = rcgen::generate_simple_self_signed(vec!["hush-relay".to_string()])
+        .context("generating the sink's certificate")?;
+    let cert = ck.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)?;
+    tls.alpn_protocols = vec![hush_relay_client::wire::ALPN.to_vec()];
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+        .map_err(|e| anyhow::anyhow!("sink TLS: {e}"))?;
+    let endpoint = quinn::Endpoint::server(
+        quinn::ServerConfig::with_crypto(Arc::new(crypto)),
+        "127.0.0.1:0".parse()?,
+    )?;
+    let fpr = key_fingerprint(&cert).map_err(|e| anyhow::anyhow!("sink certificate: {e:?}"))?;
+    println!("{SINK_READY}hush://{fpr}@{}", endpoint.local_addr()?);
+    tokio::spawn(async {
+        let mut b = [0u8; 1];
+        let _ = tokio::io::stdin().read(&mut b).await;
+        std::process::exit(0);
+    });
+    let dir = Arc::new(dir);
+    while let Some(incoming) = endpoint.accept().await {
+        let dir = dir.clone();
+        tokio::spawn(async move {
+            let Ok(conn) = incoming.await else { return };
+            while let Ok((send, recv)) = conn.accept_bi().await {
+                let dir = dir.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = serve(&dir, send, recv).await {
+                        eprintln!("hush-bench quinn sink: {e:#}");
+                    }
+                });
+            }
+        });
+    }
+    Ok(())
+}
+
+/// One sink stream: an op byte, then the op.
+async fn serve(dir: &Path, mut send: quinn::SendStream, mut recv: quinn::RecvStream) -> Result<()> {
+    let mut op = [0u8; 1];
+    recv.read_exact(&mut op).await?;
+    let path = dir.join("sink.bin");
+    let mut buf = vec![0u8; BUF];
+    match op[0] {
+        OP_DISCARD | OP_FILE => {
+            let mut file = if op[0] == OP_FILE {
+                Some(tokio::fs::File::create(&path).await?)
+            } else {
+                None
+            };
+            let (mut total, mut unsynced) = (0u64, 0u64);
+            while let Some(n) = recv.read(&mut buf).await? {
+                if let Some(f) = file.as_mut() {
+                    f.write_all(&buf[..n]).await?;
+                    unsynced += n as u64;
+                    if unsynced >= SYNC_EVERY {
+                        f.sync_data().await?;
+                        unsynced = 0;
+                    }
+                }
+                total += n as u64;
+            }
+            if let Some(f) = file.as_mut() {
+                f.sync_data().await?;
+            }
+            send.write_all(&total.to_be_bytes()).await?;
+            send.finish()?;
+        }
+        OP_GET => {
+            let mut file = tokio::fs::File::open(&path).await?;
+            let len = file.metadata().await?.len();
+            send.write_all(&len.to_be_bytes()).await?;
+            loop {
+                let n = file.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                send.write_all(&buf[..n]).await?;
+            }
+            send.finish()?;
+        }
+        other => bail!("unknown op {other}"),
+    }
+    // Keep the stream until the peer has read everything.
+    let _ = send.stopped().await;
+    Ok(())
+}
+
+/// The sink process and a connection to it.
+struct Sink {
+    child: Child,
+    _endpoint: quinn::Endpoint,
+    conn: quinn::Connection,
+}
+
+impl Sink {
+    async fn start(dir: &Path) -> Result<Self> {
+        let exe = std::env::current_exe().context("finding this program for the sink")?;
+        let mut child = Command::new(exe)
+            .arg("--quinn-sink")
+            .arg(dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the quinn sink")?;
+        let out = child.stdout.take().context("sink stdout")?;
+        let mut line = String::new();
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            BufReader::new(out).read_line(&mut line),
+        )
+        .await
+        .context("the quinn sink did not start in 20 s")??;
+        let url: RelayUrl = line
+            .trim()
+            .strip_prefix(SINK_READY)
+            .context("the quinn sink printed no address")?
+            .parse()
+            .map_err(|e| anyhow::anyhow!("sink address: {e}"))?;
+        let crypto = hush_relay_client::tls::client_crypto(url.fingerprint)?;
+        let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
+        endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+        let addr = format!("{}:{}", url.host, url.port).parse()?;
+        let conn = endpoint.connect(addr, "hush-relay")?.await?;
+        Ok(Sink {
+            child,
+            _endpoint: endpoint,
+            conn,
+        })
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// A plain upload of `src` (op [`OP_DISCARD`] or [`OP_FILE`]); returns the seconds.
+    async fn upload(&self, op: u8, src: &Path, len: u64) -> Result<f64> {
+        let mut file = tokio::fs::File::open(src).await?;
+        let start = Instant::now();
+        let (mut send, mut recv) = self.conn.open_bi().await?;
+        send.write_all(&[op]).await?;
+        let mut buf = vec![0u8; BUF];
+        loop {
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            send.write_all(&buf[..n]).await?;
+        }
+        send.finish()?;
+        let mut got = [0u8; 8];
+        recv.read_exact(&mut got).await?;
+        let secs = start.elapsed().as_secs_f64();
+        if u64::from_be_bytes(got) != len {
+            bail!(
+                "the sink received {} of {len} bytes",
+                u64::from_be_bytes(got)
+            );
+        }
+        Ok(secs)
+    }
+
+    /// A plain download of the sink's file into `dst`; returns the seconds.
+    async fn download(&self, dst: &Path, len: u64) -> Result<f64> {
+        let mut out = tokio::fs::File::create(dst).await?;
+        let start = Instant::now();
+        let (mut send, mut recv) = self.conn.open_bi().await?;
+        send.write_all(&[OP_GET]).await?;
+        send.finish()?;
+        let mut head = [0u8; 8];
+        recv.read_exact(&mut head).await?;
+        if u64::from_be_bytes(head) != len {
+            bail!(
+                "the sink holds {} bytes, not {len}",
+                u64::from_be_bytes(head)
+            );
+        }
+        let mut buf = vec![0u8; BUF];
+        while let Some(n) = recv.read(&mut buf).await? {
+            out.write_all(&buf[..n]).await?;
+        }
+        out.flush().await?;
+        Ok(start.elapsed().as_secs_f64())
+    }
+}
+
+/// Writes `len` random bytes to `path`; returns their SHA-256.
+async fn make_source(path: &Path, len: u64) -> Result<[u8; 32]> {
+    let mut f = tokio::fs::File::create(path).await?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = (left as usize).min(buf.len());
+        getrandom::fill(&mut buf[..n]).map_err(|e| anyhow::anyhow!("random source: {e}"))?;
+        h.update(&buf[..n]);
+        f.write_all(&buf[..n]).await?;
+        left -= n as u64;
+    }
+    f.flush().await?;
+    Ok(h.finalize().into())
+}
+
+/// Checks that `path` holds exactly the source's bytes.
+async fn check_copy(path: &Path, len: u64, digest: &[u8; 32], what: &str) -> Result<()> {
+    let mut f = tokio::fs::File::open(path).await?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        total += n as u64;
+    }
+    let got: [u8; 32] = h.finalize().into();
+    if total != len || &got != digest {
+        bail!("{what}: the copy differs from the source ({total} of {len} bytes)");
+    }
+    Ok(())
+}
+
+/// Resets the kernel's peak-RSS mark of `pid` (`/proc/PID/clear_refs`, value 5).
+fn reset_peak(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+/// Peak RSS of `pid` since its last reset, MiB.
+fn peak_mib(pid: Option<u32>) -> Option<f64> {
+    pid.and_then(|p| sample(p).ok())
+        .map(|s| s.hwm_kib as f64 / 1024.0)
+}
+
+/// Peak RSS of the relay and of this process over `f`.
+async fn with_peaks<T>(
+    relay_pid: Option<u32>,
+    f: impl std::future::Future<Output = Result<T>>,
+) -> Result<(T, Option<f64>, Option<f64>, bool)> {
+    let me = std::process::id();
+    let reset = reset_peak(me) & relay_pid.is_none_or(reset_peak);
+    let v = f.await?;
+    Ok((v, peak_mib(relay_pid), peak_mib(Some(me)), reset))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn max_of(v: &[Option<f64>]) -> Option<f64> {
+    v.iter().flatten().copied().reduce(f64::max)
+}
+
+async fn hush_client(
+    url: &RelayUrl,
+    key_index: u64,
+) -> Result<(Client, hush_relay_client::MailboxAddress)> {
+    let options = ClientOptions {
+        request_timeout: Duration::from_secs(600),
+        ..ClientOptions::default()
+    };
+    let c = Client::connect_with(url, options)
+        .await
+        .context("connecting to the relay")?;
+    let nonce = std::process::id() as u64 ^ 0xb10b;
+    let mailbox = c
+        .authenticate(&crate::hush::mailbox_key(nonce, key_index))
+        .await
+        .context("authenticating a mailbox")?;
+    Ok((c, mailbox))
+}
+
+/// A reader that gives the first `cut` bytes of a file, tells `reached`, then never ends:
+/// an upload that is cut off rather than finished.
+struct CutReader {
+    inner: tokio::io::Take<tokio::fs::File>,
+    reached: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl tokio::io::AsyncRead for CutReader {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        match std::pin::Pin::new(&mut self.inner).poll_read(cx, buf) {
+            std::task::Poll::Ready(Ok(())) if buf.filled().len() == before => {
+                if let Some(tx) = self.reached.take() {
+                    let _ = tx.send(());
+                }
+                std::task::Poll::Pending
+            }
+            other => other,
+        }
+    }
+}
+
+/// Runs the comparison; returns the report.
+pub(crate) async fn run(
+    url: &RelayUrl,
+    relay_pid: Option<u32>,
+    len: u64,
+    rounds: usize,
+    dir: Option<PathBuf>,
+) -> Result<serde_json::Value> {
+    let scratch = match &dir {
+        Some(d) => tempfile::Builder::new()
+            .prefix("hush-bench-blob")
+            .tempdir_in(d)?,
+        None => tempfile::Builder::new()
+            .prefix("hush-bench-blob")
+            .tempdir()?,
+    };
+    let src = scratch.path().join("source.bin");
+    let dst = scratch.path().join("copy.bin");
+    let sink_dir = scratch.path().join("sink");
+    std::fs::create_dir_all(&sink_dir)?;
+    eprintln!("hush-bench: writing a {len}-byte source file");
+    let digest = make_source(&src, len).await?;
+    let sink = Sink::start(&sink_dir).await?;
+
+    let (mut discard, mut to_file, mut plain_down) = (vec![], vec![], vec![]);
+    let (mut up, mut down) = (vec![], vec![]);
+    let (mut relay_peaks, mut client_peaks) = (vec![], vec![]);
+    let mut peaks_reset = true;
+    for round in 0..rounds {
+        eprintln!("hush-bench: round {} of {rounds}", round + 1);
+        discard.push(sink.upload(OP_DISCARD, &src, len).await?);
+        to_file.push(sink.upload(OP_FILE, &src, len).await?);
+        plain_down.push(sink.download(&dst, len).await?);
+        check_copy(&dst, len, &digest, "plain quinn download").await?;
+
+        // A fresh mailbox per round: every blob counts toward its uploader's quota.
+        let (client, mailbox) = hush_client(url, round as u64).await?;
+        let ((secs, id), rp, cp, reset) = with_peaks(relay_pid, async {
+            let file = tokio::fs::File::open(&src).await?;
+            let start = Instant::now();
+            let (id, _) = client.create_blob(&mailbox, len, 3600).await?;
+            let info = client.upload_blob(&id, 0, file).await?;
+            let secs = start.elapsed().as_secs_f64();
+            if !info.complete {
+                bail!("the relay did not report the upload complete: {info:?}");
+            }
+            Ok((secs, id))
+        })
+        .await?;
+        up.push(secs);
+        relay_peaks.push(rp);
+        client_peaks.push(cp);
+        peaks_reset &= reset;
+        let (secs, rp, cp, reset) = with_peaks(relay_pid, async {
+            let out = tokio::fs::File::create(&dst).await?;
+            let start = Instant::now();
+            let got = client.download_blob(&id, 0, out).await?;
+            let secs = start.elapsed().as_secs_f64();
+            if got != len {
+                bail!("the relay's blob is {got} bytes, not {len}");
+            }
+            Ok(secs)
+        })
+        .await?;
+        down.push(secs);
+        relay_peaks.push(rp);
+        client_peaks.push(cp);
+        peaks_reset &= reset;
+        check_copy(&dst, len, &digest, "Hush download").await?;
+        client.connection().close(0u32.into(), b"round done");
+    }
+    let sink_peak = peak_mib(sink.pid());
+
+    // One interrupted upload.
+    eprintln!("hush-bench: an upload cut off halfway, then resumed");
+    let cut = len / 2;
+    let (client, mailbox) = hush_client(url, rounds as u64).await?;
+    let (id, _) = client.create_blob(&mailbox, len, 3600).await?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let reader = CutReader {
+        inner: tokio::fs::File::open(&src).await?.take(cut),
+        reached: Some(tx),
+    };
+    let client = Arc::new(client);
+    let task = {
+        let client = client.clone();
+        tokio::spawn(async move { client.upload_blob(&id, 0, reader).await })
+    };
+    tokio::time::timeout(Duration::from_secs(600), rx)
+        .await
+        .context("the cut upload did not reach its cut in 600 s")?
+        .context("the cut upload stopped early")?;
+    // The upload waits on its reader forever: cut the connection and drop the task.
+    client.connection().close(0u32.into(), b"cut off");
+    task.abort();
+    let _ = task.await;
+    drop(client);
+    let resume_start = Instant::now();
+    let (client, _) = hush_client(url, rounds as u64).await?;
+    let status = client.blob_status(&id).await?;
+    let resume_s = resume_start.elapsed().as_secs_f64();
+    let mut file = tokio::fs::File::open(&src).await?;
+    file.seek(std::io::SeekFrom::Start(status.durable_offset))
+        .await?;
+    let rest_start = Instant::now();
+    let info = client.upload_blob(&id, status.durable_offset, file).await?;
+    let rest_s = rest_start.elapsed().as_secs_f64();
+    if !info.complete {
+        bail!("the resumed upload did not complete: {info:?}");
+    }
+    let out = tokio::fs::File::create(&dst).await?;
+    client.download_blob(&id, 0, out).await?;
+    check_copy(&dst, len, &digest, "resumed upload").await?;
+    client.connection().close(0u32.into(), b"done");
+    drop(sink);
+
+    let mib = len as f64 / (1024.0 * 1024.0);
+    let m = |v: &mut Vec<f64>| median(v);
+    let (d, f, pd, u, dn) = (
+        m(&mut discard),
+        m(&mut to_file),
+        m(&mut plain_down),
+        m(&mut up),
+        m(&mut down),
+    );
+    Ok(json!({
+        "blob_bytes": len,
+        "rounds": rounds,
+        "plain_upload_discard_mib_s": mib / d,
+        "plain_upload_file_mib_s": mib / f,
+        "plain_download_mib_s": mib / pd,
+        "hush_upload_mib_s": mib / u,
+        "hush_download_mib_s": mib / dn,
+        "upload_vs_plain_discard": d / u,
+        "upload_vs_plain_file": f / u,
+        "download_vs_plain": pd / dn,
+        "relay_peak_rss_mib": max_of(&relay_peaks),
+        "client_peak_rss_mib": max_of(&client_peaks),
+        "sink_peak_rss_mib": sink_peak,
+        "peaks_reset_per_transfer": peaks_reset,
+        "resume_cut_at": cut,
+        "resume_durable_offset": status.durable_offset,
+        "resume_s": resume_s,
+        "resume_rest_s": rest_s,
+        "resume_resent_bytes": cut.saturating_sub(status.durable_offset),
+    }))
+}
+
+/// The report as text.
+pub(crate) fn print_text(v: &serde_json::Value) {
+    let f = |k: &str| v.get(k).and_then(|x| x.as_f64()).unwrap_or(f64::NAN);
+    let u = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+    println!(
+        "blob of {} bytes, {} rounds (medians)",
+        u("blob_bytes"),
+        u("rounds")
+    );
+    println!(
+        "  upload:   Hush {:.0} MiB/s; plain quinn into nothing {:.0} MiB/s ({:.2}x), into a file with the same fsyncs {:.0} MiB/s ({:.2}x)",
+        f("hush_upload_mib_s"),
+        f("plain_upload_discard_mib_s"),
+        f("upload_vs_plain_discard"),
+        f("plain_upload_file_mib_s"),
+        f("upload_vs_plain_file"),
+    );
+    println!(
+        "  download: Hush {:.0} MiB/s; plain quinn from a file {:.0} MiB/s ({:.2}x)",
+        f("hush_download_mib_s"),
+        f("plain_download_mib_s"),
+        f("download_vs_plain"),
+    );
+    println!(
+        "  peak RSS during the Hush transfers: relay {:.1} MiB, client {:.1} MiB (plain sink {:.1} MiB){}",
+        f("relay_peak_rss_mib"),
+        f("client_peak_rss_mib"),
+        f("sink_peak_rss_mib"),
+        if v.get("peaks_reset_per_transfer") == Some(&json!(true)) {
+            ""
+        } else {
+            " [peaks could not be reset: since process start]"
+        }
+    );
+    println!(
+        "  resume: cut at {} bytes, durable {} bytes; reconnect + authenticate + status {:.1} ms; the rest ({} bytes re-sent) {:.2} s",
+        u("resume_cut_at"),
+        u("resume_durable_offset"),
+        f("resume_s") * 1000.0,
+        u("resume_resent_bytes"),
+        f("resume_rest_s"),
+    );
+}
