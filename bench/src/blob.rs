@@ -14,7 +14,7 @@
 //!
 //! Every download is checked byte for byte (SHA-256) against the source, outside the timing.
 
-use crate::relay_proc::sample;
+use crate::relay_proc::{Sample, sample};
 use anyhow::{Context, Result, bail};
 use hush_relay_client::wire::quic::key_fingerprint;
 use hush_relay_client::{Client, ClientOptions, RelayUrl};
@@ -279,21 +279,62 @@ fn reset_peak(pid: u32) -> bool {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
 }
 
-/// Peak RSS of `pid` since its last reset, MiB.
-fn peak_mib(pid: Option<u32>) -> Option<f64> {
-    pid.and_then(|p| sample(p).ok())
-        .map(|s| s.hwm_kib as f64 / 1024.0)
+/// What one transfer cost the server process (the relay or the plain sink) and this client.
+#[derive(Debug, Clone, Copy, Default)]
+struct Usage {
+    secs: f64,
+    server_cpu_s: Option<f64>,
+    client_cpu_s: Option<f64>,
+    server_peak_mib: Option<f64>,
+    client_peak_mib: Option<f64>,
+    /// Both peak marks were reset before the transfer.
+    peaks_reset: bool,
 }
 
-/// Peak RSS of the relay and of this process over `f`.
-async fn with_peaks<T>(
-    relay_pid: Option<u32>,
-    f: impl std::future::Future<Output = Result<T>>,
-) -> Result<(T, Option<f64>, Option<f64>, bool)> {
+/// Runs `f` (which returns its own timed seconds) and reads the CPU time and peak RSS of the
+/// server and of this process around it.
+async fn measure(
+    server: Option<u32>,
+    f: impl std::future::Future<Output = Result<f64>>,
+) -> Result<Usage> {
     let me = std::process::id();
-    let reset = reset_peak(me) & relay_pid.is_none_or(reset_peak);
-    let v = f.await?;
-    Ok((v, peak_mib(relay_pid), peak_mib(Some(me)), reset))
+    let peaks_reset = reset_peak(me) & server.is_none_or(reset_peak);
+    let before = (server.and_then(|p| sample(p).ok()), sample(me).ok());
+    let secs = f.await?;
+    let after = (server.and_then(|p| sample(p).ok()), sample(me).ok());
+    let cpu = |a: Option<Sample>, b: Option<Sample>| {
+        a.zip(b)
+            .map(|(a, b)| Sample::cpu_s(b.cpu_ticks.saturating_sub(a.cpu_ticks)))
+    };
+    let peak = |s: Option<Sample>| s.map(|s| s.hwm_kib as f64 / 1024.0);
+    Ok(Usage {
+        secs,
+        server_cpu_s: cpu(before.0, after.0),
+        client_cpu_s: cpu(before.1, after.1),
+        server_peak_mib: peak(after.0),
+        client_peak_mib: peak(after.1),
+        peaks_reset,
+    })
+}
+
+/// Medians of a series of transfers, as JSON.
+fn summary(runs: &[Usage], len: u64) -> serde_json::Value {
+    let med = |f: &dyn Fn(&Usage) -> Option<f64>| {
+        let mut v: Vec<f64> = runs.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| median(&mut v))
+    };
+    let max = |f: &dyn Fn(&Usage) -> Option<f64>| runs.iter().filter_map(f).reduce(f64::max);
+    let secs = med(&|u| Some(u.secs)).unwrap_or(f64::NAN);
+    let gib = len as f64 / (1u64 << 30) as f64;
+    json!({
+        "secs": secs,
+        "mib_s": len as f64 / (1u64 << 20) as f64 / secs,
+        "server_cpu_s_per_gib": med(&|u| u.server_cpu_s).map(|c| c / gib),
+        "client_cpu_s_per_gib": med(&|u| u.client_cpu_s).map(|c| c / gib),
+        "server_peak_rss_mib": max(&|u| u.server_peak_mib),
+        "client_peak_rss_mib": max(&|u| u.client_peak_mib),
+        "peaks_reset": runs.iter().all(|u| u.peaks_reset),
+    })
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -306,10 +347,6 @@ fn median(v: &mut [f64]) -> f64 {
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
-}
-
-fn max_of(v: &[Option<f64>]) -> Option<f64> {
-    v.iter().flatten().copied().reduce(f64::max)
 }
 
 async fn hush_client(
@@ -383,52 +420,48 @@ pub(crate) async fn run(
 
     let (mut discard, mut to_file, mut plain_down) = (vec![], vec![], vec![]);
     let (mut up, mut down) = (vec![], vec![]);
-    let (mut relay_peaks, mut client_peaks) = (vec![], vec![]);
-    let mut peaks_reset = true;
     for round in 0..rounds {
         eprintln!("hush-bench: round {} of {rounds}", round + 1);
-        discard.push(sink.upload(OP_DISCARD, &src, len).await?);
-        to_file.push(sink.upload(OP_FILE, &src, len).await?);
-        plain_down.push(sink.download(&dst, len).await?);
+        discard.push(measure(sink.pid(), sink.upload(OP_DISCARD, &src, len)).await?);
+        to_file.push(measure(sink.pid(), sink.upload(OP_FILE, &src, len)).await?);
+        plain_down.push(measure(sink.pid(), sink.download(&dst, len)).await?);
         check_copy(&dst, len, &digest, "plain quinn download").await?;
 
         // A fresh mailbox per round: every blob counts toward its uploader's quota.
         let (client, mailbox) = hush_client(url, round as u64).await?;
-        let ((secs, id), rp, cp, reset) = with_peaks(relay_pid, async {
-            let file = tokio::fs::File::open(&src).await?;
-            let start = Instant::now();
-            let (id, _) = client.create_blob(&mailbox, len, 3600).await?;
-            let info = client.upload_blob(&id, 0, file).await?;
-            let secs = start.elapsed().as_secs_f64();
-            if !info.complete {
-                bail!("the relay did not report the upload complete: {info:?}");
-            }
-            Ok((secs, id))
-        })
-        .await?;
-        up.push(secs);
-        relay_peaks.push(rp);
-        client_peaks.push(cp);
-        peaks_reset &= reset;
-        let (secs, rp, cp, reset) = with_peaks(relay_pid, async {
-            let out = tokio::fs::File::create(&dst).await?;
-            let start = Instant::now();
-            let got = client.download_blob(&id, 0, out).await?;
-            let secs = start.elapsed().as_secs_f64();
-            if got != len {
-                bail!("the relay's blob is {got} bytes, not {len}");
-            }
-            Ok(secs)
-        })
-        .await?;
-        down.push(secs);
-        relay_peaks.push(rp);
-        client_peaks.push(cp);
-        peaks_reset &= reset;
+        let mut id = None;
+        up.push(
+            measure(relay_pid, async {
+                let file = tokio::fs::File::open(&src).await?;
+                let start = Instant::now();
+                let (blob, _) = client.create_blob(&mailbox, len, 3600).await?;
+                let info = client.upload_blob(&blob, 0, file).await?;
+                let secs = start.elapsed().as_secs_f64();
+                if !info.complete {
+                    bail!("the relay did not report the upload complete: {info:?}");
+                }
+                id = Some(blob);
+                Ok(secs)
+            })
+            .await?,
+        );
+        let id = id.context("no blob")?;
+        down.push(
+            measure(relay_pid, async {
+                let out = tokio::fs::File::create(&dst).await?;
+                let start = Instant::now();
+                let got = client.download_blob(&id, 0, out).await?;
+                let secs = start.elapsed().as_secs_f64();
+                if got != len {
+                    bail!("the relay's blob is {got} bytes, not {len}");
+                }
+                Ok(secs)
+            })
+            .await?,
+        );
         check_copy(&dst, len, &digest, "Hush download").await?;
         client.connection().close(0u32.into(), b"round done");
     }
-    let sink_peak = peak_mib(sink.pid());
 
     // One interrupted upload.
     eprintln!("hush-bench: an upload cut off halfway, then resumed");
@@ -473,30 +506,21 @@ pub(crate) async fn run(
     client.connection().close(0u32.into(), b"done");
     drop(sink);
 
-    let mib = len as f64 / (1024.0 * 1024.0);
-    let m = |v: &mut Vec<f64>| median(v);
-    let (d, f, pd, u, dn) = (
-        m(&mut discard),
-        m(&mut to_file),
-        m(&mut plain_down),
-        m(&mut up),
-        m(&mut down),
-    );
+    let ratio = |a: &[Usage], b: &[Usage]| {
+        let m = |v: &[Usage]| median(&mut v.iter().map(|u| u.secs).collect::<Vec<_>>());
+        m(a) / m(b)
+    };
     Ok(json!({
         "blob_bytes": len,
         "rounds": rounds,
-        "plain_upload_discard_mib_s": mib / d,
-        "plain_upload_file_mib_s": mib / f,
-        "plain_download_mib_s": mib / pd,
-        "hush_upload_mib_s": mib / u,
-        "hush_download_mib_s": mib / dn,
-        "upload_vs_plain_discard": d / u,
-        "upload_vs_plain_file": f / u,
-        "download_vs_plain": pd / dn,
-        "relay_peak_rss_mib": max_of(&relay_peaks),
-        "client_peak_rss_mib": max_of(&client_peaks),
-        "sink_peak_rss_mib": sink_peak,
-        "peaks_reset_per_transfer": peaks_reset,
+        "plain_upload_discard": summary(&discard, len),
+        "plain_upload_file": summary(&to_file, len),
+        "plain_download": summary(&plain_down, len),
+        "hush_upload": summary(&up, len),
+        "hush_download": summary(&down, len),
+        "upload_vs_plain_discard": ratio(&discard, &up),
+        "upload_vs_plain_file": ratio(&to_file, &up),
+        "download_vs_plain": ratio(&plain_down, &down),
         "resume_cut_at": cut,
         "resume_durable_offset": status.durable_offset,
         "resume_s": resume_s,
@@ -510,35 +534,54 @@ pub(crate) fn print_text(v: &serde_json::Value) {
     let f = |k: &str| v.get(k).and_then(|x| x.as_f64()).unwrap_or(f64::NAN);
     let u = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
     println!(
-        "blob of {} bytes, {} rounds (medians)",
+        "blob of {} bytes, {} rounds (medians; CPU seconds per GiB; peak RSS over the rounds)",
         u("blob_bytes"),
         u("rounds")
     );
     println!(
-        "  upload:   Hush {:.0} MiB/s; plain quinn into nothing {:.0} MiB/s ({:.2}x), into a file with the same fsyncs {:.0} MiB/s ({:.2}x)",
-        f("hush_upload_mib_s"),
-        f("plain_upload_discard_mib_s"),
-        f("upload_vs_plain_discard"),
-        f("plain_upload_file_mib_s"),
-        f("upload_vs_plain_file"),
+        "  {:<42} {:>8} {:>6} {:>11} {:>11} {:>10} {:>10}",
+        "transfer", "MiB/s", "ratio", "server CPU", "client CPU", "server MiB", "client MiB"
     );
-    println!(
-        "  download: Hush {:.0} MiB/s; plain quinn from a file {:.0} MiB/s ({:.2}x)",
-        f("hush_download_mib_s"),
-        f("plain_download_mib_s"),
-        f("download_vs_plain"),
-    );
-    println!(
-        "  peak RSS during the Hush transfers: relay {:.1} MiB, client {:.1} MiB (plain sink {:.1} MiB){}",
-        f("relay_peak_rss_mib"),
-        f("client_peak_rss_mib"),
-        f("sink_peak_rss_mib"),
-        if v.get("peaks_reset_per_transfer") == Some(&json!(true)) {
-            ""
+    let rows = [
+        ("Hush upload", "hush_upload", ""),
+        (
+            "plain quinn upload into nothing",
+            "plain_upload_discard",
+            "upload_vs_plain_discard",
+        ),
+        (
+            "plain quinn upload into a file, same fsyncs",
+            "plain_upload_file",
+            "upload_vs_plain_file",
+        ),
+        ("Hush download", "hush_download", ""),
+        (
+            "plain quinn download from a file",
+            "plain_download",
+            "download_vs_plain",
+        ),
+    ];
+    for (name, key, ratio) in rows {
+        let r = &v[key];
+        let g = |k: &str| r.get(k).and_then(|x| x.as_f64()).unwrap_or(f64::NAN);
+        let ratio = if ratio.is_empty() {
+            String::new()
         } else {
-            " [peaks could not be reset: since process start]"
-        }
-    );
+            format!("{:.2}x", f(ratio))
+        };
+        println!(
+            "  {name:<42} {:>8.0} {ratio:>6} {:>11.2} {:>11.2} {:>10.1} {:>10.1}",
+            g("mib_s"),
+            g("server_cpu_s_per_gib"),
+            g("client_cpu_s_per_gib"),
+            g("server_peak_rss_mib"),
+            g("client_peak_rss_mib"),
+        );
+    }
+    println!("  (ratio: Hush's throughput over the plain transfer's, in this run)");
+    if v["hush_upload"]["peaks_reset"] != json!(true) {
+        println!("  [peak RSS could not be reset per transfer: peaks since each process started]");
+    }
     println!(
         "  resume: cut at {} bytes, durable {} bytes; reconnect + authenticate + status {:.1} ms; the rest ({} bytes re-sent) {:.2} s",
         u("resume_cut_at"),
