@@ -121,19 +121,27 @@ async fn serve(dir: &Path, mut send: quinn::SendStream, mut recv: quinn::RecvStr
             let mut file = tokio::fs::File::open(&path).await?;
             let len = file.metadata().await?.len();
             send.write_all(&len.to_be_bytes()).await?;
-            loop {
-                let n = file.read(&mut buf).await?;
-                if n == 0 {
-                    break;
-                }
-                send.write_all(&buf[..n]).await?;
-            }
-            send.finish()?;
+            copy_out(&mut file, &mut send).await?;
         }
         other => bail!("unknown op {other}"),
     }
     // Keep the stream until the peer has read everything.
     let _ = send.stopped().await;
+    Ok(())
+}
+
+/// Sends `file` from its position to its end on `send` in [`BUF`] pieces (as the relay and
+/// its client move blob bytes), then finishes the stream.
+async fn copy_out(file: &mut tokio::fs::File, send: &mut quinn::SendStream) -> Result<()> {
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        send.write_all(&buf[..n]).await?;
+    }
+    send.finish()?;
     Ok(())
 }
 
@@ -191,15 +199,7 @@ impl Sink {
         let start = Instant::now();
         let (mut send, mut recv) = self.conn.open_bi().await?;
         send.write_all(&[op]).await?;
-        let mut buf = vec![0u8; BUF];
-        loop {
-            let n = file.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            send.write_all(&buf[..n]).await?;
-        }
-        send.finish()?;
+        copy_out(&mut file, &mut send).await?;
         let mut got = [0u8; 8];
         recv.read_exact(&mut got).await?;
         let secs = start.elapsed().as_secs_f64();

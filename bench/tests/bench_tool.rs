@@ -164,3 +164,58 @@ fn refuses_targets_off_this_machine() {
     assert!(err.contains("refusing"), "{err}");
     assert_eq!(err.lines().count(), 1, "one-line error: {err}");
 }
+
+#[test]
+fn blob_run_moves_the_bytes_both_ways_and_resumes_a_cut_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = relay_cmd(&dir.path().join("relay"), 0);
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    // Three syncs' worth, so the cut upload has a durable prefix to resume from.
+    let len: u64 = 24 << 20;
+    let (out, json) = run_bench(&[
+        "--relay-cmd",
+        &cmd,
+        "--blob-bytes",
+        &len.to_string(),
+        "--rounds",
+        "1",
+        "--blob-dir",
+        scratch.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "hush-bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json.expect("last line is a JSON object");
+    assert_eq!(num(&v, "blob_bytes"), len as f64);
+    for k in [
+        "hush_upload",
+        "hush_download",
+        "plain_upload_discard",
+        "plain_upload_file",
+        "plain_download",
+    ] {
+        assert!(num(&v[k], "mib_s") > 0.0, "{k}: {v}");
+        assert!(num(&v[k], "server_peak_rss_mib") > 0.0, "{k}: {v}");
+        assert!(num(&v[k], "client_peak_rss_mib") > 0.0, "{k}: {v}");
+    }
+    for k in [
+        "upload_vs_plain_discard",
+        "upload_vs_plain_file",
+        "download_vs_plain",
+    ] {
+        assert!(num(&v, k) > 0.0, "{k}: {v}");
+    }
+    // Cut at half: the relay kept a durable prefix (a sync every 8 MiB) and at most what
+    // arrived; the resumed upload completed (the tool checked its download byte for byte).
+    let cut = num(&v, "resume_cut_at");
+    let durable = num(&v, "resume_durable_offset");
+    assert_eq!(cut, (len / 2) as f64);
+    assert!(durable >= (8 << 20) as f64 && durable <= cut, "{v}");
+    assert!(num(&v, "resume_s") > 0.0);
+    // The scratch files went with the run.
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
+}
