@@ -350,3 +350,73 @@ impl From<&Event> for EventRecord {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hush_client::{Attachment, AttachmentRef};
+    use hush_protocol::Fingerprint;
+    use hush_protocol::attachment::AttachmentKey;
+
+    fn message(body: Vec<u8>) -> Event {
+        Event {
+            id: 7,
+            received_at_ms: 1_000,
+            envelope_id: None,
+            kind: EventKind::Message {
+                from: Sender {
+                    identity: Fingerprint([0xab; 32]),
+                    alias: Some("alice".into()),
+                    card: None,
+                },
+                body,
+            },
+        }
+    }
+
+    #[test]
+    fn an_attachment_shows_its_name_and_size_and_never_its_key_or_body() {
+        let attachment = Attachment {
+            reference: AttachmentRef {
+                blob_id: [0x11; 32],
+                key: AttachmentKey::from_bytes([0x5c; 32]),
+                digest: [0x22; 32],
+                size: 1234,
+                name: "photo.jpg".into(),
+                media_type: "image/jpeg".into(),
+            },
+            relay: "hush://0000000000000000000000000000000000000000000000000000000000000000@127.0.0.1:4433"
+                .parse()
+                .unwrap(),
+        };
+        let r = EventRecord::from(&message(attachment.to_body().unwrap().to_vec()));
+        assert_eq!(r.kind, EventType::Message);
+        assert_eq!(
+            r.attachment,
+            Some(AttachmentInfo {
+                name: "photo.jpg".into(),
+                size: 1234,
+                media_type: "image/jpeg".into()
+            })
+        );
+        assert!(r.body.is_empty() && r.text.is_none());
+        let shown = format!("{r:?}");
+        assert!(!shown.contains(&"5c".repeat(32)) && !shown.contains("92, 92, 92"));
+        assert!(
+            !shown.contains(&"11".repeat(32)),
+            "the blob id is a read capability"
+        );
+    }
+
+    #[test]
+    fn a_text_message_has_its_text_bytes_and_sender() {
+        let r = EventRecord::from(&message(b"hi".to_vec()));
+        assert_eq!((r.id, r.received_at_ms), (7, 1_000));
+        assert_eq!(r.text.as_deref(), Some("hi"));
+        assert_eq!(r.body, b"hi");
+        assert_eq!(r.sender_alias.as_deref(), Some("alice"));
+        assert_eq!(r.sender_fingerprint, Some("ab".repeat(32)));
+        let bytes = EventRecord::from(&message(vec![0xff, 0x00]));
+        assert!(bytes.text.is_none() && bytes.body == [0xff, 0x00]);
+    }
+}
