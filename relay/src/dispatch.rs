@@ -52,14 +52,15 @@ impl Dispatcher {
                 now,
             )
             .ok()
-            .map(Arc::new)
+            .map(|s| Arc::new(crate::blobs::Blobs::Files(Arc::new(s))))
         });
         let shared = Arc::new(Shared {
             refusals: Arc::new(crate::refusals::Refusals::new()),
-            blobs,
+            blobs: blobs.clone(),
             capacity: crate::capacity::Capacity::new(
                 config.max_storage_bytes,
                 crate::reserve::Reserve::new(storage.data_dir(), config.storage_reserve_bytes),
+                blobs,
             ),
             config,
             storage,

@@ -75,3 +75,75 @@ async fn storage_cap_from_the_config_file_with_metrics() {
         assert!(body.contains(line), "metrics lack {line:?}:\n{body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_limits_from_the_config_file_environment_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("relay.toml");
+    std::fs::write(
+        &cfg,
+        "blob_quota_count = 2\nblob_max_ttl_seconds = 60\nblob_sweep_interval_seconds = 1\n",
+    )
+    .unwrap();
+    let relay = opsbin::start(
+        opsbin::relay(&["--listen", "127.0.0.1:0", "--data"])
+            .arg(dir.path().join("data"))
+            .arg("--config")
+            .arg(&cfg)
+            .args(["--blob-quota-bytes", "8000"])
+            .env("HUSH_RELAY_MAX_BLOB_BYTES", "5000")
+            .env("HUSH_RELAY_BLOB_DEFAULT_TTL_SECONDS", "30"),
+        &dir.path().join("stderr.log"),
+    );
+    let client = tokio::time::timeout(Duration::from_secs(10), Client::connect(&relay.url))
+        .await
+        .expect("connect in time")
+        .unwrap();
+    let me = client.authenticate(&key(41)).await.unwrap();
+    let code = |r: Result<_, hush_relay_client::ClientError>| r.unwrap_err().relay_code();
+    assert_eq!(
+        code(client.create_blob(&me, 5001, 0).await),
+        Some(ErrorCode::BlobTooLarge)
+    );
+    let now = hush_relay::types::now_ms();
+    let (_, default_expiry) = client.create_blob(&me, 5000, 0).await.unwrap();
+    assert!(
+        (now + 29_000..now + 40_000).contains(&default_expiry),
+        "default TTL 30 s: {default_expiry} vs {now}"
+    );
+    assert_eq!(
+        code(client.create_blob(&me, 3001, 0).await),
+        Some(ErrorCode::QuotaExceeded)
+    );
+    let (_, capped) = client.create_blob(&me, 3000, 3600).await.unwrap();
+    assert!(
+        capped < now + 70_000,
+        "TTL capped at 60 s: {capped} vs {now}"
+    );
+    // The byte quota is full; so is the count of two.
+    assert_eq!(
+        code(client.create_blob(&me, 1, 0).await),
+        Some(ErrorCode::QuotaExceeded)
+    );
+    client.close().await;
+}
+
+#[test]
+fn help_lists_the_blob_settings() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hush-relay"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--max-blob-bytes",
+        "--blob-quota-bytes",
+        "--blob-quota-count",
+        "--blob-default-ttl-seconds",
+        "--blob-max-ttl-seconds",
+        "--blob-sweep-interval-seconds",
+        "HUSH_RELAY_BLOB_QUOTA_BYTES",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+}

@@ -7,10 +7,12 @@
 //! hold. Quotas are per mailbox (the uploader authenticates one and names it); the in-memory
 //! index is rebuilt from the metadata files at start.
 
+mod backend;
 mod error;
 mod meta;
 mod upload;
 
+pub(crate) use backend::Blobs;
 pub use error::BlobError;
 pub(crate) use meta::Meta;
 pub(crate) use upload::Upload;
@@ -45,6 +47,9 @@ pub struct BlobConfig {
     /// An upload fsyncs and records its durable offset after at most this many bytes
     /// (default 8 MiB), and at the end of its stream.
     pub sync_every_bytes: u64,
+    /// How often the relay deletes expired blobs even when nobody touches one (default
+    /// 10 minutes).
+    pub sweep_interval: Duration,
 }
 
 impl Default for BlobConfig {
@@ -56,6 +61,7 @@ impl Default for BlobConfig {
             default_ttl: Duration::from_secs(7 * 24 * 3600),
             max_ttl: Duration::from_secs(30 * 24 * 3600),
             sync_every_bytes: 8 << 20,
+            sweep_interval: Duration::from_secs(600),
         }
     }
 }
@@ -167,6 +173,15 @@ impl BlobStore {
 
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The declared lengths of every live blob, summed (complete or not: the length is
+    /// reserved at creation).
+    pub fn stored_bytes(&self) -> Result<u64, BlobError> {
+        let idx = self.index.lock().map_err(|_| poisoned())?;
+        Ok(idx
+            .values()
+            .fold(0u64, |t, e| t.saturating_add(e.meta.length)))
     }
 
     /// Deletes every blob whose time to live has passed; returns how many.
