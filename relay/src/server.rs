@@ -117,16 +117,7 @@ impl Relay {
             let notifier = notifier.clone();
             storage.set_wake_sink(Arc::new(move |w| notifier.wake(w)));
         }
-        let blobs = {
-            let dir = config.data_dir.join(crate::blobs::BLOBS_DIR);
-            let bc = config.blobs.clone();
-            let now = config.clock.now_ms();
-            tokio::task::spawn_blocking(move || crate::blobs::BlobStore::open(&dir, bc, now))
-                .await
-                .map_err(|e| RelayError::Task(e.to_string()))?
-                .map_err(|e| RelayError::Config(format!("blob store: {e}")))?
-        };
-        let blobs = Arc::new(crate::blobs::Blobs::Files(Arc::new(blobs)));
+        let blobs = open_blobs(&config, &*storage).await?;
         let shared = Arc::new(Shared {
             refusals: Arc::new(crate::refusals::Refusals::new()),
             blobs: Some(blobs.clone()),
@@ -293,6 +284,28 @@ async fn run(
     shared.storage.close().await?;
     tracing::info!("relay stopped");
     Ok(())
+}
+
+/// The blob store (spec §11.5): in the database on a node whose storage is PostgreSQL (so
+/// any node serves any blob), else files in `<data>/blobs/`.
+async fn open_blobs(
+    config: &RelayConfig,
+    storage: &dyn Storage,
+) -> Result<Arc<crate::blobs::Blobs>, RelayError> {
+    #[cfg(feature = "postgres")]
+    if let Some(pool) = storage.blob_pool() {
+        let store = crate::blobs::PgBlobStore::new(pool, config.blobs.clone());
+        return Ok(Arc::new(crate::blobs::Blobs::Pg(Arc::new(store))));
+    }
+    let _ = storage;
+    let dir = config.data_dir.join(crate::blobs::BLOBS_DIR);
+    let bc = config.blobs.clone();
+    let now = config.clock.now_ms();
+    let store = tokio::task::spawn_blocking(move || crate::blobs::BlobStore::open(&dir, bc, now))
+        .await
+        .map_err(|e| RelayError::Task(e.to_string()))?
+        .map_err(|e| RelayError::Config(format!("blob store: {e}")))?;
+    Ok(Arc::new(crate::blobs::Blobs::Files(Arc::new(store))))
 }
 
 /// Refuses connection limits that cannot work.

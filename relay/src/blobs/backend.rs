@@ -10,18 +10,27 @@ use std::time::Duration;
 pub(crate) enum Blobs {
     /// Files in `<data>/blobs/`.
     Files(Arc<BlobStore>),
+    /// Rows in the shared database (PostgreSQL nodes).
+    #[cfg(feature = "postgres")]
+    Pg(Arc<super::pg::PgBlobStore>),
 }
 
 /// An upload in progress on either backend.
 pub(crate) enum BlobUpload {
     /// Into a file.
     Files(Upload),
+    /// Into the database.
+    #[cfg(feature = "postgres")]
+    Pg(super::pg::PgUpload),
 }
 
 /// A download's source on either backend.
 pub(crate) enum BlobReader {
     /// A complete blob's file, at the download's offset.
     Files(tokio::fs::File),
+    /// Chunk rows in the database.
+    #[cfg(feature = "postgres")]
+    Pg(super::pg::PgReader),
 }
 
 fn joined(e: tokio::task::JoinError) -> BlobError {
@@ -33,6 +42,8 @@ impl Blobs {
     pub(crate) fn config(&self) -> &super::BlobConfig {
         match self {
             Blobs::Files(s) => s.config(),
+            #[cfg(feature = "postgres")]
+            Blobs::Pg(s) => s.config(),
         }
     }
 
@@ -51,6 +62,8 @@ impl Blobs {
                     .await
                     .map_err(joined)?
             }
+            #[cfg(feature = "postgres")]
+            Blobs::Pg(s) => s.create(owner, length, ttl, now_ms).await,
         }
     }
 
@@ -62,6 +75,8 @@ impl Blobs {
     ) -> Result<Meta, BlobError> {
         match self {
             Blobs::Files(s) => s.status(id, now_ms),
+            #[cfg(feature = "postgres")]
+            Blobs::Pg(s) => s.status(id, now_ms).await,
         }
     }
 
@@ -74,6 +89,8 @@ impl Blobs {
                     .await
                     .map_err(joined)?
             }
+            #[cfg(feature = "postgres")]
+            Blobs::Pg(s) => s.sweep(now_ms).await,
         }
     }
 
@@ -82,6 +99,8 @@ impl Blobs {
     pub(crate) async fn stored_bytes(&self) -> Result<u64, BlobError> {
         match self {
             Blobs::Files(s) => s.stored_bytes(),
+            #[cfg(feature = "postgres")]
+            Blobs::Pg(s) => s.stored_bytes().await,
         }
     }
 
@@ -94,6 +113,8 @@ impl Blobs {
     ) -> Result<BlobUpload, BlobError> {
         match self {
             Blobs::Files(s) => Ok(BlobUpload::Files(s.begin_upload(id, offset, now_ms).await?)),
+            #[cfg(feature = "postgres")]
+            Blobs::Pg(s) => Ok(BlobUpload::Pg(s.begin_upload(id, offset, now_ms).await?)),
         }
     }
 
@@ -109,6 +130,11 @@ impl Blobs {
                 let (f, m) = s.open_download(id, offset, now_ms).await?;
                 Ok((BlobReader::Files(f), m))
             }
+            #[cfg(feature = "postgres")]
+            Blobs::Pg(s) => {
+                let (r, m) = s.open_download(id, offset, now_ms).await?;
+                Ok((BlobReader::Pg(r), m))
+            }
         }
     }
 }
@@ -118,6 +144,8 @@ impl BlobUpload {
     pub(crate) fn superseded(&self) -> bool {
         match self {
             BlobUpload::Files(u) => u.superseded(),
+            #[cfg(feature = "postgres")]
+            BlobUpload::Pg(u) => u.superseded(),
         }
     }
 
@@ -125,6 +153,8 @@ impl BlobUpload {
     pub(crate) async fn write(&mut self, data: &[u8]) -> Result<(), BlobError> {
         match self {
             BlobUpload::Files(u) => u.write(data).await,
+            #[cfg(feature = "postgres")]
+            BlobUpload::Pg(u) => u.write(data).await,
         }
     }
 
@@ -132,6 +162,8 @@ impl BlobUpload {
     pub(crate) async fn sync(&mut self) -> Result<(), BlobError> {
         match self {
             BlobUpload::Files(u) => u.sync().await,
+            #[cfg(feature = "postgres")]
+            BlobUpload::Pg(u) => u.sync().await,
         }
     }
 
@@ -139,6 +171,8 @@ impl BlobUpload {
     pub(crate) async fn finish(self) -> Result<Meta, BlobError> {
         match self {
             BlobUpload::Files(u) => u.finish().await,
+            #[cfg(feature = "postgres")]
+            BlobUpload::Pg(u) => u.finish().await,
         }
     }
 }
@@ -151,6 +185,8 @@ impl BlobReader {
                 use tokio::io::AsyncReadExt;
                 f.read(buf).await
             }
+            #[cfg(feature = "postgres")]
+            BlobReader::Pg(r) => r.read(buf).await,
         }
     }
 }

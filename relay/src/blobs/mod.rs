@@ -2,19 +2,26 @@
 //! folder (`<data>/blobs/`), never inside the database and never whole in memory.
 //!
 //! Each blob has a data file (`<id>.part` while uploading, `<id>.blob` once complete) and a
-//! metadata file (`<id>.meta`, [`meta`]). The durable offset in the metadata is only ever
+//! metadata file (`<id>.meta`, `meta.rs`). The durable offset in the metadata is only ever
 //! raised after an fsync of the data, so a resumed upload never trusts bytes the disk may not
 //! hold. Quotas are per mailbox (the uploader authenticates one and names it); the in-memory
 //! index is rebuilt from the metadata files at start.
+//!
+//! PostgreSQL nodes keep their blobs in the shared database instead (`pg.rs`); `Blobs` is
+//! the one face the request handlers see.
 
 mod backend;
 mod error;
 mod meta;
+#[cfg(feature = "postgres")]
+mod pg;
 mod upload;
 
 pub(crate) use backend::Blobs;
 pub use error::BlobError;
 pub(crate) use meta::Meta;
+#[cfg(feature = "postgres")]
+pub(crate) use pg::PgBlobStore;
 pub(crate) use upload::Upload;
 
 use meta::{sync_dir, write_meta};

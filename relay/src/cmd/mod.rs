@@ -296,7 +296,7 @@ pub(crate) fn blob_error(e: crate::blobs::BlobError) -> CmdError {
         E::Quota { .. } => ErrorCode::QuotaExceeded,
         E::Offset { .. } => ErrorCode::BlobOffset,
         E::Incomplete { .. } => ErrorCode::BlobIncomplete,
-        E::Io(_) => ErrorCode::StorageUnavailable,
+        E::Io(_) | E::Database(_) => ErrorCode::StorageUnavailable,
     };
     let mut c = CmdError::new(code, e.to_string());
     if code == ErrorCode::StorageUnavailable {

@@ -301,6 +301,10 @@ impl Storage for PgStorage {
     fn usage(&self) -> StorageFuture<'_, StorageUsage> {
         Box::pin(self.usage_pg())
     }
+
+    fn blob_pool(&self) -> Option<Pool> {
+        Some(self.pool.clone())
+    }
 }
 
 mod generation;
