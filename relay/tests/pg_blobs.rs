@@ -317,3 +317,52 @@ async fn pg_a_20_mib_blob_streams_through_chunk_rows() {
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_an_upload_survives_its_database_sessions_being_killed() {
+    let Some(db) = pg::TestDb::create("pg_blob_sessions").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(
+        PgStorage::connect(&db.url_as("blob-node"), 4)
+            .await
+            .expect("storage"),
+    );
+    let relay = Relay::start_with_storage(config(dir.path()), storage)
+        .await
+        .expect("relay starts");
+    let blob = data(16 * 1024 * 1024 + 99, 12);
+    let (c, me) = login(&relay, &key(7)).await;
+    let (id, _) = c.create_blob(&me, blob.len() as u64, 0).await.unwrap();
+    let c = Arc::new(c);
+    let up = {
+        let (c, blob) = (c.clone(), blob.clone());
+        tokio::spawn(async move { c.upload_blob(&id, 0, &blob[..]).await })
+    };
+    // Kill the node's database sessions three times while the upload runs.
+    let mut killed = 0;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        if up.is_finished() {
+            break;
+        }
+        killed += db.terminate_sessions(Some("blob-node")).await;
+    }
+    assert!(
+        killed > 0,
+        "no session was killed: the upload finished first"
+    );
+    let done = up
+        .await
+        .unwrap()
+        .expect("the upload rides over lost sessions");
+    assert!(done.complete, "{done:?}");
+    let mut out = Vec::new();
+    c.download_blob(&id, 0, &mut out).await.unwrap();
+    assert!(
+        out == blob,
+        "content differs after lost sessions ({killed} killed)"
+    );
+    relay.shutdown().await.unwrap();
+}

@@ -15,6 +15,11 @@
 //! * A download reads one chunk row at a time, in order.
 //! * Expiry: touched blobs, BLOB_CREATE and the periodic sweep delete expired rows (their
 //!   chunks go with them, `ON DELETE CASCADE`), in batches.
+//!
+//! Like every operation of the PostgreSQL backend, each one is retried (at most
+//! [`ATTEMPTS`] times, on a fresh connection) when the database failure may be transient.
+//! A chunk commit whose connection broke during `COMMIT` may have landed: its retry finds the
+//! durable offset already moved by its own generation and takes that as success.
 
 use super::{BLOB_ID_LEN, BlobConfig, BlobError, Meta};
 use deadpool_postgres::{GenericClient, Pool};
@@ -27,6 +32,66 @@ const SWEEP_BATCH: i64 = 64;
 
 fn db(e: impl std::fmt::Display) -> BlobError {
     BlobError::Database(e.to_string())
+}
+
+/// Attempts per operation when the database fails transiently.
+const ATTEMPTS: u32 = 4;
+
+/// Why one attempt failed.
+enum Attempt {
+    /// A definite answer.
+    Blob(BlobError),
+    /// A database error, retried when transient.
+    Db(tokio_postgres::Error),
+    /// No connection from the pool (yet), retried.
+    Pool(String),
+}
+
+impl From<tokio_postgres::Error> for Attempt {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Attempt::Db(e)
+    }
+}
+
+impl From<BlobError> for Attempt {
+    fn from(e: BlobError) -> Self {
+        Attempt::Blob(e)
+    }
+}
+
+/// Runs `$attempt` (an `async` block giving `Result<_, Attempt>`, made afresh for each try)
+/// until it gives an answer or [`ATTEMPTS`] tries failed transiently.
+macro_rules! retrying {
+    ($what:literal, $attempt:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let r: Result<_, Attempt> = $attempt.await;
+            match r {
+                Ok(v) => break Ok(v),
+                Err(Attempt::Blob(e)) => break Err(e),
+                Err(Attempt::Db(e))
+                    if attempt < ATTEMPTS && crate::storage::pg_transient(&e) =>
+                {
+                    tracing::debug!(error = %e, attempt, op = $what, "blob operation retried");
+                }
+                Err(Attempt::Pool(m)) if attempt < ATTEMPTS => {
+                    tracing::debug!(error = %m, attempt, op = $what, "blob operation retried");
+                }
+                Err(Attempt::Db(e)) => {
+                    metrics::counter!("hush_relay_errors_total", "kind" => "database")
+                        .increment(1);
+                    break Err(BlobError::Database(format!(
+                        "{}: {}",
+                        $what,
+                        crate::storage::pg_error_text(&e)
+                    )));
+                }
+                Err(Attempt::Pool(m)) => break Err(BlobError::Database(format!("{}: {m}", $what))),
+            }
+            tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+        }
+    }};
 }
 
 fn to_i(v: u64) -> i64 {
@@ -69,12 +134,16 @@ impl PgBlobStore {
         &self.config
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object, BlobError> {
-        self.pool.get().await.map_err(|e| {
-            BlobError::Database(format!(
+    async fn client(&self) -> Result<deadpool_postgres::Object, Attempt> {
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) => Attempt::Db(e),
+            deadpool_postgres::PoolError::Closed => {
+                Attempt::Blob(BlobError::Database("the database pool is closed".into()))
+            }
+            other => Attempt::Pool(format!(
                 "no database connection: {}",
-                crate::storage::pg_error_text(&e)
-            ))
+                crate::storage::pg_error_text(&other)
+            )),
         })
     }
 
@@ -97,74 +166,71 @@ impl PgBlobStore {
         } else {
             ttl.min(self.config.max_ttl)
         };
-        let expires_at_ms =
-            now_ms.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let expires_at_ms = now_ms.saturating_add(ttl_ms);
         let mut id = [0u8; BLOB_ID_LEN];
         getrandom::fill(&mut id).map_err(|e| db(format!("random source: {e}")))?;
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db)?;
-        tx.execute(
-            "INSERT INTO hush_blob_owners (owner) VALUES ($1) ON CONFLICT DO NOTHING",
-            &[&&owner[..]],
-        )
-        .await
-        .map_err(db)?;
-        tx.execute(
-            "SELECT 1 FROM hush_blob_owners WHERE owner = $1 FOR UPDATE",
-            &[&&owner[..]],
-        )
-        .await
-        .map_err(db)?;
-        // Expired blobs not swept yet do not count (the embedded store sweeps first).
-        let row = tx
-            .query_one(
-                "SELECT coalesce(sum(length), 0)::bigint, count(*) FROM hush_blobs \
-                 WHERE owner = $1 AND expires_at_ms > $2",
-                &[&&owner[..], &to_i(now_ms)],
+        retrying!("blob create", async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            tx.execute(
+                "INSERT INTO hush_blob_owners (owner) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&&owner[..]],
             )
-            .await
-            .map_err(db)?;
-        let used = to_u(row.try_get(0).map_err(db)?);
-        let count = to_u(row.try_get(1).map_err(db)?);
-        if used.saturating_add(length) > self.config.mailbox_quota_bytes
-            || count + 1 > self.config.mailbox_max_blobs
-        {
-            return Err(BlobError::Quota {
-                used,
-                count,
-                wanted: length,
-                max: self.config.mailbox_quota_bytes,
-            });
-        }
-        tx.execute(
-            "INSERT INTO hush_blobs (blob_id, owner, length, expires_at_ms, durable, complete, \
-             generation) VALUES ($1, $2, $3, $4, 0, false, 0)",
-            &[&&id[..], &&owner[..], &to_i(length), &to_i(expires_at_ms)],
-        )
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok((id, expires_at_ms))
+            .await?;
+            tx.execute(
+                "SELECT 1 FROM hush_blob_owners WHERE owner = $1 FOR UPDATE",
+                &[&&owner[..]],
+            )
+            .await?;
+            // Expired blobs not swept yet do not count (the embedded store sweeps first).
+            let row = tx
+                .query_one(
+                    "SELECT coalesce(sum(length), 0)::bigint, count(*) FROM hush_blobs \
+                     WHERE owner = $1 AND expires_at_ms > $2",
+                    &[&&owner[..], &to_i(now_ms)],
+                )
+                .await?;
+            let used = to_u(row.try_get(0)?);
+            let count = to_u(row.try_get(1)?);
+            if used.saturating_add(length) > self.config.mailbox_quota_bytes
+                || count + 1 > self.config.mailbox_max_blobs
+            {
+                return Err(Attempt::Blob(BlobError::Quota {
+                    used,
+                    count,
+                    wanted: length,
+                    max: self.config.mailbox_quota_bytes,
+                }));
+            }
+            tx.execute(
+                "INSERT INTO hush_blobs (blob_id, owner, length, expires_at_ms, durable, \
+                 complete, generation) VALUES ($1, $2, $3, $4, 0, false, 0)",
+                &[&&id[..], &&owner[..], &to_i(length), &to_i(expires_at_ms)],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok((id, expires_at_ms))
+        })
     }
 
     async fn row(
-        &self,
         c: &impl GenericClient,
         id: &[u8; BLOB_ID_LEN],
         lock: bool,
-    ) -> Result<Option<(Meta, i64)>, BlobError> {
+    ) -> Result<Option<(Meta, i64)>, Attempt> {
         let sql = format!(
             "SELECT {META_COLUMNS} FROM hush_blobs WHERE blob_id = $1{}",
             if lock { " FOR UPDATE" } else { "" }
         );
-        match c.query_opt(&sql, &[&&id[..]]).await.map_err(db)? {
+        match c.query_opt(&sql, &[&&id[..]]).await? {
             Some(r) => Ok(Some(meta_of(&r)?)),
             None => Ok(None),
         }
     }
 
-    /// Deletes `id` if it has expired by `now_ms`.
-    async fn expire(&self, c: &impl GenericClient, id: &[u8; BLOB_ID_LEN], now_ms: u64) {
+    /// Deletes `id` if it has expired by `now_ms` (a failure leaves it to the sweep).
+    async fn expire(c: &impl GenericClient, id: &[u8; BLOB_ID_LEN], now_ms: u64) {
         if let Err(e) = c
             .execute(
                 "DELETE FROM hush_blobs WHERE blob_id = $1 AND expires_at_ms <= $2",
@@ -182,30 +248,32 @@ impl PgBlobStore {
         id: &[u8; BLOB_ID_LEN],
         now_ms: u64,
     ) -> Result<Meta, BlobError> {
-        let c = self.client().await?;
-        let (meta, _) = self.row(&c, id, false).await?.ok_or(BlobError::NotFound)?;
-        if meta.expires_at_ms <= now_ms {
-            self.expire(&c, id, now_ms).await;
-            return Err(BlobError::Expired);
-        }
-        Ok(meta)
+        retrying!("blob status", async {
+            let c = self.client().await?;
+            let (meta, _) = Self::row(&c, id, false).await?.ok_or(BlobError::NotFound)?;
+            if meta.expires_at_ms <= now_ms {
+                Self::expire(&c, id, now_ms).await;
+                return Err(Attempt::Blob(BlobError::Expired));
+            }
+            Ok(meta)
+        })
     }
 
     /// Deletes every expired blob and its chunks; returns how many.
     pub(crate) async fn sweep(&self, now_ms: u64) -> Result<usize, BlobError> {
-        let c = self.client().await?;
         let mut total = 0usize;
         loop {
             // A batch at a time: one transaction never holds many blobs' chunks.
-            let n = c
-                .execute(
+            let n = retrying!("blob sweep", async {
+                let c = self.client().await?;
+                Ok(c.execute(
                     "DELETE FROM hush_blobs WHERE blob_id IN (SELECT blob_id FROM hush_blobs \
                      WHERE expires_at_ms <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
                     &[&to_i(now_ms), &SWEEP_BATCH],
                 )
-                .await
-                .map_err(db)?;
-            total += n as usize;
+                .await?)
+            })?;
+            total = total.saturating_add(usize::try_from(n).unwrap_or(usize::MAX));
             if n < SWEEP_BATCH as u64 {
                 return Ok(total);
             }
@@ -214,15 +282,16 @@ impl PgBlobStore {
 
     /// The declared lengths of every blob in the database, summed.
     pub(crate) async fn stored_bytes(&self) -> Result<u64, BlobError> {
-        let c = self.client().await?;
-        let row = c
-            .query_one(
-                "SELECT coalesce(sum(length), 0)::bigint FROM hush_blobs",
-                &[],
-            )
-            .await
-            .map_err(db)?;
-        Ok(to_u(row.try_get(0).map_err(db)?))
+        retrying!("blob usage", async {
+            let c = self.client().await?;
+            let row = c
+                .query_one(
+                    "SELECT coalesce(sum(length), 0)::bigint FROM hush_blobs",
+                    &[],
+                )
+                .await?;
+            Ok(to_u(row.try_get(0)?))
+        })
     }
 
     /// Starts (or resumes) the upload of `id` at `offset`: raises the blob's generation
@@ -234,51 +303,57 @@ impl PgBlobStore {
         offset: u64,
         now_ms: u64,
     ) -> Result<PgUpload, BlobError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db)?;
-        let Some((mut meta, generation)) = self.row(&tx, &id, true).await? else {
-            return Err(BlobError::NotFound);
-        };
-        if meta.expires_at_ms <= now_ms {
-            drop(tx);
-            self.expire(&client, &id, now_ms).await;
-            return Err(BlobError::Expired);
-        }
-        if meta.complete {
+        let begun = retrying!("blob upload start", async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            let Some((mut meta, generation)) = Self::row(&tx, &id, true).await? else {
+                return Err(Attempt::Blob(BlobError::NotFound));
+            };
+            if meta.expires_at_ms <= now_ms {
+                drop(tx);
+                Self::expire(&client, &id, now_ms).await;
+                return Err(Attempt::Blob(BlobError::Expired));
+            }
+            if meta.complete {
+                return Ok(None);
+            }
+            if offset > meta.durable {
+                return Err(Attempt::Blob(BlobError::Offset {
+                    offset,
+                    limit: meta.durable,
+                }));
+            }
+            let generation = generation + 1;
+            tx.execute(
+                "UPDATE hush_blobs SET generation = $2, durable = $3 WHERE blob_id = $1",
+                &[&&id[..], &generation, &to_i(offset)],
+            )
+            .await?;
+            if offset < meta.durable {
+                // Bytes past the offset are dropped: the uploader sends them again.
+                tx.execute(
+                    "DELETE FROM hush_blob_chunks WHERE blob_id = $1 AND offset_bytes >= $2",
+                    &[&&id[..], &to_i(offset)],
+                )
+                .await?;
+                tx.execute(
+                    "UPDATE hush_blob_chunks \
+                     SET data = substring(data FROM 1 FOR ($2 - offset_bytes)::integer) \
+                     WHERE blob_id = $1 AND offset_bytes < $2 \
+                     AND offset_bytes + octet_length(data) > $2",
+                    &[&&id[..], &to_i(offset)],
+                )
+                .await?;
+                meta.durable = offset;
+            }
+            tx.commit().await?;
+            Ok(Some((meta, generation)))
+        })?;
+        let Some((meta, generation)) = begun else {
+            // Complete already: the upload takes no bytes and reports the blob.
+            let meta = self.status(&id, now_ms).await?;
             return Ok(PgUpload::done(self.clone(), id, meta));
-        }
-        if offset > meta.durable {
-            return Err(BlobError::Offset {
-                offset,
-                limit: meta.durable,
-            });
-        }
-        let generation = generation + 1;
-        tx.execute(
-            "UPDATE hush_blobs SET generation = $2, durable = $3 WHERE blob_id = $1",
-            &[&&id[..], &generation, &to_i(offset)],
-        )
-        .await
-        .map_err(db)?;
-        if offset < meta.durable {
-            // Bytes past the offset are dropped: the uploader sends them again.
-            tx.execute(
-                "DELETE FROM hush_blob_chunks WHERE blob_id = $1 AND offset_bytes >= $2",
-                &[&&id[..], &to_i(offset)],
-            )
-            .await
-            .map_err(db)?;
-            tx.execute(
-                "UPDATE hush_blob_chunks SET data = substring(data FROM 1 FOR ($2 - offset_bytes)::integer) \
-                 WHERE blob_id = $1 AND offset_bytes < $2 \
-                 AND offset_bytes + octet_length(data) > $2",
-                &[&&id[..], &to_i(offset)],
-            )
-            .await
-            .map_err(db)?;
-            meta.durable = offset;
-        }
-        tx.commit().await.map_err(db)?;
+        };
         Ok(PgUpload {
             store: self.clone(),
             id,
@@ -320,6 +395,69 @@ impl PgBlobStore {
             },
             meta,
         ))
+    }
+
+    /// The chunk row holding byte `pos` of `id`: its offset and bytes.
+    async fn chunk_at(
+        &self,
+        id: &[u8; BLOB_ID_LEN],
+        pos: u64,
+    ) -> Result<Option<(u64, Vec<u8>)>, BlobError> {
+        retrying!("blob read", async {
+            let c = self.client().await?;
+            let row = c
+                .query_opt(
+                    "SELECT offset_bytes, data FROM hush_blob_chunks \
+                     WHERE blob_id = $1 AND offset_bytes <= $2 \
+                     ORDER BY offset_bytes DESC LIMIT 1",
+                    &[&&id[..], &to_i(pos)],
+                )
+                .await?;
+            match row {
+                Some(r) => Ok(Some((to_u(r.try_get(0)?), r.try_get(1)?))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Commits `data` as the chunk at `from` and the durable offset `to` (complete when it
+    /// is the blob's length), if `generation` is still the blob's newest upload and nobody
+    /// moved the durable offset. `Ok(false)`: superseded.
+    async fn commit_chunk(
+        &self,
+        id: &[u8; BLOB_ID_LEN],
+        generation: i64,
+        from: u64,
+        data: &[u8],
+        complete: bool,
+    ) -> Result<bool, BlobError> {
+        let to = from + data.len() as u64;
+        retrying!("blob chunk commit", async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            let n = tx
+                .execute(
+                    "UPDATE hush_blobs SET durable = $4, complete = $5 \
+                     WHERE blob_id = $1 AND generation = $2 AND durable = $3",
+                    &[&&id[..], &generation, &to_i(from), &to_i(to), &complete],
+                )
+                .await?;
+            if n != 1 {
+                // A retry of a commit that landed finds its own generation at `to`.
+                drop(tx);
+                let landed = Self::row(&client, id, false)
+                    .await?
+                    .is_some_and(|(m, g)| g == generation && m.durable == to);
+                return Ok(landed);
+            }
+            tx.execute(
+                "INSERT INTO hush_blob_chunks (blob_id, offset_bytes, data) VALUES ($1, $2, $3)",
+                &[&&id[..], &to_i(from), &data],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 }
 
@@ -376,10 +514,10 @@ impl PgUpload {
             return Ok(());
         }
         while !data.is_empty() {
-            let take = (CHUNK_BYTES - self.buf.len()).min(data.len());
             if self.buf.capacity() == 0 {
                 self.buf.reserve_exact(CHUNK_BYTES);
             }
+            let take = (CHUNK_BYTES - self.buf.len()).min(data.len());
             self.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
             if self.buf.len() == CHUNK_BYTES {
@@ -400,33 +538,20 @@ impl PgUpload {
         }
         let new = self.written();
         let complete = new == self.meta.length;
-        let mut client = self.store.client().await?;
-        let tx = client.transaction().await.map_err(db)?;
-        let n = tx
-            .execute(
-                "UPDATE hush_blobs SET durable = $4, complete = $5 \
-                 WHERE blob_id = $1 AND generation = $2 AND durable = $3",
-                &[
-                    &&self.id[..],
-                    &self.generation,
-                    &to_i(self.meta.durable),
-                    &to_i(new),
-                    &complete,
-                ],
+        let landed = self
+            .store
+            .commit_chunk(
+                &self.id,
+                self.generation,
+                self.meta.durable,
+                &self.buf,
+                complete,
             )
-            .await
-            .map_err(db)?;
-        if n != 1 {
+            .await?;
+        if !landed {
             self.superseded = true;
             return Err(BlobError::Superseded);
         }
-        tx.execute(
-            "INSERT INTO hush_blob_chunks (blob_id, offset_bytes, data) VALUES ($1, $2, $3)",
-            &[&&self.id[..], &to_i(self.meta.durable), &&self.buf[..]],
-        )
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
         self.meta.durable = new;
         self.meta.complete = complete;
         self.buf.clear();
@@ -455,19 +580,14 @@ impl PgReader {
     /// Reads the next bytes into `buf`; 0 when no chunk holds the next byte.
     pub(crate) async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if self.at == self.chunk.len() {
-            let c = self.store.client().await.map_err(std::io::Error::other)?;
-            let row = c
-                .query_opt(
-                    "SELECT offset_bytes, data FROM hush_blob_chunks \
-                     WHERE blob_id = $1 AND offset_bytes <= $2 \
-                     ORDER BY offset_bytes DESC LIMIT 1",
-                    &[&&self.id[..], &to_i(self.pos)],
-                )
+            let Some((off, data)) = self
+                .store
+                .chunk_at(&self.id, self.pos)
                 .await
-                .map_err(std::io::Error::other)?;
-            let Some(row) = row else { return Ok(0) };
-            let off = to_u(row.try_get(0).map_err(std::io::Error::other)?);
-            let data: Vec<u8> = row.try_get(1).map_err(std::io::Error::other)?;
+                .map_err(std::io::Error::other)?
+            else {
+                return Ok(0);
+            };
             let skip = usize::try_from(self.pos - off).unwrap_or(usize::MAX);
             if skip >= data.len() {
                 return Ok(0);

@@ -40,9 +40,9 @@ pub use hush_wire::model::{
     PrekeyBundle, PrekeyUpload, SignedPrekey, StoredEnvelope,
 };
 #[cfg(feature = "postgres")]
-pub(crate) use pg_backend::with_causes as pg_error_text;
-#[cfg(feature = "postgres")]
 pub use pg_backend::{DEFAULT_POOL_SIZE, PgStorage};
+#[cfg(feature = "postgres")]
+pub(crate) use pg_backend::{is_transient as pg_transient, with_causes as pg_error_text};
 #[cfg(feature = "postgres")]
 pub use pg_schema::SCHEMA_VERSION;
 #[cfg(feature = "postgres")]
