@@ -52,7 +52,8 @@ pub struct BlobConfig {
     /// Longest time to live (default 30 days).
     pub max_ttl: Duration,
     /// An upload fsyncs and records its durable offset after at most this many bytes
-    /// (default 8 MiB), and at the end of its stream.
+    /// (default 8 MiB), and at the end of its stream (embedded store; PostgreSQL nodes
+    /// commit every 1 MiB chunk).
     pub sync_every_bytes: u64,
     /// How often the relay deletes expired blobs even when nobody touches one (default
     /// 10 minutes).
