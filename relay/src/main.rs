@@ -213,7 +213,7 @@ struct Settings {
     #[arg(long, env = "HUSH_RELAY_BLOB_QUOTA_COUNT", value_name = "N")]
     blob_quota_count: Option<u64>,
 
-    /// Seconds a blob lives when its uploader asks for no time to live [default: 604800 = 7 days]
+    /// Seconds a blob lives when its uploader asks for no time to live (at most the maximum) [default: 604800 = 7 days]
     #[arg(long, env = "HUSH_RELAY_BLOB_DEFAULT_TTL_SECONDS", value_name = "SECS")]
     blob_default_ttl_seconds: Option<u64>,
 

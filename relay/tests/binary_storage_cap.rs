@@ -147,3 +147,28 @@ fn help_lists_the_blob_settings() {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
 }
+
+#[test]
+fn blob_settings_that_cannot_work_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flags, says) in [
+        (
+            &["--blob-max-ttl-seconds", "0"][..],
+            "blob default and maximum TTL must be positive",
+        ),
+        (
+            &["--blob-sweep-interval-seconds", "0"][..],
+            "blob sweep interval must be positive",
+        ),
+    ] {
+        let out = opsbin::run(
+            opsbin::relay(&["--listen", "127.0.0.1:0", "--data"])
+                .arg(dir.path().join("data"))
+                .args(flags),
+        );
+        assert!(!out.status.success(), "{flags:?} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{flags:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+}

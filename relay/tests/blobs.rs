@@ -231,6 +231,12 @@ async fn ttl_edges_and_expired_blobs_leave_the_disk() {
     assert_eq!(expires, 1_000_000 + 60_000);
     let (_, capped) = c.create_blob(&me, 10, 10 * 3600).await.unwrap();
     assert_eq!(capped, 1_000_000 + 3_600_000, "TTL capped at the maximum");
+    let (_, default) = c.create_blob(&me, 10, 0).await.unwrap();
+    assert_eq!(
+        default,
+        1_000_000 + 3_600_000,
+        "the default TTL (7 days) capped at the maximum too"
+    );
     let blob = data(70_000, 1);
     assert!(c.upload_blob(&id, 0, &blob[..]).await.unwrap().complete);
     clock.set(expires - 1);

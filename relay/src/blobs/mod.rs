@@ -47,7 +47,7 @@ pub struct BlobConfig {
     pub mailbox_quota_bytes: u64,
     /// Live blobs one mailbox may hold (default 1000).
     pub mailbox_max_blobs: u64,
-    /// Time to live when the uploader asks for none (default 7 days).
+    /// Time to live when the uploader asks for none (default 7 days; capped at `max_ttl`).
     pub default_ttl: Duration,
     /// Longest time to live (default 30 days).
     pub max_ttl: Duration,
@@ -239,11 +239,13 @@ impl BlobStore {
             });
         }
         self.sweep(now_ms)?;
+        // The default too is capped at the maximum.
         let ttl = if ttl.is_zero() {
             self.config.default_ttl
         } else {
-            ttl.min(self.config.max_ttl)
-        };
+            ttl
+        }
+        .min(self.config.max_ttl);
         let expires_at_ms = now_ms.saturating_add(ttl.as_millis() as u64);
         let mut id = [0u8; BLOB_ID_LEN];
         getrandom::fill(&mut id)

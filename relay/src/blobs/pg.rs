@@ -161,11 +161,13 @@ impl PgBlobStore {
                 max: self.config.max_blob_bytes,
             });
         }
+        // The default too is capped at the maximum.
         let ttl = if ttl.is_zero() {
             self.config.default_ttl
         } else {
-            ttl.min(self.config.max_ttl)
-        };
+            ttl
+        }
+        .min(self.config.max_ttl);
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         let expires_at_ms = now_ms.saturating_add(ttl_ms);
         let mut id = [0u8; BLOB_ID_LEN];
