@@ -85,12 +85,15 @@ async fn blob_limits_from_the_config_file_environment_and_flags() {
         "blob_quota_count = 2\nblob_max_ttl_seconds = 60\nblob_sweep_interval_seconds = 1\n",
     )
     .unwrap();
+    let metrics_addr = opsbin::free_tcp_addr();
     let relay = opsbin::start(
         opsbin::relay(&["--listen", "127.0.0.1:0", "--data"])
             .arg(dir.path().join("data"))
             .arg("--config")
             .arg(&cfg)
             .args(["--blob-quota-bytes", "8000"])
+            .args(["--storage-usage-interval-seconds", "1", "--metrics"])
+            .arg(metrics_addr.to_string())
             .env("HUSH_RELAY_MAX_BLOB_BYTES", "5000")
             .env("HUSH_RELAY_BLOB_DEFAULT_TTL_SECONDS", "30"),
         &dir.path().join("stderr.log"),
@@ -126,6 +129,24 @@ async fn blob_limits_from_the_config_file_environment_and_flags() {
         Some(ErrorCode::QuotaExceeded)
     );
     client.close().await;
+    // The reserved lengths show in the gauges within a measurement interval (1 s here).
+    let want = [
+        "hush_relay_stored_blob_bytes 8000",
+        "hush_relay_stored_bytes 8000",
+    ];
+    let mut body = String::new();
+    for _ in 0..100 {
+        if let Some((200, b)) = opsbin::http_get(metrics_addr, "/metrics") {
+            body = b;
+            if want.iter().all(|l| body.contains(l)) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for line in want.iter().chain(&["# HELP hush_relay_stored_blob_bytes "]) {
+        assert!(body.contains(line), "metrics lack {line:?}:\n{body}");
+    }
 }
 
 #[test]
