@@ -1,6 +1,7 @@
 //! Bounded relay storage (spec/relay-protocol.md §5 "Relay-wide storage cap" and §6): the
 //! size limit of a directory entry, the relay-wide storage cap (`ERROR_CODE_RELAY_FULL`) and
-//! the storage gauges.
+//! the storage gauges. Blobs count with their declared lengths, reserved at BLOB_CREATE
+//! (spec §11.5).
 //!
 //! The cap is enforced here, in front of the storage backend, for both backends alike. The
 //! relay measures what the store holds ([`Storage::usage`]) every `storage_usage_interval`
@@ -61,6 +62,8 @@ struct Measured {
 /// The relay-wide storage cap of one relay node.
 pub(crate) struct Capacity {
     max: Option<u64>,
+    /// The blob store, whose reserved lengths count toward the cap.
+    blobs: Option<Arc<crate::blobs::Blobs>>,
     /// The free-space reserve of the store's file system (`reserve.rs`).
     pub(crate) reserve: Arc<Reserve>,
     /// Bytes admitted minus bytes given back, since start.
@@ -96,11 +99,16 @@ impl Drop for Admitted<'_> {
 }
 
 impl Capacity {
-    /// A cap of `max` bytes; `None` for no cap.
-    pub(crate) fn new(max: Option<u64>, reserve: Reserve) -> Self {
+    /// A cap of `max` bytes (`None` for no cap) over the store and `blobs`.
+    pub(crate) fn new(
+        max: Option<u64>,
+        reserve: Reserve,
+        blobs: Option<Arc<crate::blobs::Blobs>>,
+    ) -> Self {
         metrics::gauge!("hush_relay_max_storage_bytes").set(max.unwrap_or(0) as f64);
         Capacity {
             max,
+            blobs,
             reserve: Arc::new(reserve),
             net: AtomicI64::new(0),
             frees: AtomicU64::new(0),
@@ -109,7 +117,7 @@ impl Capacity {
         }
     }
 
-    /// Something may have freed space (ACK, take, replacing upload, sweep).
+    /// Something may have freed space (ACK, take, replacing upload, sweep, blob expiry).
     pub(crate) fn freed(&self) {
         self.frees.fetch_add(1, Ordering::Relaxed);
     }
@@ -134,9 +142,13 @@ impl Capacity {
         let started = Instant::now();
         let net_at = self.net.load(Ordering::Relaxed);
         let u = storage.usage().await?;
-        publish(&u);
+        let blob_bytes = match &self.blobs {
+            Some(b) => b.stored_bytes().await.map_err(crate::cmd::blob_error)?,
+            None => 0,
+        };
+        publish(&u, blob_bytes);
         *self.lock_last() = Measured {
-            total: u.total_bytes(),
+            total: u.total_bytes().saturating_add(blob_bytes),
             net_at,
             frees_at: frees,
             at: Some(started),
@@ -207,14 +219,16 @@ impl Capacity {
 }
 
 /// Sets the storage gauges.
-fn publish(u: &StorageUsage) {
+fn publish(u: &StorageUsage, blob_bytes: u64) {
+    metrics::gauge!("hush_relay_stored_blob_bytes").set(blob_bytes as f64);
     metrics::gauge!("hush_relay_stored_envelopes").set(u.envelopes as f64);
     metrics::gauge!("hush_relay_stored_envelope_bytes").set(u.envelope_bytes as f64);
     metrics::gauge!("hush_relay_stored_group_entries").set(u.group_entries as f64);
     metrics::gauge!("hush_relay_stored_group_bytes").set(u.group_bytes as f64);
     metrics::gauge!("hush_relay_directory_entries").set(u.directory_entries as f64);
     metrics::gauge!("hush_relay_directory_bytes").set(u.directory_bytes as f64);
-    metrics::gauge!("hush_relay_stored_bytes").set(u.total_bytes() as f64);
+    metrics::gauge!("hush_relay_stored_bytes")
+        .set(u.total_bytes().saturating_add(blob_bytes) as f64);
 }
 
 /// Measures every `interval` (for the gauges, and to see other nodes' writes and frees)

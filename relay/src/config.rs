@@ -37,7 +37,8 @@ pub struct RelayConfig {
     /// KeyPackage) in bytes (default 16 KiB); a larger one is refused with
     /// `ERROR_CODE_DIRECTORY_ENTRY_TOO_LARGE` and nothing of its upload is stored.
     pub max_directory_entry_bytes: usize,
-    /// Relay-wide cap on stored bytes (envelopes, group log, directory), `None` for no cap
+    /// Relay-wide cap on stored bytes (envelopes, group log, directory, the declared lengths
+    /// of live blobs), `None` for no cap
     /// (the default). A write that would exceed it is refused with `ERROR_CODE_RELAY_FULL`.
     pub max_storage_bytes: Option<u64>,
     /// How often the relay measures what the store holds, for the storage cap and the

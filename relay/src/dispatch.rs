@@ -42,24 +42,36 @@ impl Dispatcher {
         receipt_seed: [u8; 32],
         fingerprint: Fingerprint,
     ) -> Self {
-        // A blob store only next to an embedded store's files (fuzzing keeps those in
-        // memory-backed folders); never in the working directory.
-        let blobs = storage.data_dir().and_then(|d| {
-            let now = config.clock.now_ms();
-            crate::blobs::BlobStore::open(
-                &d.join(crate::blobs::BLOBS_DIR),
-                config.blobs.clone(),
-                now,
-            )
-            .ok()
-            .map(Arc::new)
+        // A blob store in the database of a PostgreSQL store, or next to an embedded
+        // store's files (fuzzing keeps those in memory-backed folders); never in the
+        // working directory.
+        #[cfg(feature = "postgres")]
+        let pg_blobs = storage.blob_pool().map(|pool| {
+            Arc::new(crate::blobs::Blobs::Pg(Arc::new(
+                crate::blobs::PgBlobStore::new(pool, config.blobs.clone()),
+            )))
+        });
+        #[cfg(not(feature = "postgres"))]
+        let pg_blobs = None;
+        let blobs = pg_blobs.or_else(|| {
+            storage.data_dir().and_then(|d| {
+                let now = config.clock.now_ms();
+                crate::blobs::BlobStore::open(
+                    &d.join(crate::blobs::BLOBS_DIR),
+                    config.blobs.clone(),
+                    now,
+                )
+                .ok()
+                .map(|s| Arc::new(crate::blobs::Blobs::Files(Arc::new(s))))
+            })
         });
         let shared = Arc::new(Shared {
             refusals: Arc::new(crate::refusals::Refusals::new()),
-            blobs,
+            blobs: blobs.clone(),
             capacity: crate::capacity::Capacity::new(
                 config.max_storage_bytes,
                 crate::reserve::Reserve::new(storage.data_dir(), config.storage_reserve_bytes),
+                blobs,
             ),
             config,
             storage,

@@ -137,7 +137,7 @@ struct Settings {
     )]
     max_directory_entry_bytes: Option<usize>,
 
-    /// Relay-wide cap on stored bytes (envelopes, group logs, directory); writes beyond it get RELAY_FULL; 0 = no cap [default: 0]
+    /// Relay-wide cap on stored bytes (envelopes, group logs, directory, blobs); writes beyond it get RELAY_FULL; 0 = no cap [default: 0]
     #[arg(long, env = "HUSH_RELAY_MAX_STORAGE_BYTES", value_name = "BYTES")]
     max_storage_bytes: Option<u64>,
 
@@ -200,6 +200,34 @@ struct Settings {
     /// Seconds a shutdown waits for in-flight requests [default: 10]
     #[arg(long, env = "HUSH_RELAY_SHUTDOWN_GRACE_SECONDS", value_name = "SECS")]
     shutdown_grace_seconds: Option<u64>,
+
+    /// Largest blob (encrypted attachment) in bytes; BLOB_CREATE asking for more gets BLOB_TOO_LARGE [default: 2214592512]
+    #[arg(long, env = "HUSH_RELAY_MAX_BLOB_BYTES", value_name = "BYTES")]
+    max_blob_bytes: Option<u64>,
+
+    /// Bytes of live blobs one mailbox may hold (declared lengths, reserved at creation); beyond, QUOTA_EXCEEDED [default: 4294967296]
+    #[arg(long, env = "HUSH_RELAY_BLOB_QUOTA_BYTES", value_name = "BYTES")]
+    blob_quota_bytes: Option<u64>,
+
+    /// Live blobs one mailbox may hold; beyond, QUOTA_EXCEEDED [default: 1000]
+    #[arg(long, env = "HUSH_RELAY_BLOB_QUOTA_COUNT", value_name = "N")]
+    blob_quota_count: Option<u64>,
+
+    /// Seconds a blob lives when its uploader asks for no time to live (at most the maximum) [default: 604800 = 7 days]
+    #[arg(long, env = "HUSH_RELAY_BLOB_DEFAULT_TTL_SECONDS", value_name = "SECS")]
+    blob_default_ttl_seconds: Option<u64>,
+
+    /// Longest time to live of a blob in seconds; longer requests are cut to it [default: 2592000 = 30 days]
+    #[arg(long, env = "HUSH_RELAY_BLOB_MAX_TTL_SECONDS", value_name = "SECS")]
+    blob_max_ttl_seconds: Option<u64>,
+
+    /// Seconds between sweeps that delete expired blobs (also when nobody touches one) [default: 600]
+    #[arg(
+        long,
+        env = "HUSH_RELAY_BLOB_SWEEP_INTERVAL_SECONDS",
+        value_name = "SECS"
+    )]
+    blob_sweep_interval_seconds: Option<u64>,
 }
 
 macro_rules! merge {
@@ -259,7 +287,13 @@ impl Settings {
                 idle_timeout_seconds,
                 rate_limit_per_second,
                 rate_limit_burst,
-                shutdown_grace_seconds
+                shutdown_grace_seconds,
+                max_blob_bytes,
+                blob_quota_bytes,
+                blob_quota_count,
+                blob_default_ttl_seconds,
+                blob_max_ttl_seconds,
+                blob_sweep_interval_seconds
             );
         }
         Ok(s)
@@ -335,9 +369,22 @@ impl Settings {
                 .map(Duration::from_secs)
                 .unwrap_or(d.shutdown_grace),
             clock: d.clock,
-            // Blob store limits: the defaults of spec §11 (no file keys for them yet).
-            blobs: d.blobs,
+            blobs: self.blob_config(d.blobs),
         })
+    }
+
+    /// The blob store's limits (spec/relay-protocol.md §11), over `d`, the defaults.
+    fn blob_config(&self, d: hush_relay::blobs::BlobConfig) -> hush_relay::blobs::BlobConfig {
+        let secs = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_secs);
+        hush_relay::blobs::BlobConfig {
+            max_blob_bytes: self.max_blob_bytes.unwrap_or(d.max_blob_bytes),
+            mailbox_quota_bytes: self.blob_quota_bytes.unwrap_or(d.mailbox_quota_bytes),
+            mailbox_max_blobs: self.blob_quota_count.unwrap_or(d.mailbox_max_blobs),
+            default_ttl: secs(self.blob_default_ttl_seconds, d.default_ttl),
+            max_ttl: secs(self.blob_max_ttl_seconds, d.max_ttl),
+            sync_every_bytes: d.sync_every_bytes,
+            sweep_interval: secs(self.blob_sweep_interval_seconds, d.sweep_interval),
+        }
     }
 }
 

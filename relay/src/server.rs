@@ -117,21 +117,14 @@ impl Relay {
             let notifier = notifier.clone();
             storage.set_wake_sink(Arc::new(move |w| notifier.wake(w)));
         }
-        let blobs = {
-            let dir = config.data_dir.join(crate::blobs::BLOBS_DIR);
-            let bc = config.blobs.clone();
-            let now = config.clock.now_ms();
-            tokio::task::spawn_blocking(move || crate::blobs::BlobStore::open(&dir, bc, now))
-                .await
-                .map_err(|e| RelayError::Task(e.to_string()))?
-                .map_err(|e| RelayError::Config(format!("blob store: {e}")))?
-        };
+        let blobs = open_blobs(&config, &*storage).await?;
         let shared = Arc::new(Shared {
             refusals: Arc::new(crate::refusals::Refusals::new()),
-            blobs: Some(Arc::new(blobs)),
+            blobs: Some(blobs.clone()),
             capacity: Capacity::new(
                 config.max_storage_bytes,
                 Reserve::new(storage.data_dir(), config.storage_reserve_bytes),
+                Some(blobs),
             ),
             config,
             storage,
@@ -229,6 +222,10 @@ async fn run(
         shared.clone(),
         Shutdown::new(shutdown_rx.clone()),
     ));
+    let blob_sweeper = tokio::spawn(blob_sweep_loop(
+        shared.clone(),
+        Shutdown::new(shutdown_rx.clone()),
+    ));
     let measurer = tokio::spawn(capacity::measure_loop(
         shared.clone(),
         shared.config.storage_usage_interval,
@@ -282,10 +279,33 @@ async fn run(
     endpoint.close(0u32.into(), b"relay shutting down");
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
     let _ = sweeper.await;
+    let _ = blob_sweeper.await;
     let _ = measurer.await;
     shared.storage.close().await?;
     tracing::info!("relay stopped");
     Ok(())
+}
+
+/// The blob store (spec §11.5): in the database on a node whose storage is PostgreSQL (so
+/// any node serves any blob), else files in `<data>/blobs/`.
+async fn open_blobs(
+    config: &RelayConfig,
+    storage: &dyn Storage,
+) -> Result<Arc<crate::blobs::Blobs>, RelayError> {
+    #[cfg(feature = "postgres")]
+    if let Some(pool) = storage.blob_pool() {
+        let store = crate::blobs::PgBlobStore::new(pool, config.blobs.clone());
+        return Ok(Arc::new(crate::blobs::Blobs::Pg(Arc::new(store))));
+    }
+    let _ = storage;
+    let dir = config.data_dir.join(crate::blobs::BLOBS_DIR);
+    let bc = config.blobs.clone();
+    let now = config.clock.now_ms();
+    let store = tokio::task::spawn_blocking(move || crate::blobs::BlobStore::open(&dir, bc, now))
+        .await
+        .map_err(|e| RelayError::Task(e.to_string()))?
+        .map_err(|e| RelayError::Config(format!("blob store: {e}")))?;
+    Ok(Arc::new(crate::blobs::Blobs::Files(Arc::new(store))))
 }
 
 /// Refuses connection limits that cannot work.
@@ -308,6 +328,16 @@ fn check_connection_limits(c: &RelayConfig) -> Result<(), RelayError> {
     if c.storage_usage_interval.is_zero() {
         return Err(RelayError::Config(
             "storage usage interval must be positive".into(),
+        ));
+    }
+    if c.blobs.sweep_interval.is_zero() {
+        return Err(RelayError::Config(
+            "blob sweep interval must be positive".into(),
+        ));
+    }
+    if c.blobs.default_ttl.is_zero() || c.blobs.max_ttl.is_zero() {
+        return Err(RelayError::Config(
+            "blob default and maximum TTL must be positive".into(),
         ));
     }
     if c.handshake_timeout.is_zero() {
@@ -349,5 +379,33 @@ async fn sweep_loop(shared: Arc<Shared>, mut shutdown: Shutdown) {
             }
         }
         shared.notifier.prune();
+    }
+}
+
+/// Deletes expired blobs every `blobs.sweep_interval` until shutdown, so they go (and give
+/// their space back to the storage cap) even when nobody creates or touches a blob.
+async fn blob_sweep_loop(shared: Arc<Shared>, mut shutdown: Shutdown) {
+    let Some(blobs) = shared.blobs.clone() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(shared.config.blobs.sweep_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.recv() => return,
+        }
+        match blobs.sweep(shared.config.clock.now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => {
+                shared.capacity.freed();
+                metrics::counter!("hush_relay_blobs_expired_total").increment(n as u64);
+                tracing::info!(blobs = n, "blob expiry sweep");
+            }
+            Err(e) => {
+                metrics::counter!("hush_relay_errors_total", "kind" => "storage").increment(1);
+                tracing::error!(error = %e, "blob expiry sweep failed");
+            }
+        }
     }
 }

@@ -23,7 +23,7 @@ pub(crate) struct Shared {
     /// SHA-256 of the whole certificate: AUTH also accepts it, from clients made before key
     /// pinning (spec §1).
     pub(crate) certificate_fingerprint: Fingerprint,
-    /// The blob store (spec §11) in `<data>/blobs/`; `None` only in a socket-free
-    /// dispatcher over a store without a data folder.
-    pub(crate) blobs: Option<Arc<crate::blobs::BlobStore>>,
+    /// The blob store (spec §11): files in `<data>/blobs/`, or the database on PostgreSQL
+    /// nodes; `None` only in a socket-free dispatcher over a store without a data folder.
+    pub(crate) blobs: Option<Arc<crate::blobs::Blobs>>,
 }

@@ -138,7 +138,17 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "hush_relay_stored_bytes",
         Kind::Gauge,
-        "Bytes counted against max_storage_bytes: envelopes, group log and directory",
+        "Bytes counted against max_storage_bytes: envelopes, group log, directory and blobs",
+    ),
+    (
+        "hush_relay_stored_blob_bytes",
+        Kind::Gauge,
+        "Declared lengths of live blobs (attachments), as last measured",
+    ),
+    (
+        "hush_relay_blobs_expired_total",
+        Kind::Counter,
+        "Blobs deleted by the periodic blob expiry sweep",
     ),
     (
         "hush_relay_max_storage_bytes",

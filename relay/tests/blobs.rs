@@ -231,6 +231,12 @@ async fn ttl_edges_and_expired_blobs_leave_the_disk() {
     assert_eq!(expires, 1_000_000 + 60_000);
     let (_, capped) = c.create_blob(&me, 10, 10 * 3600).await.unwrap();
     assert_eq!(capped, 1_000_000 + 3_600_000, "TTL capped at the maximum");
+    let (_, default) = c.create_blob(&me, 10, 0).await.unwrap();
+    assert_eq!(
+        default,
+        1_000_000 + 3_600_000,
+        "the default TTL (7 days) capped at the maximum too"
+    );
     let blob = data(70_000, 1);
     assert!(c.upload_blob(&id, 0, &blob[..]).await.unwrap().complete);
     clock.set(expires - 1);
@@ -297,4 +303,97 @@ async fn a_canary_in_an_encrypted_file_never_reaches_the_disk_in_plaintext() {
         .join("blobs")
         .join(format!("{}.blob", hex::encode(id)));
     assert_eq!(std::fs::read(file).unwrap(), sealed);
+}
+
+#[tokio::test]
+async fn blobs_count_toward_the_relay_storage_cap_and_expiry_gives_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::pinned(2_000_000);
+    let relay = start_in(dir.path(), |c| {
+        c.clock = clock.clone();
+        c.max_storage_bytes = Some(100_000);
+        c.storage_reserve_bytes = Some(0);
+    })
+    .await;
+    let (c, me) = login(&relay, &key(9)).await;
+    let (first, expires) = c.create_blob(&me, 70_000, 60).await.unwrap();
+    // 70 000 + 40 000 would pass the cap: refused, clearly, and nothing reserved.
+    let e = c.create_blob(&me, 40_000, 0).await.unwrap_err();
+    assert_eq!(e.relay_code(), Some(ErrorCode::RelayFull), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("blob not created") && msg.contains("100000"),
+        "{msg}"
+    );
+    // Exactly up to the cap is fine (so the refused create reserved nothing); then full.
+    let (second, _) = c.create_blob(&me, 30_000, 3600).await.unwrap();
+    assert_eq!(code(c.create_blob(&me, 1, 0).await), ErrorCode::RelayFull);
+    // Envelopes share the cap with blobs.
+    let id = hush_relay_client::EnvelopeId::new(vec![1]).unwrap();
+    assert_eq!(
+        code(c.send(&me, &id, vec![0; 10]).await),
+        ErrorCode::RelayFull
+    );
+    // The first blob expires: its 70 000 bytes are free again.
+    clock.set(expires);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    c.create_blob(&me, 40_000, 0).await.unwrap();
+    assert_eq!(
+        code(c.create_blob(&me, 30_001, 0).await),
+        ErrorCode::RelayFull
+    );
+    assert_eq!(code(c.blob_status(&first).await), ErrorCode::NotFound);
+    assert!(c.blob_status(&second).await.is_ok());
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_sweep_deletes_expired_blobs_without_any_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::pinned(3_000_000);
+    let relay = start_in(dir.path(), |c| {
+        c.clock = clock.clone();
+        c.blobs.sweep_interval = Duration::from_millis(50);
+    })
+    .await;
+    let (c, me) = login(&relay, &key(10)).await;
+    let (id, expires) = c.create_blob(&me, 70_000, 60).await.unwrap();
+    let (partial, _) = c.create_blob(&me, 70_000, 60).await.unwrap();
+    assert!(
+        c.upload_blob(&id, 0, &data(70_000, 2)[..])
+            .await
+            .unwrap()
+            .complete
+    );
+    let part = c
+        .upload_blob(&partial, 0, &data(1000, 3)[..])
+        .await
+        .unwrap();
+    assert!(!part.complete);
+    c.close().await;
+    let files = |name: &str| {
+        std::fs::read_dir(dir.path().join("blobs"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(name))
+            .count()
+    };
+    let (a, b) = (hex::encode(id), hex::encode(partial));
+    assert_eq!((files(&a), files(&b)), (2, 2), "data and metadata of each");
+    // Nothing happens before the deadline, however many sweeps run.
+    clock.set(expires - 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!((files(&a), files(&b)), (2, 2));
+    // No request after this point: only the periodic sweep can delete them.
+    clock.set(expires);
+    let mut gone = false;
+    for _ in 0..200 {
+        if files(&a) == 0 && files(&b) == 0 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(gone, "expired blobs still on disk");
+    relay.shutdown().await.unwrap();
 }

@@ -54,4 +54,7 @@ pub enum BlobError {
     /// The file system failed.
     #[error("blob store I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The database (PostgreSQL nodes) failed or could not be reached.
+    #[error("blob store database error: {0}")]
+    Database(String),
 }

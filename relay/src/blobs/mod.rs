@@ -2,17 +2,26 @@
 //! folder (`<data>/blobs/`), never inside the database and never whole in memory.
 //!
 //! Each blob has a data file (`<id>.part` while uploading, `<id>.blob` once complete) and a
-//! metadata file (`<id>.meta`, [`meta`]). The durable offset in the metadata is only ever
+//! metadata file (`<id>.meta`, `meta.rs`). The durable offset in the metadata is only ever
 //! raised after an fsync of the data, so a resumed upload never trusts bytes the disk may not
 //! hold. Quotas are per mailbox (the uploader authenticates one and names it); the in-memory
 //! index is rebuilt from the metadata files at start.
+//!
+//! PostgreSQL nodes keep their blobs in the shared database instead (`pg.rs`); `Blobs` is
+//! the one face the request handlers see.
 
+mod backend;
 mod error;
 mod meta;
+#[cfg(feature = "postgres")]
+mod pg;
 mod upload;
 
+pub(crate) use backend::Blobs;
 pub use error::BlobError;
 pub(crate) use meta::Meta;
+#[cfg(feature = "postgres")]
+pub(crate) use pg::PgBlobStore;
 pub(crate) use upload::Upload;
 
 use meta::{sync_dir, write_meta};
@@ -38,13 +47,17 @@ pub struct BlobConfig {
     pub mailbox_quota_bytes: u64,
     /// Live blobs one mailbox may hold (default 1000).
     pub mailbox_max_blobs: u64,
-    /// Time to live when the uploader asks for none (default 7 days).
+    /// Time to live when the uploader asks for none (default 7 days; capped at `max_ttl`).
     pub default_ttl: Duration,
     /// Longest time to live (default 30 days).
     pub max_ttl: Duration,
     /// An upload fsyncs and records its durable offset after at most this many bytes
-    /// (default 8 MiB), and at the end of its stream.
+    /// (default 8 MiB), and at the end of its stream (embedded store; PostgreSQL nodes
+    /// commit every 1 MiB chunk).
     pub sync_every_bytes: u64,
+    /// How often the relay deletes expired blobs even when nobody touches one (default
+    /// 10 minutes).
+    pub sweep_interval: Duration,
 }
 
 impl Default for BlobConfig {
@@ -56,6 +69,7 @@ impl Default for BlobConfig {
             default_ttl: Duration::from_secs(7 * 24 * 3600),
             max_ttl: Duration::from_secs(30 * 24 * 3600),
             sync_every_bytes: 8 << 20,
+            sweep_interval: Duration::from_secs(600),
         }
     }
 }
@@ -169,6 +183,15 @@ impl BlobStore {
         &self.dir
     }
 
+    /// The declared lengths of every live blob, summed (complete or not: the length is
+    /// reserved at creation).
+    pub fn stored_bytes(&self) -> Result<u64, BlobError> {
+        let idx = self.index.lock().map_err(|_| poisoned())?;
+        Ok(idx
+            .values()
+            .fold(0u64, |t, e| t.saturating_add(e.meta.length)))
+    }
+
     /// Deletes every blob whose time to live has passed; returns how many.
     pub fn sweep(&self, now_ms: u64) -> Result<usize, BlobError> {
         let expired: Vec<[u8; BLOB_ID_LEN]> = {
@@ -216,11 +239,13 @@ impl BlobStore {
             });
         }
         self.sweep(now_ms)?;
+        // The default too is capped at the maximum.
         let ttl = if ttl.is_zero() {
             self.config.default_ttl
         } else {
-            ttl.min(self.config.max_ttl)
-        };
+            ttl
+        }
+        .min(self.config.max_ttl);
         let expires_at_ms = now_ms.saturating_add(ttl.as_millis() as u64);
         let mut id = [0u8; BLOB_ID_LEN];
         getrandom::fill(&mut id)

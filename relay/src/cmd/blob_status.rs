@@ -1,7 +1,7 @@
 //! BLOB_STATUS (anyone holding the id): length, durable offset, completeness, expiry
 //! (spec §11.2). An interrupted upload resumes from the durable offset.
 
-use super::{CmdError, Context, blob_error, blob_id, blob_store};
+use super::{CmdError, Context, blob_id, blob_refused, blob_store};
 use crate::proto::{self, response};
 
 pub(crate) async fn handle(
@@ -11,7 +11,10 @@ pub(crate) async fn handle(
     let id = blob_id(&req.blob_id)?;
     let store = blob_store(ctx)?;
     let now = ctx.shared.config.clock.now_ms();
-    let m = store.status(&id, now).map_err(blob_error)?;
+    let m = store
+        .status(&id, now)
+        .await
+        .map_err(|e| blob_refused(ctx, e))?;
     Ok(response::Body::BlobStatus(status_proto(&m)))
 }
 

@@ -1,15 +1,15 @@
 //! BLOB_UPLOAD and BLOB_DOWNLOAD: the two requests that take a stream of their own, with the
 //! blob's bytes unframed after the request (upload) or after the first response frame
-//! (download) (spec §11.3, §11.4). Memory per transfer: one 64 KiB buffer.
+//! (download) (spec §11.3, §11.4). Memory per transfer: one 64 KiB buffer (and, on PostgreSQL, one
+//! chunk row).
 
 use super::blob_status::status_proto;
-use super::{CmdError, Context, blob_error, blob_id, blob_store};
+use super::{CmdError, Context, blob_error, blob_id, blob_refused, blob_store};
 use crate::blobs::BlobError;
 use crate::connection::error_response;
 use crate::frame::{self, PROTOCOL_VERSION};
 use crate::proto::{self, request, response};
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
 
 /// Bytes moved per read or write.
 const BUF: usize = 64 * 1024;
@@ -91,7 +91,7 @@ async fn upload(
     let mut up = store
         .begin_upload(id, req.offset, now)
         .await
-        .map_err(blob_error)?;
+        .map_err(|e| blob_refused(ctx, e))?;
     let mut buf = vec![0u8; BUF];
     loop {
         if up.superseded() {
@@ -130,7 +130,7 @@ async fn download(
     let (mut file, meta) = store
         .open_download(&id, req.offset, now)
         .await
-        .map_err(blob_error)?;
+        .map_err(|e| blob_refused(ctx, e))?;
     write_body(
         send,
         ctx,

@@ -263,7 +263,7 @@ pub(crate) fn page_bytes(ctx: &Context) -> usize {
 
 /// The relay's blob store, if it has one (a relay always does; the socket-free dispatcher
 /// only over an embedded store).
-pub(crate) fn blob_store(ctx: &Context) -> Result<Arc<crate::blobs::BlobStore>, CmdError> {
+pub(crate) fn blob_store(ctx: &Context) -> Result<Arc<crate::blobs::Blobs>, CmdError> {
     ctx.shared
         .blobs
         .clone()
@@ -277,6 +277,15 @@ pub(crate) fn blob_id(bytes: &[u8]) -> Result<[u8; crate::blobs::BLOB_ID_LEN], C
         .map_err(|_| CmdError::malformed("blob id must be 32 bytes"))
 }
 
+/// The wire error for a blob store error, after noting that an expired blob was deleted
+/// (its bytes leave the relay-wide storage cap).
+pub(crate) fn blob_refused(ctx: &Context, e: crate::blobs::BlobError) -> CmdError {
+    if matches!(e, crate::blobs::BlobError::Expired) {
+        ctx.shared.capacity.freed();
+    }
+    blob_error(e)
+}
+
 /// The wire error for a blob store error.
 pub(crate) fn blob_error(e: crate::blobs::BlobError) -> CmdError {
     use crate::blobs::BlobError as E;
@@ -287,7 +296,7 @@ pub(crate) fn blob_error(e: crate::blobs::BlobError) -> CmdError {
         E::Quota { .. } => ErrorCode::QuotaExceeded,
         E::Offset { .. } => ErrorCode::BlobOffset,
         E::Incomplete { .. } => ErrorCode::BlobIncomplete,
-        E::Io(_) => ErrorCode::StorageUnavailable,
+        E::Io(_) | E::Database(_) => ErrorCode::StorageUnavailable,
     };
     let mut c = CmdError::new(code, e.to_string());
     if code == ErrorCode::StorageUnavailable {

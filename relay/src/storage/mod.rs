@@ -42,6 +42,8 @@ pub use hush_wire::model::{
 #[cfg(feature = "postgres")]
 pub use pg_backend::{DEFAULT_POOL_SIZE, PgStorage};
 #[cfg(feature = "postgres")]
+pub(crate) use pg_backend::{is_transient as pg_transient, with_causes as pg_error_text};
+#[cfg(feature = "postgres")]
 pub use pg_schema::SCHEMA_VERSION;
 #[cfg(feature = "postgres")]
 pub use pg_tls::PgSslMode;
@@ -414,6 +416,14 @@ pub trait Storage: Send + Sync + 'static {
     /// reserve (§5 "Free-space reserve"): the embedded store's folder; `None` (this default)
     /// for a backend whose data lives elsewhere (PostgreSQL).
     fn data_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    /// The shared database's connection pool, where a PostgreSQL node keeps its blobs
+    /// (spec §11.5) so that any node serves any blob; `None` (this default) for a backend
+    /// whose node keeps its blobs as files in its data folder.
+    #[cfg(feature = "postgres")]
+    fn blob_pool(&self) -> Option<deadpool_postgres::Pool> {
         None
     }
 

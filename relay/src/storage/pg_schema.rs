@@ -20,10 +20,10 @@ use super::StorageError;
 use tokio_postgres::Client;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// `(version, SQL)`, applied in order.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
 
 /// Migration 2: the blind directory's fetch verifiers (spec/relay-protocol.md §6.1), one per
 /// mailbox that registered one: `SHA-256("Hush-v1-Directory-Verifier" ‖ fetch token)`.
@@ -135,6 +135,39 @@ CREATE TABLE hush_last_resort_kem_prekeys (
     address bytea  PRIMARY KEY,
     id      bigint NOT NULL,
     blob    bytea  NOT NULL
+);
+"#;
+
+/// Migration 5: the blob store (spec/relay-protocol.md §11.5), so that any node serves any
+/// blob. `hush_blobs` holds each blob's metadata: the mailbox whose quota it counts toward,
+/// its declared length, expiry, durable offset (bytes committed in `hush_blob_chunks`),
+/// completeness and the generation of its newest upload (an upload's commit is conditional on
+/// it, so a newer upload through any node supersedes an older one). `hush_blob_chunks` holds
+/// the bytes, contiguous rows of at most 1 MiB keyed by their offset, deleted with their blob.
+/// `hush_blob_owners` has one row per mailbox that created a blob: BLOB_CREATE locks it, so
+/// two creates for one mailbox cannot both pass its quota.
+const V5: &str = r#"
+CREATE TABLE hush_blobs (
+    blob_id       bytea   PRIMARY KEY CHECK (octet_length(blob_id) = 32),
+    owner         bytea   NOT NULL,
+    length        bigint  NOT NULL CHECK (length > 0),
+    expires_at_ms bigint  NOT NULL,
+    durable       bigint  NOT NULL CHECK (durable >= 0 AND durable <= length),
+    complete      boolean NOT NULL,
+    generation    bigint  NOT NULL
+);
+CREATE INDEX hush_blobs_owner ON hush_blobs (owner);
+CREATE INDEX hush_blobs_expiry ON hush_blobs (expires_at_ms);
+CREATE TABLE hush_blob_chunks (
+    blob_id      bytea  NOT NULL REFERENCES hush_blobs (blob_id) ON DELETE CASCADE,
+    offset_bytes bigint NOT NULL,
+    data         bytea  NOT NULL,
+    PRIMARY KEY (blob_id, offset_bytes)
+);
+-- Ciphertext does not compress: keep chunks out of line without trying.
+ALTER TABLE hush_blob_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+CREATE TABLE hush_blob_owners (
+    owner bytea PRIMARY KEY
 );
 "#;
 

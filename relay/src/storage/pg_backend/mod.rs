@@ -84,6 +84,12 @@ pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
     text.replace('\n', " ")
 }
 
+/// Whether a database error may go away on a fresh connection or a second try (the blob
+/// store retries on these, like every operation here).
+pub(crate) fn is_transient(e: &tokio_postgres::Error) -> bool {
+    transient(e)
+}
+
 /// `u64` counters, sequence numbers and times into `bigint` (clamped).
 fn to_i(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -300,6 +306,10 @@ impl Storage for PgStorage {
 
     fn usage(&self) -> StorageFuture<'_, StorageUsage> {
         Box::pin(self.usage_pg())
+    }
+
+    fn blob_pool(&self) -> Option<Pool> {
+        Some(self.pool.clone())
     }
 }
 
