@@ -107,6 +107,11 @@ fn main() {
             rate_limit_per_sec: 1e9,
             rate_limit_burst: 1e9,
             shutdown_grace: Duration::from_secs(5),
+            // Every round stores two more blobs.
+            blobs: hush_relay::blobs::BlobConfig {
+                mailbox_quota_bytes: u64::MAX / 2,
+                ..Default::default()
+            },
             ..RelayConfig::default()
         })
         .await
@@ -147,27 +152,34 @@ fn main() {
         let (down_dir, saved_dir) = (dir.path().join("down.ct"), dir.path().join("saved"));
 
         let mut rows: [Vec<Cost>; 6] = Default::default();
-        for _ in 0..rounds {
-            // Floor, send: encrypt into a file, then create + upload that blob.
-            let (padded, c) = timed(async { encrypt_into(&src, &ct) }).await;
-            rows[0].push(c);
-            let (_, c) = timed(async {
-                let (id, _) = client.create_blob(&mailbox, padded, 0).await.expect("create");
-                let file = tokio::fs::File::open(&ct).await.expect("ciphertext");
-                let info = client.upload_blob(&id, 0, file).await.expect("upload");
-                assert!(info.complete);
-            })
-            .await;
-            rows[1].push(c);
-            // Engine, send.
-            let (_, c) = timed(async {
-                alice
-                    .send_file("bob", &src, &mut |_| {})
-                    .await
-                    .expect("send_file")
-            })
-            .await;
-            rows[2].push(c);
+        for round in 0..rounds {
+            // Floor and engine take turns going first: each leaves dirty pages the other's
+            // writes may have to wait for.
+            for step in [round % 2, 1 - round % 2] {
+                if step == 0 {
+                    // Floor, send: encrypt into a file, then create + upload that blob.
+                    let (padded, c) = timed(async { encrypt_into(&src, &ct) }).await;
+                    rows[0].push(c);
+                    let (_, c) = timed(async {
+                        let (id, _) =
+                            client.create_blob(&mailbox, padded, 0).await.expect("create");
+                        let file = tokio::fs::File::open(&ct).await.expect("ciphertext");
+                        let info = client.upload_blob(&id, 0, file).await.expect("upload");
+                        assert!(info.complete);
+                    })
+                    .await;
+                    rows[1].push(c);
+                } else {
+                    let (_, c) = timed(async {
+                        alice
+                            .send_file("bob", &src, &mut |_| {})
+                            .await
+                            .expect("send_file")
+                    })
+                    .await;
+                    rows[2].push(c);
+                }
+            }
             let events = bob.receive().await.expect("receive");
             let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
             bob.confirm(&ids).expect("confirm");
@@ -175,41 +187,51 @@ fn main() {
                 .iter()
                 .find_map(|e| e.kind.attachment())
                 .expect("an attachment");
-            // Floor, save: the relay client's download of the same blob, then its decryption
-            // into a file.
             let r = &att.reference;
-            let (_, c) = timed(async {
-                let out = tokio::fs::File::create(&down_dir).await.expect("down");
-                client.download_blob(&r.blob_id, 0, out).await.expect("download");
-            })
-            .await;
-            rows[3].push(c);
-            let (_, c) = timed(async {
-                let mut dec = Decryptor::new(&r.key, r.size, r.digest).expect("decryptor");
-                let mut input = std::fs::File::open(&down_dir).expect("ciphertext");
-                let mut output = std::io::BufWriter::new(std::fs::File::create(&pt).expect("pt"));
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = input.read(&mut buf).expect("read");
-                    if n == 0 {
-                        break;
-                    }
-                    output.write_all(&dec.update(&buf[..n]).expect("decrypt")).expect("write");
+            let mut saved = None;
+            for step in [round % 2, 1 - round % 2] {
+                if step == 0 {
+                    // Floor, save: the relay client's download of the same blob, then its
+                    // decryption into a file.
+                    let (_, c) = timed(async {
+                        let out = tokio::fs::File::create(&down_dir).await.expect("down");
+                        client.download_blob(&r.blob_id, 0, out).await.expect("download");
+                    })
+                    .await;
+                    rows[3].push(c);
+                    let (_, c) = timed(async {
+                        let mut dec = Decryptor::new(&r.key, r.size, r.digest).expect("decryptor");
+                        let mut input = std::fs::File::open(&down_dir).expect("ciphertext");
+                        let mut output =
+                            std::io::BufWriter::new(std::fs::File::create(&pt).expect("pt"));
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = input.read(&mut buf).expect("read");
+                            if n == 0 {
+                                break;
+                            }
+                            output
+                                .write_all(&dec.update(&buf[..n]).expect("decrypt"))
+                                .expect("write");
+                        }
+                        dec.finish().expect("whole");
+                        // Saved means on disk, as the engine makes it before naming the file.
+                        output.into_inner().expect("flush").sync_all().expect("sync");
+                    })
+                    .await;
+                    rows[4].push(c);
+                } else {
+                    let (path, c) = timed(async {
+                        bob.save_attachment(&att, &saved_dir, &mut |_| {})
+                            .await
+                            .expect("save")
+                    })
+                    .await;
+                    rows[5].push(c);
+                    saved = Some(path);
                 }
-                dec.finish().expect("whole");
-                // Saved means on disk, as the engine makes it before naming the file.
-                output.into_inner().expect("flush").sync_all().expect("sync");
-            })
-            .await;
-            rows[4].push(c);
-            // Engine, save.
-            let (saved, c) = timed(async {
-                bob.save_attachment(&att, &saved_dir, &mut |_| {})
-                    .await
-                    .expect("save")
-            })
-            .await;
-            rows[5].push(c);
+            }
+            let saved = saved.expect("saved");
             assert_eq!(
                 std::fs::metadata(&saved).expect("saved").len(),
                 size as u64,
