@@ -6,11 +6,12 @@
 //! as the relay is), with quinn's default transport settings and the relay's TLS setup. It
 //! takes an upload either into nothing (the network floor) or into a file with an fsync every
 //! 8 MiB and at the end (the relay's durability, with none of its protocol), and serves the
-//! file back as a download. Each round runs every transfer once, in turn; the report gives the
-//! medians, the ratios of the medians, the peak resident memory of the relay and of this
-//! client during each Hush transfer (the kernel's peak is reset before each one), and one
-//! interrupted upload: the connection is cut halfway, and the time to reconnect, authenticate
-//! and learn the durable offset is the time to resume.
+//! file back as a download. Each round runs every transfer once (plain and Hush take turns
+//! going first); the report gives the medians, the ratios of the medians, the CPU time and
+//! peak resident memory of the server (relay or sink) and of this client during each transfer
+//! (the kernel's peak is reset before each one), and one interrupted upload: the connection is
+//! cut halfway, and the time to reconnect, authenticate and learn the durable offset is the
+//! time to resume.
 //!
 //! Every download is checked byte for byte (SHA-256) against the source, outside the timing.
 
@@ -394,6 +395,47 @@ impl tokio::io::AsyncRead for CutReader {
     }
 }
 
+/// One Hush upload and download of `src` (a fresh mailbox each time: every blob counts
+/// toward its uploader's quota); the download lands in `dst`.
+async fn hush_round(
+    url: &RelayUrl,
+    relay_pid: Option<u32>,
+    key_index: u64,
+    src: &Path,
+    dst: &Path,
+    len: u64,
+) -> Result<(Usage, Usage)> {
+    let (client, mailbox) = hush_client(url, key_index).await?;
+    let mut id = None;
+    let up = measure(relay_pid, async {
+        let file = tokio::fs::File::open(src).await?;
+        let start = Instant::now();
+        let (blob, _) = client.create_blob(&mailbox, len, 3600).await?;
+        let info = client.upload_blob(&blob, 0, file).await?;
+        let secs = start.elapsed().as_secs_f64();
+        if !info.complete {
+            bail!("the relay did not report the upload complete: {info:?}");
+        }
+        id = Some(blob);
+        Ok(secs)
+    })
+    .await?;
+    let id = id.context("no blob")?;
+    let down = measure(relay_pid, async {
+        let out = tokio::fs::File::create(dst).await?;
+        let start = Instant::now();
+        let got = client.download_blob(&id, 0, out).await?;
+        let secs = start.elapsed().as_secs_f64();
+        if got != len {
+            bail!("the relay's blob is {got} bytes, not {len}");
+        }
+        Ok(secs)
+    })
+    .await?;
+    client.connection().close(0u32.into(), b"round done");
+    Ok((up, down))
+}
+
 /// Runs the comparison; returns the report.
 pub(crate) async fn run(
     url: &RelayUrl,
@@ -422,45 +464,21 @@ pub(crate) async fn run(
     let (mut up, mut down) = (vec![], vec![]);
     for round in 0..rounds {
         eprintln!("hush-bench: round {} of {rounds}", round + 1);
-        discard.push(measure(sink.pid(), sink.upload(OP_DISCARD, &src, len)).await?);
-        to_file.push(measure(sink.pid(), sink.upload(OP_FILE, &src, len)).await?);
-        plain_down.push(measure(sink.pid(), sink.download(&dst, len)).await?);
-        check_copy(&dst, len, &digest, "plain quinn download").await?;
-
-        // A fresh mailbox per round: every blob counts toward its uploader's quota.
-        let (client, mailbox) = hush_client(url, round as u64).await?;
-        let mut id = None;
-        up.push(
-            measure(relay_pid, async {
-                let file = tokio::fs::File::open(&src).await?;
-                let start = Instant::now();
-                let (blob, _) = client.create_blob(&mailbox, len, 3600).await?;
-                let info = client.upload_blob(&blob, 0, file).await?;
-                let secs = start.elapsed().as_secs_f64();
-                if !info.complete {
-                    bail!("the relay did not report the upload complete: {info:?}");
-                }
-                id = Some(blob);
-                Ok(secs)
-            })
-            .await?,
-        );
-        let id = id.context("no blob")?;
-        down.push(
-            measure(relay_pid, async {
-                let out = tokio::fs::File::create(&dst).await?;
-                let start = Instant::now();
-                let got = client.download_blob(&id, 0, out).await?;
-                let secs = start.elapsed().as_secs_f64();
-                if got != len {
-                    bail!("the relay's blob is {got} bytes, not {len}");
-                }
-                Ok(secs)
-            })
-            .await?,
-        );
-        check_copy(&dst, len, &digest, "Hush download").await?;
-        client.connection().close(0u32.into(), b"round done");
+        // Plain and Hush take turns going first: each leaves dirty pages that the other's
+        // writes may have to wait for.
+        for step in [round % 2, 1 - round % 2] {
+            if step == 0 {
+                discard.push(measure(sink.pid(), sink.upload(OP_DISCARD, &src, len)).await?);
+                to_file.push(measure(sink.pid(), sink.upload(OP_FILE, &src, len)).await?);
+                plain_down.push(measure(sink.pid(), sink.download(&dst, len)).await?);
+                check_copy(&dst, len, &digest, "plain quinn download").await?;
+            } else {
+                let (u, d) = hush_round(url, relay_pid, round as u64, &src, &dst, len).await?;
+                up.push(u);
+                down.push(d);
+                check_copy(&dst, len, &digest, "Hush download").await?;
+            }
+        }
     }
 
     // One interrupted upload.
