@@ -3,7 +3,8 @@
 //! machine, in the same run.
 //!
 //! The plain stream's server is this binary again (`--quinn-sink DIR`, a process of its own
-//! as the relay is), with quinn's default transport settings and the relay's TLS setup. It
+//! as the relay is), with quinn's default transport settings (or, `--plain-relay-acks`, the
+//! ACK frequency the relay and its client ask of each other) and the relay's TLS setup. It
 //! takes an upload either into nothing (the network floor) or into a file with an fsync every
 //! 8 MiB and at the end (the relay's durability, with none of its protocol), and serves the
 //! file back as a download. Each round runs every transfer once (plain and Hush take turns
@@ -45,7 +46,7 @@ const OP_GET: u8 = b'G';
 
 /// The plain quinn server: `hush-bench --quinn-sink DIR`. Prints its address, serves until
 /// its standard input closes (its parent is gone).
-pub(crate) async fn sink_main(dir: PathBuf) -> Result<()> {
+pub(crate) async fn sink_main(dir: PathBuf, relay_acks: bool) -> Result<()> {
     let ck = rcgen::generate_simple_self_signed(vec!["hush-relay".to_string()])
         .context("generating the sink's certificate")?;
     let cert = ck.cert.der().clone();
@@ -58,10 +59,9 @@ pub(crate) async fn sink_main(dir: PathBuf) -> Result<()> {
     tls.alpn_protocols = vec![hush_relay_client::wire::ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| anyhow::anyhow!("sink TLS: {e}"))?;
-    let endpoint = quinn::Endpoint::server(
-        quinn::ServerConfig::with_crypto(Arc::new(crypto)),
-        "127.0.0.1:0".parse()?,
-    )?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    config.transport_config(plain_transport(relay_acks));
+    let endpoint = quinn::Endpoint::server(config, "127.0.0.1:0".parse()?)?;
     let fpr = key_fingerprint(&cert).map_err(|e| anyhow::anyhow!("sink certificate: {e:?}"))?;
     println!("{SINK_READY}hush://{fpr}@{}", endpoint.local_addr()?);
     tokio::spawn(async {
@@ -85,6 +85,17 @@ pub(crate) async fn sink_main(dir: PathBuf) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// The plain stream's transport: quinn's defaults, or with `relay_acks` the ACK frequency the
+/// relay and its client ask of each other (one ACK per five packets,
+/// `hush_wire::quic::ack_frequency`), which suits many small messages more than bulk data.
+fn plain_transport(relay_acks: bool) -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    if relay_acks {
+        t.ack_frequency_config(Some(hush_relay_client::wire::quic::ack_frequency()));
+    }
+    Arc::new(t)
 }
 
 /// One sink stream: an op byte, then the op.
@@ -154,11 +165,14 @@ struct Sink {
 }
 
 impl Sink {
-    async fn start(dir: &Path) -> Result<Self> {
+    async fn start(dir: &Path, relay_acks: bool) -> Result<Self> {
         let exe = std::env::current_exe().context("finding this program for the sink")?;
-        let mut child = Command::new(exe)
-            .arg("--quinn-sink")
-            .arg(dir)
+        let mut cmd = Command::new(exe);
+        cmd.arg("--quinn-sink").arg(dir);
+        if relay_acks {
+            cmd.arg("--plain-relay-acks");
+        }
+        let mut child = cmd
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
@@ -180,7 +194,9 @@ impl Sink {
             .map_err(|e| anyhow::anyhow!("sink address: {e}"))?;
         let crypto = hush_relay_client::tls::client_crypto(url.fingerprint)?;
         let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
-        endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+        let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+        config.transport_config(plain_transport(relay_acks));
+        endpoint.set_default_client_config(config);
         let addr = format!("{}:{}", url.host, url.port).parse()?;
         let conn = endpoint.connect(addr, "hush-relay")?.await?;
         Ok(Sink {
@@ -443,6 +459,7 @@ pub(crate) async fn run(
     len: u64,
     rounds: usize,
     dir: Option<PathBuf>,
+    relay_acks: bool,
 ) -> Result<serde_json::Value> {
     let scratch = match &dir {
         Some(d) => tempfile::Builder::new()
@@ -458,7 +475,7 @@ pub(crate) async fn run(
     std::fs::create_dir_all(&sink_dir)?;
     eprintln!("hush-bench: writing a {len}-byte source file");
     let digest = make_source(&src, len).await?;
-    let sink = Sink::start(&sink_dir).await?;
+    let sink = Sink::start(&sink_dir, relay_acks).await?;
 
     let (mut discard, mut to_file, mut plain_down) = (vec![], vec![], vec![]);
     let (mut up, mut down) = (vec![], vec![]);
@@ -531,6 +548,7 @@ pub(crate) async fn run(
     Ok(json!({
         "blob_bytes": len,
         "rounds": rounds,
+        "plain_relay_acks": relay_acks,
         "plain_upload_discard": summary(&discard, len),
         "plain_upload_file": summary(&to_file, len),
         "plain_download": summary(&plain_down, len),
@@ -552,9 +570,14 @@ pub(crate) fn print_text(v: &serde_json::Value) {
     let f = |k: &str| v.get(k).and_then(|x| x.as_f64()).unwrap_or(f64::NAN);
     let u = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
     println!(
-        "blob of {} bytes, {} rounds (medians; CPU seconds per GiB; peak RSS over the rounds)",
+        "blob of {} bytes, {} rounds (medians; CPU seconds per GiB; peak RSS over the rounds); plain stream: {}",
         u("blob_bytes"),
-        u("rounds")
+        u("rounds"),
+        if v["plain_relay_acks"] == json!(true) {
+            "the relay's ACK frequency"
+        } else {
+            "quinn's defaults"
+        }
     );
     println!(
         "  {:<42} {:>8} {:>6} {:>11} {:>11} {:>10} {:>10}",

@@ -151,6 +151,11 @@ struct Args {
     #[arg(long, value_name = "DIR", requires = "blob_bytes")]
     blob_dir: Option<std::path::PathBuf>,
 
+    /// --blob-bytes: give the plain quinn stream the ACK frequency the relay and its client
+    /// ask of each other (one ACK per five packets) instead of quinn's default
+    #[arg(long)]
+    plain_relay_acks: bool,
+
     /// Internal: serve as the plain quinn server of --blob-bytes, files in DIR
     #[arg(long, value_name = "DIR", hide = true)]
     quinn_sink: Option<std::path::PathBuf>,
@@ -504,8 +509,11 @@ fn other_target(args: &Args) -> bool {
 async fn run() -> Result<bool> {
     let args = Args::parse();
     if let Some(dir) = &args.quinn_sink {
-        blob::sink_main(dir.clone()).await?;
+        blob::sink_main(dir.clone(), args.plain_relay_acks).await?;
         return Ok(true);
+    }
+    if args.plain_relay_acks && args.blob_bytes.is_none() {
+        bail!("--plain-relay-acks goes with --blob-bytes");
     }
     if let Some(n) = args.blob_bytes {
         if !(1..=blob::MAX_BLOB_BYTES).contains(&n) {
@@ -575,7 +583,15 @@ async fn run() -> Result<bool> {
         }
         if let Some(n) = args.blob_bytes {
             let pid = process.as_ref().and_then(|p| p.pid()).or(args.relay_pid);
-            let v = blob::run(&url, pid, n, args.rounds, args.blob_dir.clone()).await?;
+            let v = blob::run(
+                &url,
+                pid,
+                n,
+                args.rounds,
+                args.blob_dir.clone(),
+                args.plain_relay_acks,
+            )
+            .await?;
             if !args.json {
                 blob::print_text(&v);
             }
