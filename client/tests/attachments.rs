@@ -390,3 +390,59 @@ async fn uploads_and_downloads_resume() {
     assert!(std::fs::read(&saved).unwrap() == bytes);
     relay.shutdown().await.unwrap();
 }
+
+/// Files of this many bytes are compared in pieces, never held twice in memory.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::io::Read;
+    let (mut fa, mut fb) = (
+        std::fs::File::open(a).unwrap(),
+        std::fs::File::open(b).unwrap(),
+    );
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = fa.read(&mut ba).unwrap();
+        let mut m = 0;
+        while m < n {
+            let k = fb.read(&mut bb[m..n]).unwrap();
+            if k == 0 {
+                return false;
+            }
+            m += k;
+        }
+        if ba[..n] != bb[..n] {
+            return false;
+        }
+        if n == 0 {
+            return fb.read(&mut bb).unwrap() == 0;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_mib_file_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, mut alice, mut bob) = alice_and_bob(dir.path()).await;
+    let path = dir.path().join("video.mp4");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        for i in 0..100u8 {
+            f.write_all(&data(1 << 20, i)).unwrap();
+        }
+        f.flush().unwrap();
+    }
+    let mut seen = Vec::new();
+    alice
+        .send_file("bob", &path, &mut |p| seen.push(p))
+        .await
+        .unwrap();
+    checked_progress(&seen);
+    let a = received(&mut bob).await.remove(0);
+    assert_eq!(a.reference.size, 100 << 20);
+    assert_eq!(a.reference.media_type, "video/mp4");
+    let saved = save(&mut bob, &a, &dir.path().join("downloads"))
+        .await
+        .unwrap();
+    assert!(same_file(&saved, &path));
+    relay.shutdown().await.unwrap();
+}
