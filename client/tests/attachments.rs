@@ -446,3 +446,51 @@ async fn a_hundred_mib_file_round_trips() {
     assert!(same_file(&saved, &path));
     relay.shutdown().await.unwrap();
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_in_a_sent_file_never_reaches_the_relays_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, mut alice, mut bob) = alice_and_bob(dir.path()).await;
+    let canary = b"CANARY-engine-attachment-41c7e2";
+    let mut bytes = data(5 * CHUNK + 99, 4);
+    bytes[3 * CHUNK - 10..3 * CHUNK - 10 + canary.len()].copy_from_slice(canary);
+    let path = write(dir.path(), "secret.txt", &bytes);
+    alice.send_file("bob", &path, &mut |_| {}).await.unwrap();
+    let a = received(&mut bob).await.remove(0);
+    let saved = save(&mut bob, &a, &dir.path().join("downloads"))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&saved).unwrap(), bytes);
+    relay.shutdown().await.unwrap();
+    let stored = files_under(&dir.path().join("relay"));
+    assert!(
+        stored
+            .iter()
+            .any(|p| p.extension().is_some_and(|x| x == "blob"))
+    );
+    for p in stored {
+        let held = std::fs::read(&p).unwrap();
+        assert!(
+            !held.windows(canary.len()).any(|w| w == canary),
+            "canary in {}",
+            p.display()
+        );
+    }
+}
