@@ -9,47 +9,26 @@
 //!
 //! `cargo bench -p hush-client --bench engine` (env `ROUNDS`, `MESSAGES` to change the size).
 
+mod common;
+
 use hush_client::store::{Batch, KeySource, MemoryStore, SqliteStore, Store, Table};
 use hush_client::{Account, Engine, OutgoingState};
 use hush_protocol::envelope::{self, ContentKind};
 use hush_protocol::{IdentityKeyPair, PreKeyBundle, PreKeyStore, Session, SessionConfig};
-use hush_relay::server::{Relay, RelayConfig};
+use hush_relay::server::Relay;
 use hush_relay_client::{Client, EnvelopeId, MailboxAddress};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use zeroize::Zeroizing;
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 fn main() {
-    let rounds = env("ROUNDS", 3);
-    let messages = env("MESSAGES", 200);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rounds = common::env("ROUNDS", 3);
+    let messages = common::env("MESSAGES", 200);
+    let rt = common::runtime();
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let relay = Relay::start(RelayConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            data_dir: dir.path().join("relay"),
-            rate_limit_per_sec: 1e9,
-            rate_limit_burst: 1e9,
-            shutdown_grace: Duration::from_secs(5),
-            ..RelayConfig::default()
-        })
-        .await
-        .expect("relay starts");
+        let relay = Relay::start(common::relay_config(dir.path()))
+            .await
+            .expect("relay starts");
         let url = relay.url();
         let mut setups = Vec::new();
         for contacts in [1usize, 10_000] {
@@ -169,16 +148,16 @@ fn main() {
         for (i, (contacts, _, _)) in setups.iter().enumerate() {
             println!(
                 "{contacts:>8} | {:>11.0} | {:>14.0}",
-                median(send[i].clone()),
-                median(recv[i].clone())
+                common::median(send[i].clone()),
+                common::median(recv[i].clone())
             );
         }
         let (enc, dec, commit, sendv, fetch) = (
-            median(enc),
-            median(dec),
-            median(commit),
-            median(sendv),
-            median(fetch),
+            common::median(enc),
+            common::median(dec),
+            common::median(commit),
+            common::median(sendv),
+            common::median(fetch),
         );
         let send_floor = enc + 2.0 * commit + sendv;
         let recv_floor = dec + commit + fetch;
@@ -189,14 +168,14 @@ fn main() {
         for (i, (contacts, _, _)) in setups.iter().enumerate() {
             println!(
                 "{contacts:>8} contacts: send {:.2}x floor, receive {:.2}x floor",
-                median(send[i].clone()) / send_floor,
-                median(recv[i].clone()) / recv_floor
+                common::median(send[i].clone()) / send_floor,
+                common::median(recv[i].clone()) / recv_floor
             );
         }
         println!(
             "ratio 10,000 / 1 contacts: send {:.2}x, receive {:.2}x",
-            median(send[1].clone()) / median(send[0].clone()),
-            median(recv[1].clone()) / median(recv[0].clone())
+            common::median(send[1].clone()) / common::median(send[0].clone()),
+            common::median(recv[1].clone()) / common::median(recv[0].clone())
         );
         relay.shutdown().await.expect("relay stops");
     });

@@ -11,6 +11,8 @@
 //! `cargo bench -p hush-client --bench files` (env `SIZE` in MiB, default 256; `ROUNDS`,
 //! default 3).
 
+mod common;
+
 use cpu_time::ProcessTime;
 use hush_client::store::MemoryStore;
 use hush_client::{Account, Engine};
@@ -19,19 +21,7 @@ use hush_relay::server::{Relay, RelayConfig};
 use hush_relay_client::{Client, MailboxAddress};
 use std::io::{Read, Write};
 use std::path::Path;
-use std::time::{Duration, Instant};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
+use std::time::Instant;
 
 /// Wall and CPU seconds of one operation.
 #[derive(Clone, Copy, Default)]
@@ -92,27 +82,18 @@ fn encrypt_into(src: &Path, out: &Path) -> u64 {
 }
 
 fn main() {
-    let size = env("SIZE", 256) << 20;
-    let rounds = env("ROUNDS", 3);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let size = common::env("SIZE", 256) << 20;
+    let rounds = common::env("ROUNDS", 3);
+    let rt = common::runtime();
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
         let relay = Relay::start(RelayConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            data_dir: dir.path().join("relay"),
-            rate_limit_per_sec: 1e9,
-            rate_limit_burst: 1e9,
-            shutdown_grace: Duration::from_secs(5),
             // Every round stores two more blobs.
             blobs: hush_relay::blobs::BlobConfig {
                 mailbox_quota_bytes: u64::MAX / 2,
                 ..Default::default()
             },
-            ..RelayConfig::default()
+            ..common::relay_config(dir.path())
         })
         .await
         .expect("relay starts");
@@ -240,8 +221,8 @@ fn main() {
             std::fs::remove_file(&saved).expect("remove");
         }
         let med = |v: &[Cost]| Cost {
-            wall: median(v.iter().map(|c| c.wall).collect()),
-            cpu: median(v.iter().map(|c| c.cpu).collect()),
+            wall: common::median(v.iter().map(|c| c.wall).collect()),
+            cpu: common::median(v.iter().map(|c| c.cpu).collect()),
         };
         let m: Vec<Cost> = rows.iter().map(|r| med(r)).collect();
         let mib = size as f64 / (1 << 20) as f64;

@@ -21,15 +21,17 @@
 //!
 //! `cargo bench -p hush-client --bench groups` (env `ROUNDS`, `MESSAGES`, `MEMBERS`).
 
+mod common;
+
 use cpu_time::ProcessTime;
 use hush_client::store::{Batch, KeySource, MemoryStore, SqliteStore, Store, Table};
 use hush_client::{Account, Engine, OutgoingState};
 use hush_protocol::IdentityKeyPair;
 use hush_protocol::group::{GroupChanges, GroupClient, GroupConfig, GroupEvent};
-use hush_relay::server::{Relay, RelayConfig};
+use hush_relay::server::Relay;
 use hush_relay_client::{Client, GroupId, GroupMessageKind, RelayUrl};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use zeroize::Zeroizing;
 
 /// Adds what a bare MLS client must persist after an operation (its changed records) to `b`,
@@ -88,13 +90,6 @@ async fn floor_receive(
     }
     assert_eq!(read, messages, "the floor read every message");
     cursor
-}
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// A cost per message, µs: wall-clock time, and the CPU time of the whole process (engine,
@@ -414,26 +409,15 @@ fn sqlite(dir: &Path, name: &str) -> SqliteStore {
 }
 
 fn main() {
-    let rounds = env("ROUNDS", 3);
-    let messages = env("MESSAGES", 200);
-    let members = env("MEMBERS", 100);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rounds = common::env("ROUNDS", 3);
+    let messages = common::env("MESSAGES", 200);
+    let members = common::env("MEMBERS", 100);
+    let rt = common::runtime();
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let relay = Relay::start(RelayConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            data_dir: dir.path().join("relay"),
-            rate_limit_per_sec: 1e9,
-            rate_limit_burst: 1e9,
-            shutdown_grace: Duration::from_secs(5),
-            ..RelayConfig::default()
-        })
-        .await
-        .expect("relay starts");
+        let relay = Relay::start(common::relay_config(dir.path()))
+            .await
+            .expect("relay starts");
         let url = relay.url();
         let mut setups: Vec<(usize, Pair)> = Vec::new();
         for groups in [1usize, 100] {
