@@ -74,6 +74,26 @@ impl Default for BlobConfig {
     }
 }
 
+impl BlobConfig {
+    /// Refuses a blob of `length` bytes: empty, or over the largest blob.
+    pub(crate) fn check_length(&self, length: u64) -> Result<(), BlobError> {
+        if length == 0 || length > self.max_blob_bytes {
+            return Err(BlobError::TooLarge {
+                len: length,
+                max: self.max_blob_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// When a blob created at `now_ms` with time to live `ttl` expires: zero asks for the
+    /// default, and the default too is capped at the maximum.
+    pub(crate) fn expiry(&self, ttl: Duration, now_ms: u64) -> u64 {
+        let ttl = if ttl.is_zero() { self.default_ttl } else { ttl }.min(self.max_ttl);
+        now_ms.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
 /// One blob's writer slot: the newest upload's generation, and the lock the upload holds.
 #[derive(Default)]
 pub(crate) struct Writer {
@@ -232,21 +252,9 @@ impl BlobStore {
         ttl: Duration,
         now_ms: u64,
     ) -> Result<([u8; BLOB_ID_LEN], u64), BlobError> {
-        if length == 0 || length > self.config.max_blob_bytes {
-            return Err(BlobError::TooLarge {
-                len: length,
-                max: self.config.max_blob_bytes,
-            });
-        }
+        self.config.check_length(length)?;
         self.sweep(now_ms)?;
-        // The default too is capped at the maximum.
-        let ttl = if ttl.is_zero() {
-            self.config.default_ttl
-        } else {
-            ttl
-        }
-        .min(self.config.max_ttl);
-        let expires_at_ms = now_ms.saturating_add(ttl.as_millis() as u64);
+        let expires_at_ms = self.config.expiry(ttl, now_ms);
         let mut id = [0u8; BLOB_ID_LEN];
         getrandom::fill(&mut id)
             .map_err(|e| BlobError::Io(std::io::Error::other(format!("random source: {e}"))))?;

@@ -155,21 +155,8 @@ impl PgBlobStore {
         ttl: Duration,
         now_ms: u64,
     ) -> Result<([u8; BLOB_ID_LEN], u64), BlobError> {
-        if length == 0 || length > self.config.max_blob_bytes {
-            return Err(BlobError::TooLarge {
-                len: length,
-                max: self.config.max_blob_bytes,
-            });
-        }
-        // The default too is capped at the maximum.
-        let ttl = if ttl.is_zero() {
-            self.config.default_ttl
-        } else {
-            ttl
-        }
-        .min(self.config.max_ttl);
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-        let expires_at_ms = now_ms.saturating_add(ttl_ms);
+        self.config.check_length(length)?;
+        let expires_at_ms = self.config.expiry(ttl, now_ms);
         let mut id = [0u8; BLOB_ID_LEN];
         getrandom::fill(&mut id).map_err(|e| db(format!("random source: {e}")))?;
         retrying!("blob create", async {
