@@ -80,3 +80,43 @@ fn bucket_sizes() {
     assert_eq!(padded_len(100_000), Some(128 * 1024));
     assert_eq!(padded_len(MAX_ENVELOPE_LEN), None);
 }
+
+#[test]
+fn every_bucket_keeps_at_least_one_byte_of_padding() {
+    use envelope::{ENVELOPE_OVERHEAD, MIN_ENVELOPE_LEN};
+    // Content that fills a bucket to the last byte but one fits; one byte more takes the
+    // next bucket (a padding byte is always there).
+    for bucket in [MIN_ENVELOPE_LEN, 1024, 32 * 1024, 64 * 1024] {
+        let fits = bucket - ENVELOPE_OVERHEAD - 1;
+        assert_eq!(padded_len(fits), Some(bucket), "{bucket}");
+        assert_eq!(padded_len(fits + 1), Some(bucket * 2), "{bucket}");
+    }
+    // Past 64 KiB: multiples of 64 KiB, same rule.
+    let fits = 3 * 64 * 1024 - ENVELOPE_OVERHEAD - 1;
+    assert_eq!(padded_len(fits), Some(3 * 64 * 1024));
+    assert_eq!(padded_len(fits + 1), Some(4 * 64 * 1024));
+    let last = MAX_ENVELOPE_LEN - ENVELOPE_OVERHEAD - 1;
+    assert_eq!(padded_len(last), Some(MAX_ENVELOPE_LEN));
+    assert_eq!(padded_len(last + 1), None);
+    assert_eq!(padded_len(usize::MAX), None);
+}
+
+#[test]
+fn opened_content_debug_shows_the_length_not_the_payload() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let alice = IdentityKeyPair::generate(&mut rng);
+    let bob = IdentityKeyPair::generate(&mut rng);
+    let env = envelope::seal(
+        &mut rng,
+        &alice,
+        bob.public(),
+        ContentKind::SessionMessage,
+        b"SECRET-PAYLOAD",
+        b"",
+    )
+    .unwrap();
+    let shown = format!("{:?}", envelope::open(&bob, &env).unwrap());
+    assert!(shown.starts_with("SealedContent"), "{shown}");
+    assert!(shown.contains("payload_len: 14"), "{shown}");
+    assert!(!shown.contains("SECRET"), "{shown}");
+}
