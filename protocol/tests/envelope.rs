@@ -120,3 +120,26 @@ fn opened_content_debug_shows_the_length_not_the_payload() {
     assert!(shown.contains("payload_len: 14"), "{shown}");
     assert!(!shown.contains("SECRET"), "{shown}");
 }
+
+#[test]
+fn the_length_check_stops_exactly_at_the_shortest_envelope() {
+    use envelope::{ENVELOPE_OVERHEAD, ENVELOPE_VERSION};
+    let bob = IdentityKeyPair::generate(&mut StdRng::seed_from_u64(3));
+    let mut short = vec![0x42u8; ENVELOPE_OVERHEAD];
+    short[0] = ENVELOPE_VERSION;
+    assert!(matches!(
+        envelope::open(&bob, &short),
+        Err(Error::Malformed("envelope length"))
+    ));
+    // One byte more is long enough to be tried, and fails as any forgery does.
+    short.push(0x42);
+    assert!(matches!(
+        envelope::open(&bob, &short),
+        Err(Error::DecryptionFailed)
+    ));
+    let long = vec![ENVELOPE_VERSION; MAX_ENVELOPE_LEN + 1];
+    assert!(matches!(
+        envelope::open(&bob, &long),
+        Err(Error::Malformed("envelope length"))
+    ));
+}
