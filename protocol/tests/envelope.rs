@@ -143,3 +143,22 @@ fn the_length_check_stops_exactly_at_the_shortest_envelope() {
         Err(Error::Malformed("envelope length"))
     ));
 }
+
+#[test]
+fn an_envelope_of_the_largest_length_opens() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let alice = IdentityKeyPair::generate(&mut rng);
+    let bob = IdentityKeyPair::generate(&mut rng);
+    let payload = vec![0x5a; MAX_ENVELOPE_LEN - 8 * 1024];
+    let env = envelope::seal(
+        &mut rng,
+        &alice,
+        bob.public(),
+        ContentKind::SessionMessage,
+        &payload,
+        b"",
+    )
+    .unwrap();
+    assert_eq!(env.len(), MAX_ENVELOPE_LEN);
+    assert_eq!(envelope::open(&bob, &env).unwrap().payload, payload);
+}
