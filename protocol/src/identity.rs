@@ -119,7 +119,7 @@ impl IdentityKeyPair {
     }
 }
 
-fn binding_message(dh_public: &[u8; 32]) -> Vec<u8> {
+pub(crate) fn binding_message(dh_public: &[u8; 32]) -> Vec<u8> {
     let mut m = Vec::with_capacity(IDENTITY_DH_CONTEXT.len() + 32);
     m.extend_from_slice(IDENTITY_DH_CONTEXT);
     m.extend_from_slice(dh_public);

@@ -28,7 +28,7 @@ pub const SIGNED_PREKEYS_KEPT: usize = 3;
 /// How many accepted X3DH base keys are remembered per signed prekey for replay detection.
 pub const SEEN_BASE_KEYS_PER_SIGNED_PREKEY: usize = 10_000;
 
-fn signed_prekey_message(id: u32, public: &[u8; 32], offers_pqxdh: bool) -> Vec<u8> {
+pub(crate) fn signed_prekey_message(id: u32, public: &[u8; 32], offers_pqxdh: bool) -> Vec<u8> {
     let context = if offers_pqxdh {
         SIGNED_PREKEY_PQXDH_CONTEXT
     } else {

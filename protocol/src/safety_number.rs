@@ -51,7 +51,7 @@ impl core::fmt::Debug for SafetyNumber {
 /// 30 digits for one identity: h_0 = SHA-512(0x0001 ‖ context ‖ Encode(IK)),
 /// h_i = SHA-512(h_{i-1} ‖ Encode(IK)); the first 30 bytes of the last hash, as six 5-byte
 /// big-endian numbers, each mod 100000, zero-padded to 5 digits.
-fn half(ik: &IdentityPublicKey) -> String {
+pub(crate) fn half(ik: &IdentityPublicKey) -> String {
     let key = ik.encode();
     let mut h = Sha512::new();
     h.update([0x00, 0x01]);

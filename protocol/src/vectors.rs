@@ -11,6 +11,8 @@
 
 mod attachments;
 mod pqxdh;
+mod ratchet;
+mod x3dh;
 
 use std::convert::Infallible;
 
@@ -21,12 +23,12 @@ use sha2::{Digest, Sha256};
 use crate::bundle::PreKeyBundle;
 use crate::identity::IdentityKeyPair;
 use crate::prekeys::PreKeyStore;
-use crate::safety_number::SafetyNumber;
-use crate::session::{Session, SessionConfig};
 use crate::trace::Trace;
 
 pub use attachments::attachment_vectors;
 pub use pqxdh::pqxdh_vectors;
+pub use ratchet::double_ratchet_vectors;
+pub use x3dh::x3dh_vectors;
 
 /// Domain-separation prefix of [`VectorRng`].
 pub const VECTOR_RNG_CONTEXT: &[u8] = b"Hush-v1-VectorRNG";
@@ -121,6 +123,8 @@ impl Party {
             "encoded_identity": hex::encode(p.encode()),
             "identity_public_key_message": hex::encode(p.to_bytes()),
             "fingerprint": hex::encode(p.fingerprint().0),
+            "fingerprint_display": p.fingerprint().to_string(),
+            "safety_number_half": crate::safety_number::half(p),
         })
     }
 }
@@ -161,222 +165,74 @@ fn bob_keys(
     (store, bundle, keys)
 }
 
-/// The X3DH vectors: one handshake with a one-time prekey, one without.
-pub fn x3dh_vectors() -> String {
-    let mut cases = Vec::new();
-    for (name, with_opk) in [
-        ("with one-time prekey", true),
-        ("without one-time prekey", false),
-    ] {
-        let seed = format!("x3dh/{name}");
-        let mut rng = VectorRng::new(seed.as_bytes());
-        let alice = Party {
-            name: "alice",
-            identity: IdentityKeyPair::generate(&mut rng),
-        };
-        let bob = Party {
-            name: "bob",
-            identity: IdentityKeyPair::generate(&mut rng),
-        };
-        let (mut store, bundle, bob_prekeys) = bob_keys(&mut rng, &bob.identity, with_opk);
-        let config = SessionConfig::default();
-        let mut trace = Trace::on();
-        let mut a =
-            Session::initiate_traced(&mut rng, &alice.identity, &bundle, config, &mut trace)
-                .expect("vector handshake");
-        let initiator = trace_json(&mut trace);
-        let message = a
-            .encrypt_traced(&mut rng, b"X3DH initial message", &mut trace)
-            .expect("vector encrypt");
-        let initial_encrypt = trace_json(&mut trace);
-        let (b, plaintext) = Session::respond_traced(
-            &mut rng,
-            &bob.identity,
-            &mut store,
-            &message,
-            config,
-            &mut trace,
-        )
-        .expect("vector respond");
-        let responder = trace_json(&mut trace);
-        cases.push(json!({
-            "name": name,
-            "seed": hex::encode(seed.as_bytes()),
-            "alice": alice.json(),
-            "bob": bob.json(),
-            "bob_prekeys": bob_prekeys,
-            "initiator_trace": initiator,
-            "initial_message_plaintext": hex::encode(&plaintext),
-            "initial_message_encrypt_trace": initial_encrypt,
-            "initial_message": hex::encode(&message),
-            "responder_trace": responder,
-            "safety_number": SafetyNumber::new(a.local_identity(), b.local_identity()).digits(),
-        }));
+/// A low-order X25519 point (order 8): its DH output with any key is all zeros.
+pub(crate) const LOW_ORDER_POINT: [u8; 32] = [
+    0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a,
+    0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00,
+];
+
+/// The order of the Ed25519 group, `L = 2^252 + 27742317777372353535851937790883648493`,
+/// little-endian.
+const ED25519_L: [u8; 32] = [
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+];
+
+/// The same Ed25519 signature with `S` replaced by `S + L`: the same value modulo `L`, but a
+/// non-canonical encoding that strict verification refuses.
+pub(crate) fn non_canonical(signature: &[u8]) -> Vec<u8> {
+    let mut out = signature.to_vec();
+    let mut carry = 0u16;
+    for (o, l) in out[32..].iter_mut().zip(ED25519_L) {
+        let sum = u16::from(*o) + u16::from(l) + carry;
+        *o = sum as u8;
+        carry = sum >> 8;
     }
-    render(json!({
-        "description": "Hush X3DH vectors (spec/x3dh.md). Traces list [label, hex] in the order the code computes them.",
-        "rng": "VectorRng: SHA-256(\"Hush-v1-VectorRNG\" || seed || counter_u64_be), counter = 0, 1, ...; bytes consumed in order",
-        "cases": cases,
-    }))
+    out
 }
 
-/// One side of a scripted conversation.
-struct Side {
-    session: Session,
-    sent: Vec<Vec<u8>>,
-}
-
-/// The Double Ratchet vectors: one scripted conversation with plain headers and one with
-/// header encryption, covering both directions, several DH-ratchet steps, out-of-order
-/// delivery, a skipped message that arrives later, a tampered message and a replay.
-pub fn double_ratchet_vectors() -> String {
-    let mut conversations = Vec::new();
-    for (name, he) in [("plain headers", false), ("header encryption", true)] {
-        conversations.push(conversation(name, he));
-    }
-    render(json!({
-        "description": "Hush Double Ratchet vectors (spec/double-ratchet.md). Each step's trace lists [label, hex] in the order the code computes them.",
-        "rng": "VectorRng: SHA-256(\"Hush-v1-VectorRNG\" || seed || counter_u64_be), counter = 0, 1, ...; bytes consumed in order",
-        "conversations": conversations,
-    }))
-}
-
-fn conversation(name: &str, header_encryption: bool) -> Value {
-    let seed = format!("double-ratchet/{name}");
-    let mut rng = VectorRng::new(seed.as_bytes());
-    let alice_id = IdentityKeyPair::generate(&mut rng);
-    let bob_id = IdentityKeyPair::generate(&mut rng);
-    let (mut store, bundle, bob_prekeys) = bob_keys(&mut rng, &bob_id, true);
-    let config = SessionConfig {
-        header_encryption,
-        ..SessionConfig::default()
-    };
-    let mut steps = Vec::new();
-    let mut trace = Trace::on();
-    let alice_session = Session::initiate_traced(&mut rng, &alice_id, &bundle, config, &mut trace)
-        .expect("vector handshake");
-    steps.push(json!({"op": "alice initiates", "trace": trace_json(&mut trace)}));
-    let mut alice = Side {
-        session: alice_session,
-        sent: Vec::new(),
-    };
-    let a0 = alice
-        .session
-        .encrypt_traced(&mut rng, b"a0: hello Bob", &mut trace)
-        .expect("vector encrypt");
-    steps.push(json!({
-        "op": "alice sends a0",
-        "plaintext": hex::encode(b"a0: hello Bob"),
-        "message": hex::encode(&a0),
-        "trace": trace_json(&mut trace),
-    }));
-    alice.sent.push(a0.clone());
-    let (bob_session, pt) =
-        Session::respond_traced(&mut rng, &bob_id, &mut store, &a0, config, &mut trace)
-            .expect("vector respond");
-    steps.push(json!({
-        "op": "bob receives a0 (responds)",
-        "message": hex::encode(&a0),
-        "result": "ok",
-        "plaintext": hex::encode(&pt),
-        "trace": trace_json(&mut trace),
-    }));
-    let mut bob = Side {
-        session: bob_session,
-        sent: Vec::new(),
-    };
-
-    // (sender is alice?, text) sends and (receiver is alice?, index, tamper) deliveries.
-    enum Step {
-        Send(bool, &'static str),
-        Recv(bool, usize, bool),
-    }
-    use Step::{Recv, Send};
-    let script = [
-        Send(true, "a1: still waiting for you"),
-        Send(true, "a2: sent before any reply"),
-        Recv(false, 2, false), // out of order: a2 before a1
-        Recv(false, 1, false),
-        Send(false, "b0: hi Alice"),
-        Send(false, "b1: this one arrives late"),
-        Send(false, "b2: third"),
-        Recv(true, 0, false),
-        Recv(true, 2, false), // b1 skipped
-        Send(true, "a3: new ratchet step"),
-        Recv(false, 3, false),
-        Send(false, "b3: another step"),
-        Recv(true, 3, true), // tampered: rejected
-        Recv(true, 3, false),
-        Recv(true, 1, false), // the skipped message from an older chain
-        Send(true, "a4: and again"),
-        Recv(false, 4, false),
-        Recv(false, 4, false), // replay: rejected
-    ];
-    for step in script {
-        match step {
-            Send(from_alice, text) => {
-                let (side, who) = if from_alice {
-                    (&mut alice, "alice")
-                } else {
-                    (&mut bob, "bob")
-                };
-                let m = side
-                    .session
-                    .encrypt_traced(&mut rng, text.as_bytes(), &mut trace)
-                    .expect("vector encrypt");
-                let label = &text[..2];
-                steps.push(json!({
-                    "op": format!("{who} sends {label}"),
-                    "plaintext": hex::encode(text.as_bytes()),
-                    "message": hex::encode(&m),
-                    "trace": trace_json(&mut trace),
-                }));
-                side.sent.push(m);
-            }
-            Recv(to_alice, index, tamper) => {
-                let (receiver, sender, who, prefix) = if to_alice {
-                    (&mut alice, &bob, "alice", "b")
-                } else {
-                    (&mut bob, &alice, "bob", "a")
-                };
-                let mut m = sender.sent[index].clone();
-                if tamper {
-                    let last = m.len() - 1;
-                    m[last] ^= 0x01;
-                }
-                let before = receiver.session.to_bytes();
-                let result = receiver.session.decrypt_traced(&mut rng, &m, &mut trace);
-                let mut entry = json!({
-                    "op": format!("{who} receives {prefix}{index}{}", if tamper { " (tampered: last byte ^ 0x01)" } else { "" }),
-                    "message": hex::encode(&m),
-                    "trace": trace_json(&mut trace),
-                });
-                match result {
-                    Ok(pt) => {
-                        entry["result"] = json!("ok");
-                        entry["plaintext"] = json!(hex::encode(pt));
-                    }
-                    Err(e) => {
-                        assert!(
-                            *before == *receiver.session.to_bytes(),
-                            "a rejected message changed the state"
-                        );
-                        entry["result"] = json!(format!("error: {e}"));
-                    }
-                }
-                steps.push(entry);
-            }
+/// The spec's identifier of an error (`spec/x3dh.md` §6, `spec/double-ratchet.md` §6.6),
+/// as the vectors name it: the variant, then its fields, e.g. `Malformed(header)` or
+/// `TooFarAhead{skip: 5, max_skip: 4}`.
+pub(crate) fn error_id(e: &crate::Error) -> String {
+    use crate::Error as E;
+    match e {
+        E::Malformed(what) => format!("Malformed({what})"),
+        E::UnsupportedVersion { what, version } => {
+            format!("UnsupportedVersion{{what: {what}, version: {version}}}")
         }
+        E::InvalidKey(what) => format!("InvalidKey({what})"),
+        E::BadSignature(what) => format!("BadSignature({what})"),
+        E::WeakKey => "WeakKey".into(),
+        E::UnknownSignedPreKey(id) => format!("UnknownSignedPreKey({id})"),
+        E::UnknownOneTimePreKey(id) => format!("UnknownOneTimePreKey({id})"),
+        E::UnknownKemPreKey(id) => format!("UnknownKemPreKey({id})"),
+        E::PqxdhDowngrade => "PqxdhDowngrade".into(),
+        E::ReplayedInitialMessage => "ReplayedInitialMessage".into(),
+        E::SessionMismatch => "SessionMismatch".into(),
+        E::NoSendingChain => "NoSendingChain".into(),
+        E::DecryptionFailed => "DecryptionFailed".into(),
+        E::HeaderDecryptionFailed => "HeaderDecryptionFailed".into(),
+        E::DuplicateMessage => "DuplicateMessage".into(),
+        E::TooFarAhead { skip, max_skip } => {
+            format!("TooFarAhead{{skip: {skip}, max_skip: {max_skip}}}")
+        }
+        E::CounterOverflow => "CounterOverflow".into(),
+        E::InvalidConfig(what) => format!("InvalidConfig({what})"),
     }
-    json!({
-        "name": name,
-        "seed": hex::encode(seed.as_bytes()),
-        "header_encryption": header_encryption,
-        "alice": Party { name: "alice", identity: alice_id }.json(),
-        "bob": Party { name: "bob", identity: bob_id }.json(),
-        "bob_prekeys": bob_prekeys,
-        "steps": steps,
-    })
+}
+
+/// `"result": "error"` with the error's identifier ([`error_id`]) and its message.
+pub(crate) fn refused(e: &crate::Error) -> Value {
+    json!({"result": "error", "error": error_id(e), "error_message": e.to_string()})
+}
+
+/// Merges the fields of `extra` (an object) into `v` (an object).
+pub(crate) fn merge(mut v: Value, extra: Value) -> Value {
+    if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
+        o.extend(e);
+    }
+    v
 }
 
 fn render(v: Value) -> String {

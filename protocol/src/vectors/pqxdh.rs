@@ -4,7 +4,7 @@
 use prost::Message;
 use serde_json::{Value, json};
 
-use super::{Party, VectorRng, render, trace_json};
+use super::{Party, VectorRng, merge, refused, render, trace_json};
 use crate::bundle::PreKeyBundle;
 use crate::identity::IdentityKeyPair;
 use crate::kem_prekeys::KemPreKeyKind;
@@ -86,7 +86,10 @@ fn refusal(
     let err = Session::respond(rng, bob, store, message, config)
         .expect_err("a vector refusal is refused");
     assert!(*before == *store.to_bytes(), "a refusal changed the store");
-    json!({"name": name, "message": hex::encode(message), "result": format!("error: {err}")})
+    merge(
+        json!({"name": name, "message": hex::encode(message)}),
+        merge(refused(&err), json!({"store_unchanged": true})),
+    )
 }
 
 fn edit(message: &[u8], f: impl FnOnce(&mut wire::PreKeyMessage)) -> Vec<u8> {
@@ -200,7 +203,7 @@ pub fn pqxdh_vectors() -> String {
         let stripped = stripped.encode_to_vec();
         let stripped_result = PreKeyBundle::from_bytes(&stripped)
             .err()
-            .map(|e| format!("error: {e}"))
+            .map(|e| refused(&e))
             .expect("a stripped bundle is refused");
         cases.push(json!({
             "name": name,
@@ -215,7 +218,7 @@ pub fn pqxdh_vectors() -> String {
             "initial_message": hex::encode(&message),
             "responder_refusals": refusals,
             "responder_trace": responder,
-            "stripped_bundle": {"bundle": hex::encode(&stripped), "result": stripped_result},
+            "stripped_bundle": merge(json!({"bundle": hex::encode(&stripped)}), stripped_result),
             "one_time_kem_prekeys_left": store.one_time_kem_prekey_count(),
             "safety_number": SafetyNumber::new(a.local_identity(), b.local_identity()).digits(),
         }));
