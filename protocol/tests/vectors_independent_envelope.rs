@@ -180,7 +180,10 @@ fn spec_open(dh_private: &[u8], env: &[u8]) -> Result<(i32, Vec<u8>, Vec<u8>), S
         return Err("Malformed(envelope length)".into());
     }
     if env[0] != 1 {
-        return Err("UnsupportedVersion".into());
+        return Err(format!(
+            "UnsupportedVersion{{what: envelope, version: {}}}",
+            env[0]
+        ));
     }
     let dh1 = x25519(dh_private, &env[1..33]);
     if dh1 == [0u8; 32] {
@@ -204,7 +207,10 @@ fn spec_open(dh_private: &[u8], env: &[u8]) -> Result<(i32, Vec<u8>, Vec<u8>), S
     let c = wire::SealedContent::decode(&padded[..end])
         .map_err(|_| "Malformed(sealed content)".to_owned())?;
     if c.version != 1 {
-        return Err("UnsupportedVersion".into());
+        return Err(format!(
+            "UnsupportedVersion{{what: sealed content, version: {}}}",
+            c.version
+        ));
     }
     if !(1..=3).contains(&c.kind) {
         return Err("Malformed(sealed content kind)".into());
@@ -349,7 +355,8 @@ fn envelope_vectors_follow_the_spec() {
         "DecryptionFailed",
         "Malformed(envelope length)",
         "Malformed(envelope padding)",
-        "UnsupportedVersion",
+        "UnsupportedVersion{what: envelope, version: 2}",
+        "UnsupportedVersion{what: sealed content, version: 2}",
         "BadSignature(identity DH key)",
         "Malformed(sealed content kind)",
         "Malformed(sealed content)",

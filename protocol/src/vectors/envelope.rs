@@ -25,33 +25,38 @@ const INLINE: usize = 2048;
 /// The `reply_to` of the small cases: a contact card line (spec/cli.md).
 const REPLY_TO: &[u8] = b"hush1:example-contact-card";
 
-/// The error as the file names it: the `Error` variant, with its detail for `Malformed` and
-/// the like (`"Malformed(envelope padding)"`, `"DecryptionFailed"`, `"UnsupportedVersion"`).
-pub(super) fn error_id(e: &Error) -> String {
+/// The error as the file names it: the `Error` variant with its fields
+/// (`"Malformed(envelope padding)"`, `"DecryptionFailed"`,
+/// `"UnsupportedVersion{what: envelope, version: 2}"`).
+fn error_id(e: &Error) -> String {
     match e {
         Error::Malformed(what) => format!("Malformed({what})"),
+        Error::UnsupportedVersion { what, version } => {
+            format!("UnsupportedVersion{{what: {what}, version: {version}}}")
+        }
         Error::InvalidKey(what) => format!("InvalidKey({what})"),
         Error::BadSignature(what) => format!("BadSignature({what})"),
-        Error::InvalidConfig(what) => format!("InvalidConfig({what})"),
-        Error::UnsupportedVersion { .. } => "UnsupportedVersion".to_owned(),
-        other => {
-            // Unit-like variants: the Debug form is the bare name.
-            let d = format!("{other:?}");
-            d.split([' ', '(', '{'])
-                .next()
-                .unwrap_or_default()
-                .to_owned()
+        Error::WeakKey => "WeakKey".into(),
+        Error::UnknownSignedPreKey(id) => format!("UnknownSignedPreKey({id})"),
+        Error::UnknownOneTimePreKey(id) => format!("UnknownOneTimePreKey({id})"),
+        Error::UnknownKemPreKey(id) => format!("UnknownKemPreKey({id})"),
+        Error::PqxdhDowngrade => "PqxdhDowngrade".into(),
+        Error::ReplayedInitialMessage => "ReplayedInitialMessage".into(),
+        Error::SessionMismatch => "SessionMismatch".into(),
+        Error::NoSendingChain => "NoSendingChain".into(),
+        Error::DecryptionFailed => "DecryptionFailed".into(),
+        Error::HeaderDecryptionFailed => "HeaderDecryptionFailed".into(),
+        Error::DuplicateMessage => "DuplicateMessage".into(),
+        Error::TooFarAhead { skip, max_skip } => {
+            format!("TooFarAhead{{skip: {skip}, max_skip: {max_skip}}}")
         }
+        Error::CounterOverflow => "CounterOverflow".into(),
+        Error::InvalidConfig(what) => format!("InvalidConfig({what})"),
     }
 }
 
 fn error_json(e: &Error) -> Value {
-    let mut v = json!({ "error": error_id(e), "error_message": e.to_string() });
-    if let Error::UnsupportedVersion { what, version } = e {
-        v["error_what"] = json!(what);
-        v["error_version"] = json!(version);
-    }
-    v
+    json!({ "error": error_id(e), "error_message": e.to_string() })
 }
 
 /// `bytes` in full (`name`) when short, else `name_len` and `name_sha256`.
