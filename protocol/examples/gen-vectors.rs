@@ -1,5 +1,6 @@
 //! Writes `test-vectors/x3dh.json`, `test-vectors/pqxdh.json`, `test-vectors/double-ratchet.json`,
-//! `test-vectors/directory.json` and `test-vectors/attachments.json`.
+//! `test-vectors/directory.json`, `test-vectors/attachments.json`, `test-vectors/envelope.json`
+//! and `test-vectors/state.json`.
 //!
 //! `cargo run -p hush-protocol --features vectors --example gen-vectors [-- OUT_DIR]`
 
@@ -31,8 +32,16 @@ fn main() -> std::io::Result<()> {
         dir.join("attachments.json"),
         hush_protocol::vectors::attachment_vectors(),
     )?;
+    std::fs::write(
+        dir.join("envelope.json"),
+        hush_protocol::vectors::envelope_vectors(),
+    )?;
+    std::fs::write(
+        dir.join("state.json"),
+        hush_protocol::vectors::state_vectors(),
+    )?;
     println!(
-        "wrote {}/x3dh.json, pqxdh.json, double-ratchet.json, directory.json and attachments.json",
+        "wrote {}/x3dh.json, pqxdh.json, double-ratchet.json, directory.json, attachments.json, envelope.json and state.json",
         dir.display()
     );
     Ok(())

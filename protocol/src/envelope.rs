@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 use crate::identity::{IdentityKeyPair, IdentityPublicKey};
 use crate::proto::wire;
 use crate::ratchet::ratchet_key::dh;
+use crate::trace::Trace;
 use crate::{Error, Result};
 
 /// First byte of every envelope of this format.
@@ -108,10 +109,23 @@ pub fn padded_len(content_len: usize) -> Option<usize> {
 }
 
 fn aead_key(ikm: &[u8], salt: &[u8], info: &[u8]) -> (ChaCha20Poly1305, Nonce) {
+    aead_key_traced(ikm, salt, info, ["", ""], &mut Trace::off())
+}
+
+/// [`aead_key`], recording the 32-byte key and the 12-byte nonce under `labels`.
+fn aead_key_traced(
+    ikm: &[u8],
+    salt: &[u8],
+    info: &[u8],
+    labels: [&str; 2],
+    trace: &mut Trace,
+) -> (ChaCha20Poly1305, Nonce) {
     let mut okm = Zeroizing::new([0u8; 44]);
     Hkdf::<Sha256>::new(Some(salt), ikm)
         .expand(info, okm.as_mut())
         .expect("HKDF output length is valid");
+    trace.record(labels[0], &okm[..32]);
+    trace.record(labels[1], &okm[32..]);
     let cipher = ChaCha20Poly1305::new_from_slice(&okm[..32]).expect("32-byte key");
     let mut nonce = Nonce::default();
     nonce.copy_from_slice(&okm[32..]);
@@ -145,6 +159,29 @@ pub fn seal<R: CryptoRng + ?Sized>(
     payload: &[u8],
     reply_to: &[u8],
 ) -> Result<Vec<u8>> {
+    seal_traced(
+        rng,
+        sender,
+        recipient,
+        kind,
+        payload,
+        reply_to,
+        &mut Trace::off(),
+    )
+}
+
+/// [`seal`], recording every intermediate value (spec/envelope.md, "Test vectors"). The only
+/// random draw is the 32-byte ephemeral secret, taken after the content is padded and before
+/// any key agreement or encryption.
+pub(crate) fn seal_traced<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    sender: &IdentityKeyPair,
+    recipient: &IdentityPublicKey,
+    kind: ContentKind,
+    payload: &[u8],
+    reply_to: &[u8],
+    trace: &mut Trace,
+) -> Result<Vec<u8>> {
     let content = Zeroizing::new(
         wire::SealedContent {
             version: SEALED_CONTENT_VERSION,
@@ -159,34 +196,50 @@ pub fn seal<R: CryptoRng + ?Sized>(
     padded.extend_from_slice(&content);
     padded.push(0x80);
     padded.resize(total - ENVELOPE_OVERHEAD, 0);
+    trace.record("sealed_content", &content);
+    trace.record("padded_content", &padded);
 
     let mut e_bytes = Zeroizing::new([0u8; 32]);
     rng.fill_bytes(e_bytes.as_mut());
     let e = StaticSecret::from(*e_bytes);
     let e_pub = PublicKey::from(&e).to_bytes();
+    trace.record("ephemeral_private_key", e_bytes.as_ref());
+    trace.record("ephemeral_public_key", &e_pub);
 
     let mut out = Vec::with_capacity(total);
     out.push(ENVELOPE_VERSION);
     out.extend_from_slice(&e_pub);
 
     let dh1 = dh(&e, recipient.dh_key())?;
+    trace.record("dh_identity", dh1.as_ref());
     let mut salt1 = [0u8; 64];
     salt1[..32].copy_from_slice(&e_pub);
     salt1[32..].copy_from_slice(recipient.dh_key().as_bytes());
-    let (c1, n1) = aead_key(dh1.as_ref(), &salt1, SEALED_IDENTITY_INFO);
+    trace.record("salt1", &salt1);
+    let (c1, n1) = aead_key_traced(
+        dh1.as_ref(),
+        &salt1,
+        SEALED_IDENTITY_INFO,
+        ["k1", "n1"],
+        trace,
+    );
+    let identity_pt = encode_identity(sender.public());
+    trace.record("sender_identity", &identity_pt);
     let identity_ct = c1
         .encrypt(
             &n1,
             Payload {
-                msg: &encode_identity(sender.public()),
+                msg: &identity_pt,
                 aad: &out,
             },
         )
         .expect("within AEAD limits");
+    trace.record("c1", &identity_ct);
     out.extend_from_slice(&identity_ct);
 
     let dh2 = dh(sender.dh_secret(), recipient.dh_key())?;
-    let (c2, n2) = aead_key(dh2.as_ref(), &out, SEALED_CONTENT_INFO);
+    trace.record("dh_content", dh2.as_ref());
+    let (c2, n2) = aead_key_traced(dh2.as_ref(), &out, SEALED_CONTENT_INFO, ["k2", "n2"], trace);
     let content_ct = c2
         .encrypt(
             &n2,
@@ -196,6 +249,7 @@ pub fn seal<R: CryptoRng + ?Sized>(
             },
         )
         .expect("within AEAD limits");
+    trace.record("c2", &content_ct);
     out.extend_from_slice(&content_ct);
     debug_assert_eq!(out.len(), total);
     Ok(out)

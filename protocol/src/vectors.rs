@@ -1,6 +1,7 @@
 //! Generation of the published test vectors `test-vectors/x3dh.json`,
 //! `test-vectors/pqxdh.json`, `test-vectors/double-ratchet.json`,
-//! `test-vectors/directory.json` and `test-vectors/attachments.json` (feature `vectors`).
+//! `test-vectors/directory.json`, `test-vectors/attachments.json`, `test-vectors/envelope.json`
+//! and `test-vectors/state.json` (feature `vectors`).
 //!
 //! The vectors are produced by running the library's own session code under a deterministic
 //! random number generator ([`VectorRng`]) with tracing switched on, so every intermediate
@@ -10,8 +11,10 @@
 //! the test `tests/vectors.rs` regenerates them and fails if any byte differs.
 
 mod attachments;
+mod envelope;
 mod pqxdh;
 mod ratchet;
+mod state;
 mod x3dh;
 
 use std::convert::Infallible;
@@ -26,8 +29,10 @@ use crate::prekeys::PreKeyStore;
 use crate::trace::Trace;
 
 pub use attachments::attachment_vectors;
+pub use envelope::envelope_vectors;
 pub use pqxdh::pqxdh_vectors;
 pub use ratchet::double_ratchet_vectors;
+pub use state::state_vectors;
 pub use x3dh::x3dh_vectors;
 
 /// Domain-separation prefix of [`VectorRng`].

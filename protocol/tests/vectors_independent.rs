@@ -2,6 +2,8 @@
 //! primitives (HMAC-SHA256, HKDF-SHA256, ChaCha20-Poly1305), independently of the
 //! library's own key schedule code.
 
+mod vectors_common;
+
 use std::path::PathBuf;
 
 use chacha20poly1305::aead::{Aead, Payload};
@@ -12,17 +14,7 @@ use hush_protocol::proto::wire;
 use prost::Message;
 use serde_json::Value;
 use sha2::Sha256;
-
-fn load(file: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../test-vectors")
-        .join(file);
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn unhex(v: &Value) -> Vec<u8> {
-    hex::decode(v.as_str().unwrap()).unwrap()
-}
+use vectors_common::{Stream, load, unhex, x25519};
 
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
@@ -390,12 +382,6 @@ fn find<'a>(t: &'a [(String, Vec<u8>)], label: &str) -> &'a [u8] {
         .1
 }
 
-fn x25519(private: &[u8], public: &[u8]) -> Vec<u8> {
-    let s = x25519_dalek::StaticSecret::from(<[u8; 32]>::try_from(private).unwrap());
-    let p = x25519_dalek::PublicKey::from(<[u8; 32]>::try_from(public).unwrap());
-    s.diffie_hellman(&p).to_bytes().to_vec()
-}
-
 fn ed25519_verify(public: &[u8], message: &[u8], signature: &[u8]) {
     let vk = ed25519_dalek::VerifyingKey::from_bytes(&public.try_into().unwrap()).unwrap();
     let sig = ed25519_dalek::Signature::from_bytes(&signature.try_into().unwrap());
@@ -536,28 +522,6 @@ fn pqxdh_vectors_follow_the_spec() {
     }
 }
 
-/// `VectorRng` from test-vectors/README.md: SHA-256("Hush-v1-VectorRNG" ‖ seed ‖ counter).
-struct Stream {
-    seed: Vec<u8>,
-    counter: u64,
-    pending: Vec<u8>,
-}
-
-impl Stream {
-    fn take(&mut self, n: usize) -> Vec<u8> {
-        use sha2::Digest;
-        while self.pending.len() < n {
-            let mut h = Sha256::new();
-            h.update(b"Hush-v1-VectorRNG");
-            h.update(&self.seed);
-            h.update(self.counter.to_be_bytes());
-            self.pending.extend_from_slice(&h.finalize());
-            self.counter += 1;
-        }
-        self.pending.drain(..n).collect()
-    }
-}
-
 /// Padmé as in spec/attachments.md §4, written as a loop over the bits it clears.
 fn padme(len: u64) -> u64 {
     if len <= 65_536 {
@@ -583,11 +547,7 @@ fn padme(len: u64) -> u64 {
 fn attachment_vectors_follow_the_spec() {
     use sha2::Digest;
     let v = load("attachments.json");
-    let mut rng = Stream {
-        seed: unhex(&v["seed"]),
-        counter: 0,
-        pending: Vec::new(),
-    };
+    let mut rng = Stream::new(&unhex(&v["seed"]));
     let cases = v["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 8);
     for c in cases {
