@@ -35,7 +35,7 @@ impl KemPreKeyKind {
         }
     }
 
-    fn from_last_resort(last_resort: bool) -> Self {
+    pub(crate) fn from_last_resort(last_resort: bool) -> Self {
         if last_resort {
             Self::LastResort
         } else {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{Party, VectorRng, merge, refused, render, trace_json};
 use crate::bundle::PreKeyBundle;
 use crate::identity::IdentityKeyPair;
-use crate::kem_prekeys::KemPreKeyKind;
+use crate::kem_prekeys::{KemPreKeyKind, kem_prekey_message};
 use crate::prekeys::PreKeyStore;
 use crate::proto::wire;
 use crate::safety_number::SafetyNumber;
@@ -98,6 +98,23 @@ fn edit(message: &[u8], f: impl FnOnce(&mut wire::PreKeyMessage)) -> Vec<u8> {
         f(p);
     }
     m.encode_to_vec()
+}
+
+/// The bundle with its KEM prekey edited by `f`.
+fn kem_edit(bundle: &PreKeyBundle, f: impl FnOnce(&mut wire::KemPreKeyPublic)) -> Vec<u8> {
+    let mut b = wire::PreKeyBundle::decode(&bundle.to_bytes()[..]).expect("own encoding");
+    if let Some(k) = b.kem_prekey.as_mut() {
+        f(k);
+    }
+    b.encode_to_vec()
+}
+
+/// Signs `k` again with `identity`, as its owner would (so only its content is wrong).
+fn resign(identity: &IdentityKeyPair, k: &mut wire::KemPreKeyPublic) {
+    let kind = KemPreKeyKind::from_last_resort(k.last_resort);
+    k.signature = identity
+        .sign(&kem_prekey_message(kind, k.id, &k.public_key))
+        .to_vec();
 }
 
 /// The PQXDH vectors.
@@ -205,6 +222,53 @@ pub fn pqxdh_vectors() -> String {
             .err()
             .map(|e| refused(&e))
             .expect("a stripped bundle is refused");
+        let bundle_refusals: Vec<Value> = [
+            (
+                "KEM prekey signature byte 0 ^ 0x01",
+                kem_edit(&bundle, |k| k.signature[0] ^= 0x01),
+            ),
+            (
+                "KEM prekey last_resort flag flipped (signature no longer covers it)",
+                kem_edit(&bundle, |k| k.last_resort = !k.last_resort),
+            ),
+            (
+                "KEM prekey id changed (signature no longer covers it)",
+                kem_edit(&bundle, |k| k.id += 1),
+            ),
+            (
+                "KEM public key truncated to 1183 bytes (the signature no longer covers it)",
+                kem_edit(&bundle, |k| {
+                    k.public_key.pop();
+                }),
+            ),
+            (
+                "KEM public key of 1183 bytes, validly signed",
+                kem_edit(&bundle, |k| {
+                    k.public_key.pop();
+                    resign(&bob.identity, k);
+                }),
+            ),
+            (
+                "KEM public key with a coefficient >= q, validly signed",
+                kem_edit(&bundle, |k| {
+                    // The first 12-bit coefficient := 0xfff (q = 3329).
+                    k.public_key[0] = 0xff;
+                    k.public_key[1] |= 0x0f;
+                    resign(&bob.identity, k);
+                }),
+            ),
+        ]
+        .into_iter()
+        .map(|(name, b)| {
+            let err = PreKeyBundle::from_bytes(&b)
+                .err()
+                .unwrap_or_else(|| panic!("the vector bundle \"{name}\" was accepted"));
+            merge(
+                json!({"name": name, "bundle": hex::encode(&b)}),
+                refused(&err),
+            )
+        })
+        .collect();
         cases.push(json!({
             "name": name,
             "seed": hex::encode(seed.as_bytes()),
@@ -218,6 +282,7 @@ pub fn pqxdh_vectors() -> String {
             "initial_message": hex::encode(&message),
             "responder_refusals": refusals,
             "responder_trace": responder,
+            "bundle_refusals": bundle_refusals,
             "stripped_bundle": merge(json!({"bundle": hex::encode(&stripped)}), stripped_result),
             "one_time_kem_prekeys_left": store.one_time_kem_prekey_count(),
             "safety_number": SafetyNumber::new(a.local_identity(), b.local_identity()).digits(),

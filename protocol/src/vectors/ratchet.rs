@@ -82,11 +82,14 @@ impl Forgery {
 
 /// A step of a script: `Send(from_alice, text)`; `Recv(to_alice, index, forgery)` delivers
 /// the sender's message number `index` (counted over all its messages), altered or not.
+/// `OtherSession` delivers to Bob's session the initial message of a second session Alice
+/// starts from the same bundle.
 enum Step {
     Send(bool, &'static str),
     Recv(bool, usize, Option<Forgery>),
+    OtherSession,
 }
-use Step::{Recv, Send};
+use Step::{OtherSession, Recv, Send};
 
 /// The default-limits script: both directions, several DH-ratchet steps, out-of-order
 /// delivery, a key skipped in one chain used after two further steps, and the refusals of
@@ -117,6 +120,7 @@ fn main_script(header_encryption: bool) -> Vec<Step> {
         Recv(false, 5, Some(Forgery::NoBody)),
         Recv(false, 5, Some(Forgery::Garbage)),
         Recv(false, 5, Some(Forgery::FlipHeaderByte)),
+        OtherSession,
     ];
     if !header_encryption {
         s.extend([
@@ -280,6 +284,33 @@ fn conversation(name: &str, config: SessionConfig, script: &[Step]) -> Value {
                     "trace": trace_json(&mut trace),
                 }));
                 side.sent.push(m);
+            }
+            OtherSession => {
+                let mut other = Session::initiate(&mut rng, &alice_id, &bundle, config)
+                    .expect("vector handshake");
+                let m = other
+                    .encrypt(&mut rng, b"a second session")
+                    .expect("vector encrypt");
+                let before = bob.session.to_bytes();
+                let err = bob
+                    .session
+                    .decrypt_traced(&mut rng, &m, &mut trace)
+                    .expect_err("another session's initial message is refused");
+                assert!(
+                    *before == *bob.session.to_bytes(),
+                    "a refusal changed the state"
+                );
+                steps.push(merge(
+                    merge(
+                        json!({
+                            "op": "bob receives the initial message of another session alice started from the same bundle",
+                            "message": hex::encode(&m),
+                            "trace": trace_json(&mut trace),
+                        }),
+                        refused(&err),
+                    ),
+                    json!({"state_unchanged": true, "skipped_keys_held": bob.session.skipped_key_count()}),
+                ));
             }
             Recv(to_alice, index, forgery) => {
                 let (receiver, sender, who, prefix) = if to_alice {
