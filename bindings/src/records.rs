@@ -93,6 +93,9 @@ pub struct ContactRecord {
     pub fingerprint: String,
     /// True once the user compared safety numbers with them.
     pub verified: bool,
+    /// True once a prekey bundle of theirs offered PQXDH: a later bundle without it is
+    /// refused as a downgrade.
+    pub offers_pqxdh: bool,
 }
 
 /// Where this account stands in a group.
@@ -170,6 +173,7 @@ impl From<&Contact> for ContactRecord {
             name: c.card.name.clone(),
             fingerprint: hex_fp(&c.card),
             verified: c.verified,
+            offers_pqxdh: c.offers_pqxdh,
         }
     }
 }

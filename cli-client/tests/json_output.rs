@@ -53,6 +53,10 @@ fn listing_and_reporting_commands_speak_json() {
         one(&alice.ok(&["--json", "status", &id]))["status"],
         "stored"
     );
+    // The first message fetched Bob's bundle: it offered PQXDH, and that is remembered.
+    let list = lines(&alice.ok(&["--json", "contact", "list"]));
+    assert_eq!(list[0]["session"], "PQXDH");
+    assert_eq!(list[0]["offers_pqxdh"], true);
 
     alice.ok(&["group", "create", "team"]);
     let v = one(&alice.ok(&["--json", "group", "add", "team", "bob"]));
@@ -82,4 +86,5 @@ fn introduce_check(alice: &User, bob_f: &str) {
     assert_eq!(list[0]["fingerprint"], bob_f);
     assert_eq!(list[0]["card_version"], 2);
     assert_eq!(list[0]["session"], serde_json::Value::Null);
+    assert_eq!(list[0]["offers_pqxdh"], false);
 }

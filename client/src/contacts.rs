@@ -22,6 +22,10 @@ pub struct Contact {
     pub card: Card,
     /// True once the user compared safety numbers with them.
     pub verified: bool,
+    /// True once a prekey bundle of theirs offered PQXDH: from then on a bundle of theirs
+    /// without a KEM prekey is refused as a downgrade ([`Error::PqxdhDowngrade`]), until
+    /// their identity changes (`spec/client.md` §3, the sticky rule of `spec/pqxdh.md` §6).
+    pub offers_pqxdh: bool,
 }
 
 impl std::fmt::Debug for Contact {
@@ -30,6 +34,7 @@ impl std::fmt::Debug for Contact {
             .field("alias", &self.alias)
             .field("identity", &self.card.identity.fingerprint())
             .field("verified", &self.verified)
+            .field("offers_pqxdh", &self.offers_pqxdh)
             .finish()
     }
 }
@@ -66,6 +71,7 @@ fn decode(alias: &[u8], value: &[u8]) -> Result<Contact, Error> {
         alias: String::from_utf8(alias.to_vec()).map_err(|_| Error::Corrupt("contact alias"))?,
         card: Card::parse(&rec.card).map_err(|_| Error::Corrupt("contact card"))?,
         verified: rec.verified,
+        offers_pqxdh: rec.offers_pqxdh,
     })
 }
 
@@ -74,6 +80,7 @@ pub(crate) fn write_contact(b: &mut Batch, c: &Contact) -> Result<(), Error> {
     let rec = ContactRecord {
         card: c.card.encode()?,
         verified: c.verified,
+        offers_pqxdh: c.offers_pqxdh,
     };
     b.put(
         Table::Contacts,
@@ -119,6 +126,7 @@ pub(crate) fn put_new_contacts(
                 alias: alias.clone(),
                 card,
                 verified: false,
+                offers_pqxdh: false,
             },
         )?;
     }
@@ -208,6 +216,7 @@ impl<S: Store> Account<S> {
             alias: alias.to_string(),
             card,
             verified: false,
+            offers_pqxdh: false,
         };
         self.put_contact(&c, None)?;
         Ok(c)
@@ -240,6 +249,7 @@ impl<S: Store> Account<S> {
             CardUpdate::SameIdentity
         } else {
             c.verified = false;
+            c.offers_pqxdh = false;
             CardUpdate::NewIdentity
         };
         let old = std::mem::replace(&mut c.card, new).identity;

@@ -64,9 +64,11 @@ pub enum Error {
         what: &'static str,
     },
     /// The relay handed out the contact's prekeys without the KEM prekey their signed prekey
-    /// promises (`spec/pqxdh.md` section 6): a downgrade from PQXDH to X3DH, refused.
+    /// promises, or without any KEM prekey although an earlier bundle of theirs offered
+    /// PQXDH (`spec/pqxdh.md` section 6, `spec/client.md` section 3): a downgrade from PQXDH
+    /// to X3DH, refused.
     #[error(
-        "the relay handed out {0}'s prekeys without the post-quantum (KEM) prekey their signed prekey promises; refusing to fall back to X3DH"
+        "the relay handed out {0}'s prekeys without the post-quantum (KEM) prekey they offer; refusing to fall back to X3DH"
     )]
     PqxdhDowngrade(String),
     /// The relay handed out keys of another identity than the contact's card names.

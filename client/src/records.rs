@@ -23,6 +23,9 @@ pub(crate) struct ContactRecord {
     /// True once the user compared safety numbers.
     #[prost(bool, tag = "2")]
     pub verified: bool,
+    /// True once a bundle of theirs offered PQXDH (`spec/client.md` §3, the sticky rule).
+    #[prost(bool, tag = "3")]
+    pub offers_pqxdh: bool,
 }
 
 /// The sessions with one peer (table `sessions`, key = the peer's identity fingerprint).

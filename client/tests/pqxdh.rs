@@ -8,8 +8,8 @@ mod common;
 use common::{introduce, relay, texts};
 use ed25519_dalek::SigningKey;
 use hush_client::card::Card;
-use hush_client::store::MemoryStore;
-use hush_client::{Engine, Error, Handshake};
+use hush_client::store::{Batch, MemoryStore, Store, Table};
+use hush_client::{Account, Engine, Error, Handshake};
 use hush_protocol::directory::{DirectoryKeys, EntryKind};
 use hush_protocol::envelope;
 use hush_protocol::{IdentityKeyPair, PreKeyStore, Session, SessionConfig};
@@ -199,6 +199,37 @@ async fn a_peer_without_kem_prekeys_gets_x3dh() {
     r.shutdown().await.unwrap();
 }
 
+/// `card` with its mailbox replaced by another one whose directory holds only the signed
+/// prekey `signed` (id `id`): what a relay serves when it hands out that signed prekey and
+/// nothing else in the name of `card`'s owner.
+async fn serve_elsewhere(
+    url: &hush_relay_client::RelayUrl,
+    card: Card,
+    id: u32,
+    signed: &[u8],
+) -> Card {
+    let c = Client::connect(url).await.unwrap();
+    let ds = card.directory.clone().unwrap();
+    let evil = c
+        .authenticate(&SigningKey::from_bytes(&[7; 32]))
+        .await
+        .unwrap();
+    let evil_keys = DirectoryKeys::derive(&ds, evil.as_bytes());
+    let blob = evil_keys
+        .seal(&mut rand::rng(), EntryKind::SignedPrekey, signed)
+        .unwrap();
+    c.upload_prekeys(&evil, Some(SignedPrekey { id, blob }), Vec::new())
+        .await
+        .unwrap();
+    c.register_fetch_verifier(&evil, evil_keys.fetch_token().verifier())
+        .await
+        .unwrap();
+    Card {
+        mailbox: evil,
+        ..card
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_that_strips_the_kem_prekey_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -219,32 +250,7 @@ async fn a_relay_that_strips_the_kem_prekey_is_refused() {
     let signed = keys
         .open(EntryKind::SignedPrekey, &b.signed_prekey.blob)
         .unwrap();
-    let ds = card.directory.clone().unwrap();
-    let evil = c
-        .authenticate(&SigningKey::from_bytes(&[7; 32]))
-        .await
-        .unwrap();
-    let evil_keys = DirectoryKeys::derive(&ds, evil.as_bytes());
-    let blob = evil_keys
-        .seal(&mut rand::rng(), EntryKind::SignedPrekey, &signed)
-        .unwrap();
-    c.upload_prekeys(
-        &evil,
-        Some(SignedPrekey {
-            id: b.signed_prekey.id,
-            blob,
-        }),
-        Vec::new(),
-    )
-    .await
-    .unwrap();
-    c.register_fetch_verifier(&evil, evil_keys.fetch_token().verifier())
-        .await
-        .unwrap();
-    let stripped = Card {
-        mailbox: evil,
-        ..card
-    };
+    let stripped = serve_elsewhere(&url, card, b.signed_prekey.id, &signed).await;
     alice
         .account_mut()
         .add_contact("bob", &stripped.encode().unwrap())
@@ -256,5 +262,63 @@ async fn a_relay_that_strips_the_kem_prekey_is_refused() {
     }
     assert_eq!(alice.account().session_handshake("bob").unwrap(), None);
     assert!(alice.outbox().unwrap().is_empty());
+    r.shutdown().await.unwrap();
+}
+
+/// The sticky rule (spec/client.md §3): once Bob's bundle offered PQXDH, Alice refuses a
+/// bundle of his without it — here an X3DH signed prekey Bob really signed (before he offered
+/// PQXDH, say) that the relay serves again when Alice needs a new session. A new contact with
+/// no such memory accepts that bundle (X3DH), so the memory is what refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_seen_offering_pqxdh_is_held_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(dir.path()).await;
+    let url = r.url();
+    let mut alice = engine("Alice", &url);
+    let mut bob = engine("Bob", &url);
+    introduce(&mut alice, "alice", &mut bob, "bob");
+    assert!(bob.receive().await.unwrap().is_empty());
+    assert!(!alice.account().contact("bob").unwrap().offers_pqxdh);
+    alice.send("bob", b"first").await.unwrap();
+    assert!(alice.account().contact("bob").unwrap().offers_pqxdh);
+
+    let bob_id = IdentityKeyPair::from_bytes(&bob.backup().unwrap().identity).unwrap();
+    let old = PreKeyStore::new().rotate_signed_prekey(&mut rand::rng(), &bob_id);
+    assert!(!old.offers_pqxdh());
+    let served = serve_elsewhere(&url, bob.account().card(), old.id(), &old.to_bytes()).await;
+    let served = served.encode().unwrap();
+    // Same identity: the card update keeps what Alice learned.
+    alice.update_contact("bob", &served).unwrap();
+    assert!(alice.account().contact("bob").unwrap().offers_pqxdh);
+    // Alice's session goes (as when a restored store sets its sessions aside).
+    let mut store = alice.shutdown().await.into_store();
+    let mut b = Batch::new();
+    b.delete(Table::Sessions, bob_id.public().fingerprint().0.to_vec());
+    store.commit(b).unwrap();
+    let mut alice = Engine::new(Account::open(store).unwrap()).unwrap();
+    assert_eq!(alice.account().session_handshake("bob").unwrap(), None);
+    match alice.send("bob", b"must not go out over X3DH").await {
+        Err(Error::PqxdhDowngrade(alias)) => assert_eq!(alias, "bob"),
+        other => panic!("expected PqxdhDowngrade, got {other:?}"),
+    }
+    assert_eq!(alice.account().session_handshake("bob").unwrap(), None);
+    assert!(alice.outbox().unwrap().is_empty());
+
+    // Carol never saw Bob offer PQXDH: the same bundle starts an X3DH session.
+    let mut carol = engine("Carol", &url);
+    carol.account_mut().add_contact("bob", &served).unwrap();
+    carol.send("bob", b"hello over X3DH").await.unwrap();
+    assert_eq!(
+        carol.account().session_handshake("bob").unwrap(),
+        Some(Handshake::X3dh)
+    );
+    assert!(!carol.account().contact("bob").unwrap().offers_pqxdh);
+    // Another identity for "bob" is another person's device: the memory goes with the old one.
+    let other = carol.account().card().encode().unwrap();
+    assert_eq!(
+        alice.update_contact("bob", &other).unwrap(),
+        hush_client::CardUpdate::NewIdentity
+    );
+    assert!(!alice.account().contact("bob").unwrap().offers_pqxdh);
     r.shutdown().await.unwrap();
 }

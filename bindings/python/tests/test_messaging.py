@@ -46,9 +46,12 @@ def test_one_to_one_both_ways(make_user, tmp_path):
         assert len(number.replace(" ", "")) == 60 and number.replace(" ", "").isdigit()
         await alice.set_verified("bob", True)
         assert (await alice.contacts())[0].verified
+        # Not known before a bundle of Bob's was seen (PQXDH: spec/client.md section 3).
+        assert not (await alice.contacts())[0].offers_pqxdh
 
         sent = await alice.send("bob", "Hi Bob, it's Alice")
         assert sent.state == SentState.STORED and sent.to == "bob" and len(sent.envelope_id) == 32
+        assert (await alice.contacts())[0].offers_pqxdh
         events = await bob.receive()
         assert len(events) == 1
         got = events[0]

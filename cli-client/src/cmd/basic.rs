@@ -140,7 +140,13 @@ fn session_label(h: Option<Handshake>) -> &'static str {
     h.map_or("-", Handshake::as_str)
 }
 
-fn card_line(alias: Option<&str>, card: &Card, session: Option<Handshake>) {
+/// One line of `contact list`; `offers_pqxdh` is `None` for a sender not added.
+fn card_line(
+    alias: Option<&str>,
+    card: &Card,
+    session: Option<Handshake>,
+    offers_pqxdh: Option<bool>,
+) {
     let f = fpr(&card.identity.fingerprint());
     let value = json!({
         "alias": alias,
@@ -149,6 +155,7 @@ fn card_line(alias: Option<&str>, card: &Card, session: Option<Handshake>) {
         "relay": card.relay.to_string(),
         "card_version": card.version(),
         "session": session.map(Handshake::as_str),
+        "offers_pqxdh": offers_pqxdh,
     });
     match alias {
         Some(a) => emit(
@@ -178,10 +185,10 @@ pub fn contact_list(dir: &Path) -> Result<()> {
     let account = o.engine.account();
     for c in account.contacts().cli()? {
         let session = account.session_handshake(&c.alias).cli()?;
-        card_line(Some(&c.alias), &c.card, session);
+        card_line(Some(&c.alias), &c.card, session, Some(c.offers_pqxdh));
     }
     for card in account.peers().cli()? {
-        card_line(None, &card, None);
+        card_line(None, &card, None, None);
     }
     Ok(())
 }

@@ -8,6 +8,7 @@
 //! twice.
 
 use super::Engine;
+use crate::contacts::write_contact;
 use crate::directory;
 use crate::error::Error;
 use crate::event::{DeliveryStatus, EventKind};
@@ -92,17 +93,28 @@ impl<S: Store> Engine<S> {
         body: &[u8],
         done: Option<Vec<u8>>,
     ) -> Result<Outgoing, Error> {
-        let card = self.account.contact(alias)?.card;
+        let mut contact = self.account.contact(alias)?;
+        let card = contact.card.clone();
         self.check_generation().await?;
         let reply_to = self.account.card().encode()?;
         let mut rng = self.child_rng();
         let mut sessions = self.sessions(&card.identity)?;
+        // Set when this send learns that the contact offers PQXDH (written with the session).
+        let mut learned_pqxdh = false;
         if sessions.current.is_none() {
             let client = self.client(&card.relay).await?;
             let bundle = directory::fetch_bundle(client, alias, &card).await?;
             if bundle.identity() != &card.identity {
                 return Err(Error::IdentityMismatch(alias.to_string()));
             }
+            // The sticky rule (spec/client.md §3): once a contact's bundle offered PQXDH, a
+            // bundle of theirs without it (an older X3DH signed prekey served again) is a
+            // downgrade.
+            let offers = bundle.kem_prekey().is_some() || bundle.signed_prekey().offers_pqxdh();
+            if contact.offers_pqxdh && !offers {
+                return Err(Error::PqxdhDowngrade(alias.to_string()));
+            }
+            learned_pqxdh = offers && !contact.offers_pqxdh;
             let me = self.account.identity_key_pair();
             let s = Session::initiate(&mut rng, me, &bundle, SessionConfig::default())?;
             sessions.replace(s);
@@ -147,6 +159,10 @@ impl<S: Store> Engine<S> {
         );
         if let Some(key) = done {
             b.delete(Table::Uploads, key);
+        }
+        if learned_pqxdh {
+            contact.offers_pqxdh = true;
+            write_contact(&mut b, &contact)?;
         }
         self.account.store.commit(b)?;
         Ok(self.deliver(envelope_id, rec, false).await)
