@@ -198,8 +198,9 @@ pub(crate) fn non_canonical(signature: &[u8]) -> Vec<u8> {
 
 /// The spec's identifier of an error (`spec/x3dh.md` §6, `spec/double-ratchet.md` §6.6),
 /// as the vectors name it: the variant, then its fields, e.g. `Malformed(header)` or
-/// `TooFarAhead{skip: 5, max_skip: 4}`.
-pub(crate) fn error_id(e: &crate::Error) -> String {
+/// `TooFarAhead{skip: 5, max_skip: 4}`. Bindings use it to name refusals the way the
+/// vector files do.
+pub fn error_id(e: &crate::Error) -> String {
     use crate::Error as E;
     match e {
         E::Malformed(what) => format!("Malformed({what})"),
