@@ -3,7 +3,7 @@
 //! The protocol crate alone ([`hush_protocol`]) for researchers, through
 //! [UniFFI](https://mozilla.github.io/uniffi-rs/) (Python module `hush_protocol`): identities,
 //! prekeys and bundles, X3DH and PQXDH sessions, the Double Ratchet message by message, sealed
-//! envelopes and safety numbers, driven by either the system's random number generator or the
+//! envelopes, safety numbers and MLS groups ([`GroupMember`]), driven by either the system's random number generator or the
 //! test vectors' deterministic one ([`Rng::vector`]), so that a script can replay a vector of
 //! `test-vectors/` step by step and compare each byte with its own implementation.
 //!
@@ -402,4 +402,186 @@ pub fn open(identity: &Identity, envelope: Vec<u8>) -> Result<Opened> {
         payload: c.payload,
         reply_to: c.reply_to,
     })
+}
+
+impl From<hush_protocol::group::GroupError> for ProtocolError {
+    fn from(e: hush_protocol::group::GroupError) -> Self {
+        let debug = format!("{e:?}");
+        Self::Refused {
+            error: debug
+                .split(['(', ' ', '{'])
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A commit this member made: apply it with [`GroupMember::confirm_commit`] once the group's
+/// log accepted it, and give `welcome` to the members it adds.
+#[derive(Debug, uniffi::Record)]
+pub struct Commit {
+    /// The epoch the commit was made in (the group log takes one commit per epoch); applied,
+    /// it leads to `epoch + 1`.
+    pub epoch: u64,
+    /// The commit (an `MLSMessage`).
+    pub commit: Vec<u8>,
+    /// The Welcome for added members, if any.
+    pub welcome: Option<Vec<u8>>,
+}
+
+/// What processing a group message produced (`spec/groups.md`).
+#[derive(Debug, uniffi::Record)]
+pub struct GroupEventRecord {
+    /// `application`, `proposal`, `commit`, `own_commit_applied`, `removed`, `own_message`,
+    /// `buffered`, `buffered_rejected` or `other`.
+    pub kind: String,
+    /// The epoch it belongs to.
+    pub epoch: u64,
+    /// The sender's or committer's public identity (protobuf `IdentityPublicKey`), if known.
+    pub sender: Option<Vec<u8>>,
+    /// An application message's plaintext (empty otherwise).
+    pub plaintext: Vec<u8>,
+}
+
+impl From<hush_protocol::group::GroupEvent> for GroupEventRecord {
+    fn from(e: hush_protocol::group::GroupEvent) -> Self {
+        use hush_protocol::group::GroupEvent as E;
+        let (kind, epoch, sender, plaintext) = match e {
+            E::Application {
+                epoch,
+                sender,
+                plaintext,
+                ..
+            } => ("application", epoch, Some(sender), plaintext),
+            E::Proposal { epoch, sender, .. } => ("proposal", epoch, sender, Vec::new()),
+            E::Commit {
+                epoch, committer, ..
+            } => ("commit", epoch, committer, Vec::new()),
+            E::OwnCommitApplied { epoch } => ("own_commit_applied", epoch, None, Vec::new()),
+            E::RemovedFromGroup { epoch } => ("removed", epoch, None, Vec::new()),
+            E::OwnMessage { epoch } => ("own_message", epoch, None, Vec::new()),
+            E::Buffered { epoch } => ("buffered", epoch, None, Vec::new()),
+            E::BufferedMessageRejected { epoch, .. } => {
+                ("buffered_rejected", epoch, None, Vec::new())
+            }
+            _ => ("other", 0, None, Vec::new()),
+        };
+        Self {
+            kind: kind.to_owned(),
+            epoch,
+            sender: sender.map(|m| m.identity.to_bytes()),
+            plaintext,
+        }
+    }
+}
+
+/// One member's MLS client (`spec/groups.md`): its KeyPackages and the groups it is in.
+#[derive(uniffi::Object)]
+pub struct GroupMember(Mutex<hush_protocol::group::GroupClient>);
+
+impl std::fmt::Debug for GroupMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GroupMember")
+    }
+}
+
+fn gid(id: &[u8]) -> hush_protocol::group::GroupId {
+    hush_protocol::group::GroupId::from_slice(id)
+}
+
+#[uniffi::export]
+impl GroupMember {
+    /// A member client for `identity`, with the default group configuration.
+    #[uniffi::constructor]
+    pub fn new(identity: &Identity) -> Result<Arc<Self>> {
+        Ok(Arc::new(Self(Mutex::new(
+            hush_protocol::group::GroupClient::new(&identity.0, Default::default())?,
+        ))))
+    }
+
+    /// `count` one-use KeyPackages (`MLSMessage(KeyPackage)`) for others to add this member.
+    pub fn generate_key_packages(&self, rng: &Rng, count: u32) -> Result<Vec<Vec<u8>>> {
+        Ok(rng.with(|r| lock(&self.0).generate_key_packages(r, count as usize))?)
+    }
+
+    /// Creates a group with a random 32-byte id; returns the id.
+    pub fn create_group(&self, rng: &Rng) -> Result<Vec<u8>> {
+        Ok(rng
+            .with(|r| lock(&self.0).create_group(r))?
+            .as_slice()
+            .to_vec())
+    }
+
+    /// A commit adding the owners of `key_packages` to `group`.
+    pub fn add_members(
+        &self,
+        rng: &Rng,
+        group: Vec<u8>,
+        key_packages: Vec<Vec<u8>>,
+    ) -> Result<Commit> {
+        let kps: Vec<&[u8]> = key_packages.iter().map(Vec::as_slice).collect();
+        let out = rng.with(|r| lock(&self.0).add_members(r, &gid(&group), &kps))?;
+        Ok(Commit {
+            epoch: out.epoch,
+            commit: out.commit,
+            welcome: out.welcome,
+        })
+    }
+
+    /// Applies this member's pending commit (the group's log accepted it).
+    pub fn confirm_commit(&self, rng: &Rng, group: Vec<u8>) -> Result<Vec<GroupEventRecord>> {
+        Ok(rng
+            .with(|r| lock(&self.0).confirm_commit(r, &gid(&group)))?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Joins a group from a Welcome (ratchet tree in it); returns the group id.
+    pub fn join(&self, rng: &Rng, welcome: Vec<u8>) -> Result<Vec<u8>> {
+        Ok(rng
+            .with(|r| lock(&self.0).join(r, &welcome, None))?
+            .as_slice()
+            .to_vec())
+    }
+
+    /// Encrypts an application message for `group`.
+    pub fn encrypt(&self, rng: &Rng, group: Vec<u8>, plaintext: Vec<u8>) -> Result<Vec<u8>> {
+        Ok(rng.with(|r| lock(&self.0).encrypt(r, &gid(&group), &plaintext))?)
+    }
+
+    /// Processes a message of `group` (commit, proposal or application message).
+    pub fn process(
+        &self,
+        rng: &Rng,
+        group: Vec<u8>,
+        message: Vec<u8>,
+    ) -> Result<Vec<GroupEventRecord>> {
+        Ok(rng
+            .with(|r| lock(&self.0).process(r, &gid(&group), &message))?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// The group's current epoch.
+    pub fn epoch(&self, group: Vec<u8>) -> Result<u64> {
+        Ok(lock(&self.0).epoch(&gid(&group))?)
+    }
+
+    /// The epoch authenticator (RFC 9420 §8.7): equal for members that agree on the group.
+    pub fn epoch_authenticator(&self, group: Vec<u8>) -> Result<Vec<u8>> {
+        Ok(lock(&self.0).epoch_authenticator(&gid(&group))?)
+    }
+
+    /// The members' public identities (protobuf `IdentityPublicKey`), by leaf.
+    pub fn members(&self, group: Vec<u8>) -> Result<Vec<Vec<u8>>> {
+        Ok(lock(&self.0)
+            .members(&gid(&group))?
+            .into_iter()
+            .map(|m| m.identity.to_bytes())
+            .collect())
+    }
 }

@@ -127,3 +127,25 @@ def test_the_vector_rng_is_the_published_stream():
     first = hashlib.sha256(b"Hush-v1-VectorRNG" + b"seed" + (0).to_bytes(8, "big")).digest()
     second = hashlib.sha256(b"Hush-v1-VectorRNG" + b"seed" + (1).to_bytes(8, "big")).digest()
     assert rng.bytes(40) == first + second[:8]
+
+
+def test_a_group_of_two():
+    rng = hp.Rng.system()
+    alice, bob = hp.Identity.generate(rng), hp.Identity.generate(rng)
+    a, b = hp.GroupMember(alice), hp.GroupMember(bob)
+    group = a.create_group(rng)
+    assert len(group) == 32 and a.epoch(group) == 0
+    commit = a.add_members(rng, group, b.generate_key_packages(rng, 1))
+    assert commit.epoch == 0 and commit.welcome is not None
+    a.confirm_commit(rng, group)
+    assert b.join(rng, commit.welcome) == group
+    assert a.epoch(group) == b.epoch(group) == 1
+    assert a.epoch_authenticator(group) == b.epoch_authenticator(group)
+    assert sorted(a.members(group)) == sorted([alice.public_key(), bob.public_key()])
+    message = a.encrypt(rng, group, b"hello group")
+    events = b.process(rng, group, message)
+    assert [(e.kind, e.sender, e.plaintext) for e in events] == [
+        ("application", alice.public_key(), b"hello group")
+    ]
+    with pytest.raises(hp.ProtocolError.Refused):
+        b.process(rng, group, message[:-1] + bytes([message[-1] ^ 1]))
