@@ -4,6 +4,7 @@
 use prost::Message;
 use serde_json::{Value, json};
 
+use super::x3dh::responder_refusal;
 use super::{Party, VectorRng, merge, refused, render, trace_json};
 use crate::bundle::PreKeyBundle;
 use crate::identity::IdentityKeyPair;
@@ -71,25 +72,6 @@ fn bob_keys(
         "bundle": hex::encode(bundle.to_bytes()),
     });
     (store, bundle, keys)
-}
-
-/// What refusing `message` gives, and a check that the store did not change.
-fn refusal(
-    rng: &mut VectorRng,
-    bob: &IdentityKeyPair,
-    store: &mut PreKeyStore,
-    name: &str,
-    message: &[u8],
-    config: SessionConfig,
-) -> Value {
-    let before = store.to_bytes();
-    let err = Session::respond(rng, bob, store, message, config)
-        .expect_err("a vector refusal is refused");
-    assert!(*before == *store.to_bytes(), "a refusal changed the store");
-    merge(
-        json!({"name": name, "message": hex::encode(message)}),
-        merge(refused(&err), json!({"store_unchanged": true})),
-    )
 }
 
 fn edit(message: &[u8], f: impl FnOnce(&mut wire::PreKeyMessage)) -> Vec<u8> {
@@ -166,7 +148,7 @@ pub fn pqxdh_vectors() -> String {
         let initial_encrypt = trace_json(&mut trace);
         // Refusals, each before the genuine message is accepted; none changes the store.
         let refusals = vec![
-            refusal(
+            responder_refusal(
                 &mut rng,
                 &bob.identity,
                 &mut store,
@@ -174,7 +156,7 @@ pub fn pqxdh_vectors() -> String {
                 &edit(&message, |p| p.kem_ciphertext[0] ^= 0x01),
                 config,
             ),
-            refusal(
+            responder_refusal(
                 &mut rng,
                 &bob.identity,
                 &mut store,
@@ -182,7 +164,7 @@ pub fn pqxdh_vectors() -> String {
                 &edit(&message, |p| p.kem_prekey_id = Some(u32::MAX)),
                 config,
             ),
-            refusal(
+            responder_refusal(
                 &mut rng,
                 &bob.identity,
                 &mut store,
@@ -192,7 +174,7 @@ pub fn pqxdh_vectors() -> String {
                 }),
                 config,
             ),
-            refusal(
+            responder_refusal(
                 &mut rng,
                 &bob.identity,
                 &mut store,

@@ -38,7 +38,7 @@ fn edit_bundle(bundle: &[u8], f: impl FnOnce(&mut wire::PreKeyBundle)) -> Vec<u8
 }
 
 /// Bob refuses `message` with the error recorded; his store is unchanged.
-fn responder_refusal(
+pub(super) fn responder_refusal(
     rng: &mut VectorRng,
     bob: &IdentityKeyPair,
     store: &mut PreKeyStore,
