@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::bundle::PreKeyBundle;
 use crate::identity::IdentityKeyPair;
 use crate::prekeys::PreKeyStore;
+use crate::session::{Session, SessionConfig};
 use crate::trace::Trace;
 
 pub use attachments::attachment_vectors;
@@ -101,6 +102,29 @@ impl TryRng for VectorRng {
 // Only for vectors: deterministic by design.
 impl TryCryptoRng for VectorRng {}
 
+/// Alice starts a session from `bundle` and encrypts `text`: the session, the initiator's
+/// trace, the encoded first message and the trace of its encryption.
+fn initiate_and_send(
+    rng: &mut VectorRng,
+    alice: &IdentityKeyPair,
+    bundle: &PreKeyBundle,
+    header_encryption: bool,
+    text: &[u8],
+) -> (Session, Value, Vec<u8>, Value) {
+    let config = SessionConfig {
+        header_encryption,
+        ..SessionConfig::default()
+    };
+    let mut trace = Trace::on();
+    let mut session =
+        Session::initiate_traced(rng, alice, bundle, config, &mut trace).expect("vector handshake");
+    let initiator = trace_json(&mut trace);
+    let message = session
+        .encrypt_traced(rng, text, &mut trace)
+        .expect("vector encrypt");
+    (session, initiator, message, trace_json(&mut trace))
+}
+
 fn trace_json(trace: &mut Trace) -> Value {
     Value::Array(
         trace
@@ -117,6 +141,19 @@ struct Party {
 }
 
 impl Party {
+    /// Alice then Bob, each identity drawn from `rng` (the vectors' first draws).
+    fn pair(rng: &mut VectorRng) -> (Self, Self) {
+        let alice = Party {
+            name: "alice",
+            identity: IdentityKeyPair::generate(rng),
+        };
+        let bob = Party {
+            name: "bob",
+            identity: IdentityKeyPair::generate(rng),
+        };
+        (alice, bob)
+    }
+
     fn json(&self) -> Value {
         let p = self.identity.public();
         json!({

@@ -5,7 +5,7 @@ use prost::Message;
 use serde_json::{Value, json};
 
 use super::x3dh::responder_refusal;
-use super::{Party, VectorRng, merge, refused, render, trace_json};
+use super::{Party, VectorRng, initiate_and_send, merge, refused, render, trace_json};
 use crate::bundle::PreKeyBundle;
 use crate::identity::IdentityKeyPair;
 use crate::kem_prekeys::{KemPreKeyKind, kem_prekey_message};
@@ -124,28 +124,20 @@ pub fn pqxdh_vectors() -> String {
     ] {
         let seed = format!("pqxdh/{name}");
         let mut rng = VectorRng::new(seed.as_bytes());
-        let alice = Party {
-            name: "alice",
-            identity: IdentityKeyPair::generate(&mut rng),
-        };
-        let bob = Party {
-            name: "bob",
-            identity: IdentityKeyPair::generate(&mut rng),
-        };
+        let (alice, bob) = Party::pair(&mut rng);
         let (mut store, bundle, bob_prekeys) = bob_keys(&mut rng, &bob.identity, with_opk, kind);
         let config = SessionConfig {
             header_encryption,
             ..SessionConfig::default()
         };
+        let (a, initiator, message, initial_encrypt) = initiate_and_send(
+            &mut rng,
+            &alice.identity,
+            &bundle,
+            header_encryption,
+            b"PQXDH initial message",
+        );
         let mut trace = Trace::on();
-        let mut a =
-            Session::initiate_traced(&mut rng, &alice.identity, &bundle, config, &mut trace)
-                .expect("vector handshake");
-        let initiator = trace_json(&mut trace);
-        let message = a
-            .encrypt_traced(&mut rng, b"PQXDH initial message", &mut trace)
-            .expect("vector encrypt");
-        let initial_encrypt = trace_json(&mut trace);
         // Refusals, each before the genuine message is accepted; none changes the store.
         let refusals = vec![
             responder_refusal(

@@ -6,7 +6,8 @@ use prost::Message;
 use serde_json::{Value, json};
 
 use super::{
-    LOW_ORDER_POINT, Party, VectorRng, bob_keys, merge, non_canonical, refused, render, trace_json,
+    LOW_ORDER_POINT, Party, VectorRng, bob_keys, initiate_and_send, merge, non_canonical, refused,
+    render, trace_json,
 };
 use crate::bundle::PreKeyBundle;
 use crate::identity::{IdentityKeyPair, binding_message};
@@ -257,28 +258,20 @@ pub fn x3dh_vectors() -> String {
     ] {
         let seed = format!("x3dh/{name}");
         let mut rng = VectorRng::new(seed.as_bytes());
-        let alice = Party {
-            name: "alice",
-            identity: IdentityKeyPair::generate(&mut rng),
-        };
-        let bob = Party {
-            name: "bob",
-            identity: IdentityKeyPair::generate(&mut rng),
-        };
+        let (alice, bob) = Party::pair(&mut rng);
         let (mut store, bundle, bob_prekeys) = bob_keys(&mut rng, &bob.identity, with_opk);
         let config = SessionConfig {
             header_encryption,
             ..SessionConfig::default()
         };
+        let (a, initiator, message, initial_encrypt) = initiate_and_send(
+            &mut rng,
+            &alice.identity,
+            &bundle,
+            header_encryption,
+            b"X3DH initial message",
+        );
         let mut trace = Trace::on();
-        let mut a =
-            Session::initiate_traced(&mut rng, &alice.identity, &bundle, config, &mut trace)
-                .expect("vector handshake");
-        let initiator = trace_json(&mut trace);
-        let message = a
-            .encrypt_traced(&mut rng, b"X3DH initial message", &mut trace)
-            .expect("vector encrypt");
-        let initial_encrypt = trace_json(&mut trace);
         let refusals = with_opk && !header_encryption;
         let before = if refusals {
             responder_refusals(
