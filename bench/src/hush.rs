@@ -8,14 +8,17 @@
 //! A send is retried with the same envelope id and bytes until it gets its stored receipt
 //! (the relay answers a repeat with the same receipt), or given up after the drain period.
 
+use crate::contend::Contention;
 use crate::drive::{self, Schedule};
-use crate::relay_proc::{RelayProcess, Sample};
+use crate::nodes::{Nodes, Recovery};
+use crate::relay_proc::Sample;
 use crate::tracker::Tracker;
-use crate::{Load, Outcome, payload::Codec};
+use crate::{FaultReport, Load, Outcome, payload::Codec};
 use anyhow::{Context, Result, bail};
 use ed25519_dalek::SigningKey;
 use hush_relay_client::{Client, ClientError, EnvelopeId, MailboxAddress, RelayUrl};
 use hush_relay_client::{ClientOptions, MailboxSubscription, OneTimePrekey};
+use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -38,14 +41,14 @@ pub(crate) fn kind(e: &ClientError) -> String {
 }
 
 /// Whether the connection is probably dead (reconnect) rather than the request refused.
-fn transport(e: &ClientError) -> bool {
+pub(crate) fn transport(e: &ClientError) -> bool {
     !matches!(
         e,
         ClientError::Relay { .. } | ClientError::Receipt(_) | ClientError::Id(_)
     )
 }
 
-fn client_options(crash: bool) -> ClientOptions {
+pub(crate) fn client_options(crash: bool) -> ClientOptions {
     if crash {
         // A SIGKILLed relay sends no CONNECTION_CLOSE: notice it quickly.
         ClientOptions {
@@ -78,15 +81,36 @@ struct Slot {
 }
 
 /// One client connection, reconnected (and re-authenticated) on demand.
-struct Conn {
+pub(crate) struct Conn {
     url: RelayUrl,
     options: ClientOptions,
     keys: Vec<SigningKey>,
     slot: Mutex<Slot>,
+    /// The node (index of its `--relay-cmd`) this connection goes to.
+    node: usize,
 }
 
 impl Conn {
-    async fn get(&self) -> Result<(u64, Arc<Client>), ClientError> {
+    /// A connection to `url` (node 0) that authenticates `keys` whenever it connects.
+    pub(crate) fn new(url: RelayUrl, options: ClientOptions, keys: Vec<SigningKey>) -> Conn {
+        Conn {
+            url,
+            options,
+            keys,
+            slot: Mutex::new(Slot {
+                generation: 0,
+                client: None,
+            }),
+            node: 0,
+        }
+    }
+
+    /// The client now connected, if any (taken: the next `get` reconnects).
+    pub(crate) async fn slot_client(&self) -> Option<Arc<Client>> {
+        self.slot.lock().await.client.take()
+    }
+
+    pub(crate) async fn get(&self) -> Result<(u64, Arc<Client>), ClientError> {
         let mut s = self.slot.lock().await;
         if let Some(c) = &s.client {
             return Ok((s.generation, c.clone()));
@@ -105,7 +129,7 @@ impl Conn {
     }
 
     /// Drops the connection of `generation` (if still current) so the next `get` reconnects.
-    async fn invalidate(&self, generation: u64) {
+    pub(crate) async fn invalidate(&self, generation: u64) {
         let mut s = self.slot.lock().await;
         if s.generation == generation
             && let Some(c) = s.client.take()
@@ -120,6 +144,7 @@ struct Shared {
     tracker: Tracker,
     addrs: Vec<MailboxAddress>,
     schedule: Arc<Schedule>,
+    recovery: Recovery,
 }
 
 async fn send_one(shared: &Shared, conn: &Conn, n: u64, sent_ns: u64) {
@@ -137,7 +162,10 @@ async fn send_one(shared: &Shared, conn: &Conn, n: u64, sent_ns: u64) {
                 Duration::from_millis(100)
             }
             Ok((generation, client)) => match client.send(&addr, &id, bytes.clone()).await {
-                Ok(_) => return shared.tracker.receipt(n),
+                Ok(_) => {
+                    shared.recovery.receipt(conn.node);
+                    return shared.tracker.receipt(n);
+                }
                 Err(e) => {
                     shared.tracker.error(&kind(&e));
                     if transport(&e) {
@@ -319,19 +347,20 @@ async fn stock_directories(conns: &[Arc<Conn>], n: usize) -> Result<()> {
     Ok(())
 }
 
-fn sample(relay: &Option<&mut RelayProcess>, pid: Option<u32>) -> Result<Option<Sample>> {
-    match (relay, pid) {
-        (Some(p), _) => p.sample().map(Some),
+fn sample(nodes: &Option<&mut Nodes>, pid: Option<u32>) -> Result<Option<Sample>> {
+    match (nodes, pid) {
+        (Some(n), _) => n.sample().map(Some),
         (None, Some(pid)) => crate::relay_proc::sample(pid).map(Some),
         (None, None) => Ok(None),
     }
 }
 
-/// Runs the workload and returns what was measured.
+/// Runs the workload against the nodes at `urls` (connection `c` goes to node `c % N`) and
+/// returns what was measured.
 pub(crate) async fn run(
-    url: RelayUrl,
+    urls: Vec<RelayUrl>,
     load: &Load,
-    mut relay: Option<&mut RelayProcess>,
+    mut nodes: Option<&mut Nodes>,
     relay_pid: Option<u32>,
 ) -> Result<Outcome> {
     let codec = Codec::new(load.size, load.verify).context("no randomness")?;
@@ -343,23 +372,19 @@ pub(crate) async fn run(
         .iter()
         .map(|k| MailboxAddress::from_public_key(&k.verifying_key()))
         .collect();
-    let options = client_options(load.crash_every.is_some());
+    let options = client_options(load.crash_every.is_some() || !load.faults.is_empty());
     let conns: Vec<Arc<Conn>> = (0..load.connections)
         .map(|c| {
-            Arc::new(Conn {
-                url: url.clone(),
-                options: options.clone(),
-                keys: keys
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| j % load.connections == c)
-                    .map(|(_, k)| k.clone())
-                    .collect(),
-                slot: Mutex::new(Slot {
-                    generation: 0,
-                    client: None,
-                }),
-            })
+            let node = c % urls.len();
+            let mine = keys
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| j % load.connections == c)
+                .map(|(_, k)| k.clone())
+                .collect();
+            let mut conn = Conn::new(urls[node].clone(), options.clone(), mine);
+            conn.node = node;
+            Arc::new(conn)
         })
         .collect();
     let shared = Arc::new(Shared {
@@ -367,6 +392,7 @@ pub(crate) async fn run(
         tracker: Tracker::new(load.verify)?,
         addrs,
         schedule: Arc::new(Schedule::new(load.count)),
+        recovery: Recovery::new(urls.len(), Instant::now()),
     });
 
     // Connect everything first (64 handshakes at a time); setup is not measured.
@@ -407,8 +433,12 @@ pub(crate) async fn run(
         }
         let _ = tokio::time::timeout(Duration::from_millis(100), ready.1.notified()).await;
     }
+    let contention = match load.contend {
+        true => Some(Contention::start(&urls, &options, nonce).await?),
+        false => None,
+    };
 
-    let start_sample = sample(&relay, relay_pid)?;
+    let start_sample = sample(&nodes, relay_pid)?;
     let start = Instant::now();
     let mut senders = drive::spawn_senders(
         load,
@@ -418,15 +448,26 @@ pub(crate) async fn run(
         |shared: Arc<Shared>, conn: Arc<Conn>, n, t| async move { send_one(&shared, &conn, n, t).await },
     );
 
-    // Run for the duration (or until the message count is sent), crashing the relay on cue.
+    // Run for the duration (or until the message count is sent), crashing the relay and
+    // carrying out the faults on cue.
     let end = start + load.duration;
     let mut next_crash = load.crash_every.map(|d| start + d);
+    let mut faults = load.faults.iter().peekable();
+    let mut fault_log = Vec::new();
+    if faults.peek().is_none() && !load.faults.is_empty() {
+        shared.recovery.healed();
+    }
     let mut crash_error = None;
     loop {
         if Instant::now() >= end || senders.is_empty() {
             break;
         }
-        let wake = next_crash.map_or(end, |c| c.min(end));
+        let next_fault = faults.peek().map(|f| start + f.at);
+        let wake = [next_crash, next_fault, Some(end)]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(end);
         tokio::select! {
             _ = tokio::time::sleep_until(wake.into()) => {}
             r = senders.join_next() => {
@@ -436,23 +477,42 @@ pub(crate) async fn run(
                 continue;
             }
         }
-        if let (Some(at), Some(every), Some(p)) =
-            (next_crash, load.crash_every, relay.as_deref_mut())
-            && Instant::now() >= at
-            && Instant::now() < end
+        let now = Instant::now();
+        if let (Some(at), Some(every), Some(n)) =
+            (next_crash, load.crash_every, nodes.as_deref_mut())
+            && now >= at
+            && now < end
         {
-            if let Err(e) = p.crash_and_restart().await {
+            if let Err(e) = n.crash_next().await {
                 crash_error = Some(e);
                 break;
             }
             next_crash = Some(Instant::now() + every);
+        }
+        while let Some(f) = faults.next_if(|f| start + f.at <= Instant::now()) {
+            let Some(n) = nodes.as_deref_mut() else { break };
+            let t = start.elapsed().as_secs_f64();
+            let outcome = n.act(&f.action).await.err().map(|e| format!("{e:#}"));
+            fault_log.push(json!({
+                "at_s": t,
+                "took_s": start.elapsed().as_secs_f64() - t,
+                "action": f.action.to_string(),
+                "error": outcome,
+            }));
+            if faults.peek().is_none() {
+                shared.recovery.healed();
+            }
         }
     }
     if let Some(e) = crash_error {
         return Err(e);
     }
     let send_end = drive::finish(load, &shared.schedule, &mut senders, &shared.tracker).await;
-    let end_sample = sample(&relay, relay_pid)?;
+    let end_sample = sample(&nodes, relay_pid)?;
+    let contend = match contention {
+        Some(c) => Some(c.finish().await?),
+        None => None,
+    };
     let _ = done_tx.send(true);
     while receivers.join_next().await.is_some() {}
     let mut quic = crate::QuicTotals::default();
@@ -462,8 +522,7 @@ pub(crate) async fn run(
         }
     }
     for c in &conns {
-        let client = c.slot.lock().await.client.take();
-        if let Some(client) = client {
+        if let Some(client) = c.slot_client().await {
             client.close().await;
         }
     }
@@ -473,7 +532,12 @@ pub(crate) async fn run(
         totals: shared.tracker.totals(),
         start_sample,
         end_sample,
-        crashes: relay.map_or(0, |p| p.crashes),
+        crashes: nodes.map_or(0, |n| n.crashes()),
         quic: Some(quic),
+        faults: FaultReport {
+            contend,
+            log: fault_log,
+            recovery_ms: shared.recovery.report(),
+        },
     })
 }

@@ -10,6 +10,7 @@
 //! The last line of `--json` output is one JSON object. Only loopback targets are accepted.
 
 mod blob;
+mod contend;
 mod drive;
 mod hush;
 mod idle;
@@ -17,13 +18,16 @@ mod idle;
 mod mqtt;
 #[cfg(feature = "nats")]
 mod nats;
+mod nodes;
 mod payload;
+mod proxy;
 mod relay_proc;
 mod tracker;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use relay_proc::{RelayProcess, Sample};
+use nodes::Nodes;
+use relay_proc::Sample;
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tracker::Totals;
@@ -50,9 +54,28 @@ struct Args {
     relay: Option<String>,
 
     /// Start the relay with this shell command (it must print `hush-relay listening on URL`
-    /// first) and stop it at the end; needed by --crash-every, which reuses it to restart
+    /// first) and stop it at the end; needed by --crash-every, which reuses it to restart.
+    /// Give it once per node to run several nodes on one database (connection c goes to node
+    /// c mod N); `{node}` in it becomes the node's index and `{pg_proxy}` its --pg-proxy
+    /// address
     #[arg(long, value_name = "CMD")]
-    relay_cmd: Option<String>,
+    relay_cmd: Vec<String>,
+
+    /// Put a TCP proxy the tool controls between each node and its database at HOST:PORT;
+    /// `{pg_proxy}` in --relay-cmd names it (for --fault db:...)
+    #[arg(long, value_name = "HOST:PORT", requires = "relay_cmd")]
+    pg_proxy: Option<String>,
+
+    /// At AT seconds into the load, do ACTION: kill:K, start:K, restart:K (node K, from 0),
+    /// db:K|all:pass|delay=MS|stall|reset (with --pg-proxy) or sh:CMD; may be repeated.
+    /// The report gives each node's time to its first receipt after the last fault
+    #[arg(long, value_name = "AT:ACTION", requires = "relay_cmd")]
+    fault: Vec<String>,
+
+    /// Also race, from every node, takes of one-time prekeys and commits to group logs, and
+    /// check that no prekey came out twice and no group epoch took two commits
+    #[arg(long)]
+    contend: bool,
 
     /// Load a NATS JetStream server instead, nats://HOST:PORT (loopback only)
     #[cfg(feature = "nats")]
@@ -175,6 +198,9 @@ pub(crate) struct Load {
     pub verify: bool,
     pub crash_every: Option<Duration>,
     pub drain: Duration,
+    /// Scheduled faults, in time order.
+    pub faults: Vec<nodes::Fault>,
+    pub contend: bool,
 }
 
 impl Load {
@@ -202,6 +228,19 @@ pub(crate) struct Outcome {
     pub crashes: u32,
     /// QUIC counters of the client's connections (Hush only).
     pub quic: Option<QuicTotals>,
+    /// The faults carried out and what they left (Hush only).
+    pub faults: FaultReport,
+}
+
+/// What `--fault` and `--contend` found.
+#[derive(Default)]
+pub(crate) struct FaultReport {
+    /// The `--contend` checks' report.
+    pub contend: Option<serde_json::Value>,
+    /// Each fault action: when, how long it took, and its error if it failed.
+    pub log: Vec<serde_json::Value>,
+    /// Per node, milliseconds from the end of the faults to its first receipt.
+    pub recovery_ms: Vec<Option<f64>>,
 }
 
 /// What the load tool's QUIC connections sent and received over the whole run (handshakes,
@@ -283,6 +322,23 @@ impl Args {
                 .map(|s| secs("--crash-every", s, MAX_DURATION_S))
                 .transpose()?,
             drain: secs("--drain", self.drain, 120.0)?,
+            faults: {
+                let mut f = self
+                    .fault
+                    .iter()
+                    .map(|f| {
+                        nodes::Fault::parse(
+                            f,
+                            self.relay_cmd.len(),
+                            self.pg_proxy.is_some(),
+                            duration,
+                        )
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                f.sort_by_key(|f| f.at);
+                f
+            },
+            contend: self.contend,
         })
     }
 }
@@ -350,6 +406,13 @@ pub(crate) fn report(target: &str, load: &Load, o: &Outcome) -> serde_json::Valu
         v["corrupted"] = json!(t.corrupted);
         v["redelivered"] = json!(t.redelivered);
         v["unreceipted_delivered"] = json!(t.unreceipted_delivered);
+    }
+    if let Some(c) = &o.faults.contend {
+        v["contend"] = c.clone();
+    }
+    if !o.faults.log.is_empty() {
+        v["faults"] = json!(o.faults.log);
+        v["nodes_recovered_ms"] = json!(o.faults.recovery_ms);
     }
     if let Some(q) = o.quic {
         let per = |n: u64| {
@@ -420,6 +483,39 @@ fn print_text(v: &serde_json::Value) {
             g("unreceipted_delivered")
         );
     }
+    if let Some(c) = v.get("contend") {
+        let n = |k: &str| c.get(k).cloned().unwrap_or(serde_json::Value::Null);
+        println!(
+            "  contend     prekeys: {} taken, {} twice, {} never uploaded; commits: {} acknowledged, \
+             {} in the logs, {} epochs with two, {} gaps, {} acknowledged but missing",
+            n("prekeys_taken"),
+            n("prekeys_taken_twice"),
+            n("prekeys_never_uploaded"),
+            n("commits_acknowledged"),
+            n("commits_in_logs"),
+            n("epochs_with_two_commits"),
+            n("epoch_gaps"),
+            n("acknowledged_commits_missing")
+        );
+    }
+    if let Some(faults) = v.get("faults").and_then(|f| f.as_array()) {
+        for f in faults {
+            println!(
+                "  fault       at {:.1} s: {} ({:.2} s){}",
+                f.get("at_s").and_then(|x| x.as_f64()).unwrap_or(0.0),
+                f.get("action").and_then(|x| x.as_str()).unwrap_or("?"),
+                f.get("took_s").and_then(|x| x.as_f64()).unwrap_or(0.0),
+                match f.get("error").and_then(|x| x.as_str()) {
+                    Some(e) => format!(", FAILED: {e}"),
+                    None => String::new(),
+                }
+            );
+        }
+        println!(
+            "  recovered   ms after the last fault to each node's first receipt: {}",
+            g("nodes_recovered_ms")
+        );
+    }
     if g("crashes").as_u64().unwrap_or(0) > 0 {
         println!("  crashes     {} (SIGKILL + restart)", g("crashes"));
     }
@@ -450,14 +546,14 @@ async fn idle_report(
     args: &Args,
     url: &hush_relay_client::RelayUrl,
     k: usize,
-    process: &Option<RelayProcess>,
+    process: &Option<Nodes>,
     hold: Duration,
 ) -> Result<serde_json::Value> {
     if !(1..=MAX_IDLE).contains(&k) {
         bail!("--idle-connections must be 1..={MAX_IDLE}");
     }
     let pid = match (process, args.relay_pid) {
-        (Some(p), _) => p.pid().context("relay is not running")?,
+        (Some(p), _) => p.procs[0].pid().context("relay is not running")?,
         (None, Some(pid)) => pid,
         (None, None) => bail!("--idle-connections needs --relay-pid or --relay-cmd"),
     };
@@ -557,32 +653,48 @@ async fn run() -> Result<bool> {
         return finish(&args, &load, v);
     }
 
-    let mut process = match &args.relay_cmd {
-        Some(cmd) => Some(RelayProcess::start(cmd).await?),
-        None => None,
+    if args.relay_cmd.len() > 1 && (args.idle_connections.is_some() || args.blob_bytes.is_some()) {
+        bail!("--idle-connections and --blob-bytes take one --relay-cmd");
+    }
+    if args.relay_cmd.len() > 16 {
+        bail!("at most 16 --relay-cmd nodes");
+    }
+    if let Some(up) = &args.pg_proxy {
+        check_loopback(up.rsplit_once(':').map_or(up.as_str(), |(h, _)| h))?;
+    }
+    let mut process = match args.relay_cmd.is_empty() {
+        false => Some(Nodes::start(&args.relay_cmd, args.pg_proxy.as_deref()).await?),
+        true => None,
     };
     let result = async {
-        let url = match (&args.relay, &process) {
-            (Some(u), _) => u
-                .parse::<hush_relay_client::RelayUrl>()
-                .map_err(|e| anyhow::anyhow!("--relay: {e}"))?,
-            (None, Some(p)) => p.url().clone(),
+        let urls = match (&args.relay, &process) {
+            (Some(u), _) => vec![
+                u.parse::<hush_relay_client::RelayUrl>()
+                    .map_err(|e| anyhow::anyhow!("--relay: {e}"))?,
+            ],
+            (None, Some(p)) => p.urls(),
             (None, None) => bail!("give --relay URL or --relay-cmd CMD"),
         };
-        check_loopback(&url.host)?;
+        for u in &urls {
+            check_loopback(&u.host)?;
+        }
+        let url = urls[0].clone();
         if let Some(p) = &process
-            && p.url() != &url
+            && p.urls() != urls
         {
             bail!(
                 "--relay {url} is not the relay --relay-cmd started ({})",
-                p.url()
+                p.urls()[0]
             );
         }
         if let Some(k) = args.idle_connections {
             return idle_report(&args, &url, k, &process, load.duration).await;
         }
         if let Some(n) = args.blob_bytes {
-            let pid = process.as_ref().and_then(|p| p.pid()).or(args.relay_pid);
+            let pid = process
+                .as_ref()
+                .and_then(|p| p.procs[0].pid())
+                .or(args.relay_pid);
             let v = blob::run(
                 &url,
                 pid,
@@ -597,7 +709,7 @@ async fn run() -> Result<bool> {
             }
             return Ok(v);
         }
-        let o = hush::run(url, &load, process.as_mut(), args.relay_pid).await?;
+        let o = hush::run(urls, &load, process.as_mut(), args.relay_pid).await?;
         Ok(report("hush", &load, &o))
     }
     .await;
@@ -607,7 +719,8 @@ async fn run() -> Result<bool> {
     finish(&args, &load, result?)
 }
 
-/// Prints the report; false when --verify found a problem.
+/// Prints the report; false when --verify or --contend found a problem, a fault action
+/// failed, or a node never served again after the faults.
 fn finish(args: &Args, load: &Load, v: serde_json::Value) -> Result<bool> {
     if args.json {
         println!("{v}");
@@ -615,7 +728,17 @@ fn finish(args: &Args, load: &Load, v: serde_json::Value) -> Result<bool> {
         print_text(&v); // the idle report printed its own text
     }
     let bad = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0) > 0;
-    Ok(!(load.verify && (bad("lost") || bad("duplicated") || bad("corrupted"))))
+    let verify_failed = load.verify && (bad("lost") || bad("duplicated") || bad("corrupted"));
+    let contend_failed = v.get("contend").is_some_and(contend::failed);
+    let fault_failed = v
+        .get("faults")
+        .and_then(|f| f.as_array())
+        .is_some_and(|f| f.iter().any(|f| !f["error"].is_null()));
+    let unrecovered = v
+        .get("nodes_recovered_ms")
+        .and_then(|r| r.as_array())
+        .is_some_and(|r| r.iter().any(|x| x.is_null()));
+    Ok(!(verify_failed || contend_failed || fault_failed || unrecovered))
 }
 
 fn main() {
@@ -629,7 +752,10 @@ fn main() {
     match rt.block_on(run()) {
         Ok(true) => {}
         Ok(false) => {
-            eprintln!("hush-bench: --verify failed: lost, duplicated or corrupted envelopes");
+            eprintln!(
+                "hush-bench: checks failed: lost, duplicated or corrupted envelopes, a broken \
+                 --contend promise, a failed fault action or a node that never served again"
+            );
             std::process::exit(2);
         }
         Err(e) => {

@@ -413,6 +413,7 @@ pub(crate) async fn run(url: &str, load: &Load, pid: Option<u32>) -> Result<Outc
         end_sample,
         crashes: 0,
         quic: None,
+        faults: Default::default(),
     })
 }
 

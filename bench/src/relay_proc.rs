@@ -124,10 +124,13 @@ impl RelayProcess {
         self.child.id()
     }
 
-    /// Peak RSS over every incarnation and CPU ticks summed over them.
+    /// Peak RSS over every incarnation and CPU ticks summed over them (those of the killed
+    /// incarnations alone while it is down).
     pub(crate) fn sample(&self) -> Result<Sample> {
-        let pid = self.pid().context("relay is not running")?;
-        let s = sample(pid)?;
+        let s = match self.pid() {
+            Some(pid) => sample(pid)?,
+            None => Sample::default(),
+        };
         Ok(Sample {
             hwm_kib: s.hwm_kib.max(self.dead_hwm_kib),
             rss_kib: s.rss_kib,
@@ -138,6 +141,12 @@ impl RelayProcess {
     /// SIGKILLs the relay and starts it again on the same command (same data folder and
     /// address); fails if it comes back under another URL.
     pub(crate) async fn crash_and_restart(&mut self) -> Result<()> {
+        self.kill().await?;
+        self.start_again().await
+    }
+
+    /// SIGKILLs the relay (its peak memory and CPU are kept for the report).
+    pub(crate) async fn kill(&mut self) -> Result<()> {
         if let Some(pid) = self.pid()
             && let Ok(s) = sample(pid)
         {
@@ -148,10 +157,16 @@ impl RelayProcess {
             .kill()
             .await
             .context("cannot SIGKILL the relay")?;
+        self.crashes += 1;
+        Ok(())
+    }
+
+    /// Starts the relay again after [`RelayProcess::kill`]; fails if it comes back under
+    /// another URL.
+    pub(crate) async fn start_again(&mut self) -> Result<()> {
         let (child, out, url) = spawn(&self.cmd).await?;
         self.child = child;
         self._stdout = out;
-        self.crashes += 1;
         if url != self.url {
             bail!(
                 "the relay came back as {url}, not {} (give --relay-cmd a fixed --listen port and --data folder)",

@@ -1,5 +1,6 @@
 //! Runs the built `hush-bench` against the real `hush-relay` binary on 127.0.0.1: a short
-//! verified load run, a run that SIGKILLs and restarts the relay, and the loopback guard.
+//! verified load run, a run that SIGKILLs and restarts the relay, a scheduled fault with the
+//! prekey and group-epoch races of `--contend`, and the guards on what the tool accepts.
 
 use serde_json::Value;
 use std::process::{Command, Output, Stdio};
@@ -148,6 +149,82 @@ fn crash_every_loses_and_duplicates_nothing() {
     assert!(num(&v, "crashes") >= 2.0, "relay was not crashed: {v}");
     assert_verified(&v);
     assert_eq!(num(&v, "redelivered"), 0.0, "{v}");
+}
+
+#[test]
+fn faults_and_contention_keep_every_promise() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cmd = relay_cmd(dir.path(), port);
+    let (out, json) = run_bench(&[
+        "--relay-cmd",
+        &cmd,
+        "--duration",
+        "4",
+        "--fault",
+        "1:kill:0",
+        "--fault",
+        "2:start:0",
+        "--contend",
+        "--connections",
+        "3",
+        "--verify",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "hush-bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json.expect("last line is a JSON object");
+    assert_verified(&v);
+    assert_eq!(num(&v, "crashes"), 1.0, "{v}");
+    let faults = v["faults"].as_array().expect("faults in the report");
+    assert_eq!(faults.len(), 2, "{v}");
+    assert!(faults.iter().all(|f| f["error"].is_null()), "{v}");
+    assert_eq!(faults[0]["action"], "kill:0");
+    let recovered = v["nodes_recovered_ms"].as_array().expect("recovery");
+    assert_eq!(recovered.len(), 1);
+    assert!(recovered[0].as_f64().is_some_and(|ms| ms < 10_000.0), "{v}");
+    let c = &v["contend"];
+    assert!(num(c, "prekeys_taken") > 0.0, "{v}");
+    assert!(num(c, "commits_acknowledged") > 0.0, "{v}");
+    assert!(
+        num(c, "commits_in_logs") >= num(c, "commits_acknowledged"),
+        "{v}"
+    );
+    for k in [
+        "prekeys_taken_twice",
+        "prekeys_never_uploaded",
+        "epochs_with_two_commits",
+        "epoch_gaps",
+        "acknowledged_commits_missing",
+        "foreign_commits",
+    ] {
+        assert_eq!(num(c, k), 0.0, "{k}: {v}");
+    }
+}
+
+#[test]
+fn bad_fault_schedules_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = relay_cmd(dir.path(), 0);
+    for (fault, says) in [
+        ("1:kill:3", "node 3 does not exist"),
+        ("1:db:0:stall", "need --pg-proxy"),
+        ("x:kill:0", "not a number"),
+        ("1:explode", "ACTION is"),
+        ("99:kill:0", "AT must be"),
+    ] {
+        let (out, _) = run_bench(&["--relay-cmd", &cmd, "--duration", "2", "--fault", fault]);
+        assert!(!out.status.success(), "{fault} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{fault}: {err}");
+    }
 }
 
 #[test]

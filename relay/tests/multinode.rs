@@ -360,12 +360,17 @@ async fn unreachable_database_gives_clean_errors_not_panics() {
             .await
             .unwrap();
         db.terminate_sessions(Some("node1")).await;
+        // STORAGE_UNAVAILABLE with a retry time, and a message that does not promise that
+        // nothing was stored (an attempt cut during its commit may have landed).
         let e = c.send(&addr, &id(2), b"down".to_vec()).await.unwrap_err();
         assert_eq!(
             e.relay_code(),
-            Some(hush_relay::proto::ErrorCode::Internal),
+            Some(hush_relay::proto::ErrorCode::StorageUnavailable),
             "{e}"
         );
+        assert_eq!(e.retry_after_ms(), Some(500), "{e}");
+        assert!(e.to_string().contains("could not be reached"), "{e}");
+        assert!(e.to_string().contains("repeat it"), "{e}");
         admin
             .batch_execute(&format!(
                 "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",

@@ -142,6 +142,17 @@ impl From<StorageError> for CmdError {
                 c.retry_after_ms = retry_after_ms.max(1);
                 c
             }
+            StorageError::Unreachable { retry_after_ms, .. } => {
+                let mut c = CmdError::new(
+                    ErrorCode::StorageUnavailable,
+                    format!(
+                        "{e}; whether this request was stored is unknown: repeat it (a \
+                         repeat never stores twice)"
+                    ),
+                );
+                c.retry_after_ms = retry_after_ms.max(1);
+                c
+            }
             StorageError::Corrupt(_) | StorageError::Backend(_) | StorageError::Unsupported(_) => {
                 CmdError::internal(e.to_string())
             }

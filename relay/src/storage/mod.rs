@@ -107,6 +107,17 @@ pub enum StorageError {
         /// When to try again, in milliseconds.
         retry_after_ms: u64,
     },
+    /// The database could not be reached (every attempt's connection refused or broken, or
+    /// no pooled connection in time). An attempt that broke during its commit may have landed,
+    /// so whether this request was stored is unknown: the client repeats it after
+    /// `retry_after_ms` (every write tolerates a repeat, spec §5 "Storage failures").
+    #[error("storage unavailable: {reason}")]
+    Unreachable {
+        /// Why, in one line.
+        reason: String,
+        /// When to try again, in milliseconds.
+        retry_after_ms: u64,
+    },
     /// The store was closed.
     #[error("storage is closed")]
     Closed,

@@ -145,8 +145,8 @@ mod pool;
 mod sweep;
 
 use retry::{
-    ATTEMPTS, Fail, NOTIFY_STORED_SQL, Tx, corrupt, execute, notify_committed, notify_failed,
-    query, query_one, query_opt, transient, unavailable,
+    ATTEMPTS, Fail, NOTIFY_STORED_SQL, Tx, corrupt, db_unreachable, execute, notify_committed,
+    notify_failed, query, query_one, query_opt, transient, unavailable,
 };
 
 use stock::{lock_directory, stock_on};

@@ -84,9 +84,15 @@ impl PgStorage {
             return Err(Fail::Storage(StorageError::Closed));
         }
         self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(db) => Fail::Db(db),
+            // A broken connection or a server going down is retried (and ends as
+            // "unreachable" if it lasts); a server that refuses this node's connections (no
+            // connections allowed, a bad password...) is unreachable at once.
+            deadpool_postgres::PoolError::Backend(db) if retry::transient(&db) => Fail::Db(db),
+            deadpool_postgres::PoolError::Backend(db) => Fail::Storage(retry::db_unreachable(
+                &format!("cannot connect: {}", describe(&db)),
+            )),
             deadpool_postgres::PoolError::Closed => Fail::Storage(StorageError::Closed),
-            other => Fail::Storage(StorageError::Backend(format!(
+            other => Fail::Storage(retry::db_unreachable(&format!(
                 "no database connection: {}",
                 with_causes(&other)
             ))),

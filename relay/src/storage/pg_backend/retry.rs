@@ -72,6 +72,19 @@ pub(super) fn unavailable(e: &tokio_postgres::Error) -> Option<StorageError> {
     })
 }
 
+/// How long a client is asked to wait when the database could not be reached.
+pub(super) const UNREACHABLE_RETRY_MS: u64 = 500;
+
+/// The answer when every attempt found the database unreachable (`why` in one line).
+pub(super) fn db_unreachable(why: &str) -> StorageError {
+    metrics::counter!("hush_relay_errors_total", "kind" => "database_unreachable").increment(1);
+    tracing::warn!(error = %why, "the database could not be reached");
+    StorageError::Unreachable {
+        reason: format!("the database could not be reached ({why})"),
+        retry_after_ms: UNREACHABLE_RETRY_MS,
+    }
+}
+
 /// Runs `$attempt` (an `async` block giving `Result<_, Fail>`, evaluated afresh for each try)
 /// until it gives an answer: runs it again after a lost race, and after a transient database
 /// failure with a growing pause, up to [`ATTEMPTS`] times.
@@ -99,6 +112,9 @@ macro_rules! retrying {
                         tracing::debug!(error = %describe(&e), attempt, op = $what, "retrying");
                         tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
                         continue;
+                    }
+                    if transient(&e) {
+                        break Err(db_unreachable(&format!("{}: {}", $what, describe(&e))));
                     }
                     metrics::counter!("hush_relay_errors_total", "kind" => "database").increment(1);
                     break Err(StorageError::Backend(format!("{}: {}", $what, describe(&e))));
