@@ -4,7 +4,8 @@
 use hush_protocol::proto::{state, wire};
 use hush_protocol::{
     Error, IdentityKeyPair, KEM_CIPHERTEXT_LEN, KEM_PREKEY_CONTEXT, KemPreKeyKind, KemPreKeyPublic,
-    MessageKind, PreKeyBundle, PreKeyStore, Session, SessionConfig, message_kind,
+    MessageKind, PreKeyBundle, PreKeyStore, Session, SessionConfig, SignedPreKeyPublic,
+    message_kind,
 };
 use proptest::prelude::*;
 use prost::Message;
@@ -146,6 +147,15 @@ fn bad_kem_prekey_signatures_are_refused() {
         PreKeyBundle::from_parts_pqxdh(&b.spk, None, Some(&foreign)),
         Err(Error::BadSignature("KEM prekey"))
     );
+    // Each part valid for its own identity, put together: refused by the assembly itself.
+    let foreign_verified = KemPreKeyPublic::from_bytes(&foreign, other.public()).unwrap();
+    let signed = SignedPreKeyPublic::from_bytes(&b.spk).unwrap();
+    assert_eq!(
+        PreKeyBundle::new_pqxdh(signed.clone(), None, Some(foreign_verified)),
+        Err(Error::BadSignature("KEM prekey"))
+    );
+    let own = KemPreKeyPublic::from_bytes(&b.kem_one_time[0], b.id.public()).unwrap();
+    assert!(PreKeyBundle::new_pqxdh(signed, None, Some(own)).is_ok());
     // Any flipped field: signature, key bytes, id, kind.
     let good = wire::KemPreKeyPublic::decode(&b.kem_one_time[0][..]).unwrap();
     let edits: [fn(&mut wire::KemPreKeyPublic); 4] = [
