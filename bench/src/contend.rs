@@ -182,10 +182,7 @@ impl Contention {
                     {
                         top_up(&owner, &record, d as u64, addr, false).await;
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                        _ = stopped.changed() => {}
-                    }
+                    pause(&mut stopped, Duration::from_millis(100)).await;
                 }
             });
         }
@@ -305,6 +302,14 @@ impl Contention {
     }
 }
 
+/// Sleeps for `d`, or less if the racers are told to stop.
+async fn pause(stopped: &mut watch::Receiver<bool>, d: Duration) {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => {}
+        _ = stopped.changed() => {}
+    }
+}
+
 fn poisoned() -> anyhow::Error {
     anyhow::anyhow!("--contend: a racer panicked")
 }
@@ -342,10 +347,7 @@ async fn taker(
         {
             rec.taken.entry(d).or_default().push(k.id);
         }
-        tokio::select! {
-            _ = tokio::time::sleep(TAKE_PAUSE) => {}
-            _ = stopped.changed() => {}
-        }
+        pause(&mut stopped, TAKE_PAUSE).await;
     }
 }
 
@@ -411,9 +413,6 @@ async fn committer(
                 fresh = false;
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(COMMIT_PAUSE) => {}
-            _ = stopped.changed() => {}
-        }
+        pause(&mut stopped, COMMIT_PAUSE).await;
     }
 }

@@ -45,6 +45,26 @@ fn run_bench(args: &[&str]) -> (Output, Option<Value>) {
     (out, json)
 }
 
+/// Runs hush-bench, which must succeed, and returns its JSON report.
+fn run_ok(args: &[&str]) -> Value {
+    let (out, json) = run_bench(args);
+    assert!(
+        out.status.success(),
+        "hush-bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json.expect("last line is a JSON object")
+}
+
+/// A UDP port free now on 127.0.0.1, so a restarted relay comes back at the same address.
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 fn num(v: &Value, key: &str) -> f64 {
     v.get(key)
         .and_then(Value::as_f64)
@@ -63,7 +83,7 @@ fn assert_verified(v: &Value) {
 fn verified_load_run_reports_json() {
     let dir = tempfile::tempdir().unwrap();
     let cmd = relay_cmd(dir.path(), 0);
-    let (out, json) = run_bench(&[
+    let v = run_ok(&[
         "--relay-cmd",
         &cmd,
         "--duration",
@@ -79,12 +99,6 @@ fn verified_load_run_reports_json() {
         "--verify",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "hush-bench failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json.expect("last line is a JSON object");
     for k in [
         "sends_per_s",
         "deliveries_per_s",
@@ -120,13 +134,9 @@ fn verified_load_run_reports_json() {
 fn crash_every_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     // A fixed port, so the relay comes back at the same address.
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_udp_port();
     let cmd = relay_cmd(dir.path(), port);
-    let (out, json) = run_bench(&[
+    let v = run_ok(&[
         "--relay-cmd",
         &cmd,
         "--duration",
@@ -140,12 +150,6 @@ fn crash_every_loses_and_duplicates_nothing() {
         "--verify",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "hush-bench failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json.expect("last line is a JSON object");
     assert!(num(&v, "crashes") >= 2.0, "relay was not crashed: {v}");
     assert_verified(&v);
     assert_eq!(num(&v, "redelivered"), 0.0, "{v}");
@@ -154,13 +158,9 @@ fn crash_every_loses_and_duplicates_nothing() {
 #[test]
 fn faults_and_contention_keep_every_promise() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_udp_port();
     let cmd = relay_cmd(dir.path(), port);
-    let (out, json) = run_bench(&[
+    let v = run_ok(&[
         "--relay-cmd",
         &cmd,
         "--duration",
@@ -175,12 +175,6 @@ fn faults_and_contention_keep_every_promise() {
         "--verify",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "hush-bench failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json.expect("last line is a JSON object");
     assert_verified(&v);
     assert_eq!(num(&v, "crashes"), 1.0, "{v}");
     let faults = v["faults"].as_array().expect("faults in the report");
@@ -250,7 +244,7 @@ fn blob_run_moves_the_bytes_both_ways_and_resumes_a_cut_upload() {
     std::fs::create_dir_all(&scratch).unwrap();
     // Three syncs' worth, so the cut upload has a durable prefix to resume from.
     let len: u64 = 24 << 20;
-    let (out, json) = run_bench(&[
+    let v = run_ok(&[
         "--relay-cmd",
         &cmd,
         "--blob-bytes",
@@ -261,12 +255,6 @@ fn blob_run_moves_the_bytes_both_ways_and_resumes_a_cut_upload() {
         scratch.to_str().unwrap(),
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "hush-bench failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json.expect("last line is a JSON object");
     assert_eq!(num(&v, "blob_bytes"), len as f64);
     for k in [
         "hush_upload",
