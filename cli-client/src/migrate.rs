@@ -16,7 +16,8 @@ use std::collections::BTreeSet;
 use anyhow::{Context, Result, anyhow};
 use hush_client::store::{KeySource, SqliteStore};
 use hush_client::{
-    Account, EventKind, GroupStatus, Import, ImportGroup, ImportSent, ImportSessions, Sender,
+    Account, EventKind, GroupStatus, Import, ImportContact, ImportGroup, ImportSent,
+    ImportSessions, Sender,
 };
 use hush_protocol::Fingerprint;
 use hush_relay_client::{EnvelopeId, RelayUrl};
@@ -137,7 +138,12 @@ pub fn to_import(s: &State) -> Result<Import> {
         contacts: s
             .contacts
             .iter()
-            .map(|(a, c)| (a.clone(), c.card.clone()))
+            .map(|(a, c)| ImportContact {
+                alias: a.clone(),
+                card: c.card.clone(),
+                verified: c.verified,
+                offers_pqxdh: c.offers_pqxdh,
+            })
             .collect(),
         peers: s.peers.values().cloned().collect(),
         sessions,

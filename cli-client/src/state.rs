@@ -53,6 +53,14 @@ impl<'de> Deserialize<'de> for Secret {
 pub struct Contact {
     /// Their card, exactly as pasted (normalized by re-encoding).
     pub card: String,
+    /// Whether safety numbers were compared (absent, so false, in files written before it was
+    /// kept).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verified: bool,
+    /// Whether a bundle of theirs offered PQXDH (the sticky rule; absent, so false, in files
+    /// written before it was kept).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub offers_pqxdh: bool,
 }
 
 /// An envelope this home sent, so `status` knows which relay to ask.

@@ -278,6 +278,8 @@ fn a_home_with_sessions_groups_and_unread_messages_moves_whole_into_the_store() 
         "bob".into(),
         Contact {
             card: bob_card_text.clone(),
+            verified: false,
+            offers_pqxdh: false,
         },
     );
     state.set_session(&session);

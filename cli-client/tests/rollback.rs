@@ -180,6 +180,10 @@ fn backup_and_restore_keep_identity_and_contacts_but_no_sessions() {
     );
     assert_eq!(restored.card(), alice.card());
     assert!(restored.ok(&["contact", "list"]).starts_with("bob\tBob\t"));
+    // Bob's bundle offered PQXDH before the backup: the restored home still holds him to it.
+    let listed: serde_json::Value =
+        serde_json::from_str(restored.ok(&["--json", "contact", "list"]).trim()).unwrap();
+    assert_eq!(listed["offers_pqxdh"], true, "{listed}");
     let list = restored.ok(&["group", "list"]);
     assert!(list.contains("team\t(needs to be re-added"), "{list}");
     let line = restored.fails(&["group", "send", "team", "too early"]);

@@ -99,15 +99,16 @@ pub(crate) fn write_contact(b: &mut Batch, c: &Contact) -> Result<(), Error> {
 /// card that parses, not `own`, no alias or identity twice in the list, and what `existing`
 /// says of those already stored — and adds their writes to `b`. Returns their identity
 /// fingerprints.
-pub(crate) fn put_new_contacts(
+/// Writes new contacts: `(alias, card text, verified, offers_pqxdh)` each.
+pub(crate) fn put_new_contacts<'a>(
     b: &mut Batch,
     own: &IdentityPublicKey,
-    contacts: &[(String, String)],
+    contacts: impl IntoIterator<Item = (&'a String, &'a String, bool, bool)>,
     existing: impl Fn(&str, &Card) -> Result<(), Error>,
 ) -> Result<std::collections::HashSet<[u8; 32]>, Error> {
     let mut aliases = std::collections::HashSet::new();
     let mut identities = std::collections::HashMap::new();
-    for (alias, text) in contacts {
+    for (alias, text, verified, offers_pqxdh) in contacts {
         check_alias(alias)?;
         let card = Card::parse(text.trim())?;
         if !aliases.insert(alias.clone()) {
@@ -125,8 +126,8 @@ pub(crate) fn put_new_contacts(
             &Contact {
                 alias: alias.clone(),
                 card,
-                verified: false,
-                offers_pqxdh: false,
+                verified,
+                offers_pqxdh,
             },
         )?;
     }
@@ -226,7 +227,8 @@ impl<S: Store> Account<S> {
     /// [`Account::add_contact`] checks it, and if any is refused none is added.
     pub fn import_contacts(&mut self, contacts: &[(String, String)]) -> Result<usize, Error> {
         let mut b = Batch::new();
-        put_new_contacts(&mut b, self.identity(), contacts, |alias, card| {
+        let new = contacts.iter().map(|(a, c)| (a, c, false, false));
+        put_new_contacts(&mut b, self.identity(), new, |alias, card| {
             if self.store.get(Table::Contacts, alias.as_bytes())?.is_some() {
                 return Err(Error::AliasTaken(alias.to_string()));
             }

@@ -42,8 +42,8 @@ pub struct Import {
     pub prekeys: Zeroizing<Vec<u8>>,
     /// `GroupClient::to_bytes` (the MLS client as one blob); empty: a new MLS client.
     pub group_client: Zeroizing<Vec<u8>>,
-    /// Contacts: alias and card.
-    pub contacts: Vec<(String, String)>,
+    /// Contacts.
+    pub contacts: Vec<ImportContact>,
     /// Cards of people who wrote without being contacts.
     pub peers: Vec<String>,
     /// 1:1 sessions, per peer.
@@ -87,6 +87,32 @@ impl std::fmt::Debug for Import {
             .field("contacts", &self.contacts.len())
             .field("groups", &self.groups.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// A contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportContact {
+    /// The alias the user chose.
+    pub alias: String,
+    /// Their card (`Card::encode`).
+    pub card: String,
+    /// Whether the user compared safety numbers with them ([`crate::Contact::verified`]).
+    pub verified: bool,
+    /// Whether a bundle of theirs offered PQXDH, so that one without a KEM prekey is refused
+    /// as a downgrade ([`crate::Contact::offers_pqxdh`]). A restored account keeps the rule.
+    pub offers_pqxdh: bool,
+}
+
+impl ImportContact {
+    /// A contact known by alias and card only (neither verified nor seen offering PQXDH).
+    pub fn new(alias: impl Into<String>, card: impl Into<String>) -> Self {
+        ImportContact {
+            alias: alias.into(),
+            card: card.into(),
+            verified: false,
+            offers_pqxdh: false,
+        }
     }
 }
 
@@ -189,8 +215,15 @@ impl<S: Store> Account<S> {
             b.put(Table::Account, UNSEALED, Zeroizing::new(vec![1]));
         }
 
-        let contacts =
-            put_new_contacts(&mut b, identity.public(), &import.contacts, |_, _| Ok(()))?;
+        let contacts = put_new_contacts(
+            &mut b,
+            identity.public(),
+            import
+                .contacts
+                .iter()
+                .map(|c| (&c.alias, &c.card, c.verified, c.offers_pqxdh)),
+            |_, _| Ok(()),
+        )?;
         for text in &import.peers {
             let card = Card::parse(text.trim())?;
             let f = card.identity.fingerprint().0;

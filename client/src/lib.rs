@@ -149,5 +149,5 @@ pub use error::Error;
 pub use event::{DeliveryStatus, Event, EventKind, Sender};
 pub use handshake::Handshake;
 pub use hush_protocol::attachment::{AttachmentError, AttachmentRef};
-pub use import::{Import, ImportGroup, ImportSent, ImportSessions};
+pub use import::{Import, ImportContact, ImportGroup, ImportSent, ImportSessions};
 pub use sessions::MAX_PREVIOUS;

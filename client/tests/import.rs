@@ -6,7 +6,7 @@ mod common;
 
 use common::{CHEAP, engine, introduce, relay, texts};
 use hush_client::store::{KeySource, MemoryStore, SqliteStore, Store, Table};
-use hush_client::{Account, Engine, Error, EventKind, GroupStatus, Import};
+use hush_client::{Account, Engine, Error, EventKind, GroupStatus, Import, ImportContact};
 
 async fn recv<S: Store>(e: &mut Engine<S>) -> Vec<hush_client::Event> {
     let got = e.receive().await.unwrap();
@@ -42,6 +42,9 @@ async fn a_backup_imported_elsewhere_talks_again_and_is_re_added() {
     recv(&mut a).await;
     recv(&mut b).await;
 
+    a.account_mut().set_verified("bob", true).unwrap();
+    let bob_before = a.account().contact("bob").unwrap();
+    assert!(bob_before.offers_pqxdh, "Bob's bundle offered PQXDH");
     let backup: Import = a.backup().unwrap();
     assert!(backup.sessions.is_empty(), "a backup carries no session");
     assert_eq!(backup.peers.len(), 1, "Carol's card");
@@ -53,6 +56,14 @@ async fn a_backup_imported_elsewhere_talks_again_and_is_re_added() {
             .unwrap();
     assert_eq!(a2.account().card().encode().unwrap(), card, "the same card");
     assert_eq!(a2.account().contacts().unwrap().len(), 1);
+    // What the user verified and the sticky PQXDH rule come back with the contact.
+    let bob_after = a2.account().contact("bob").unwrap();
+    assert!(bob_after.verified, "still verified");
+    assert!(bob_after.offers_pqxdh, "still held to PQXDH");
+    assert_eq!(
+        bob_after.card.encode().unwrap(),
+        bob_before.card.encode().unwrap()
+    );
     assert_eq!(a2.account().peers().unwrap().len(), 1);
     assert_eq!(a2.group("g").unwrap().status, GroupStatus::NeedsReAdd);
     assert!(matches!(
@@ -109,15 +120,15 @@ fn a_refused_import_writes_nothing() {
     type Spoil = fn(&mut Import, &str, &str);
     let cases: [(&str, Spoil); 5] = [
         ("own card", |i, _, own| {
-            i.contacts.push(("me".into(), own.into()))
+            i.contacts.push(ImportContact::new("me", own))
         }),
         ("alias twice", |i, bob, _| {
-            i.contacts.push(("bob".into(), bob.into()));
-            i.contacts.push(("bob".into(), bob.into()));
+            i.contacts.push(ImportContact::new("bob", bob));
+            i.contacts.push(ImportContact::new("bob", bob));
         }),
         ("identity twice", |i, bob, _| {
-            i.contacts.push(("bob".into(), bob.into()));
-            i.contacts.push(("bob2".into(), bob.into()));
+            i.contacts.push(ImportContact::new("bob", bob));
+            i.contacts.push(ImportContact::new("bob2", bob));
         }),
         ("bad identity", |i, _, _| {
             i.identity = zeroize::Zeroizing::new(vec![1, 2, 3])
@@ -138,7 +149,7 @@ fn a_refused_import_writes_nothing() {
     let path = dir.path().join("s.db");
     let store = SqliteStore::create_with(&path, KeySource::Passphrase(b"pw"), CHEAP).unwrap();
     let mut import = e.backup().unwrap();
-    import.contacts.push(("me".into(), own.clone()));
+    import.contacts.push(ImportContact::new("me", own.clone()));
     let refused = Account::import(store, &mut rand::rng(), import);
     assert!(matches!(refused, Err(Error::OwnCard)));
     let store = SqliteStore::open(&path, KeySource::Passphrase(b"pw")).unwrap();

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use hush_client::store::{KeySource, SqliteStore};
-use hush_client::{Account, GroupStatus, Import, ImportGroup};
+use hush_client::{Account, GroupStatus, Import, ImportContact, ImportGroup};
 use hush_protocol::directory::DirectorySecret;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -99,7 +99,16 @@ pub fn backup(dir: &Path, file: &Path) -> Result<()> {
         contacts: i
             .contacts
             .iter()
-            .map(|(a, c)| (a.clone(), Contact { card: c.clone() }))
+            .map(|c| {
+                (
+                    c.alias.clone(),
+                    Contact {
+                        card: c.card.clone(),
+                        verified: c.verified,
+                        offers_pqxdh: c.offers_pqxdh,
+                    },
+                )
+            })
             .collect(),
         peers,
         directory_secret: i
@@ -180,7 +189,16 @@ fn to_import(b: Backup) -> Result<Import> {
         directory,
         prekeys: b.prekeys.0,
         group_client: b.group_client.0,
-        contacts: b.contacts.into_iter().map(|(a, c)| (a, c.card)).collect(),
+        contacts: b
+            .contacts
+            .into_iter()
+            .map(|(alias, c)| ImportContact {
+                alias,
+                card: c.card,
+                verified: c.verified,
+                offers_pqxdh: c.offers_pqxdh,
+            })
+            .collect(),
         peers: b.peers.into_values().collect(),
         sessions: Vec::new(),
         groups,

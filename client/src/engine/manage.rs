@@ -7,7 +7,7 @@ use crate::GroupStatus;
 use crate::card::Card;
 use crate::contacts::{CardUpdate, Contact};
 use crate::error::Error;
-use crate::import::{Import, ImportGroup};
+use crate::import::{Import, ImportContact, ImportGroup};
 use crate::records::SentRecord;
 use crate::store::{Batch, Store, Table};
 use hush_protocol::IdentityPublicKey;
@@ -138,7 +138,14 @@ impl<S: Store> Engine<S> {
             .account
             .contacts()?
             .into_iter()
-            .map(|c| Ok((c.alias, c.card.encode()?)))
+            .map(|c| {
+                Ok(ImportContact {
+                    card: c.card.encode()?,
+                    alias: c.alias,
+                    verified: c.verified,
+                    offers_pqxdh: c.offers_pqxdh,
+                })
+            })
             .collect::<Result<Vec<_>, Error>>()?;
         let peers = self
             .account
