@@ -7,6 +7,44 @@ use super::*;
 const POOL_WAIT: Duration = Duration::from_secs(10);
 /// Connect timeout when the URL sets none.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// TCP settings when the URL sets none, so that a database host that vanishes (powered off, a
+/// partition) breaks the connections in about 30 s instead of the kernel's 15 minutes or
+/// more: requests on them then fail as "unreachable" and the pool opens fresh ones.
+/// Unacknowledged data for this long closes the connection (`tcp_user_timeout`, Linux).
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Keepalive probes on an idle connection: the first after this long...
+const KEEPALIVES_IDLE: Duration = Duration::from_secs(30);
+/// ...then one every this long...
+const KEEPALIVES_INTERVAL: Duration = Duration::from_secs(10);
+/// ...and the connection is dropped after this many unanswered.
+const KEEPALIVES_RETRIES: u32 = 3;
+/// libpq's (and tokio-postgres') default `keepalives_idle`, taken to mean "not set".
+const DEFAULT_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// Fills in the timeouts and TCP keepalive settings the URL leaves out (it may set any of
+/// them: `connect_timeout`, `tcp_user_timeout`, `keepalives`, `keepalives_idle`, ...).
+pub(super) fn connection_defaults(config: &mut tokio_postgres::Config) {
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("hush-relay");
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+    if config.get_keepalives() {
+        if config.get_keepalives_idle() == DEFAULT_KEEPALIVES_IDLE {
+            config.keepalives_idle(KEEPALIVES_IDLE);
+        }
+        if config.get_keepalives_interval().is_none() {
+            config.keepalives_interval(KEEPALIVES_INTERVAL);
+        }
+        if config.get_keepalives_retries().is_none() {
+            config.keepalives_retries(KEEPALIVES_RETRIES);
+        }
+    }
+}
 
 impl PgStorage {
     /// Connects to the database at `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`, or any
@@ -32,12 +70,7 @@ impl PgStorage {
         ca: Option<&std::path::Path>,
     ) -> Result<Self, StorageError> {
         let pg_tls::PgConnectSettings { mut config, tls } = pg_tls::settings(url, ca)?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("hush-relay");
-        }
+        connection_defaults(&mut config);
         let manager = Manager::from_config(
             config.clone(),
             tls.clone(),
@@ -128,5 +161,47 @@ impl PgStorage {
         {
             old.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> tokio_postgres::Config {
+        let mut c: tokio_postgres::Config = url.parse().unwrap();
+        connection_defaults(&mut c);
+        c
+    }
+
+    #[test]
+    fn timeouts_and_keepalives_default_to_noticing_a_lost_host_in_half_a_minute() {
+        let c = config("postgres://hush@db.internal/hush");
+        assert_eq!(c.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+        assert_eq!(c.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
+        assert!(c.get_keepalives());
+        assert_eq!(c.get_keepalives_idle(), KEEPALIVES_IDLE);
+        assert_eq!(c.get_keepalives_interval(), Some(KEEPALIVES_INTERVAL));
+        assert_eq!(c.get_keepalives_retries(), Some(KEEPALIVES_RETRIES));
+        assert_eq!(c.get_application_name(), Some("hush-relay"));
+    }
+
+    #[test]
+    fn settings_in_the_url_are_kept() {
+        let c = config(
+            "postgres://hush@db.internal/hush?connect_timeout=2&tcp_user_timeout=9\
+             &keepalives_idle=60&keepalives_interval=5&keepalives_retries=7\
+             &application_name=node1",
+        );
+        assert_eq!(c.get_connect_timeout(), Some(&Duration::from_secs(2)));
+        assert_eq!(c.get_tcp_user_timeout(), Some(&Duration::from_secs(9)));
+        assert_eq!(c.get_keepalives_idle(), Duration::from_secs(60));
+        assert_eq!(c.get_keepalives_interval(), Some(Duration::from_secs(5)));
+        assert_eq!(c.get_keepalives_retries(), Some(7));
+        assert_eq!(c.get_application_name(), Some("node1"));
+        // Keepalives turned off stay off.
+        let c = config("postgres://hush@db.internal/hush?keepalives=0");
+        assert!(!c.get_keepalives());
+        assert_eq!(c.get_keepalives_interval(), None);
     }
 }
