@@ -333,6 +333,8 @@ fn cli() {
         "bob".into(),
         Contact {
             card: theirs.clone(),
+            verified: true,
+            offers_pqxdh: true,
         },
     );
     state.peers.insert("00".repeat(32), theirs);
