@@ -113,6 +113,14 @@ impl DirectorySecret {
     }
 }
 
+/// Compared in constant time.
+impl PartialEq for DirectorySecret {
+    fn eq(&self, other: &Self) -> bool {
+        subtle::ConstantTimeEq::ct_eq(&self.0[..], &other.0[..]).into()
+    }
+}
+impl Eq for DirectorySecret {}
+
 impl core::fmt::Debug for DirectorySecret {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("DirectorySecret(..)")

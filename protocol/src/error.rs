@@ -71,6 +71,34 @@ pub enum Error {
     /// A counter would overflow (more than 2^32 - 1 messages in one chain).
     #[error("message counter overflow")]
     CounterOverflow,
+    /// A device list breaks a rule of `spec/multi-device.md` section 2 (the rule is named).
+    #[error("invalid device list: {0}")]
+    InvalidDeviceList(&'static str),
+    /// A device list was signed by another person than the one expected.
+    #[error("device list of another person")]
+    DeviceListPerson,
+    /// A device list older than the one held (a lower counter) was offered: refused, so a
+    /// relay or a contact cannot bring back a revoked device.
+    #[error("device list rollback: counter {got} offered, {have} held")]
+    DeviceListRollback {
+        /// The counter of the list held.
+        have: u64,
+        /// The counter of the list offered.
+        got: u64,
+    },
+    /// Two different device lists carry the same counter: the held one is kept.
+    #[error("two different device lists with counter {0}")]
+    DeviceListEquivocation(u64),
+    /// A newer device list gives a device id that was in use to another identity, or brings
+    /// back a removed one.
+    #[error("device list reuses device id {0}")]
+    DeviceIdReused(u32),
+    /// A link request or approval breaks a rule of `spec/multi-device.md` section 3 (named).
+    #[error("invalid link: {0}")]
+    InvalidLink(&'static str),
+    /// A link request past its expiry time.
+    #[error("link request expired")]
+    LinkExpired,
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     InvalidConfig(&'static str),

@@ -37,6 +37,7 @@
 
 pub mod attachment;
 mod bundle;
+pub mod devices;
 pub mod directory;
 pub mod envelope;
 mod error;

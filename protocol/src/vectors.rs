@@ -262,6 +262,15 @@ pub fn error_id(e: &crate::Error) -> String {
         }
         E::CounterOverflow => "CounterOverflow".into(),
         E::InvalidConfig(what) => format!("InvalidConfig({what})"),
+        E::InvalidDeviceList(what) => format!("InvalidDeviceList({what})"),
+        E::DeviceListPerson => "DeviceListPerson".into(),
+        E::DeviceListRollback { have, got } => {
+            format!("DeviceListRollback{{have: {have}, got: {got}}}")
+        }
+        E::DeviceListEquivocation(counter) => format!("DeviceListEquivocation({counter})"),
+        E::DeviceIdReused(id) => format!("DeviceIdReused({id})"),
+        E::InvalidLink(what) => format!("InvalidLink({what})"),
+        E::LinkExpired => "LinkExpired".into(),
     }
 }
 
