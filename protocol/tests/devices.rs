@@ -105,11 +105,13 @@ fn a_list_of_another_person_is_refused() {
     );
 }
 
+type Edit = Box<dyn FnOnce(&mut wire::DeviceListContent)>;
+
 #[test]
 fn single_list_rules_are_enforced_even_when_signed() {
     let mut r = rng(3);
     let (person, list) = person_with(2, &mut r);
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut wire::DeviceListContent)>)> = vec![
+    let cases: Vec<(&str, Edit)> = vec![
         ("counter 0", Box::new(|c| c.counter = 0)),
         (
             "no devices, or more than 32",
