@@ -9,6 +9,8 @@
 
 #[path = "../fuzz_targets/common.rs"]
 mod common;
+#[path = "../fuzz_targets/devices_common.rs"]
+mod devices_common;
 #[path = "../fuzz_targets/group_common.rs"]
 mod group_common;
 #[path = "../fuzz_targets/relay_common.rs"]
@@ -355,7 +357,23 @@ fn attachments() {
     }
 }
 
+/// `device_link`: the fixture's list and a newer one (mode 0), its waiting request and
+/// another (mode 1), and an approval of the waiting request (mode 2).
+fn devices() {
+    let mut f = devices_common::devices_fixture();
+    let seed = |mode: u8, bytes: &[u8]| [&[mode][..], bytes].concat();
+    write("device_link", &seed(0, f.list.to_bytes()));
+    write("device_link", &seed(1, f.request.to_bytes()));
+    let (newer, sealed) = f
+        .request
+        .approve(&mut f.rng, &f.person, &f.list, b"transfer")
+        .expect("approve");
+    write("device_link", &seed(0, newer.to_bytes()));
+    write("device_link", &seed(2, &sealed));
+}
+
 fn main() {
+    devices();
     attachments();
     sessions();
     groups();
