@@ -1,6 +1,6 @@
 //! Writes `test-vectors/x3dh.json`, `test-vectors/pqxdh.json`, `test-vectors/double-ratchet.json`,
-//! `test-vectors/directory.json`, `test-vectors/attachments.json`, `test-vectors/envelope.json`
-//! and `test-vectors/state.json`.
+//! `test-vectors/directory.json`, `test-vectors/attachments.json`, `test-vectors/envelope.json`,
+//! `test-vectors/devices.json` and `test-vectors/state.json`.
 //!
 //! `cargo run -p hush-protocol --features vectors --example gen-vectors [-- OUT_DIR]`
 
@@ -37,11 +37,15 @@ fn main() -> std::io::Result<()> {
         hush_protocol::vectors::envelope_vectors(),
     )?;
     std::fs::write(
+        dir.join("devices.json"),
+        hush_protocol::vectors::devices_vectors(),
+    )?;
+    std::fs::write(
         dir.join("state.json"),
         hush_protocol::vectors::state_vectors(),
     )?;
     println!(
-        "wrote {}/x3dh.json, pqxdh.json, double-ratchet.json, directory.json, attachments.json, envelope.json and state.json",
+        "wrote {}/x3dh.json, pqxdh.json, double-ratchet.json, directory.json, attachments.json, envelope.json, devices.json and state.json",
         dir.display()
     );
     Ok(())

@@ -1,7 +1,7 @@
 //! Generation of the published test vectors `test-vectors/x3dh.json`,
 //! `test-vectors/pqxdh.json`, `test-vectors/double-ratchet.json`,
-//! `test-vectors/directory.json`, `test-vectors/attachments.json`, `test-vectors/envelope.json`
-//! and `test-vectors/state.json` (feature `vectors`).
+//! `test-vectors/directory.json`, `test-vectors/attachments.json`, `test-vectors/envelope.json`,
+//! `test-vectors/devices.json` and `test-vectors/state.json` (feature `vectors`).
 //!
 //! The vectors are produced by running the library's own session code under a deterministic
 //! random number generator ([`VectorRng`]) with tracing switched on, so every intermediate
@@ -11,6 +11,7 @@
 //! the test `tests/vectors.rs` regenerates them and fails if any byte differs.
 
 mod attachments;
+mod devices;
 mod envelope;
 mod pqxdh;
 mod ratchet;
@@ -30,6 +31,7 @@ use crate::session::{Session, SessionConfig};
 use crate::trace::Trace;
 
 pub use attachments::attachment_vectors;
+pub use devices::devices_vectors;
 pub use envelope::envelope_vectors;
 pub use pqxdh::pqxdh_vectors;
 pub use ratchet::double_ratchet_vectors;
@@ -43,6 +45,7 @@ pub const VECTOR_RNG_CONTEXT: &[u8] = b"Hush-v1-VectorRNG";
 /// `SHA-256(VECTOR_RNG_CONTEXT ‖ seed ‖ counter)` for counter = 0, 1, 2, … (u64, big-endian),
 /// concatenated; each request takes the next bytes of the stream. **Never use it for
 /// anything but test vectors.**
+#[derive(Clone)]
 pub struct VectorRng {
     seed: Vec<u8>,
     counter: u64,
@@ -297,7 +300,7 @@ fn render(v: Value) -> String {
 /// mailbox address, the seal key, fetch token and verifier derived from them, and sealed
 /// entries of several kinds and sizes with their nonces.
 pub fn directory_vectors() -> String {
-    use crate::directory::{DirectoryKeys, DirectorySecret, EntryKind, fetch_verifier};
+    use crate::directory::{DirectoryKeys, DirectorySecret, EntryKind};
     let seed = "directory";
     let mut rng = VectorRng::new(seed.as_bytes());
     let mut ds = [0u8; 32];
@@ -311,7 +314,8 @@ pub fn directory_vectors() -> String {
     h.update(b"Hush-v1-Relay-Mailbox-Address");
     h.update(mailbox_public);
     let mailbox: [u8; 32] = h.finalize().into();
-    let keys = DirectoryKeys::derive(&DirectorySecret::from_bytes(ds), &mailbox);
+    let secret = DirectorySecret::from_bytes(ds);
+    let keys = DirectoryKeys::derive(&secret, &mailbox);
     let token = keys.fetch_token();
     let mut entries = Vec::new();
     for (kind, name, len) in [
@@ -343,12 +347,12 @@ pub fn directory_vectors() -> String {
         "description": "Hush blind directory vectors (spec/relay-protocol.md section 6.1): keys from a directory secret and a mailbox address, and sealed entries.",
         "rng": "VectorRng: SHA-256(\"Hush-v1-VectorRNG\" || seed || counter_u64_be), counter = 0, 1, ...; bytes consumed in order: directory secret (32), mailbox Ed25519 seed (32), then per entry its blob and its 24-byte nonce",
         "seed": hex::encode(seed.as_bytes()),
-        "directory_secret": hex::encode(ds),
+        "directory_secret": hex::encode(secret.as_bytes()),
         "mailbox_public_key": hex::encode(mailbox_public),
-        "mailbox_address": hex::encode(mailbox),
+        "mailbox_address": hex::encode(keys.mailbox_address()),
         "seal_key": hex::encode(keys.seal_key_bytes()),
         "fetch_token": hex::encode(token.as_bytes()),
-        "fetch_verifier": hex::encode(fetch_verifier(token.as_bytes())),
+        "fetch_verifier": hex::encode(token.verifier()),
         "entries": entries,
     }))
 }

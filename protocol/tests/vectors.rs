@@ -51,6 +51,11 @@ fn directory_vectors_match() {
 }
 
 #[test]
+fn devices_vectors_match() {
+    check("devices.json", hush_protocol::vectors::devices_vectors());
+}
+
+#[test]
 fn attachment_vectors_match() {
     check(
         "attachments.json",

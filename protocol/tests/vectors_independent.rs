@@ -1403,3 +1403,198 @@ mod envelope_and_state {
         assert_eq!(pending, 2);
     }
 }
+
+/// The multi-device vectors from spec/multi-device.md §2–3 alone: each list's signature over
+/// its content and its fields, the update cases' added and removed ids, and the link: the
+/// request's signature, the sealing (X25519, HKDF, ChaCha20-Poly1305) rebuilt byte for byte,
+/// and the approval signed by the person over the request hash and the new list.
+#[test]
+fn devices_vectors_follow_the_spec() {
+    use sha2::Digest;
+    let v = load("devices.json");
+    let person = wire::IdentityPublicKey::decode(unhex(&v["person"]).as_slice()).unwrap();
+    let sha = |b: &[u8]| Sha256::digest(b).to_vec();
+    let mut contents = Vec::new();
+    for l in v["lists"].as_array().unwrap() {
+        let content = unhex(&l["content"]);
+        let signature = unhex(&l["signature"]);
+        ed25519_verify(
+            &person.signing_key,
+            &[&b"Hush-v1-DeviceList"[..], &content].concat(),
+            &signature,
+        );
+        let encoded = wire::SignedDeviceList {
+            content: content.clone(),
+            signature,
+        }
+        .encode_to_vec();
+        assert_eq!(encoded, unhex(&l["encoded"]));
+        assert_eq!(sha(&encoded), unhex(&l["hash"]));
+        let c = wire::DeviceListContent::decode(content.as_slice()).unwrap();
+        assert_eq!(
+            (c.version, c.person.as_ref(), c.counter),
+            (1, Some(&person), l["counter"].as_u64().unwrap())
+        );
+        assert_eq!(u64::from(c.next_id), l["next_id"].as_u64().unwrap());
+        let devices = l["devices"].as_array().unwrap();
+        assert_eq!(c.devices.len(), devices.len());
+        for (e, d) in c.devices.iter().zip(devices) {
+            assert_eq!(u64::from(e.id), d["id"].as_u64().unwrap());
+            assert!(e.id >= 1 && e.id < c.next_id);
+            assert_eq!(
+                e.identity.as_ref().unwrap().encode_to_vec(),
+                unhex(&d["identity"])
+            );
+            assert_eq!(e.mailbox_address, unhex(&d["mailbox_address"]));
+            assert_eq!(e.directory_secret, unhex(&d["directory_secret"]));
+            assert_eq!(e.relay, d["relay"].as_str().unwrap());
+        }
+        contents.push(c);
+    }
+    // Counters grow by one per list; device 1 is the person's own identity.
+    for (i, c) in contents.iter().enumerate() {
+        assert_eq!(c.counter, i as u64 + 1);
+        assert_eq!(c.devices[0].identity.as_ref(), Some(&person));
+    }
+    // Accepted updates: added and removed are the id differences (§2.2).
+    let ids = |bytes: &[u8]| -> Vec<u32> {
+        let s = wire::SignedDeviceList::decode(bytes).unwrap();
+        wire::DeviceListContent::decode(s.content.as_slice())
+            .unwrap()
+            .devices
+            .iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    let lists: Vec<Vec<u8>> = v["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| unhex(&l["encoded"]))
+        .collect();
+    for case in v["update_cases"].as_array().unwrap() {
+        if case["result"] != "ok" {
+            assert!(case["error"].as_str().is_some_and(|e| !e.is_empty()));
+            continue;
+        }
+        let offered = ids(&unhex(&case["offered"]));
+        let held_counter = case["held_counter"].as_u64().unwrap() as usize;
+        let held = ids(&lists[held_counter - 1]);
+        let added: Vec<u64> = offered
+            .iter()
+            .filter(|i| !held.contains(i))
+            .map(|i| u64::from(*i))
+            .collect();
+        let removed: Vec<u64> = held
+            .iter()
+            .filter(|i| !offered.contains(i))
+            .map(|i| u64::from(*i))
+            .collect();
+        let as_u64 = |k: &str| -> Vec<u64> {
+            case[k]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap())
+                .collect()
+        };
+        assert_eq!(
+            (as_u64("added"), as_u64("removed")),
+            (added, removed),
+            "{}",
+            case["name"]
+        );
+    }
+
+    // The link request: signed by the device it names, hashed as sent.
+    let k = &v["link"];
+    let request = unhex(&k["request"]);
+    let rc = wire::LinkRequestContent::decode(unhex(&k["request_content"]).as_slice()).unwrap();
+    let device = rc.device.as_ref().unwrap();
+    ed25519_verify(
+        &device.signing_key,
+        &[&b"Hush-v1-LinkRequest"[..], &unhex(&k["request_content"])].concat(),
+        &unhex(&k["request_signature"]),
+    );
+    assert_eq!(
+        wire::LinkRequest {
+            content: unhex(&k["request_content"]),
+            signature: unhex(&k["request_signature"])
+        }
+        .encode_to_vec(),
+        request
+    );
+    let request_hash = sha(&request);
+    assert_eq!(request_hash, unhex(&k["request_hash"]));
+    assert_eq!(rc.expires_at, k["now"].as_u64().unwrap() + 300);
+    let base = {
+        let mut b = [0u8; 32];
+        b[0] = 9;
+        b
+    };
+    let link_key = x25519(&unhex(&k["link_secret"]), &base);
+    assert_eq!(
+        (link_key.clone(), rc.link_key.clone()),
+        (unhex(&k["link_key"]), unhex(&k["link_key"]))
+    );
+    // The seal: X25519 from both sides, HKDF(salt = E ‖ link_key), ChaCha20-Poly1305.
+    let e = x25519(&unhex(&k["ephemeral_secret"]), &base);
+    assert_eq!(e, unhex(&k["ephemeral_public"]));
+    let shared = x25519(&unhex(&k["ephemeral_secret"]), &link_key);
+    assert_eq!(shared, x25519(&unhex(&k["link_secret"]), &e));
+    assert_eq!(shared, unhex(&k["x25519"]));
+    let okm = hkdf(
+        &[&e[..], &link_key[..]].concat(),
+        &shared,
+        b"Hush-v1-LinkSeal",
+        44,
+    );
+    assert_eq!(
+        (&okm[..32], &okm[32..]),
+        (&unhex(&k["seal_key"])[..], &unhex(&k["seal_nonce"])[..])
+    );
+    let approval = unhex(&k["approval"]);
+    let ct = ChaCha20Poly1305::new_from_slice(&okm[..32])
+        .unwrap()
+        .encrypt(
+            &Nonce::try_from(&okm[32..]).unwrap(),
+            Payload {
+                msg: &approval,
+                aad: &request_hash,
+            },
+        )
+        .unwrap();
+    assert_eq!([&[1u8][..], &e, &ct].concat(), unhex(&k["sealed"]));
+    // The approval: signed by the person over the request hash, the id and the new list.
+    let content = unhex(&k["approval_content"]);
+    ed25519_verify(
+        &person.signing_key,
+        &[&b"Hush-v1-LinkApproval"[..], &content].concat(),
+        &unhex(&k["approval_signature"]),
+    );
+    assert_eq!(
+        wire::LinkApproval {
+            content: content.clone(),
+            signature: unhex(&k["approval_signature"])
+        }
+        .encode_to_vec(),
+        approval
+    );
+    let ac = wire::LinkApprovalContent::decode(content.as_slice()).unwrap();
+    assert_eq!(
+        (ac.version, ac.request_hash.clone(), u64::from(ac.device_id)),
+        (1, request_hash, k["device_id"].as_u64().unwrap())
+    );
+    assert_eq!(ac.transfer, unhex(&k["transfer"]));
+    assert_eq!(ac.device_list.unwrap().encode_to_vec(), lists[3]);
+    let v4 = &contents[3];
+    let linked = v4.devices.iter().find(|d| d.id == ac.device_id).unwrap();
+    assert_eq!(
+        (
+            linked.identity.as_ref(),
+            &linked.mailbox_address,
+            &linked.relay
+        ),
+        (Some(device), &rc.mailbox_address, &rc.relay)
+    );
+}
