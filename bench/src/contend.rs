@@ -86,19 +86,8 @@ where
 {
     let mut last = ClientError::Timeout;
     for _ in 0..tries {
-        match conn.get().await {
-            Ok((generation, client)) => match op(client).await {
-                Ok(v) => return Ok(v),
-                Err(e) => {
-                    if let Ok(mut r) = record.lock() {
-                        r.error(what, &e);
-                    }
-                    if transport(&e) {
-                        conn.invalidate(generation).await;
-                    }
-                    last = e;
-                }
-            },
+        match conn.call(&mut op).await {
+            Ok(v) => return Ok(v),
             Err(e) => {
                 if let Ok(mut r) = record.lock() {
                     r.error(what, &e);

@@ -48,6 +48,18 @@ pub(crate) fn transport(e: &ClientError) -> bool {
     )
 }
 
+/// How long to wait before trying again after `e`: the relay's `retry_after_ms` (at most
+/// 1 s), 100 ms after a transport error (the next attempt reconnects), else 20 ms.
+pub(crate) fn retry_pause(e: &ClientError) -> Duration {
+    match e {
+        ClientError::Relay { retry_after_ms, .. } if *retry_after_ms > 0 => {
+            Duration::from_millis((*retry_after_ms).min(1000))
+        }
+        e if transport(e) => Duration::from_millis(100),
+        _ => Duration::from_millis(20),
+    }
+}
+
 pub(crate) fn client_options(crash: bool) -> ClientOptions {
     if crash {
         // A SIGKILLed relay sends no CONNECTION_CLOSE: notice it quickly.
@@ -128,6 +140,24 @@ impl Conn {
         Ok((s.generation, c))
     }
 
+    /// One attempt of `op` on the connected client (connecting first when there is none). A
+    /// transport error, connecting or in `op`, drops the connection so the next attempt
+    /// reconnects; the caller decides whether and when to try again ([`retry_pause`]).
+    pub(crate) async fn call<T, F, Fut>(&self, op: F) -> Result<T, ClientError>
+    where
+        F: FnOnce(Arc<Client>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ClientError>>,
+    {
+        let (generation, client) = self.get().await?;
+        let result = op(client).await;
+        if let Err(e) = &result
+            && transport(e)
+        {
+            self.invalidate(generation).await;
+        }
+        result
+    }
+
     /// Drops the connection of `generation` (if still current) so the next `get` reconnects.
     pub(crate) async fn invalidate(&self, generation: u64) {
         let mut s = self.slot.lock().await;
@@ -156,29 +186,22 @@ async fn send_one(shared: &Shared, conn: &Conn, n: u64, sent_ns: u64) {
         Err(_) => return shared.tracker.error("envelope_id"),
     };
     loop {
-        let pause = match conn.get().await {
+        let sent = conn
+            .call(|client| {
+                let bytes = bytes.clone();
+                let id = &id;
+                async move { client.send(&addr, id, bytes).await }
+            })
+            .await;
+        let pause = match sent {
+            Ok(_) => {
+                shared.recovery.receipt(conn.node);
+                return shared.tracker.receipt(n);
+            }
             Err(e) => {
                 shared.tracker.error(&kind(&e));
-                Duration::from_millis(100)
+                retry_pause(&e)
             }
-            Ok((generation, client)) => match client.send(&addr, &id, bytes.clone()).await {
-                Ok(_) => {
-                    shared.recovery.receipt(conn.node);
-                    return shared.tracker.receipt(n);
-                }
-                Err(e) => {
-                    shared.tracker.error(&kind(&e));
-                    if transport(&e) {
-                        conn.invalidate(generation).await;
-                    }
-                    match e {
-                        ClientError::Relay { retry_after_ms, .. } if retry_after_ms > 0 => {
-                            Duration::from_millis(retry_after_ms.min(1000))
-                        }
-                        _ => Duration::from_millis(20),
-                    }
-                }
-            },
         };
         if shared.schedule.giving_up() {
             return shared.tracker.abandon();
@@ -202,16 +225,11 @@ async fn acker(
             let mut tries = 0;
             loop {
                 tries += 1;
-                match conn.get().await {
-                    Ok((generation, client)) => match client.ack(&addr, chunk).await {
-                        Ok(_) => break,
-                        Err(e) => {
-                            shared.tracker.error(&format!("ack_{}", kind(&e)));
-                            if transport(&e) {
-                                conn.invalidate(generation).await;
-                            }
-                        }
-                    },
+                match conn
+                    .call(|client| async move { client.ack(&addr, chunk).await })
+                    .await
+                {
+                    Ok(_) => break,
                     Err(e) => shared.tracker.error(&format!("ack_{}", kind(&e))),
                 }
                 if tries >= 50 {
