@@ -378,6 +378,26 @@ mod tests {
             k.seal_with_nonce(&[0; 24], EntryKind::KeyPackage, &vec![0; MAX_ENTRY_LEN + 1])
                 .is_err()
         );
+        // The largest entry (64 KiB: a KeyPackage with large extensions) seals and opens.
+        assert_eq!(MAX_ENTRY_LEN, 65_536);
+        let big = vec![7u8; MAX_ENTRY_LEN];
+        let sealed = k
+            .seal_with_nonce(&[0; 24], EntryKind::KeyPackage, &big)
+            .unwrap();
+        assert_eq!(k.open(EntryKind::KeyPackage, &sealed).unwrap(), big);
+    }
+
+    #[test]
+    fn debug_names_the_type_and_shows_no_secret() {
+        let ds = DirectorySecret::from_bytes([0xab; 32]);
+        assert_eq!(format!("{ds:?}"), "DirectorySecret(..)");
+        let k = DirectoryKeys::derive(&ds, &[3; 32]);
+        let shown = format!("{k:?}");
+        assert!(shown.starts_with("DirectoryKeys {"), "{shown}");
+        assert!(
+            !shown.contains("171") && !shown.contains("seal_key"),
+            "{shown}"
+        );
     }
 
     #[test]
