@@ -360,13 +360,13 @@ fn attachments() {
 /// `device_link`: the fixture's list and a newer one (mode 0), its waiting request and
 /// another (mode 1), and an approval of the waiting request (mode 2).
 fn devices() {
-    let mut f = devices_common::devices_fixture();
+    let f = devices_common::devices_fixture();
     let seed = |mode: u8, bytes: &[u8]| [&[mode][..], bytes].concat();
     write("device_link", &seed(0, f.list.to_bytes()));
     write("device_link", &seed(1, f.request.to_bytes()));
     let (newer, sealed) = f
         .request
-        .approve(&mut f.rng, &f.person, &f.list, b"transfer")
+        .approve(&mut devices_common::rng(), &f.person, &f.list, b"transfer")
         .expect("approve");
     write("device_link", &seed(0, newer.to_bytes()));
     write("device_link", &seed(2, &sealed));

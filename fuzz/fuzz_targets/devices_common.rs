@@ -11,7 +11,6 @@ use rand::rngs::StdRng;
 pub const NOW: u64 = 1_800_000_000;
 
 pub struct DevicesFixture {
-    pub rng: StdRng,
     pub person: IdentityKeyPair,
     pub list: DeviceList,
     pub request: LinkRequest,
@@ -28,6 +27,11 @@ fn device(identity: &IdentityKeyPair, mailbox: u8) -> Device {
     }
 }
 
+/// A generator for what runs need at random (approvals' ephemeral keys).
+pub fn rng() -> StdRng {
+    StdRng::seed_from_u64(0x5345_4544)
+}
+
 pub fn devices_fixture() -> DevicesFixture {
     let mut rng = StdRng::seed_from_u64(0x4855_5348);
     let person = IdentityKeyPair::generate(&mut rng);
@@ -40,7 +44,6 @@ pub fn devices_fixture() -> DevicesFixture {
     let (request, secret) =
         LinkRequest::new(&mut rng, &tablet, device(&tablet, 3), NOW, 300).expect("request");
     DevicesFixture {
-        rng,
         person,
         list,
         request,

@@ -11,6 +11,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 use super::list::{Device, DeviceList};
+use super::{signature_of, signed_message};
 use crate::identity::IdentityKeyPair;
 use crate::proto::{key32, wire};
 use crate::ratchet::ratchet_key::dh;
@@ -117,7 +118,7 @@ impl LinkRequest {
             expires_at,
         }
         .encode_to_vec();
-        let signature = identity.sign(&prefixed(LINK_REQUEST_CONTEXT, &content));
+        let signature = identity.sign(&signed_message(LINK_REQUEST_CONTEXT, &content));
         let encoded = wire::LinkRequest {
             content,
             signature: signature.to_vec(),
@@ -153,14 +154,13 @@ impl LinkRequest {
             Error::InvalidDeviceList(what) => Error::InvalidLink(what),
             e => e,
         })?;
-        let signature: [u8; 64] = signed
-            .signature
-            .as_slice()
-            .try_into()
-            .map_err(|_| Error::Malformed("link request signature"))?;
+        let signature = signature_of(&signed.signature, "link request signature")?;
         device
             .identity
-            .verify(&prefixed(LINK_REQUEST_CONTEXT, &signed.content), &signature)
+            .verify(
+                &signed_message(LINK_REQUEST_CONTEXT, &signed.content),
+                &signature,
+            )
             .map_err(|_| Error::BadSignature("link request"))?;
         let link_key = key32(&c.link_key, "link")?;
         if now > c.expires_at.saturating_add(LINK_CLOCK_SKEW_SECS) {
@@ -227,7 +227,7 @@ impl LinkRequest {
             }
             .encode_to_vec(),
         );
-        let signature = person.sign(&prefixed(LINK_APPROVAL_CONTEXT, &content));
+        let signature = person.sign(&signed_message(LINK_APPROVAL_CONTEXT, &content));
         let plain = Zeroizing::new(
             wire::LinkApproval {
                 content: content.to_vec(),
@@ -264,14 +264,10 @@ impl LinkRequest {
                 .ok_or(Error::Malformed("link approval device list"))?
                 .encode_to_vec(),
         )?;
-        let signature: [u8; 64] = signed
-            .signature
-            .as_slice()
-            .try_into()
-            .map_err(|_| Error::Malformed("link approval signature"))?;
+        let signature = signature_of(&signed.signature, "link approval signature")?;
         list.person()
             .verify(
-                &prefixed(LINK_APPROVAL_CONTEXT, &signed.content),
+                &signed_message(LINK_APPROVAL_CONTEXT, &signed.content),
                 &signature,
             )
             .map_err(|_| Error::BadSignature("link approval"))?;
@@ -309,13 +305,6 @@ impl core::fmt::Debug for LinkApproval {
             .field("transfer_len", &self.transfer.len())
             .finish()
     }
-}
-
-fn prefixed(context: &[u8], content: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(context.len() + content.len());
-    m.extend_from_slice(context);
-    m.extend_from_slice(content);
-    m
 }
 
 /// Key and nonce for sealing to `link_key` with the ephemeral key `eph`:

@@ -3,6 +3,7 @@
 use prost::Message;
 use sha2::{Digest, Sha256};
 
+use super::{signature_of, signed_message};
 use crate::directory::DirectorySecret;
 use crate::identity::{IdentityKeyPair, IdentityPublicKey};
 use crate::proto::{key32, wire};
@@ -151,7 +152,7 @@ impl DeviceList {
             next_id,
         }
         .encode_to_vec();
-        let signature = person.sign(&signed_message(&content));
+        let signature = person.sign(&signed_message(DEVICE_LIST_CONTEXT, &content));
         let encoded = wire::SignedDeviceList {
             content,
             signature: signature.to_vec(),
@@ -182,13 +183,12 @@ impl DeviceList {
                 .as_ref()
                 .ok_or(Error::Malformed("device list person"))?,
         )?;
-        let signature: [u8; 64] = signed
-            .signature
-            .as_slice()
-            .try_into()
-            .map_err(|_| Error::Malformed("device list signature"))?;
+        let signature = signature_of(&signed.signature, "device list signature")?;
         person
-            .verify(&signed_message(&signed.content), &signature)
+            .verify(
+                &signed_message(DEVICE_LIST_CONTEXT, &signed.content),
+                &signature,
+            )
             .map_err(|_| Error::BadSignature("device list"))?;
         if content.counter == 0 {
             return Err(Error::InvalidDeviceList("counter 0"));
@@ -368,11 +368,4 @@ impl DeviceList {
         }
         Ok(change)
     }
-}
-
-fn signed_message(content: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(DEVICE_LIST_CONTEXT.len() + content.len());
-    m.extend_from_slice(DEVICE_LIST_CONTEXT);
-    m.extend_from_slice(content);
-    m
 }

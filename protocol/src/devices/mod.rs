@@ -51,3 +51,16 @@ pub use list::{
     DEVICE_LIST_CONTEXT, DEVICE_LIST_VERSION, Device, DeviceList, DeviceListChange,
     MAX_DEVICE_LIST_LEN, MAX_DEVICES, MAX_RELAY_URL_LEN,
 };
+
+/// `context ‖ content`: what a signature of this module covers.
+fn signed_message(context: &[u8], content: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(context.len() + content.len());
+    m.extend_from_slice(context);
+    m.extend_from_slice(content);
+    m
+}
+
+/// A 64-byte Ed25519 signature field; [`crate::Error::Malformed`] naming `what` otherwise.
+fn signature_of(bytes: &[u8], what: &'static str) -> crate::Result<[u8; 64]> {
+    bytes.try_into().map_err(|_| crate::Error::Malformed(what))
+}
