@@ -387,6 +387,42 @@ mod tests {
         assert_eq!(k.open(EntryKind::KeyPackage, &sealed).unwrap(), big);
     }
 
+    /// Seals `padded` as it is (no padding added), as only a holder of the seal key can.
+    fn seal_raw(k: &DirectoryKeys, kind: EntryKind, padded: &[u8]) -> Vec<u8> {
+        let nonce = [9u8; 24];
+        let ct = XChaCha20Poly1305::new_from_slice(&k.seal_key.0)
+            .unwrap()
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: padded,
+                    aad: &k.aad(kind),
+                },
+            )
+            .unwrap();
+        [&[SEALED_ENTRY_VERSION][..], &nonce, &ct].concat()
+    }
+
+    #[test]
+    fn authenticated_but_badly_padded_entries_are_refused() {
+        let k = keys(4, 5);
+        let kind = EntryKind::OneTimePrekey;
+        let open = |padded: &[u8]| k.open(kind, &seal_raw(&k, kind, padded));
+        assert_eq!(open(&[0, 0, 0, 2, 7, 7, 0, 0]).unwrap(), vec![7, 7]);
+        assert_eq!(open(&[0, 0, 0, 2, 7, 7]).unwrap(), vec![7, 7]);
+        let malformed = Err(Error::Malformed("sealed directory entry"));
+        for bad in [
+            &[][..],                // no length prefix
+            &[0, 0, 2],             // a short one
+            &[0, 0, 0, 0, 0, 0],    // an empty blob
+            &[0, 0, 0, 3, 7, 7],    // longer than what follows
+            &[0, 0, 0, 1, 7, 0, 1], // padding that is not zeros
+            &[0, 0, 0, 1, 7, 1, 0],
+        ] {
+            assert_eq!(open(bad), malformed, "{bad:?}");
+        }
+    }
+
     #[test]
     fn debug_names_the_type_and_shows_no_secret() {
         let ds = DirectorySecret::from_bytes([0xab; 32]);
