@@ -341,3 +341,52 @@ fn base_key_with_top_bit_flipped_is_not_a_new_session() {
         Error::InvalidKey("base")
     );
 }
+
+/// The three newest signed prekeys stay usable ([`hush_protocol::SIGNED_PREKEYS_KEPT`]): an
+/// initial message made from a bundle two rotations old is accepted, and one made from a
+/// bundle three rotations old is refused as an unknown signed prekey.
+#[test]
+fn the_newest_signed_prekeys_are_kept_and_no_more() {
+    assert_eq!(hush_protocol::SIGNED_PREKEYS_KEPT, 3);
+    let mut rng = StdRng::seed_from_u64(41);
+    let alice = IdentityKeyPair::generate(&mut rng);
+    let bob = IdentityKeyPair::generate(&mut rng);
+    let mut store = PreKeyStore::new();
+    let first = store.rotate_signed_prekey(&mut rng, &bob);
+    let bundle = PreKeyBundle::from_parts(&first.to_bytes(), None).unwrap();
+    let initial = |rng: &mut StdRng| {
+        let mut s = Session::initiate(rng, &alice, &bundle, SessionConfig::default()).unwrap();
+        s.encrypt(rng, b"hi").unwrap()
+    };
+    store.rotate_signed_prekey(&mut rng, &bob);
+    store.rotate_signed_prekey(&mut rng, &bob);
+    let m = initial(&mut rng);
+    let (_, pt) = Session::respond(&mut rng, &bob, &mut store, &m, SessionConfig::default())
+        .expect("two rotations later, the first signed prekey is still held");
+    assert_eq!(pt, b"hi");
+    store.rotate_signed_prekey(&mut rng, &bob);
+    let m = initial(&mut rng);
+    assert_eq!(
+        Session::respond(&mut rng, &bob, &mut store, &m, SessionConfig::default()).err(),
+        Some(Error::UnknownSignedPreKey(first.id()))
+    );
+}
+
+/// Public prekeys and the prekey store show what they are in `Debug`, and no secret.
+#[test]
+fn prekey_debug_names_the_type() {
+    let mut rng = StdRng::seed_from_u64(42);
+    let bob = IdentityKeyPair::generate(&mut rng);
+    let mut store = PreKeyStore::new();
+    let spk = store.rotate_signed_prekey(&mut rng, &bob);
+    let opk = store.generate_one_time_prekeys(&mut rng, 1).remove(0);
+    assert!(
+        format!("{spk:?}").starts_with("SignedPreKeyPublic"),
+        "{spk:?}"
+    );
+    assert!(
+        format!("{opk:?}").starts_with("OneTimePreKeyPublic"),
+        "{opk:?}"
+    );
+    assert!(format!("{store:?}").starts_with("PreKeyStore"), "{store:?}");
+}
