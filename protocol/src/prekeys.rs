@@ -465,3 +465,31 @@ fn wipe_store_state(st: &mut state::PreKeyStoreState) {
         k.seed.zeroize();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decoded_state_is_wiped() {
+        let mut rng = rand::rng();
+        let id = IdentityKeyPair::generate(&mut rng);
+        let mut store = PreKeyStore::new();
+        store.rotate_signed_prekey_pqxdh(&mut rng, &id);
+        store.generate_one_time_prekeys(&mut rng, 2);
+        store.generate_one_time_kem_prekeys(&mut rng, &id, 1);
+        let mut st = state::PreKeyStoreState::decode(store.to_bytes().as_slice()).unwrap();
+        let secrets = |st: &state::PreKeyStoreState| -> Vec<Vec<u8>> {
+            st.signed_prekeys
+                .iter()
+                .map(|s| s.secret.clone())
+                .chain(st.one_time_prekeys.iter().map(|o| o.secret.clone()))
+                .chain(st.kem_prekeys.iter().map(|k| k.seed.clone()))
+                .collect()
+        };
+        assert_eq!(secrets(&st).len(), 4);
+        assert!(secrets(&st).iter().all(|s| s.iter().any(|&b| b != 0)));
+        wipe_store_state(&mut st);
+        assert!(secrets(&st).iter().all(|s| s.iter().all(|&b| b == 0)));
+    }
+}
