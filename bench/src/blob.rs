@@ -385,6 +385,10 @@ async fn hush_client(
     Ok((c, mailbox))
 }
 
+/// The durable prefix the cut upload waits for before the cut: the relay's default sync
+/// interval (`sync_every_bytes`).
+const RESUME_PREFIX: u64 = 8 << 20;
+
 /// A reader that gives the first `cut` bytes of a file, tells `reached`, then never ends:
 /// an upload that is cut off rather than finished.
 struct CutReader {
@@ -517,6 +521,18 @@ pub(crate) async fn run(
         .await
         .context("the cut upload did not reach its cut in 600 s")?
         .context("the cut upload stopped early")?;
+    // The reader has handed over its last byte, but the relay may still be receiving (and
+    // syncing) what is in flight: wait, on the same connection, until it holds a durable
+    // prefix (it syncs every 8 MiB by default) or 10 s pass, so the cut leaves the resume
+    // something to resume from however loaded the machine is.
+    if cut >= RESUME_PREFIX {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while client.blob_status(&id).await?.durable_offset < RESUME_PREFIX
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     // The upload waits on its reader forever: cut the connection and drop the task.
     client.connection().close(0u32.into(), b"cut off");
     task.abort();
