@@ -180,6 +180,16 @@ impl<S: Store> Account<S> {
         &self.profile.name
     }
 
+    /// Writes `name` as the account's display name into `b` (and takes it from now on).
+    pub(crate) fn set_name_in(&mut self, b: &mut Batch, name: &str) {
+        self.profile.name = name.to_string();
+        b.put(
+            Table::Account,
+            PROFILE,
+            Zeroizing::new(self.profile.encode_to_vec()),
+        );
+    }
+
     /// The home relay.
     pub fn relay(&self) -> &RelayUrl {
         &self.relay

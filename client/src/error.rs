@@ -83,6 +83,9 @@ pub enum Error {
     /// The end-to-end protocol refused an operation.
     #[error("protocol: {0}")]
     Protocol(#[from] hush_protocol::Error),
+    /// A link between devices was refused (`spec/multi-device.md` §3; the reason).
+    #[error("link refused: {0}")]
+    Link(String),
     /// No group by that name.
     #[error("unknown group '{0}'")]
     UnknownGroup(String),

@@ -16,6 +16,7 @@ const KIND_MEMBERS_CHANGED: u32 = 6;
 const KIND_IDENTITY_CHANGED: u32 = 7;
 const KIND_RESTORED: u32 = 8;
 const KIND_DELIVERY: u32 = 9;
+const KIND_LINKED: u32 = 10;
 
 /// Who sent a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +119,15 @@ pub enum EventKind {
         /// The groups that need a re-add.
         groups: Vec<String>,
     },
+    /// This device was linked to a person's account (`spec/multi-device.md` §3.3): it now
+    /// holds their contacts and sends and receives as one of their devices. Show `person` for
+    /// the user to compare with the fingerprint on the device that approved.
+    Linked {
+        /// The person's identity.
+        person: Fingerprint,
+        /// This device's id on the person's list.
+        device: u32,
+    },
     /// A message that waited in the outbox ([`crate::OutgoingState::Queued`]) went out, or
     /// was refused for good, on a later try.
     Delivery {
@@ -169,6 +179,9 @@ impl std::fmt::Debug for Event {
                 .field("old", old)
                 .field("new", new),
             EventKind::Restored { groups } => d.field("restored_needs_re_add", groups),
+            EventKind::Linked { person, device } => {
+                d.field("linked_to", person).field("device", device)
+            }
             EventKind::Delivery {
                 envelope_id,
                 to,
@@ -251,6 +264,11 @@ impl Event {
                 rec.body = old.0.to_vec();
                 rec.sender = new.0.to_vec();
                 rec.card = Some(card.clone());
+            }
+            EventKind::Linked { person, device } => {
+                rec.kind = KIND_LINKED;
+                rec.sender = person.0.to_vec();
+                rec.value = u64::from(*device);
             }
             EventKind::Delivery {
                 envelope_id,
@@ -355,6 +373,10 @@ impl Event {
                     3 => DeliveryStatus::Failed(String::from_utf8_lossy(&rec.body).into_owned()),
                     _ => return Err(bad()),
                 },
+            },
+            KIND_LINKED => EventKind::Linked {
+                person: fingerprint(&rec.sender)?,
+                device: u32::try_from(rec.value).map_err(|_| bad())?,
             },
             KIND_UNREADABLE => EventKind::Unreadable {
                 reason: String::from_utf8_lossy(&rec.body).into_owned(),

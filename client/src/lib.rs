@@ -142,8 +142,9 @@ pub use account::{Account, check_name};
 pub use contacts::{CardUpdate, Contact, MAX_ALIAS_LEN, check_alias};
 pub use content::{Attachment, Content};
 pub use engine::{
-    Clock, Engine, Group, GroupStatus, MAX_ADD, MAX_COMMIT_ROUNDS, Member, Outgoing, OutgoingState,
-    PendingUpload, Progress, ProgressFn, RelayStatus, SentMessage, safe_file_name,
+    Clock, Engine, Group, GroupStatus, LINK_LIFETIME_SECS, LINK_PREFIX, MAX_ADD, MAX_COMMIT_ROUNDS,
+    Member, Outgoing, OutgoingState, PendingUpload, Progress, ProgressFn, RelayStatus, SentMessage,
+    safe_file_name,
 };
 pub use error::Error;
 pub use event::{DeliveryStatus, Event, EventKind, Sender};

@@ -286,3 +286,38 @@ impl Drop for AttachmentBody {
         self.reference.zeroize();
     }
 }
+
+/// A link this device asked for and is waiting on (table `account`, key `link_pending`):
+/// the request it showed and the secret that opens the approval.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct LinkPending {
+    /// The encoded `LinkRequest`.
+    #[prost(bytes = "vec", tag = "1")]
+    pub request: Vec<u8>,
+    /// The link secret (32 bytes).
+    #[prost(bytes = "vec", tag = "2")]
+    pub secret: Vec<u8>,
+}
+
+/// A contact as a link approval hands it to the new device.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct TransferContact {
+    /// The alias.
+    #[prost(string, tag = "1")]
+    pub alias: String,
+    /// The contact, as its record.
+    #[prost(message, optional, tag = "2")]
+    pub record: Option<ContactRecord>,
+}
+
+/// What a new device takes on when it is linked (the `transfer` of a link approval,
+/// `spec/multi-device.md` §3.2): the person's name and contacts.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct LinkTransfer {
+    /// The person's display name.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// The person's contacts.
+    #[prost(message, repeated, tag = "2")]
+    pub contacts: Vec<TransferContact>,
+}

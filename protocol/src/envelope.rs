@@ -51,6 +51,8 @@ pub enum ContentKind {
     GroupWelcome,
     /// Application-defined bytes.
     Application,
+    /// A link approval sealed to a new device's link key (`spec/multi-device.md` §3.2).
+    LinkApproval,
 }
 
 impl ContentKind {
@@ -59,6 +61,7 @@ impl ContentKind {
             Self::SessionMessage => wire::ContentKind::SessionMessage,
             Self::GroupWelcome => wire::ContentKind::GroupWelcome,
             Self::Application => wire::ContentKind::Application,
+            Self::LinkApproval => wire::ContentKind::LinkApproval,
         }
     }
 
@@ -67,6 +70,7 @@ impl ContentKind {
             Ok(wire::ContentKind::SessionMessage) => Ok(Self::SessionMessage),
             Ok(wire::ContentKind::GroupWelcome) => Ok(Self::GroupWelcome),
             Ok(wire::ContentKind::Application) => Ok(Self::Application),
+            Ok(wire::ContentKind::LinkApproval) => Ok(Self::LinkApproval),
             _ => Err(Error::Malformed("sealed content kind")),
         }
     }

@@ -342,6 +342,8 @@ pub enum Kind {
     GroupWelcome,
     /// Application-defined bytes.
     Application,
+    /// A link approval sealed to a new device's link key (`spec/multi-device.md`).
+    LinkApproval,
 }
 
 impl From<Kind> for ContentKind {
@@ -350,6 +352,7 @@ impl From<Kind> for ContentKind {
             Kind::SessionMessage => ContentKind::SessionMessage,
             Kind::GroupWelcome => ContentKind::GroupWelcome,
             Kind::Application => ContentKind::Application,
+            Kind::LinkApproval => ContentKind::LinkApproval,
         }
     }
 }
@@ -360,6 +363,7 @@ impl From<ContentKind> for Kind {
             ContentKind::SessionMessage => Kind::SessionMessage,
             ContentKind::GroupWelcome => Kind::GroupWelcome,
             ContentKind::Application => Kind::Application,
+            ContentKind::LinkApproval => Kind::LinkApproval,
         }
     }
 }

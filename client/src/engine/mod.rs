@@ -4,6 +4,7 @@
 //! in the store before the relay is told to delete it).
 
 mod attachments;
+mod devices;
 mod generation;
 pub(crate) use generation::GENERATION;
 pub(crate) use receive::{EventIds, NEXT_EVENT};
@@ -16,6 +17,7 @@ mod stock;
 
 pub use attachments::safe_file_name;
 pub use attachments::{PendingUpload, Progress, ProgressFn};
+pub use devices::{LINK_LIFETIME_SECS, LINK_PREFIX};
 pub use groups::{Group, GroupStatus, MAX_ADD, MAX_COMMIT_ROUNDS, Member};
 pub use manage::{RelayStatus, SentMessage};
 pub use outbox::{Outgoing, OutgoingState};

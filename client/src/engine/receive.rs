@@ -298,6 +298,9 @@ impl<S: Store> Engine<S> {
             ContentKind::GroupWelcome => {
                 return self.join_group(&c.sender, &c.payload, card, batch);
             }
+            ContentKind::LinkApproval => {
+                return self.complete_link(&c.sender, &c.payload, batch).map(Some);
+            }
             other => {
                 return Ok(Some(EventKind::Unreadable {
                     reason: format!("content kind {other:?} is not handled by this engine"),

@@ -177,6 +177,18 @@ impl LinkRequest {
         })
     }
 
+    /// Reads back a request this device made and kept (with its [`LinkSecret`]) to open the
+    /// approval: every check of [`LinkRequest::from_bytes`] but the expiry, which the
+    /// approver checked (an approval made in time may be read later).
+    pub fn reopen(bytes: &[u8]) -> Result<Self> {
+        let signed =
+            wire::LinkRequest::decode(bytes).map_err(|_| Error::Malformed("link request"))?;
+        let c = wire::LinkRequestContent::decode(signed.content.as_slice())
+            .map_err(|_| Error::Malformed("link request content"))?;
+        let now = c.expires_at.saturating_sub(1);
+        Self::from_bytes(bytes, now)
+    }
+
     /// The encoded request (what the new device shows, as text or a QR code).
     pub fn to_bytes(&self) -> &[u8] {
         &self.encoded

@@ -42,6 +42,7 @@ fn kind_name(kind: ContentKind) -> &'static str {
         ContentKind::SessionMessage => "CONTENT_KIND_SESSION_MESSAGE",
         ContentKind::GroupWelcome => "CONTENT_KIND_GROUP_WELCOME",
         ContentKind::Application => "CONTENT_KIND_APPLICATION",
+        ContentKind::LinkApproval => "CONTENT_KIND_LINK_APPROVAL",
     }
 }
 
@@ -50,6 +51,7 @@ fn kind_wire(kind: ContentKind) -> i32 {
         ContentKind::SessionMessage => wire::ContentKind::SessionMessage,
         ContentKind::GroupWelcome => wire::ContentKind::GroupWelcome,
         ContentKind::Application => wire::ContentKind::Application,
+        ContentKind::LinkApproval => wire::ContentKind::LinkApproval,
     }) as i32
 }
 
@@ -573,7 +575,7 @@ pub fn envelope_vectors() -> String {
         &carol_id,
         &pad512(&good),
     ));
-    for (label, kind) in [("0 (unspecified)", 0), ("4 (unknown)", 4)] {
+    for (label, kind) in [("0 (unspecified)", 0), ("5 (unknown)", 5)] {
         refusals.push(constructed(
             &mut ctx,
             &format!("unknown content kind {label}"),
