@@ -74,7 +74,7 @@ impl From<hush_client::Error> for HushError {
             E::Store(_) | E::Corrupt(_) => Self::Store(m),
             E::NoAccount => Self::NoAccount(m),
             E::AccountExists => Self::AccountExists(m),
-            E::Card(_) | E::Invalid { .. } => Self::InvalidInput(m),
+            E::Card(_) | E::Invalid { .. } | E::Link(_) => Self::InvalidInput(m),
             E::UnknownContact(_) => Self::UnknownContact(m),
             E::AliasTaken(_) | E::AlreadyContact(_) | E::OwnCard => Self::ContactExists(m),
             E::Relay(_) | E::SubscriptionEnded => Self::Relay(m),
