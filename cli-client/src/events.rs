@@ -121,6 +121,23 @@ pub fn show_saved(e: &Event, json: bool, saved: Option<&Saved>) {
             eprintln!("{}", restored_notice(groups));
             return;
         }
+        EventKind::Linked { person, device } => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "event": "linked", "person_fingerprint": fpr(person), "device": device,
+                        "from": null, "group": null, "text": null,
+                    })
+                );
+            } else {
+                println!(
+                    "linked: this home is device {device} of the person with fingerprint \
+                     {person}; compare it with the one the approving device showed"
+                );
+            }
+            return;
+        }
         EventKind::Unreadable { reason } => {
             eprintln!("hush: warning: dropped an unreadable message: {reason}");
             return;

@@ -38,6 +38,18 @@ enum Command {
         #[arg(long)]
         name: String,
     },
+    /// Make this home a new device of a person: prints the request to approve on their first
+    /// device (`hush device approve`); `hush recv` here then completes the link
+    Link {
+        /// The relay of this device's mailbox: hush://FINGERPRINT@HOST:PORT
+        #[arg(long)]
+        relay: String,
+    },
+    /// The person's devices
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
     /// Print this user's contact card (one line)
     Card,
     /// Manage contacts
@@ -125,6 +137,17 @@ enum ContactCommand {
 }
 
 #[derive(Subcommand)]
+enum DeviceCommand {
+    /// Approve a link request (on the device that made the account)
+    Approve {
+        /// The request `hush link` printed on the new device (hush-link:...)
+        request: String,
+    },
+    /// List the person's devices
+    List,
+}
+
+#[derive(Subcommand)]
 enum GroupCommand {
     /// Create a group
     Create {
@@ -174,6 +197,11 @@ async fn run(cli: Cli) -> Result<()> {
     let home = cli.home.as_path();
     match cli.command {
         Command::Init { relay, name } => cmd::basic::init(home, &relay, &name).await,
+        Command::Link { relay } => cmd::device::link(home, &relay).await,
+        Command::Device { command } => match command {
+            DeviceCommand::Approve { request } => cmd::device::approve(home, &request).await,
+            DeviceCommand::List => cmd::device::list(home),
+        },
         Command::Card => cmd::basic::card(home),
         Command::Contact { command } => match command {
             ContactCommand::Add { alias, card } => cmd::basic::contact_add(home, &alias, &card),

@@ -29,6 +29,38 @@ pub fn check_alias(alias: &str) -> Result<()> {
 /// `hush init`: the identity is published on the relay before anything is written, so a
 /// relay that cannot be reached leaves no home behind.
 pub async fn init(dir: &Path, relay: &str, name: &str) -> Result<()> {
+    let made = make_home(dir, relay, name, false).await?;
+    emit(
+        format!(
+            "initialized {} for {name}\nfingerprint: {}\n{}",
+            dir.display(),
+            made.fingerprint,
+            made.card
+        ),
+        json!({
+            "home": dir.display().to_string(),
+            "name": name,
+            "fingerprint": fpr(&made.fingerprint),
+            "card": made.card,
+        }),
+    );
+    Ok(())
+}
+
+/// What [`make_home`] made.
+pub struct Made {
+    /// The new identity's card.
+    pub card: String,
+    /// Its fingerprint.
+    pub fingerprint: hush_protocol::Fingerprint,
+    /// With `link`: the link request to show.
+    pub link_request: Option<String>,
+}
+
+/// Makes a new home in `dir` on `relay` (`hush init`, and `hush link` with `link`, which
+/// also asks to be linked). The identity is published on the relay before anything is
+/// written, so a relay that cannot be reached leaves no home behind.
+pub async fn make_home(dir: &Path, relay: &str, name: &str, link: bool) -> Result<Made> {
     let relay: RelayUrl = relay
         .parse()
         .map_err(|e| fail(Failure::Usage, format!("invalid relay URL '{relay}': {e}")))?;
@@ -55,6 +87,11 @@ pub async fn init(dir: &Path, relay: &str, name: &str) -> Result<()> {
         let mut engine = Engine::with_options(account, crate::net::options()).cli()?;
         // Publishes the sealed directory and sets the state generation.
         engine.start().await.cli()?;
+        let link_request = if link {
+            Some(engine.link_request().cli()?)
+        } else {
+            None
+        };
         let card = engine
             .account()
             .card()
@@ -62,10 +99,14 @@ pub async fn init(dir: &Path, relay: &str, name: &str) -> Result<()> {
             .map_err(|e| anyhow!("{e}"))?;
         let fingerprint = engine.account().identity().fingerprint();
         drop(engine.shutdown().await);
-        Ok::<_, anyhow::Error>((card, fingerprint))
+        Ok::<_, anyhow::Error>(Made {
+            card,
+            fingerprint,
+            link_request,
+        })
     }
     .await;
-    let (card, fingerprint) = match made {
+    let made = match made {
         Ok(x) => x,
         Err(e) => {
             let _ = home.remove_new_state();
@@ -73,19 +114,7 @@ pub async fn init(dir: &Path, relay: &str, name: &str) -> Result<()> {
         }
     };
     home.install_new_state()?;
-    emit(
-        format!(
-            "initialized {} for {name}\nfingerprint: {fingerprint}\n{card}",
-            dir.display()
-        ),
-        json!({
-            "home": dir.display().to_string(),
-            "name": name,
-            "fingerprint": fpr(&fingerprint),
-            "card": card,
-        }),
-    );
-    Ok(())
+    Ok(made)
 }
 
 /// `hush card`.

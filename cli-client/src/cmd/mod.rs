@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod basic;
 pub mod contact;
+pub mod device;
 pub mod files;
 pub mod group;
 pub mod recv;
