@@ -26,6 +26,9 @@ pub enum EventType {
     /// This store was restored from an older copy; `added` lists the groups that need a
     /// re-add.
     Restored,
+    /// This device was linked to a person's account: `sender_fingerprint` is the person's
+    /// fingerprint (show it for the user to compare), `detail` this device's id (`device N`).
+    Linked,
     /// A queued message went out or was refused (`envelope_id`; `sender_alias` names the
     /// contact or group it was for; `detail` the outcome).
     Delivery,
@@ -318,6 +321,12 @@ impl From<&Event> for EventRecord {
             EventKind::Restored { groups } => {
                 let mut r = Self::empty(e, EventType::Restored);
                 r.added = groups.clone();
+                r
+            }
+            EventKind::Linked { person, device } => {
+                let mut r = Self::empty(e, EventType::Linked);
+                r.sender_fingerprint = Some(hex::encode(person.0));
+                r.detail = Some(format!("device {device}"));
                 r
             }
             EventKind::Delivery {
