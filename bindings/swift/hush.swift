@@ -2020,6 +2020,11 @@ public enum EventType: Equatable, Hashable {
      */
     case restored
     /**
+     * This device was linked to a person's account: `sender_fingerprint` is the person's
+     * fingerprint (show it for the user to compare), `detail` this device's id (`device N`).
+     */
+    case linked
+    /**
      * A queued message went out or was refused (`envelope_id`; `sender_alias` names the
      * contact or group it was for; `detail` the outcome).
      */
@@ -2067,11 +2072,13 @@ public struct FfiConverterTypeEventType: FfiConverterRustBuffer {
         
         case 7: return .restored
         
-        case 8: return .delivery
+        case 8: return .linked
         
-        case 9: return .unreadable
+        case 9: return .delivery
         
-        case 10: return .other
+        case 10: return .unreadable
+        
+        case 11: return .other
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -2109,16 +2116,20 @@ public struct FfiConverterTypeEventType: FfiConverterRustBuffer {
             writeInt(&buf, Int32(7))
         
         
-        case .delivery:
+        case .linked:
             writeInt(&buf, Int32(8))
         
         
-        case .unreadable:
+        case .delivery:
             writeInt(&buf, Int32(9))
         
         
-        case .other:
+        case .unreadable:
             writeInt(&buf, Int32(10))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(11))
         
         }
     }
