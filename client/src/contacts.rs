@@ -157,10 +157,15 @@ impl<S: Store> Account<S> {
 
     /// The alias of the contact with this identity, if any (one indexed read).
     pub fn alias_of(&self, identity: &IdentityPublicKey) -> Result<Option<String>, Error> {
-        match self
-            .store
-            .get(Table::ContactIndex, &identity.fingerprint().0)?
-        {
+        self.alias_by_fingerprint(&identity.fingerprint())
+    }
+
+    /// The alias of the contact whose identity has this fingerprint, if any.
+    pub(crate) fn alias_by_fingerprint(
+        &self,
+        fingerprint: &hush_protocol::Fingerprint,
+    ) -> Result<Option<String>, Error> {
+        match self.store.get(Table::ContactIndex, &fingerprint.0)? {
             Some(a) => Ok(Some(
                 String::from_utf8(a.to_vec()).map_err(|_| Error::Corrupt("contact index"))?,
             )),

@@ -85,11 +85,14 @@ impl<'a> Content<'a> {
 }
 
 impl EventKind {
-    /// The attachment a [`EventKind::Message`] or [`EventKind::GroupMessage`] carries, if its
+    /// The attachment a [`EventKind::Message`], [`EventKind::GroupMessage`] or
+    /// [`EventKind::SentCopy`] carries, if its
     /// body is a well-formed attachment body.
     pub fn attachment(&self) -> Option<Attachment> {
         match self {
-            EventKind::Message { body, .. } | EventKind::GroupMessage { body, .. } => {
+            EventKind::Message { body, .. }
+            | EventKind::GroupMessage { body, .. }
+            | EventKind::SentCopy { body, .. } => {
                 match Content::of(body) {
                     Content::Attachment(a) => Some(*a),
                     _ => None,

@@ -17,6 +17,9 @@ const KIND_IDENTITY_CHANGED: u32 = 7;
 const KIND_RESTORED: u32 = 8;
 const KIND_DELIVERY: u32 = 9;
 const KIND_LINKED: u32 = 10;
+const KIND_SENT_COPY: u32 = 11;
+const KIND_DEVICES_CHANGED: u32 = 12;
+const KIND_DEVICE_LIST_CONFLICT: u32 = 13;
 
 /// Who sent a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +131,36 @@ pub enum EventKind {
         /// This device's id on the person's list.
         device: u32,
     },
+    /// A message this person sent from another of their devices (`spec/multi-device.md`
+    /// §4.1): show it in the conversation with `to` as sent by the user.
+    SentCopy {
+        /// The person it was sent to (`card` is always `None`).
+        to: Sender,
+        /// The bytes sent.
+        body: Vec<u8>,
+    },
+    /// A contact's device list (or our own) changed: devices were linked or revoked. Shown
+    /// as a key change is, but expected; safety numbers stay those of the person.
+    DevicesChanged {
+        /// The person whose list it is.
+        person: Fingerprint,
+        /// Their alias; `None` when the list is this person's own.
+        contact: Option<String>,
+        /// The identities of the devices added.
+        added: Vec<Fingerprint>,
+        /// The identities of the devices revoked (they get nothing more from us).
+        removed: Vec<Fingerprint>,
+    },
+    /// Two different device lists of one person with the same counter arrived: the person's
+    /// identity signed both (a cloned or stolen identity key). The list held is kept.
+    DeviceListConflict {
+        /// The person.
+        person: Fingerprint,
+        /// Their alias; `None` when the lists are this person's own.
+        contact: Option<String>,
+        /// The counter both lists carry.
+        counter: u64,
+    },
     /// A message that waited in the outbox ([`crate::OutgoingState::Queued`]) went out, or
     /// was refused for good, on a later try.
     Delivery {
@@ -182,6 +215,27 @@ impl std::fmt::Debug for Event {
             EventKind::Linked { person, device } => {
                 d.field("linked_to", person).field("device", device)
             }
+            EventKind::SentCopy { to, body } => {
+                d.field("sent_copy_to", to).field("body_len", &body.len())
+            }
+            EventKind::DevicesChanged {
+                person,
+                contact,
+                added,
+                removed,
+            } => d
+                .field("devices_changed", person)
+                .field("contact", contact)
+                .field("added", added)
+                .field("removed", removed),
+            EventKind::DeviceListConflict {
+                person,
+                contact,
+                counter,
+            } => d
+                .field("device_list_conflict", person)
+                .field("contact", contact)
+                .field("counter", counter),
             EventKind::Delivery {
                 envelope_id,
                 to,
@@ -269,6 +323,33 @@ impl Event {
                 rec.kind = KIND_LINKED;
                 rec.sender = person.0.to_vec();
                 rec.value = u64::from(*device);
+            }
+            EventKind::SentCopy { to, body } => {
+                rec.kind = KIND_SENT_COPY;
+                sender(&mut rec, to);
+                rec.body = body.clone();
+            }
+            EventKind::DevicesChanged {
+                person,
+                contact,
+                added,
+                removed,
+            } => {
+                rec.kind = KIND_DEVICES_CHANGED;
+                rec.sender = person.0.to_vec();
+                rec.alias = contact.clone();
+                rec.added = fingerprints(added);
+                rec.removed = fingerprints(removed);
+            }
+            EventKind::DeviceListConflict {
+                person,
+                contact,
+                counter,
+            } => {
+                rec.kind = KIND_DEVICE_LIST_CONFLICT;
+                rec.sender = person.0.to_vec();
+                rec.alias = contact.clone();
+                rec.value = *counter;
             }
             EventKind::Delivery {
                 envelope_id,
@@ -377,6 +458,29 @@ impl Event {
             KIND_LINKED => EventKind::Linked {
                 person: fingerprint(&rec.sender)?,
                 device: u32::try_from(rec.value).map_err(|_| bad())?,
+            },
+            KIND_SENT_COPY => EventKind::SentCopy {
+                to: sender(&mut rec)?,
+                body: std::mem::take(&mut rec.body),
+            },
+            KIND_DEVICES_CHANGED => EventKind::DevicesChanged {
+                person: fingerprint(&rec.sender)?,
+                contact: rec.alias.take(),
+                added: rec
+                    .added
+                    .iter()
+                    .map(|f| fingerprint(f))
+                    .collect::<Result<_, _>>()?,
+                removed: rec
+                    .removed
+                    .iter()
+                    .map(|f| fingerprint(f))
+                    .collect::<Result<_, _>>()?,
+            },
+            KIND_DEVICE_LIST_CONFLICT => EventKind::DeviceListConflict {
+                person: fingerprint(&rec.sender)?,
+                contact: rec.alias.take(),
+                counter: rec.value,
             },
             KIND_UNREADABLE => EventKind::Unreadable {
                 reason: String::from_utf8_lossy(&rec.body).into_owned(),

@@ -308,6 +308,9 @@ pub(crate) struct TransferContact {
     /// The contact, as its record.
     #[prost(message, optional, tag = "2")]
     pub record: Option<ContactRecord>,
+    /// Their latest accepted device list (a `SignedDeviceList`; empty: none arrived).
+    #[prost(bytes = "vec", tag = "3")]
+    pub devices: Vec<u8>,
 }
 
 /// What a new device takes on when it is linked (the `transfer` of a link approval,

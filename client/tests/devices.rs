@@ -6,7 +6,8 @@ mod common;
 
 use common::{engine, introduce, relay};
 use hush_client::store::MemoryStore;
-use hush_client::{Error, EventKind, LINK_PREFIX};
+use hush_client::{Engine, Error, EventKind, LINK_PREFIX};
+use hush_relay_client::RelayUrl;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_is_linked_and_takes_on_the_person() {
@@ -97,5 +98,195 @@ async fn bad_and_expired_requests_are_refused() {
     let mut bob = engine(MemoryStore::new(), "Bob", &url);
     introduce(&mut phone, "alice", &mut bob, "bob");
     assert!(matches!(bob.link_request(), Err(Error::Link(_))));
+    r.shutdown().await.unwrap();
+}
+
+/// Links a new device to the person of `primary` (the new device publishes its directory
+/// first, as `hush link` does), and returns it once the approval arrived.
+async fn link(primary: &mut Engine<MemoryStore>, url: &RelayUrl, name: &str) -> Engine<MemoryStore> {
+    let mut device = engine(MemoryStore::new(), name, url);
+    assert!(device.receive().await.unwrap().is_empty());
+    let request = device.link_request().unwrap();
+    primary.approve_link(&request).await.unwrap();
+    let events = device.receive().await.unwrap();
+    assert!(
+        events.iter().any(|e| matches!(e.kind, EventKind::Linked { .. })),
+        "{events:?}"
+    );
+    device
+}
+
+/// What a receive gave, in a form to compare: `message <alias>: <text>`, `sent <alias>:
+/// <text>`, `devices <alias or me> +added -removed`, other kinds by name.
+async fn got(e: &mut Engine<MemoryStore>) -> Vec<String> {
+    e.receive()
+        .await
+        .unwrap()
+        .iter()
+        .map(|ev| match &ev.kind {
+            EventKind::Message { from, body } => format!(
+                "message {}: {}",
+                from.alias.as_deref().unwrap_or("?"),
+                String::from_utf8_lossy(body)
+            ),
+            EventKind::SentCopy { to, body } => format!(
+                "sent {}: {}",
+                to.alias.as_deref().unwrap_or("?"),
+                String::from_utf8_lossy(body)
+            ),
+            EventKind::DevicesChanged {
+                contact,
+                added,
+                removed,
+                ..
+            } => format!(
+                "devices {} +{} -{}",
+                contact.as_deref().unwrap_or("me"),
+                added.len(),
+                removed.len()
+            ),
+            _ => format!("{ev:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_with_two_devices_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(&dir.path().join("relay")).await;
+    let url = r.url();
+    let mut a_phone = engine(MemoryStore::new(), "Alice", &url);
+    let mut b_phone = engine(MemoryStore::new(), "Bob", &url);
+    introduce(&mut a_phone, "alice", &mut b_phone, "bob");
+    // Each publishes its directory.
+    assert!(got(&mut a_phone).await.is_empty() && got(&mut b_phone).await.is_empty());
+    // Sessions exist before any device is linked.
+    a_phone.send("bob", b"before").await.unwrap();
+    assert_eq!(got(&mut b_phone).await, ["message alice: before"]);
+
+    let mut a_laptop = link(&mut a_phone, &url, "a-laptop").await;
+    // Bob's phone learns of Alice's laptop (the list the approval announced).
+    assert_eq!(got(&mut b_phone).await, ["devices alice +1 -0"]);
+    let mut b_laptop = link(&mut b_phone, &url, "b-laptop").await;
+    // Bob's laptop got Alice's list with the contacts: it sends to both of her devices.
+    assert_eq!(
+        b_laptop.contact_devices("alice").unwrap().unwrap().devices().count(),
+        2
+    );
+    assert_eq!(got(&mut a_phone).await, ["devices bob +1 -0"]);
+    assert_eq!(got(&mut a_laptop).await, ["devices bob +1 -0"]);
+
+    // Alice's phone to Bob: both of Bob's devices read it, her laptop reads it as sent.
+    a_phone.send("bob", b"hi from the phone").await.unwrap();
+    assert_eq!(got(&mut b_phone).await, ["message alice: hi from the phone"]);
+    assert_eq!(got(&mut b_laptop).await, ["message alice: hi from the phone"]);
+    assert_eq!(got(&mut a_laptop).await, ["sent bob: hi from the phone"]);
+    assert!(got(&mut a_phone).await.is_empty());
+
+    // Bob's laptop answers: both of Alice's devices, and Bob's phone as sent.
+    b_laptop.send("alice", b"hello from the laptop").await.unwrap();
+    assert_eq!(got(&mut a_phone).await, ["message bob: hello from the laptop"]);
+    assert_eq!(got(&mut a_laptop).await, ["message bob: hello from the laptop"]);
+    assert_eq!(got(&mut b_phone).await, ["sent alice: hello from the laptop"]);
+
+    // The message names the person, not the device.
+    a_laptop.send("bob", b"and from the laptop").await.unwrap();
+    let events = b_phone.receive().await.unwrap();
+    match &events[..] {
+        [e] => match &e.kind {
+            EventKind::Message { from, body } => {
+                assert_eq!(body, b"and from the laptop");
+                assert_eq!(from.identity, a_phone.account().identity().fingerprint());
+                assert_eq!(from.alias.as_deref(), Some("alice"));
+            }
+            _ => panic!("{e:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(got(&mut b_laptop).await, ["message alice: and from the laptop"]);
+    assert_eq!(got(&mut a_phone).await, ["sent bob: and from the laptop"]);
+    r.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_reads_nothing_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(&dir.path().join("relay")).await;
+    let url = r.url();
+    let mut a_phone = engine(MemoryStore::new(), "Alice", &url);
+    let mut bob = engine(MemoryStore::new(), "Bob", &url);
+    introduce(&mut a_phone, "alice", &mut bob, "bob");
+    assert!(got(&mut a_phone).await.is_empty() && got(&mut bob).await.is_empty());
+    let mut a_laptop = link(&mut a_phone, &url, "a-laptop").await;
+    assert_eq!(got(&mut bob).await, ["devices alice +1 -0"]);
+    bob.send("alice", b"one").await.unwrap();
+    assert_eq!(got(&mut a_laptop).await, ["message bob: one"]);
+    assert_eq!(got(&mut a_phone).await, ["message bob: one"]);
+
+    // Refusals first: a linked device does not revoke, nor does the phone revoke itself or
+    // an id that is not on the list.
+    assert!(matches!(a_laptop.revoke_device(1).await, Err(Error::Link(_))));
+    assert!(matches!(a_phone.revoke_device(1).await, Err(Error::Link(_))));
+    assert!(matches!(a_phone.revoke_device(7).await, Err(Error::Link(_))));
+
+    a_phone.revoke_device(2).await.unwrap();
+    assert_eq!(a_phone.device_list().unwrap().devices().count(), 1);
+    assert_eq!(got(&mut bob).await, ["devices alice +0 -1"]);
+    bob.send("alice", b"two").await.unwrap();
+    a_phone.send("bob", b"three").await.unwrap();
+    assert_eq!(got(&mut a_phone).await, ["message bob: two"]);
+    assert_eq!(got(&mut bob).await, ["message alice: three"]);
+    // The laptop: nothing sent after the revocation reached it.
+    assert!(got(&mut a_laptop).await.is_empty());
+    // What it still sends does not show as Alice.
+    a_laptop.send("bob", b"from the revoked laptop").await.unwrap();
+    let events = bob.receive().await.unwrap();
+    assert!(
+        events.iter().all(|e| match &e.kind {
+            EventKind::Message { from, .. } => from.alias.is_none(),
+            _ => true,
+        }),
+        "{events:?}"
+    );
+    r.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_list_update_is_noticed_at_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(&dir.path().join("relay")).await;
+    let url = r.url();
+    let mut a_phone = engine(MemoryStore::new(), "Alice", &url);
+    let mut bob = engine(MemoryStore::new(), "Bob", &url);
+    introduce(&mut a_phone, "alice", &mut bob, "bob");
+    assert!(got(&mut a_phone).await.is_empty() && got(&mut bob).await.is_empty());
+    bob.send("alice", b"hi").await.unwrap();
+    assert_eq!(got(&mut a_phone).await, ["message bob: hi"]);
+
+    // The relay drops the list update that names the laptop: Bob never reads it.
+    let mut a_laptop = link(&mut a_phone, &url, "a-laptop").await;
+    let raw = hush_relay_client::Client::connect(&url).await.unwrap();
+    let mailbox = raw.authenticate(bob.account().mailbox_key()).await.unwrap();
+    let page = raw.fetch(&mailbox, 0, 0).await.unwrap();
+    assert_eq!(page.envelopes.len(), 1);
+    let seqs: Vec<u64> = page.envelopes.iter().map(|e| e.seq).collect();
+    raw.ack(&mailbox, &seqs).await.unwrap();
+    raw.close().await;
+    // Bob still sends to the phone alone: the laptop is hidden from him.
+    bob.send("alice", b"only the phone").await.unwrap();
+    assert_eq!(got(&mut a_phone).await, ["message bob: only the phone"]);
+    assert!(got(&mut a_laptop).await.is_empty());
+
+    // The next list (a tablet) names both: Bob notices the device he was not told of.
+    let mut a_tablet = link(&mut a_phone, &url, "a-tablet").await;
+    assert_eq!(got(&mut bob).await, ["devices alice +2 -0"]);
+    bob.send("alice", b"all three").await.unwrap();
+    assert_eq!(got(&mut a_phone).await, ["message bob: all three"]);
+    assert_eq!(got(&mut a_tablet).await, ["message bob: all three"]);
+    // The laptop also learns of the tablet, from the phone.
+    assert_eq!(
+        got(&mut a_laptop).await,
+        ["devices me +1 -0", "message bob: all three"]
+    );
     r.shutdown().await.unwrap();
 }

@@ -3,6 +3,7 @@
 //! the approval arrives.
 
 use super::Engine;
+use super::fanout::announced_key;
 use super::outbox::ENVELOPE_ID_LEN;
 use crate::contacts::write_contact;
 use crate::error::Error;
@@ -11,7 +12,7 @@ use crate::records::{ContactRecord, LinkPending, LinkTransfer, OutboxRecord, Tra
 use crate::store::{Batch, Store, Table};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hush_protocol::IdentityPublicKey;
+use hush_protocol::{Fingerprint, IdentityPublicKey};
 use hush_protocol::devices::{Device, DeviceList, LinkRequest, LinkSecret};
 use hush_protocol::envelope::{self, ContentKind};
 use hush_relay_client::EnvelopeId;
@@ -146,6 +147,10 @@ impl<S: Store> Engine<S> {
                 .into_iter()
                 .map(|c| {
                     Ok(TransferContact {
+                        devices: self
+                            .contact_list(&c.card.identity)?
+                            .map(|l| l.to_bytes().to_vec())
+                            .unwrap_or_default(),
                         alias: c.alias.clone(),
                         record: Some(ContactRecord {
                             card: c.card.encode()?,
@@ -207,6 +212,9 @@ impl<S: Store> Engine<S> {
         );
         self.account.store.commit(b)?;
         self.deliver(envelope_id, rec, false).await;
+        // Contacts and our other devices learn of the new device now; one that cannot be
+        // reached gets the list with the next message to it.
+        self.announce_list().await?;
         Ok(device_id)
     }
 
@@ -253,6 +261,11 @@ impl<S: Store> Engine<S> {
                 verified: rec.verified,
                 offers_pqxdh: rec.offers_pqxdh,
             };
+            if !c.devices.is_empty() {
+                let list = DeviceList::from_bytes_of(&c.devices, &contact.card.identity)
+                    .map_err(|_| Error::Link("a contact's device list does not verify".into()))?;
+                put_contact_list(batch, &list, None);
+            }
             write_contact(batch, &contact)?;
         }
         let person = approval.list.person().clone();
@@ -269,5 +282,230 @@ impl<S: Store> Engine<S> {
             person: person.fingerprint(),
             device: approval.device_id,
         })
+    }
+}
+
+/// `Table::Devices` key of a contact's latest accepted list.
+fn list_key(person: &IdentityPublicKey) -> Vec<u8> {
+    [b"list:".as_slice(), &person.fingerprint().0].concat()
+}
+
+/// `Table::Devices` key of the person a device belongs to.
+fn device_key(device: &Fingerprint) -> Vec<u8> {
+    [b"device:".as_slice(), &device.0].concat()
+}
+
+/// Puts a contact's list and the person of each of its devices in `batch`, and forgets the
+/// devices of `older` it no longer names (with our sessions with them).
+fn put_contact_list(batch: &mut Batch, list: &DeviceList, older: Option<&DeviceList>) {
+    let person = list.person().fingerprint();
+    batch.put(
+        Table::Devices,
+        list_key(list.person()),
+        Zeroizing::new(list.to_bytes().to_vec()),
+    );
+    for (_, d) in list.devices() {
+        batch.put(
+            Table::Devices,
+            device_key(&d.identity.fingerprint()),
+            Zeroizing::new(person.0.to_vec()),
+        );
+    }
+    for (_, d) in older.into_iter().flat_map(|o| o.devices()) {
+        if list.id_of(&d.identity).is_none() {
+            forget_device(batch, &d.identity);
+        }
+    }
+}
+
+/// Forgets a device that left its person's list: who it belongs to, our sessions with it,
+/// and what it was sent of our list.
+fn forget_device(batch: &mut Batch, device: &IdentityPublicKey) {
+    let fp = device.fingerprint();
+    batch
+        .delete(Table::Devices, device_key(&fp))
+        .delete(Table::Sessions, fp.0.to_vec())
+        .delete(Table::Devices, announced_key(device));
+}
+
+/// The fingerprints of the devices `ids` of `list`.
+fn fingerprints_of(list: &DeviceList, ids: &[u32]) -> Vec<Fingerprint> {
+    ids.iter()
+        .filter_map(|id| list.device(*id))
+        .map(|d| d.identity.fingerprint())
+        .collect()
+}
+
+impl<S: Store> Engine<S> {
+    /// The latest device list of the contact whose identity is `person` that arrived (`None`:
+    /// none did; their card's identity is their one device).
+    pub(crate) fn contact_list(
+        &self,
+        person: &IdentityPublicKey,
+    ) -> Result<Option<DeviceList>, Error> {
+        self.account
+            .store
+            .get(Table::Devices, &list_key(person))?
+            .map(|b| {
+                DeviceList::from_bytes_of(&b, person).map_err(|_| Error::Corrupt("device list"))
+            })
+            .transpose()
+    }
+
+    /// The device list of the contact `alias` as it last arrived (`None`: none did, their
+    /// card names their one device).
+    pub fn contact_devices(&self, alias: &str) -> Result<Option<DeviceList>, Error> {
+        let contact = self.account.contact(alias)?;
+        self.contact_list(&contact.card.identity)
+    }
+
+    /// The person `device` belongs to, when that is a contact's device on the latest list of
+    /// theirs, or one of our own devices.
+    pub(crate) fn person_of(
+        &self,
+        device: &IdentityPublicKey,
+    ) -> Result<Option<IdentityPublicKey>, Error> {
+        if self.device_list()?.id_of(device).is_some() {
+            return Ok(Some(self.person()?));
+        }
+        let Some(person) = self
+            .account
+            .store
+            .get(Table::Devices, &device_key(&device.fingerprint()))?
+        else {
+            return Ok(None);
+        };
+        let person = Fingerprint(
+            person
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::Corrupt("device index"))?,
+        );
+        match self.account.alias_by_fingerprint(&person)? {
+            Some(alias) => Ok(Some(self.account.contact(&alias)?.card.identity)),
+            None => Ok(None),
+        }
+    }
+
+    /// A device list arrived from `sender` (`spec/multi-device.md` §2.2, §4.1): ours, or a
+    /// contact's. A newer one replaces the one held (its changes become events), the same
+    /// one or an older one changes nothing, and another list with the same counter is a
+    /// conflict the user is told of. A list of someone who is not a contact is not kept.
+    pub(crate) fn apply_list(
+        &mut self,
+        sender: &IdentityPublicKey,
+        bytes: &[u8],
+        batch: &mut Batch,
+    ) -> Result<(Vec<EventKind>, Option<IdentityPublicKey>), Error> {
+        let list = DeviceList::from_bytes(bytes)?;
+        if list.id_of(sender).is_none() {
+            return Err(Error::Invalid {
+                what: "device list",
+                why: "the device that sent it is not on it".into(),
+            });
+        }
+        let person = list.person().clone();
+        let (held, contact) = if person == self.person()? {
+            (Some(self.device_list()?), None)
+        } else {
+            match self.account.alias_of(&person)? {
+                Some(alias) => (self.contact_list(&person)?, Some(alias)),
+                None => return Ok((Vec::new(), None)),
+            }
+        };
+        let change = match &held {
+            Some(h) => match h.check_update(&list) {
+                Ok(c) => c,
+                // A list older than the one held: a replay, or one that crossed a newer one.
+                // The sender is known by the list held, not by this one.
+                Err(hush_protocol::Error::DeviceListRollback { .. }) => {
+                    return Ok((Vec::new(), self.person_of(sender)?));
+                }
+                Err(hush_protocol::Error::DeviceListEquivocation(counter)) => {
+                    let conflict = EventKind::DeviceListConflict {
+                        person: person.fingerprint(),
+                        contact,
+                        counter,
+                    };
+                    return Ok((vec![conflict], self.person_of(sender)?));
+                }
+                Err(e) => return Err(e.into()),
+            },
+            // The first list of a contact: every device beside their card's is new.
+            None => hush_protocol::devices::DeviceListChange {
+                added: list
+                    .devices()
+                    .filter(|(_, d)| d.identity != person)
+                    .map(|(id, _)| id)
+                    .collect(),
+                ..Default::default()
+            },
+        };
+        if held.as_ref().is_some_and(|h| h.to_bytes() == list.to_bytes()) {
+            return Ok((Vec::new(), Some(person)));
+        }
+        let removed = held
+            .as_ref()
+            .map(|h| fingerprints_of(h, &change.removed))
+            .unwrap_or_default();
+        if contact.is_some() {
+            put_contact_list(batch, &list, held.as_ref());
+        } else {
+            batch.put(
+                Table::Account,
+                DEVICE_LIST,
+                Zeroizing::new(list.to_bytes().to_vec()),
+            );
+            for (_, d) in held.iter().flat_map(|h| h.devices()) {
+                if list.id_of(&d.identity).is_none() {
+                    forget_device(batch, &d.identity);
+                }
+            }
+        }
+        let added = fingerprints_of(&list, &change.added);
+        if added.is_empty() && removed.is_empty() {
+            return Ok((Vec::new(), Some(person)));
+        }
+        let changed = EventKind::DevicesChanged {
+            person: person.fingerprint(),
+            contact,
+            added,
+            removed,
+        };
+        Ok((vec![changed], Some(person)))
+    }
+
+    /// On the device that made the account: removes device `id` from the person's list
+    /// (`spec/multi-device.md` §6). The newer list goes to every contact and to our other
+    /// devices at once (whoever cannot be reached now gets it with the next message), and
+    /// no message of ours goes to the revoked device from now on. Refused on a linked device,
+    /// for this device itself, and for an id not on the list.
+    pub async fn revoke_device(&mut self, id: u32) -> Result<(), Error> {
+        if self.account.store.get(Table::Account, PERSON)?.is_some() {
+            return Err(Error::Link(
+                "only the device that made the account can revoke a device".into(),
+            ));
+        }
+        let list = self.device_list()?;
+        let device = list
+            .device(id)
+            .ok_or_else(|| Error::Link(format!("there is no device {id} on the list")))?
+            .identity
+            .clone();
+        if device == *self.account.identity() {
+            return Err(Error::Link("this device cannot revoke itself".into()));
+        }
+        self.check_generation().await?;
+        let newer = list.without_device(self.account.identity_key_pair(), id)?;
+        let mut b = Batch::new();
+        b.put(
+            Table::Account,
+            DEVICE_LIST,
+            Zeroizing::new(newer.to_bytes().to_vec()),
+        );
+        forget_device(&mut b, &device);
+        self.account.store.commit(b)?;
+        self.announce_list().await?;
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@
 
 mod attachments;
 mod devices;
+mod fanout;
 mod generation;
 pub(crate) use generation::GENERATION;
 pub(crate) use receive::{EventIds, NEXT_EVENT};

@@ -9,16 +9,13 @@
 
 use super::Engine;
 use crate::contacts::write_contact;
-use crate::directory;
 use crate::error::Error;
 use crate::event::{DeliveryStatus, EventKind};
 use crate::records::{OutboxRecord, SentRecord};
 use crate::store::{Batch, Store, Table};
-use hush_protocol::envelope::{self, ContentKind};
-use hush_protocol::{Session, SessionConfig};
+use super::fanout::{OWN_DEVICE, Pqxdh, sent_copy};
 use hush_relay_client::{EnvelopeId, GroupMessageKind, MailboxAddress, RelayUrl, StoredReceipt};
 use prost::Message;
-use rand::Rng;
 use zeroize::Zeroizing;
 
 /// How long background retries leave a relay alone after it could not be reached.
@@ -94,78 +91,52 @@ impl<S: Store> Engine<S> {
         done: Option<Vec<u8>>,
     ) -> Result<Outgoing, Error> {
         let mut contact = self.account.contact(alias)?;
-        let card = contact.card.clone();
         self.check_generation().await?;
-        let reply_to = self.account.card().encode()?;
+        let person = contact.card.identity.fingerprint();
+        let theirs = self.device_cards(&contact)?;
+        let ours = self.own_cards()?;
         let mut rng = self.child_rng();
-        let mut sessions = self.sessions(&card.identity)?;
-        // Set when this send learns that the contact offers PQXDH (written with the session).
-        let mut learned_pqxdh = false;
-        if sessions.current.is_none() {
-            let client = self.client(&card.relay).await?;
-            let bundle = directory::fetch_bundle(client, alias, &card).await?;
-            if bundle.identity() != &card.identity {
-                return Err(Error::IdentityMismatch(alias.to_string()));
-            }
-            // The sticky rule (spec/client.md §3): once a contact's bundle offered PQXDH, a
-            // bundle of theirs without it (an older X3DH signed prekey served again) is a
-            // downgrade.
-            let offers = bundle.kem_prekey().is_some() || bundle.signed_prekey().offers_pqxdh();
-            if contact.offers_pqxdh && !offers {
-                return Err(Error::PqxdhDowngrade(alias.to_string()));
-            }
-            learned_pqxdh = offers && !contact.offers_pqxdh;
-            let me = self.account.identity_key_pair();
-            let s = Session::initiate(&mut rng, me, &bundle, SessionConfig::default())?;
-            sessions.replace(s);
-        }
-        let me = self.account.identity_key_pair();
-        let session = sessions
-            .current
-            .as_mut()
-            .ok_or(Error::Corrupt("sessions"))?;
-        let message = session.encrypt(&mut rng, body)?;
-        let sealed = envelope::seal(
-            &mut rng,
-            me,
-            &card.identity,
-            ContentKind::SessionMessage,
-            &message,
-            reply_to.as_bytes(),
-        )?;
-        let mut id = [0u8; ENVELOPE_ID_LEN];
-        rng.fill_bytes(&mut id);
-        let envelope_id =
-            EnvelopeId::new(id.to_vec()).map_err(|_| Error::Corrupt("envelope id"))?;
-        let rec = OutboxRecord {
-            relay: card.relay.to_string(),
-            mailbox: card.mailbox.as_bytes().to_vec(),
-            envelope: sealed,
-            to: alias.to_string(),
-            queued_at_ms: self.now_ms(),
-            group_id: Vec::new(),
-            epoch: 0,
-        };
         let mut b = Batch::new();
-        b.put(
-            Table::Sessions,
-            card.identity.fingerprint().0.to_vec(),
-            sessions.encode(),
-        )
-        .put(
-            Table::Outbox,
-            envelope_id.as_bytes().to_vec(),
-            Zeroizing::new(rec.encode_to_vec()),
-        );
+        let mut pq = Pqxdh {
+            sticky: contact.offers_pqxdh,
+            learned: false,
+        };
+        // Every envelope of the send is in the outbox before the first leaves: a crash never
+        // delivers to some devices and forgets the others.
+        let mut sealed = Vec::with_capacity(theirs.len() + ours.len());
+        for card in &theirs {
+            let s = self
+                .seal_for(&mut rng, alias, card, Some(body), Some(&mut pq), &mut b)
+                .await?;
+            sealed.extend(s);
+        }
+        if !ours.is_empty() {
+            let copy = sent_copy(&person, body);
+            for card in &ours {
+                let mut own_pq = Pqxdh {
+                    sticky: true,
+                    learned: false,
+                };
+                let s = self
+                    .seal_for(&mut rng, OWN_DEVICE, card, Some(&copy), Some(&mut own_pq), &mut b)
+                    .await?;
+                sealed.extend(s);
+            }
+        }
         if let Some(key) = done {
             b.delete(Table::Uploads, key);
         }
-        if learned_pqxdh {
+        if pq.learned {
             contact.offers_pqxdh = true;
             write_contact(&mut b, &contact)?;
         }
         self.account.store.commit(b)?;
-        Ok(self.deliver(envelope_id, rec, false).await)
+        let mut first = None;
+        for (id, rec) in sealed {
+            let out = self.deliver(id, rec, false).await;
+            first.get_or_insert(out);
+        }
+        first.ok_or(Error::Corrupt("a send with no device"))
     }
 
     /// The outbox entries, oldest first.

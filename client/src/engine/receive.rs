@@ -6,7 +6,8 @@ use super::groups::sync::reply_card;
 use crate::account::PREKEYS;
 use crate::card::Card;
 use crate::error::Error;
-use crate::event::{Event, EventKind};
+use super::fanout::{split_list, split_sent};
+use crate::event::{Event, EventKind, Sender};
 use crate::store::{Batch, Store, Table};
 use hush_protocol::envelope::{self, ContentKind};
 use hush_protocol::{IdentityPublicKey, MessageKind, Session, SessionConfig, message_kind};
@@ -292,16 +293,18 @@ impl<S: Store> Engine<S> {
         let mut rng = self.child_rng();
         let c = envelope::open(self.account.identity_key_pair(), bytes)?;
         let card = reply_card(&c.sender, &c.reply_to);
-        self.notice_identity(&c.sender, card.as_deref(), batch, notices)?;
         match c.kind {
             ContentKind::SessionMessage => {}
             ContentKind::GroupWelcome => {
+                self.notice_identity(&c.sender, card.as_deref(), batch, notices)?;
                 return self.join_group(&c.sender, &c.payload, card, batch);
             }
             ContentKind::LinkApproval => {
+                self.notice_identity(&c.sender, card.as_deref(), batch, notices)?;
                 return self.complete_link(&c.sender, &c.payload, batch).map(Some);
             }
             other => {
+                self.notice_identity(&c.sender, card.as_deref(), batch, notices)?;
                 return Ok(Some(EventKind::Unreadable {
                     reason: format!("content kind {other:?} is not handled by this engine"),
                 }));
@@ -341,9 +344,52 @@ impl<S: Store> Engine<S> {
             sessions.encode(),
         );
         self.upgrade_card(&c.sender, card.as_deref(), batch)?;
+        // What the plaintext frames (spec/multi-device.md §4.1): the sender's device list,
+        // a copy of a message sent from another device of ours, or a message.
+        let (list, body) = split_list(&plaintext)?;
+        // The person the sending device belongs to, by the lists held (with the one that came
+        // in this message, if any).
+        let person = match list {
+            Some(list) => {
+                let (events, person) = self.apply_list(&c.sender, list, batch)?;
+                notices.extend(events);
+                person
+            }
+            None => self.person_of(&c.sender)?,
+        };
+        let Some(body) = body else {
+            return Ok(None);
+        };
+        if let Some((to, body)) = split_sent(body)? {
+            if person.as_ref() != Some(&self.person()?) || c.sender == *self.account.identity() {
+                return Err(Error::Invalid {
+                    what: "sent copy",
+                    why: "it came from a device that is not one of this person's".into(),
+                });
+            }
+            return Ok(Some(EventKind::SentCopy {
+                to: Sender {
+                    identity: to,
+                    alias: self.account.alias_by_fingerprint(&to)?,
+                    card: None,
+                },
+                body: body.to_vec(),
+            }));
+        }
+        let from = match person {
+            Some(p) if p != c.sender => Sender {
+                identity: p.fingerprint(),
+                alias: self.account.alias_of(&p)?,
+                card,
+            },
+            _ => {
+                self.notice_identity(&c.sender, card.as_deref(), batch, notices)?;
+                self.sender(&c.sender, card)?
+            }
+        };
         Ok(Some(EventKind::Message {
-            from: self.sender(&c.sender, card)?,
-            body: plaintext,
+            from,
+            body: body.to_vec(),
         }))
     }
 

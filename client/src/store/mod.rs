@@ -52,11 +52,16 @@ pub enum Table {
     /// Attachment uploads not finished yet (blob id, file key, digest), by recipient and
     /// file path: the next send of the same file resumes them.
     Uploads,
+    /// Device lists (`spec/multi-device.md` §4.1): a contact's latest accepted list under
+    /// `list:` and the person's fingerprint, the person of each listed device under
+    /// `device:` and the device's fingerprint, and the counter of this person's own list a
+    /// device was last sent under `announced:` and its fingerprint.
+    Devices,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 14] = [
+    pub const ALL: [Table; 15] = [
         Table::Account,
         Table::Contacts,
         Table::ContactIndex,
@@ -71,6 +76,7 @@ impl Table {
         Table::GroupStates,
         Table::Peers,
         Table::Uploads,
+        Table::Devices,
     ];
 
     /// The table's stable name.
@@ -90,6 +96,7 @@ impl Table {
             Table::GroupStates => "group_states",
             Table::Peers => "peers",
             Table::Uploads => "uploads",
+            Table::Devices => "devices",
         }
     }
 }
@@ -157,6 +164,12 @@ impl Batch {
     /// Takes the changes out.
     pub fn into_ops(self) -> Vec<Op> {
         self.ops
+    }
+
+    /// Adds the changes of `other`, after this batch's.
+    pub fn append(&mut self, other: Batch) -> &mut Self {
+        self.ops.extend(other.ops);
+        self
     }
 
     /// True when the batch changes nothing.
