@@ -29,6 +29,16 @@ pub enum EventType {
     /// This device was linked to a person's account: `sender_fingerprint` is the person's
     /// fingerprint (show it for the user to compare), `detail` this device's id (`device N`).
     Linked,
+    /// A message this person sent from another of their devices (`sender_alias` and
+    /// `sender_fingerprint` name the person it went to, `text` or `attachment` as for a
+    /// message): show it as sent by the user.
+    SentCopy,
+    /// A device list changed (`sender_alias`: the contact, none for this person's own;
+    /// `sender_fingerprint`: the person; `added` and `removed`: device fingerprints).
+    DevicesChanged,
+    /// Two different device lists of one person with the same counter arrived
+    /// (`sender_alias`, `sender_fingerprint` as for `DevicesChanged`; `detail` the counter).
+    DeviceListConflict,
     /// A queued message went out or was refused (`envelope_id`; `sender_alias` names the
     /// contact or group it was for; `detail` the outcome).
     Delivery,
@@ -281,6 +291,12 @@ impl From<&Event> for EventRecord {
                 r.content(&e.kind, body);
                 r
             }
+            EventKind::SentCopy { to, body } => {
+                let mut r = Self::empty(e, EventType::SentCopy);
+                r.sender(to);
+                r.content(&e.kind, body);
+                r
+            }
             EventKind::Joined { group, by } => {
                 let mut r = Self::empty(e, EventType::Joined);
                 r.sender(by);
@@ -327,6 +343,30 @@ impl From<&Event> for EventRecord {
                 let mut r = Self::empty(e, EventType::Linked);
                 r.sender_fingerprint = Some(hex::encode(person.0));
                 r.detail = Some(format!("device {device}"));
+                r
+            }
+            EventKind::DevicesChanged {
+                person,
+                contact,
+                added,
+                removed,
+            } => {
+                let mut r = Self::empty(e, EventType::DevicesChanged);
+                r.sender_alias = contact.clone();
+                r.sender_fingerprint = Some(hex::encode(person.0));
+                r.added = added.iter().map(|f| hex::encode(f.0)).collect();
+                r.removed = removed.iter().map(|f| hex::encode(f.0)).collect();
+                r
+            }
+            EventKind::DeviceListConflict {
+                person,
+                contact,
+                counter,
+            } => {
+                let mut r = Self::empty(e, EventType::DeviceListConflict);
+                r.sender_alias = contact.clone();
+                r.sender_fingerprint = Some(hex::encode(person.0));
+                r.detail = Some(format!("counter {counter}"));
                 r
             }
             EventKind::Delivery {

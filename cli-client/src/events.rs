@@ -138,6 +138,44 @@ pub fn show_saved(e: &Event, json: bool, saved: Option<&Saved>) {
             }
             return;
         }
+        EventKind::SentCopy { to, body } => ("sent", name(to), None, Some(text(body))),
+        EventKind::DevicesChanged {
+            person,
+            contact,
+            added,
+            removed,
+        } => {
+            let whose = contact.clone().unwrap_or_else(|| "this person".into());
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "event": "devices_changed", "from": contact, "group": null,
+                        "text": null, "person_fingerprint": fpr(person),
+                        "added": added.iter().map(fpr).collect::<Vec<_>>(),
+                        "removed": removed.iter().map(fpr).collect::<Vec<_>>(),
+                    })
+                );
+            } else {
+                for d in added {
+                    println!("{}: new device {d}", escape_text(&whose));
+                }
+                for d in removed {
+                    println!("{}: device {d} revoked", escape_text(&whose));
+                }
+            }
+            return;
+        }
+        EventKind::DeviceListConflict {
+            contact, counter, ..
+        } => {
+            let whose = contact.clone().unwrap_or_else(|| "this person".into());
+            eprintln!(
+                "hush: warning: two different device lists of {} carry counter {counter}:                  their identity key signed both (copied or stolen?); the first one is kept",
+                escape_text(&whose)
+            );
+            return;
+        }
         EventKind::Unreadable { reason } => {
             eprintln!("hush: warning: dropped an unreadable message: {reason}");
             return;
@@ -173,6 +211,7 @@ pub fn show_saved(e: &Event, json: bool, saved: Option<&Saved>) {
     match event {
         "joined" => println!("joined group {g} (added by {f})"),
         "removed" => println!("removed from group {g}"),
+        "sent" => println!("(sent to {f}): {t}"),
         _ if group.is_some() => println!("[{g}] {f}: {t}"),
         _ => println!("{f}: {t}"),
     }

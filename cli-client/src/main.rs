@@ -143,6 +143,12 @@ enum DeviceCommand {
         /// The request `hush link` printed on the new device (hush-link:...)
         request: String,
     },
+    /// Revoke a device (on the device that made the account): it gets nothing sent from
+    /// now on, and contacts and the other devices are told
+    Revoke {
+        /// The device's id, as `hush device list` shows it
+        id: u32,
+    },
     /// List the person's devices
     List,
 }
@@ -200,6 +206,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Link { relay } => cmd::device::link(home, &relay).await,
         Command::Device { command } => match command {
             DeviceCommand::Approve { request } => cmd::device::approve(home, &request).await,
+            DeviceCommand::Revoke { id } => cmd::device::revoke(home, id).await,
             DeviceCommand::List => cmd::device::list(home),
         },
         Command::Card => cmd::basic::card(home),

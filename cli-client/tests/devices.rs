@@ -1,4 +1,5 @@
-//! `hush link`, `hush device approve` and `hush device list` end to end: real `hush`
+//! `hush link`, `hush device approve`, `revoke` and `list`, and messages to and from two
+//! devices, end to end: real `hush`
 //! processes and a relay (`spec/multi-device.md` §3).
 
 mod common;
@@ -40,4 +41,27 @@ fn a_new_home_is_linked_to_a_person() {
     let other = tablet.ok(&["link", "--relay", &relay.url]);
     laptop.fails(&["device", "approve", other.lines().next().unwrap()]);
     laptop.fails(&["link", "--relay", &relay.url]);
+
+    // Bob learns of the laptop; a message from Alice's phone reaches Bob, and the laptop
+    // shows it as sent; Bob's answer reaches both of Alice's devices.
+    let got = bob.ok(&["recv"]);
+    assert!(got.starts_with("alice: new device "), "{got}");
+    alice.ok(&["send", "bob", "from the phone"]);
+    assert_eq!(bob.ok(&["recv"]).trim(), "alice: from the phone");
+    assert_eq!(laptop.ok(&["recv"]).trim(), "(sent to bob): from the phone");
+    bob.ok(&["send", "alice", "to both"]);
+    assert_eq!(alice.ok(&["recv"]).trim(), "bob: to both");
+    assert_eq!(laptop.ok(&["recv"]).trim(), "bob: to both");
+
+    // Revocation: only on the first device, of a device on the list.
+    laptop.fails(&["device", "revoke", "1"]);
+    alice.fails(&["device", "revoke", "9"]);
+    let revoked = alice.ok(&["device", "revoke", "2"]);
+    assert!(revoked.starts_with("revoked: device 2"), "{revoked}");
+    assert_eq!(alice.ok(&["device", "list"]).lines().count(), 1);
+    let got = bob.ok(&["recv"]);
+    assert!(got.starts_with("alice: device ") && got.contains("revoked"), "{got}");
+    bob.ok(&["send", "alice", "after the revocation"]);
+    assert_eq!(alice.ok(&["recv"]).trim(), "bob: after the revocation");
+    assert_eq!(laptop.ok(&["recv"]).trim(), "");
 }

@@ -51,6 +51,22 @@ pub async fn approve(dir: &Path, request: &str) -> Result<()> {
     Ok(())
 }
 
+/// `hush device revoke ID`.
+pub async fn revoke(dir: &Path, id: u32) -> Result<()> {
+    let mut o = home::open(dir)?;
+    let revoked = o.engine.revoke_device(id).await;
+    o.engine.close().await;
+    revoked.cli()?;
+    let left = o.engine.device_list().cli()?.devices().count();
+    emit(
+        format!(
+            "revoked: device {id}; contacts and the other devices are told, and it gets              nothing sent from now on ({left} device(s) left)"
+        ),
+        json!({"revoked": id, "devices_left": left}),
+    );
+    Ok(())
+}
+
 /// `hush device list`.
 pub fn list(dir: &Path) -> Result<()> {
     let o = home::open(dir)?;
