@@ -2025,6 +2025,22 @@ public enum EventType: Equatable, Hashable {
      */
     case linked
     /**
+     * A message this person sent from another of their devices (`sender_alias` and
+     * `sender_fingerprint` name the person it went to, `text` or `attachment` as for a
+     * message): show it as sent by the user.
+     */
+    case sentCopy
+    /**
+     * A device list changed (`sender_alias`: the contact, none for this person's own;
+     * `sender_fingerprint`: the person; `added` and `removed`: device fingerprints).
+     */
+    case devicesChanged
+    /**
+     * Two different device lists of one person with the same counter arrived
+     * (`sender_alias`, `sender_fingerprint` as for `DevicesChanged`; `detail` the counter).
+     */
+    case deviceListConflict
+    /**
      * A queued message went out or was refused (`envelope_id`; `sender_alias` names the
      * contact or group it was for; `detail` the outcome).
      */
@@ -2074,11 +2090,17 @@ public struct FfiConverterTypeEventType: FfiConverterRustBuffer {
         
         case 8: return .linked
         
-        case 9: return .delivery
+        case 9: return .sentCopy
         
-        case 10: return .unreadable
+        case 10: return .devicesChanged
         
-        case 11: return .other
+        case 11: return .deviceListConflict
+        
+        case 12: return .delivery
+        
+        case 13: return .unreadable
+        
+        case 14: return .other
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -2120,16 +2142,28 @@ public struct FfiConverterTypeEventType: FfiConverterRustBuffer {
             writeInt(&buf, Int32(8))
         
         
-        case .delivery:
+        case .sentCopy:
             writeInt(&buf, Int32(9))
         
         
-        case .unreadable:
+        case .devicesChanged:
             writeInt(&buf, Int32(10))
         
         
-        case .other:
+        case .deviceListConflict:
             writeInt(&buf, Int32(11))
+        
+        
+        case .delivery:
+            writeInt(&buf, Int32(12))
+        
+        
+        case .unreadable:
+            writeInt(&buf, Int32(13))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(14))
         
         }
     }

@@ -27,7 +27,10 @@ fn a_new_home_is_linked_to_a_person() {
     alice.fails(&["device", "approve", &request]);
     let list = alice.ok(&["device", "list"]);
     assert_eq!(list.lines().count(), 2, "{list}");
-    assert!(list.lines().next().unwrap().ends_with("(this device)"), "{list}");
+    assert!(
+        list.lines().next().unwrap().ends_with("(this device)"),
+        "{list}"
+    );
 
     let got = laptop.ok(&["recv"]);
     assert!(got.contains("linked: this home is device 2"), "{got}");
@@ -35,7 +38,10 @@ fn a_new_home_is_linked_to_a_person() {
     assert!(contacts.starts_with("bob\tBob\t"), "{contacts}");
     let list = laptop.ok(&["device", "list"]);
     assert_eq!(list.lines().count(), 2, "{list}");
-    assert!(list.lines().nth(1).unwrap().ends_with("(this device)"), "{list}");
+    assert!(
+        list.lines().nth(1).unwrap().ends_with("(this device)"),
+        "{list}"
+    );
     // Only the first device approves; a linked home does not link again.
     let tablet = User::new(dir.path(), "alice-tablet");
     let other = tablet.ok(&["link", "--relay", &relay.url]);
@@ -60,7 +66,10 @@ fn a_new_home_is_linked_to_a_person() {
     assert!(revoked.starts_with("revoked: device 2"), "{revoked}");
     assert_eq!(alice.ok(&["device", "list"]).lines().count(), 1);
     let got = bob.ok(&["recv"]);
-    assert!(got.starts_with("alice: device ") && got.contains("revoked"), "{got}");
+    assert!(
+        got.starts_with("alice: device ") && got.contains("revoked"),
+        "{got}"
+    );
     bob.ok(&["send", "alice", "after the revocation"]);
     assert_eq!(alice.ok(&["recv"]).trim(), "bob: after the revocation");
     assert_eq!(laptop.ok(&["recv"]).trim(), "");

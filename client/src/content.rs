@@ -92,12 +92,10 @@ impl EventKind {
         match self {
             EventKind::Message { body, .. }
             | EventKind::GroupMessage { body, .. }
-            | EventKind::SentCopy { body, .. } => {
-                match Content::of(body) {
-                    Content::Attachment(a) => Some(*a),
-                    _ => None,
-                }
-            }
+            | EventKind::SentCopy { body, .. } => match Content::of(body) {
+                Content::Attachment(a) => Some(*a),
+                _ => None,
+            },
             _ => None,
         }
     }

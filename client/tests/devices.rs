@@ -103,14 +103,20 @@ async fn bad_and_expired_requests_are_refused() {
 
 /// Links a new device to the person of `primary` (the new device publishes its directory
 /// first, as `hush link` does), and returns it once the approval arrived.
-async fn link(primary: &mut Engine<MemoryStore>, url: &RelayUrl, name: &str) -> Engine<MemoryStore> {
+async fn link(
+    primary: &mut Engine<MemoryStore>,
+    url: &RelayUrl,
+    name: &str,
+) -> Engine<MemoryStore> {
     let mut device = engine(MemoryStore::new(), name, url);
     assert!(device.receive().await.unwrap().is_empty());
     let request = device.link_request().unwrap();
     primary.approve_link(&request).await.unwrap();
     let events = device.receive().await.unwrap();
     assert!(
-        events.iter().any(|e| matches!(e.kind, EventKind::Linked { .. })),
+        events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Linked { .. })),
         "{events:?}"
     );
     device
@@ -170,7 +176,12 @@ async fn two_people_with_two_devices_each() {
     let mut b_laptop = link(&mut b_phone, &url, "b-laptop").await;
     // Bob's laptop got Alice's list with the contacts: it sends to both of her devices.
     assert_eq!(
-        b_laptop.contact_devices("alice").unwrap().unwrap().devices().count(),
+        b_laptop
+            .contact_devices("alice")
+            .unwrap()
+            .unwrap()
+            .devices()
+            .count(),
         2
     );
     assert_eq!(got(&mut a_phone).await, ["devices bob +1 -0"]);
@@ -178,16 +189,34 @@ async fn two_people_with_two_devices_each() {
 
     // Alice's phone to Bob: both of Bob's devices read it, her laptop reads it as sent.
     a_phone.send("bob", b"hi from the phone").await.unwrap();
-    assert_eq!(got(&mut b_phone).await, ["message alice: hi from the phone"]);
-    assert_eq!(got(&mut b_laptop).await, ["message alice: hi from the phone"]);
+    assert_eq!(
+        got(&mut b_phone).await,
+        ["message alice: hi from the phone"]
+    );
+    assert_eq!(
+        got(&mut b_laptop).await,
+        ["message alice: hi from the phone"]
+    );
     assert_eq!(got(&mut a_laptop).await, ["sent bob: hi from the phone"]);
     assert!(got(&mut a_phone).await.is_empty());
 
     // Bob's laptop answers: both of Alice's devices, and Bob's phone as sent.
-    b_laptop.send("alice", b"hello from the laptop").await.unwrap();
-    assert_eq!(got(&mut a_phone).await, ["message bob: hello from the laptop"]);
-    assert_eq!(got(&mut a_laptop).await, ["message bob: hello from the laptop"]);
-    assert_eq!(got(&mut b_phone).await, ["sent alice: hello from the laptop"]);
+    b_laptop
+        .send("alice", b"hello from the laptop")
+        .await
+        .unwrap();
+    assert_eq!(
+        got(&mut a_phone).await,
+        ["message bob: hello from the laptop"]
+    );
+    assert_eq!(
+        got(&mut a_laptop).await,
+        ["message bob: hello from the laptop"]
+    );
+    assert_eq!(
+        got(&mut b_phone).await,
+        ["sent alice: hello from the laptop"]
+    );
 
     // The message names the person, not the device.
     a_laptop.send("bob", b"and from the laptop").await.unwrap();
@@ -203,7 +232,10 @@ async fn two_people_with_two_devices_each() {
         },
         other => panic!("{other:?}"),
     }
-    assert_eq!(got(&mut b_laptop).await, ["message alice: and from the laptop"]);
+    assert_eq!(
+        got(&mut b_laptop).await,
+        ["message alice: and from the laptop"]
+    );
     assert_eq!(got(&mut a_phone).await, ["sent bob: and from the laptop"]);
     r.shutdown().await.unwrap();
 }
@@ -225,9 +257,18 @@ async fn a_revoked_device_reads_nothing_new() {
 
     // Refusals first: a linked device does not revoke, nor does the phone revoke itself or
     // an id that is not on the list.
-    assert!(matches!(a_laptop.revoke_device(1).await, Err(Error::Link(_))));
-    assert!(matches!(a_phone.revoke_device(1).await, Err(Error::Link(_))));
-    assert!(matches!(a_phone.revoke_device(7).await, Err(Error::Link(_))));
+    assert!(matches!(
+        a_laptop.revoke_device(1).await,
+        Err(Error::Link(_))
+    ));
+    assert!(matches!(
+        a_phone.revoke_device(1).await,
+        Err(Error::Link(_))
+    ));
+    assert!(matches!(
+        a_phone.revoke_device(7).await,
+        Err(Error::Link(_))
+    ));
 
     a_phone.revoke_device(2).await.unwrap();
     assert_eq!(a_phone.device_list().unwrap().devices().count(), 1);
@@ -239,7 +280,10 @@ async fn a_revoked_device_reads_nothing_new() {
     // The laptop: nothing sent after the revocation reached it.
     assert!(got(&mut a_laptop).await.is_empty());
     // What it still sends does not show as Alice.
-    a_laptop.send("bob", b"from the revoked laptop").await.unwrap();
+    a_laptop
+        .send("bob", b"from the revoked laptop")
+        .await
+        .unwrap();
     let events = bob.receive().await.unwrap();
     assert!(
         events.iter().all(|e| match &e.kind {

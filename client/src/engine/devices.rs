@@ -12,9 +12,9 @@ use crate::records::{ContactRecord, LinkPending, LinkTransfer, OutboxRecord, Tra
 use crate::store::{Batch, Store, Table};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hush_protocol::{Fingerprint, IdentityPublicKey};
 use hush_protocol::devices::{Device, DeviceList, LinkRequest, LinkSecret};
 use hush_protocol::envelope::{self, ContentKind};
+use hush_protocol::{Fingerprint, IdentityPublicKey};
 use hush_relay_client::EnvelopeId;
 use prost::Message;
 use rand::Rng as _;
@@ -441,7 +441,10 @@ impl<S: Store> Engine<S> {
                 ..Default::default()
             },
         };
-        if held.as_ref().is_some_and(|h| h.to_bytes() == list.to_bytes()) {
+        if held
+            .as_ref()
+            .is_some_and(|h| h.to_bytes() == list.to_bytes())
+        {
             return Ok((Vec::new(), Some(person)));
         }
         let removed = held

@@ -90,7 +90,9 @@ pub(crate) fn split_list(plain: &[u8]) -> Result<(Option<&[u8]>, Option<&[u8]>),
     match rest.split_first() {
         Some((0, [])) => Ok((Some(list), None)),
         Some((1, inner)) => Ok((Some(list), Some(inner))),
-        _ => Err(malformed("bytes after a device list alone, or an unknown flag")),
+        _ => Err(malformed(
+            "bytes after a device list alone, or an unknown flag",
+        )),
     }
 }
 
@@ -144,7 +146,12 @@ impl<S: Store> Engine<S> {
 
     /// The cards of this person's other devices (none until a device is linked).
     pub(crate) fn own_cards(&self) -> Result<Vec<Card>, Error> {
-        if self.account.store.get(Table::Account, super::devices::DEVICE_LIST)?.is_none() {
+        if self
+            .account
+            .store
+            .get(Table::Account, super::devices::DEVICE_LIST)?
+            .is_none()
+        {
             return Ok(Vec::new());
         }
         let me = self.account.identity().clone();
@@ -212,8 +219,7 @@ impl<S: Store> Engine<S> {
                 return Err(Error::IdentityMismatch(to.to_string()));
             }
             if let Some(pq) = pq {
-                let offers =
-                    bundle.kem_prekey().is_some() || bundle.signed_prekey().offers_pqxdh();
+                let offers = bundle.kem_prekey().is_some() || bundle.signed_prekey().offers_pqxdh();
                 if pq.sticky && !offers {
                     return Err(Error::PqxdhDowngrade(to.to_string()));
                 }
@@ -223,7 +229,12 @@ impl<S: Store> Engine<S> {
                 }
             }
             let me = self.account.identity_key_pair();
-            sessions.replace(Session::initiate(rng, me, &bundle, SessionConfig::default())?);
+            sessions.replace(Session::initiate(
+                rng,
+                me,
+                &bundle,
+                SessionConfig::default(),
+            )?);
         }
         let plain = match (&list, body) {
             (Some(l), inner) => {

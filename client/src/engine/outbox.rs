@@ -8,12 +8,12 @@
 //! twice.
 
 use super::Engine;
+use super::fanout::{OWN_DEVICE, Pqxdh, sent_copy};
 use crate::contacts::write_contact;
 use crate::error::Error;
 use crate::event::{DeliveryStatus, EventKind};
 use crate::records::{OutboxRecord, SentRecord};
 use crate::store::{Batch, Store, Table};
-use super::fanout::{OWN_DEVICE, Pqxdh, sent_copy};
 use hush_relay_client::{EnvelopeId, GroupMessageKind, MailboxAddress, RelayUrl, StoredReceipt};
 use prost::Message;
 use zeroize::Zeroizing;
@@ -118,7 +118,14 @@ impl<S: Store> Engine<S> {
                     learned: false,
                 };
                 let s = self
-                    .seal_for(&mut rng, OWN_DEVICE, card, Some(&copy), Some(&mut own_pq), &mut b)
+                    .seal_for(
+                        &mut rng,
+                        OWN_DEVICE,
+                        card,
+                        Some(&copy),
+                        Some(&mut own_pq),
+                        &mut b,
+                    )
                     .await?;
                 sealed.extend(s);
             }

@@ -2,11 +2,11 @@
 //! event in the store before the relay is told to delete the envelope.
 
 use super::Engine;
+use super::fanout::{split_list, split_sent};
 use super::groups::sync::reply_card;
 use crate::account::PREKEYS;
 use crate::card::Card;
 use crate::error::Error;
-use super::fanout::{split_list, split_sent};
 use crate::event::{Event, EventKind, Sender};
 use crate::store::{Batch, Store, Table};
 use hush_protocol::envelope::{self, ContentKind};
