@@ -332,3 +332,61 @@ impl<S: Store> Engine<S> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a session decrypted, the framing reads it without panicking; what
+        /// `with_list` and `sent_copy` write reads back as written.
+        #[test]
+        fn framing_reads_back_and_never_panics(
+            junk in proptest::collection::vec(any::<u8>(), 0..300),
+            list in proptest::collection::vec(any::<u8>(), 0..200),
+            body in proptest::collection::vec(any::<u8>(), 0..200),
+            to in any::<[u8; 32]>(),
+            alone in any::<bool>(),
+        ) {
+            let _ = split_list(&junk).map(|(_, b)| b.map(split_sent));
+            let mut tagged = DEVICES_TAG.to_vec();
+            tagged.extend_from_slice(&junk);
+            let _ = split_list(&tagged);
+            let mut tagged = SENT_TAG.to_vec();
+            tagged.extend_from_slice(&junk);
+            let _ = split_sent(&tagged);
+
+            let copy = sent_copy(&Fingerprint(to), &body);
+            let framed = with_list(&list, (!alone).then_some(&copy[..]));
+            let (l, inner) = split_list(&framed).unwrap();
+            prop_assert_eq!(l, Some(&list[..]));
+            if alone {
+                prop_assert_eq!(inner, None);
+            } else {
+                let (t, b) = split_sent(inner.unwrap()).unwrap().unwrap();
+                prop_assert_eq!(t, Fingerprint(to));
+                prop_assert_eq!(b, &body[..]);
+            }
+            // Cut anywhere before the flag, or with a byte more after a list alone: refused.
+            for cut in DEVICES_TAG.len()..DEVICES_TAG.len() + 4 + list.len() + 1 {
+                prop_assert!(split_list(&framed[..cut]).is_err());
+            }
+            if alone {
+                let mut more = framed.to_vec();
+                more.push(0);
+                prop_assert!(split_list(&more).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn plain_bodies_are_not_framing() {
+        assert_eq!(split_list(b"hello").unwrap(), (None, Some(&b"hello"[..])));
+        assert_eq!(split_sent(b"hello").unwrap(), None);
+        assert!(split_sent(b"\xFFhush-sent-1short").is_err());
+        let mut bad_flag = with_list(b"l", None).to_vec();
+        *bad_flag.last_mut().unwrap() = 2;
+        assert!(split_list(&bad_flag).is_err());
+    }
+}
