@@ -213,8 +213,9 @@ impl<S: Store> Engine<S> {
         self.account.store.commit(b)?;
         self.deliver(envelope_id, rec, false).await;
         // Contacts and our other devices learn of the new device now; one that cannot be
-        // reached gets the list with the next message to it.
+        // reached gets the list with the next message to it. The device joins our groups.
         self.announce_list().await?;
+        self.add_own_devices().await?;
         Ok(device_id)
     }
 
@@ -466,6 +467,9 @@ impl<S: Store> Engine<S> {
             }
         }
         let added = fingerprints_of(&list, &change.added);
+        if contact.is_some() && !added.is_empty() {
+            self.announce_due = true;
+        }
         if added.is_empty() && removed.is_empty() {
             return Ok((Vec::new(), Some(person)));
         }
@@ -509,6 +513,7 @@ impl<S: Store> Engine<S> {
         forget_device(&mut b, &device);
         self.account.store.commit(b)?;
         self.announce_list().await?;
+        self.remove_device_everywhere(&device).await?;
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 
 mod attachments;
 mod devices;
-mod fanout;
+pub(crate) mod fanout;
 mod generation;
 pub(crate) use generation::GENERATION;
 pub(crate) use receive::{EventIds, NEXT_EVENT};
@@ -68,6 +68,9 @@ pub struct Engine<S: Store> {
     pub(crate) temp_dir: Option<std::path::PathBuf>,
     /// When a receive last swept expired `seen` records (Unix ms; `None`: not yet).
     pub(crate) seen_swept_at_ms: Option<u64>,
+    /// A contact's list named devices of theirs we had not sent our device list to: the
+    /// receive sends it before it returns (`Engine::announce_list`).
+    pub(crate) announce_due: bool,
 }
 
 /// A source of the current time, Unix ms.
@@ -100,6 +103,7 @@ impl<S: Store> Engine<S> {
             options,
             unreported: Vec::new(),
             seen_swept_at_ms: None,
+            announce_due: false,
             lost_commits: 0,
             generation_checked: false,
             live: None,

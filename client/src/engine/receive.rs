@@ -53,6 +53,10 @@ impl<S: Store> Engine<S> {
             cursor = page.next_cursor;
         }
         self.sync_groups().await?;
+        if std::mem::take(&mut self.announce_due) {
+            // Best effort: a device not reached now gets the list with the next message.
+            let _ = self.announce_list().await;
+        }
         let out = self.hand_out()?;
         let ttl_ms = self.client(&url).await?.info().ttl_seconds * 1000;
         self.forget_seen_if_due(ttl_ms + SEEN_MARGIN_MS)?;

@@ -8,6 +8,7 @@ use super::{STATE_MEMBER, log_of, not_member, put_group};
 use crate::card::Card;
 use crate::directory;
 use crate::engine::Engine;
+use crate::engine::fanout::OWN_DEVICE;
 use crate::engine::outbox::ENVELOPE_ID_LEN;
 use crate::error::Error;
 use crate::records::{OutboxRecord, PendingCommitRecord, WelcomeRecord};
@@ -53,10 +54,11 @@ pub(crate) enum Outcome {
 }
 
 impl<S: Store> Engine<S> {
-    /// Adds contacts to group `group` in one commit. Their KeyPackages are fetched from
-    /// their relays with their cards; the Welcome for each goes with the commit (or to their
-    /// own relay once the commit is in). Redone automatically when another member's commit
-    /// wins the epoch.
+    /// Adds contacts to group `group` in one commit: every device of each (their device
+    /// list, `spec/multi-device.md` §5), and every other device of our own not in it yet.
+    /// Their KeyPackages are fetched from their relays with their cards; the Welcome for each
+    /// goes with the commit (or to their own relay once the commit is in). Redone
+    /// automatically when another member's commit wins the epoch.
     pub async fn add_members(&mut self, group: &str, aliases: &[&str]) -> Result<(), Error> {
         if aliases.is_empty() || aliases.len() > MAX_ADD {
             return Err(Error::Invalid {
@@ -68,40 +70,142 @@ impl<S: Store> Engine<S> {
         let present = self.member_identities(&gid)?;
         let mut adds: Vec<Invitee> = Vec::with_capacity(aliases.len());
         for alias in aliases {
-            let card = self.account.contact(alias)?.card;
-            if present.contains(&card.identity) {
-                return Err(Error::AlreadyMember {
-                    alias: alias.to_string(),
-                    group: group.to_string(),
-                });
-            }
-            if adds.iter().any(|(_, c, _)| c.identity == card.identity) {
+            let contact = self.account.contact(alias)?;
+            if adds
+                .iter()
+                .any(|(_, c, _)| c.identity == contact.card.identity)
+            {
                 return Err(Error::Invalid {
                     what: "members",
                     why: format!("{alias} is named twice"),
                 });
             }
-            let client = self.client(&card.relay).await?;
-            let kp = directory::fetch_key_package(client, alias, &card).await?;
-            adds.push((alias.to_string(), card, kp));
+            let missing: Vec<Card> = self
+                .device_cards(&contact)?
+                .into_iter()
+                .filter(|c| !present.contains(&c.identity))
+                .collect();
+            if missing.is_empty() {
+                return Err(Error::AlreadyMember {
+                    alias: alias.to_string(),
+                    group: group.to_string(),
+                });
+            }
+            for card in missing {
+                let client = self.client(&card.relay).await?;
+                let kp = directory::fetch_key_package(client, alias, &card).await?;
+                adds.push((alias.to_string(), card, kp));
+            }
+        }
+        // Our other devices come along; one whose KeyPackage cannot be had now is added by
+        // the next commit that adds someone.
+        adds.extend(self.own_invitees(&present).await?);
+        if adds.len() > MAX_ADD {
+            return Err(Error::Invalid {
+                what: "members",
+                why: format!("{} devices: at most {MAX_ADD} in one commit", adds.len()),
+            });
         }
         self.run_commit(group, Change::Add(adds)).await
     }
 
-    /// Removes contacts from group `group` in one commit (redone on a lost epoch).
+    /// Our other devices not among `present`, with a KeyPackage of each that could be had.
+    async fn own_invitees(&mut self, present: &[IdentityPublicKey]) -> Result<Vec<Invitee>, Error> {
+        let mut out = Vec::new();
+        for card in self.own_cards()? {
+            if present.contains(&card.identity) {
+                continue;
+            }
+            let Ok(client) = self.client(&card.relay).await else {
+                continue;
+            };
+            if let Ok(kp) = directory::fetch_key_package(client, OWN_DEVICE, &card).await {
+                out.push((OWN_DEVICE.to_string(), card, kp));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds our other devices to every group we are a member of that lacks them (after a
+    /// device was linked: it joins its person's groups through this device, not by asking
+    /// each group's members). Best effort, group by group: returns the groups that could not
+    /// be done now (the next member added to each brings the device along).
+    pub(crate) async fn add_own_devices(&mut self) -> Result<Vec<String>, Error> {
+        let mut failed = Vec::new();
+        for (name, rec) in self.group_records()? {
+            if rec.state != STATE_MEMBER || rec.leaving {
+                continue;
+            }
+            let gid = GroupId::from_slice(&rec.id);
+            if !self.groups.group_ids().contains(&gid) {
+                continue;
+            }
+            let present = self.member_identities(&gid)?;
+            let adds = self.own_invitees(&present).await?;
+            if adds.is_empty() {
+                continue;
+            }
+            if self.run_commit(&name, Change::Add(adds)).await.is_err() {
+                failed.push(name);
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Removes `device` (revoked) from every group we are a member of that holds it. Best
+    /// effort, group by group: returns the groups where that could not be done now.
+    pub(crate) async fn remove_device_everywhere(
+        &mut self,
+        device: &IdentityPublicKey,
+    ) -> Result<Vec<String>, Error> {
+        let mut failed = Vec::new();
+        for (name, rec) in self.group_records()? {
+            if rec.state != STATE_MEMBER {
+                continue;
+            }
+            let gid = GroupId::from_slice(&rec.id);
+            if !self.groups.group_ids().contains(&gid)
+                || !self.member_identities(&gid)?.contains(device)
+            {
+                continue;
+            }
+            if self
+                .run_commit(&name, Change::Remove(vec![device.clone()]))
+                .await
+                .is_err()
+            {
+                failed.push(name);
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Removes contacts from group `group` in one commit: every device of each that is in it
+    /// (redone on a lost epoch).
     pub async fn remove_members(&mut self, group: &str, aliases: &[&str]) -> Result<(), Error> {
         let gid = self.ready_group(group).await?;
         let present = self.member_identities(&gid)?;
         let mut ids = Vec::with_capacity(aliases.len());
         for alias in aliases {
-            let card = self.account.contact(alias)?.card;
-            if !present.contains(&card.identity) {
+            let contact = self.account.contact(alias)?;
+            let theirs: Vec<IdentityPublicKey> = self
+                .device_cards(&contact)?
+                .into_iter()
+                .map(|c| c.identity)
+                .chain(std::iter::once(contact.card.identity.clone()))
+                .filter(|i| present.contains(i))
+                .collect();
+            if theirs.is_empty() {
                 return Err(Error::NotMember {
                     alias: alias.to_string(),
                     group: group.to_string(),
                 });
             }
-            ids.push(card.identity);
+            for i in theirs {
+                if !ids.contains(&i) {
+                    ids.push(i);
+                }
+            }
         }
         if ids.is_empty() {
             return Err(Error::Invalid {

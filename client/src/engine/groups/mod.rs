@@ -46,12 +46,13 @@ pub enum GroupStatus {
     NeedsReAdd,
 }
 
-/// A member of a group, as the engine shows it.
+/// A member of a group (one device: a person with several devices is one member per device),
+/// as the engine shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    /// Their identity fingerprint.
+    /// The device's identity fingerprint.
     pub identity: Fingerprint,
-    /// Their alias, when they are a contact.
+    /// The alias of the person the device belongs to, when they are a contact.
     pub alias: Option<String>,
     /// True for this account.
     pub me: bool,
@@ -194,7 +195,7 @@ impl<S: Store> Engine<S> {
                     .map(|m| {
                         Ok(Member {
                             identity: m.identity.fingerprint(),
-                            alias: self.account.alias_of(&m.identity)?,
+                            alias: self.person_alias(&m.identity)?.1,
                             me: m.identity == *me,
                         })
                     })

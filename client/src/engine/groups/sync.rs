@@ -9,8 +9,8 @@ use crate::event::{EventKind, Sender};
 use crate::records::{GroupRecord, HeldInvitation};
 use crate::store::{Batch, Store, Table};
 use futures_util::future::join_all;
-use hush_protocol::IdentityPublicKey;
 use hush_protocol::group::{GroupEvent, GroupId, GroupInvitation};
+use hush_protocol::{Fingerprint, IdentityPublicKey};
 use hush_relay_client::{GroupEntry, GroupFetchResult, GroupId as LogId, RelayUrl};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -35,8 +35,9 @@ pub(crate) fn seen_key(message: &[u8]) -> Vec<u8> {
     k
 }
 
-/// Aliases of senders by identity fingerprint (`None`: not a contact).
-type Aliases = std::collections::HashMap<[u8; 32], Option<String>>;
+/// Senders by device identity fingerprint: the person's fingerprint and alias (`None`: not a
+/// contact).
+type Aliases = std::collections::HashMap<[u8; 32], (Fingerprint, Option<String>)>;
 
 /// `now` as a `seen` value.
 pub(crate) fn seen_at(now_ms: u64) -> Zeroizing<Vec<u8>> {
@@ -370,20 +371,30 @@ impl<S: Store> Engine<S> {
         identity: &IdentityPublicKey,
         aliases: &mut Aliases,
     ) -> Result<Sender, Error> {
-        let fingerprint = identity.fingerprint();
-        let alias = match aliases.get(&fingerprint.0) {
-            Some(alias) => alias.clone(),
+        let device = identity.fingerprint();
+        let (identity, alias) = match aliases.get(&device.0) {
+            Some(known) => known.clone(),
             None => {
-                let alias = self.account.alias_of(identity)?;
-                aliases.insert(fingerprint.0, alias.clone());
-                alias
+                let known = self.person_alias(identity)?;
+                aliases.insert(device.0, known.clone());
+                known
             }
         };
         Ok(Sender {
-            identity: fingerprint,
+            identity,
             alias,
             card: None,
         })
+    }
+
+    /// The person a device belongs to (its fingerprint, the device's own when it is on no
+    /// list held) and their alias when they are a contact (`spec/multi-device.md` §4.3).
+    pub(crate) fn person_alias(
+        &self,
+        device: &IdentityPublicKey,
+    ) -> Result<(Fingerprint, Option<String>), Error> {
+        let person = self.person_of(device)?.unwrap_or_else(|| device.clone());
+        Ok((person.fingerprint(), self.account.alias_of(&person)?))
     }
 
     pub(crate) fn sender(
@@ -391,9 +402,10 @@ impl<S: Store> Engine<S> {
         identity: &IdentityPublicKey,
         card: Option<String>,
     ) -> Result<Sender, Error> {
+        let (identity, alias) = self.person_alias(identity)?;
         Ok(Sender {
-            identity: identity.fingerprint(),
-            alias: self.account.alias_of(identity)?,
+            identity,
+            alias,
             card,
         })
     }
