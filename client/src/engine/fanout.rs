@@ -73,9 +73,12 @@ fn malformed(why: &str) -> Error {
     }
 }
 
-/// Splits a plaintext into the device list it carries (if any) and the message (`None`: the
+/// A plaintext's parts: the device list it carries (if any) and the message (`None`: the
 /// list alone).
-pub(crate) fn split_list(plain: &[u8]) -> Result<(Option<&[u8]>, Option<&[u8]>), Error> {
+pub(crate) type Framed<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// Splits a plaintext into the device list it carries (if any) and the message.
+pub(crate) fn split_list(plain: &[u8]) -> Result<Framed<'_>, Error> {
     let Some(rest) = plain.strip_prefix(DEVICES_TAG) else {
         return Ok((None, Some(plain)));
     };
