@@ -117,6 +117,10 @@ impl<S: Store> Engine<S> {
                     sticky: true,
                     learned: false,
                 };
+                // A copy is best effort: one of our devices that cannot be reached to start
+                // a session (its relay down) does not stop the message; its writes go to a
+                // batch of their own, added once they succeeded.
+                let mut one = Batch::new();
                 let s = self
                     .seal_for(
                         &mut rng,
@@ -124,10 +128,13 @@ impl<S: Store> Engine<S> {
                         card,
                         Some(&copy),
                         Some(&mut own_pq),
-                        &mut b,
+                        &mut one,
                     )
-                    .await?;
-                sealed.extend(s);
+                    .await;
+                if let Ok(s) = s {
+                    b.append(one);
+                    sealed.extend(s);
+                }
             }
         }
         if let Some(key) = done {
