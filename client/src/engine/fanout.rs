@@ -110,6 +110,18 @@ pub(crate) fn split_sent(body: &[u8]) -> Result<Option<(Fingerprint, &[u8])>, Er
     Ok(Some((Fingerprint(*to), body)))
 }
 
+/// The card of a device on a list (how to reach it and fetch its keys), under `name`.
+fn card_of(name: &str, d: &hush_protocol::devices::Device) -> Result<Card, Error> {
+    Ok(Card {
+        name: name.to_string(),
+        identity: d.identity.clone(),
+        mailbox: MailboxAddress::from_slice(&d.mailbox)
+            .map_err(|_| Error::Corrupt("device list"))?,
+        relay: d.relay.parse().map_err(|_| Error::Corrupt("device list"))?,
+        directory: Some(d.directory_secret.clone()),
+    })
+}
+
 /// What a send learns of the contact's PQXDH offer along the way (the sticky rule,
 /// `spec/client.md` §3, applied to every device of theirs; our own devices always offer
 /// it, as every engine publishes KEM prekeys).
@@ -135,14 +147,7 @@ impl<S: Store> Engine<S> {
                 if d.identity == contact.card.identity {
                     return Ok(contact.card.clone());
                 }
-                Ok(Card {
-                    name: contact.card.name.clone(),
-                    identity: d.identity.clone(),
-                    mailbox: MailboxAddress::from_slice(&d.mailbox)
-                        .map_err(|_| Error::Corrupt("device list"))?,
-                    relay: d.relay.parse().map_err(|_| Error::Corrupt("device list"))?,
-                    directory: Some(d.directory_secret.clone()),
-                })
+                card_of(&contact.card.name, d)
             })
             .collect()
     }
@@ -162,16 +167,7 @@ impl<S: Store> Engine<S> {
         self.device_list()?
             .devices()
             .filter(|(_, d)| d.identity != me)
-            .map(|(_, d)| {
-                Ok(Card {
-                    name: name.clone(),
-                    identity: d.identity.clone(),
-                    mailbox: MailboxAddress::from_slice(&d.mailbox)
-                        .map_err(|_| Error::Corrupt("device list"))?,
-                    relay: d.relay.parse().map_err(|_| Error::Corrupt("device list"))?,
-                    directory: Some(d.directory_secret.clone()),
-                })
-            })
+            .map(|(_, d)| card_of(&name, d))
             .collect()
     }
 
