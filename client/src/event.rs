@@ -254,6 +254,10 @@ fn fingerprints(list: &[Fingerprint]) -> Vec<Vec<u8>> {
     list.iter().map(|f| f.0.to_vec()).collect()
 }
 
+fn fingerprint_list(list: &[Vec<u8>]) -> Result<Vec<Fingerprint>, Error> {
+    list.iter().map(|f| fingerprint(f)).collect()
+}
+
 fn fingerprint(bytes: &[u8]) -> Result<Fingerprint, Error> {
     Ok(Fingerprint(
         bytes.try_into().map_err(|_| Error::Corrupt("event"))?,
@@ -421,16 +425,8 @@ impl Event {
                 } else {
                     Some(fingerprint(&rec.sender)?)
                 },
-                added: rec
-                    .added
-                    .iter()
-                    .map(|f| fingerprint(f))
-                    .collect::<Result<_, _>>()?,
-                removed: rec
-                    .removed
-                    .iter()
-                    .map(|f| fingerprint(f))
-                    .collect::<Result<_, _>>()?,
+                added: fingerprint_list(&rec.added)?,
+                removed: fingerprint_list(&rec.removed)?,
             },
             KIND_IDENTITY_CHANGED => EventKind::IdentityChanged {
                 contact: rec.alias.take().ok_or_else(bad)?,
@@ -466,16 +462,8 @@ impl Event {
             KIND_DEVICES_CHANGED => EventKind::DevicesChanged {
                 person: fingerprint(&rec.sender)?,
                 contact: rec.alias.take(),
-                added: rec
-                    .added
-                    .iter()
-                    .map(|f| fingerprint(f))
-                    .collect::<Result<_, _>>()?,
-                removed: rec
-                    .removed
-                    .iter()
-                    .map(|f| fingerprint(f))
-                    .collect::<Result<_, _>>()?,
+                added: fingerprint_list(&rec.added)?,
+                removed: fingerprint_list(&rec.removed)?,
             },
             KIND_DEVICE_LIST_CONFLICT => EventKind::DeviceListConflict {
                 person: fingerprint(&rec.sender)?,

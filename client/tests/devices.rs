@@ -122,24 +122,42 @@ async fn link(
     device
 }
 
-/// What a receive gave, in a form to compare: `message <alias>: <text>`, `sent <alias>:
-/// <text>`, `devices <alias or me> +added -removed`, other kinds by name.
+/// Receives, confirms, and returns what came in a form to compare: `message <alias>:
+/// <text>`, `sent <alias>: <text>`, `[<group>] <alias>: <text>`, `joined <group> by <alias>`,
+/// `devices <alias> +added -removed` (`me` for this person), other kinds by their `Debug`.
 async fn got(e: &mut Engine<MemoryStore>) -> Vec<String> {
-    e.receive()
-        .await
-        .unwrap()
+    let events = e.receive().await.unwrap();
+    let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
+    e.confirm(&ids).unwrap();
+    let who = |alias: &Option<String>| alias.clone().unwrap_or_else(|| "me".into());
+    events
         .iter()
         .map(|ev| match &ev.kind {
-            EventKind::Message { from, body } => format!(
-                "message {}: {}",
-                from.alias.as_deref().unwrap_or("?"),
-                String::from_utf8_lossy(body)
-            ),
-            EventKind::SentCopy { to, body } => format!(
-                "sent {}: {}",
-                to.alias.as_deref().unwrap_or("?"),
-                String::from_utf8_lossy(body)
-            ),
+            EventKind::Message { from, body } => {
+                format!(
+                    "message {}: {}",
+                    who(&from.alias),
+                    String::from_utf8_lossy(body)
+                )
+            }
+            EventKind::SentCopy { to, body } => {
+                format!("sent {}: {}", who(&to.alias), String::from_utf8_lossy(body))
+            }
+            EventKind::GroupMessage { group, from, body } => {
+                format!(
+                    "[{group}] {}: {}",
+                    who(&from.alias),
+                    String::from_utf8_lossy(body)
+                )
+            }
+            EventKind::Joined { group, by } => format!("joined {group} by {}", who(&by.alias)),
+            EventKind::Removed { group } => format!("removed from {group}"),
+            EventKind::MembersChanged {
+                group,
+                added,
+                removed,
+                ..
+            } => format!("{group}: +{} -{}", added.len(), removed.len()),
             EventKind::DevicesChanged {
                 contact,
                 added,
@@ -147,7 +165,7 @@ async fn got(e: &mut Engine<MemoryStore>) -> Vec<String> {
                 ..
             } => format!(
                 "devices {} +{} -{}",
-                contact.as_deref().unwrap_or("me"),
+                who(contact),
                 added.len(),
                 removed.len()
             ),
@@ -335,48 +353,6 @@ async fn a_dropped_list_update_is_noticed_at_the_next() {
     r.shutdown().await.unwrap();
 }
 
-/// Confirms what a receive gave and returns it as [`got`] does (group messages as
-/// `[GROUP] message <alias>: <text>`).
-async fn got_all(e: &mut Engine<MemoryStore>) -> Vec<String> {
-    let events = e.receive().await.unwrap();
-    let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
-    e.confirm(&ids).unwrap();
-    events
-        .iter()
-        .map(|ev| match &ev.kind {
-            EventKind::GroupMessage { group, from, body } => format!(
-                "[{group}] {}: {}",
-                from.alias.as_deref().unwrap_or("me"),
-                String::from_utf8_lossy(body)
-            ),
-            EventKind::Joined { group, by } => {
-                format!("joined {group} by {}", by.alias.as_deref().unwrap_or("me"))
-            }
-            EventKind::Removed { group } => format!("removed from {group}"),
-            EventKind::MembersChanged {
-                group,
-                added,
-                removed,
-                ..
-            } => {
-                format!("{group}: +{} -{}", added.len(), removed.len())
-            }
-            EventKind::DevicesChanged {
-                contact,
-                added,
-                removed,
-                ..
-            } => format!(
-                "devices {} +{} -{}",
-                contact.as_deref().unwrap_or("me"),
-                added.len(),
-                removed.len()
-            ),
-            _ => format!("{ev:?}"),
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_hold_every_device_of_each_person() {
     let dir = tempfile::tempdir().unwrap();
@@ -389,22 +365,22 @@ async fn groups_hold_every_device_of_each_person() {
     introduce(&mut a_phone, "alice", &mut carol, "carol");
     introduce(&mut b_phone, "bob", &mut carol, "carol");
     for e in [&mut a_phone, &mut b_phone, &mut carol] {
-        assert!(got_all(e).await.is_empty());
+        assert!(got(e).await.is_empty());
     }
     let mut a_laptop = link(&mut a_phone, &url, "a-laptop").await;
     let mut b_laptop = link(&mut b_phone, &url, "b-laptop").await;
     // Bob's phone approved before it read Alice's newer list: once it does, it sends its
     // own list to the device of hers it did not know.
-    assert_eq!(got_all(&mut b_phone).await, ["devices alice +1 -0"]);
-    assert_eq!(got_all(&mut a_laptop).await, ["devices bob +1 -0"]);
-    assert_eq!(got_all(&mut a_phone).await, ["devices bob +1 -0"]);
+    assert_eq!(got(&mut b_phone).await, ["devices alice +1 -0"]);
+    assert_eq!(got(&mut a_laptop).await, ["devices bob +1 -0"]);
+    assert_eq!(got(&mut a_phone).await, ["devices bob +1 -0"]);
     assert_eq!(
-        got_all(&mut carol).await,
+        got(&mut carol).await,
         ["devices alice +1 -0", "devices bob +1 -0"]
     );
     // Bob's laptop took Alice's list as Bob's phone had it (one device); Alice's phone,
     // reading Bob's newer list, sends hers to the laptop.
-    assert_eq!(got_all(&mut b_laptop).await, ["devices alice +1 -0"]);
+    assert_eq!(got(&mut b_laptop).await, ["devices alice +1 -0"]);
 
     // Adding Bob adds both of his devices, and Alice's laptop comes along.
     a_phone.create_group("team").unwrap();
@@ -413,10 +389,10 @@ async fn groups_hold_every_device_of_each_person() {
         .await
         .unwrap();
     assert_eq!(a_phone.group("team").unwrap().members.len(), 5);
-    assert_eq!(got_all(&mut a_laptop).await, ["joined team by me"]);
-    assert_eq!(got_all(&mut b_phone).await, ["joined team by alice"]);
-    assert_eq!(got_all(&mut b_laptop).await, ["joined team by alice"]);
-    assert_eq!(got_all(&mut carol).await, ["joined team by alice"]);
+    assert_eq!(got(&mut a_laptop).await, ["joined team by me"]);
+    assert_eq!(got(&mut b_phone).await, ["joined team by alice"]);
+    assert_eq!(got(&mut b_laptop).await, ["joined team by alice"]);
+    assert_eq!(got(&mut carol).await, ["joined team by alice"]);
     // Members show the person of each device.
     let members = carol.group("team").unwrap().members;
     let named = |who: &str| {
@@ -432,19 +408,10 @@ async fn groups_hold_every_device_of_each_person() {
         .send_to_group("team", b"from bob's laptop")
         .await
         .unwrap();
-    assert_eq!(got_all(&mut carol).await, ["[team] bob: from bob's laptop"]);
-    assert_eq!(
-        got_all(&mut a_phone).await,
-        ["[team] bob: from bob's laptop"]
-    );
-    assert_eq!(
-        got_all(&mut a_laptop).await,
-        ["[team] bob: from bob's laptop"]
-    );
-    assert_eq!(
-        got_all(&mut b_phone).await,
-        ["[team] me: from bob's laptop"]
-    );
+    assert_eq!(got(&mut carol).await, ["[team] bob: from bob's laptop"]);
+    assert_eq!(got(&mut a_phone).await, ["[team] bob: from bob's laptop"]);
+    assert_eq!(got(&mut a_laptop).await, ["[team] bob: from bob's laptop"]);
+    assert_eq!(got(&mut b_phone).await, ["[team] me: from bob's laptop"]);
 
     // A device linked later joins through its own person's device.
     let mut b_tablet = link(&mut b_phone, &url, "b-tablet").await;
@@ -455,16 +422,16 @@ async fn groups_hold_every_device_of_each_person() {
         .send_to_group("team", b"hello tablet")
         .await
         .unwrap();
-    assert_eq!(got_all(&mut b_tablet).await, ["[team] alice: hello tablet"]);
+    assert_eq!(got(&mut b_tablet).await, ["[team] alice: hello tablet"]);
     for e in [&mut b_phone, &mut b_laptop, &mut carol] {
-        let seen = got_all(e).await;
+        let seen = got(e).await;
         assert!(
             seen.contains(&"[team] alice: hello tablet".to_string()),
             "{seen:?}"
         );
     }
     // Alice's phone reads what her laptop sent as her own.
-    let seen = got_all(&mut a_phone).await;
+    let seen = got(&mut a_phone).await;
     assert!(
         seen.contains(&"[team] me: hello tablet".to_string()),
         "{seen:?}"
@@ -477,13 +444,13 @@ async fn groups_hold_every_device_of_each_person() {
         .send_to_group("team", b"after the revocation")
         .await
         .unwrap();
-    let seen = got_all(&mut a_laptop).await;
+    let seen = got(&mut a_laptop).await;
     assert!(seen.contains(&"removed from team".to_string()), "{seen:?}");
     assert!(
         !seen.iter().any(|s| s.contains("after the revocation")),
         "{seen:?}"
     );
-    let seen = got_all(&mut carol).await;
+    let seen = got(&mut carol).await;
     assert!(
         seen.contains(&"[team] alice: after the revocation".to_string()),
         "{seen:?}"

@@ -4,20 +4,18 @@
 
 use super::Engine;
 use super::fanout::announced_key;
-use super::outbox::ENVELOPE_ID_LEN;
+use super::outbox::new_entry;
 use crate::contacts::write_contact;
 use crate::error::Error;
 use crate::event::EventKind;
-use crate::records::{ContactRecord, LinkPending, LinkTransfer, OutboxRecord, TransferContact};
+use crate::records::{ContactRecord, LinkPending, LinkTransfer, TransferContact};
 use crate::store::{Batch, Store, Table};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hush_protocol::devices::{Device, DeviceList, LinkRequest, LinkSecret};
 use hush_protocol::envelope::{self, ContentKind};
 use hush_protocol::{Fingerprint, IdentityPublicKey};
-use hush_relay_client::EnvelopeId;
 use prost::Message;
-use rand::Rng as _;
 use zeroize::Zeroizing;
 
 /// The account record holding this person's device list, once it differs from the first.
@@ -181,19 +179,14 @@ impl<S: Store> Engine<S> {
             &sealed,
             reply_to.as_bytes(),
         )?;
-        let mut id = [0u8; ENVELOPE_ID_LEN];
-        rng.fill_bytes(&mut id);
-        let envelope_id =
-            EnvelopeId::new(id.to_vec()).map_err(|_| Error::Corrupt("envelope id"))?;
-        let rec = OutboxRecord {
-            relay: request.device().relay.clone(),
-            mailbox: request.device().mailbox.to_vec(),
+        let (envelope_id, rec) = new_entry(
+            &mut rng,
+            request.device().relay.clone(),
+            request.device().mailbox.to_vec(),
             envelope,
-            to: format!("device {device_id}"),
-            queued_at_ms: self.now_ms(),
-            group_id: Vec::new(),
-            epoch: 0,
-        };
+            format!("device {device_id}"),
+            self.now_ms(),
+        )?;
         let mut b = Batch::new();
         b.put(
             Table::Account,

@@ -10,7 +10,7 @@
 //!   another device of the same person.
 
 use super::Engine;
-use super::outbox::ENVELOPE_ID_LEN;
+use super::outbox::new_entry;
 use crate::card::Card;
 use crate::contacts::Contact;
 use crate::directory;
@@ -21,7 +21,6 @@ use hush_protocol::envelope::{self, ContentKind};
 use hush_protocol::{Fingerprint, IdentityPublicKey, Session, SessionConfig};
 use hush_relay_client::{EnvelopeId, MailboxAddress};
 use prost::Message;
-use rand::Rng;
 use rand::rngs::StdRng;
 use zeroize::Zeroizing;
 
@@ -262,19 +261,14 @@ impl<S: Store> Engine<S> {
             &message,
             reply_to.as_bytes(),
         )?;
-        let mut id = [0u8; ENVELOPE_ID_LEN];
-        rng.fill_bytes(&mut id);
-        let envelope_id =
-            EnvelopeId::new(id.to_vec()).map_err(|_| Error::Corrupt("envelope id"))?;
-        let rec = OutboxRecord {
-            relay: card.relay.to_string(),
-            mailbox: card.mailbox.as_bytes().to_vec(),
-            envelope: sealed,
-            to: to.to_string(),
-            queued_at_ms: self.now_ms(),
-            group_id: Vec::new(),
-            epoch: 0,
-        };
+        let (envelope_id, rec) = new_entry(
+            rng,
+            card.relay.to_string(),
+            card.mailbox.as_bytes().to_vec(),
+            sealed,
+            to.to_string(),
+            self.now_ms(),
+        )?;
         batch
             .put(
                 Table::Sessions,

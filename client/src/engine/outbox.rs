@@ -69,6 +69,30 @@ fn permanent(e: &Error) -> bool {
     )
 }
 
+/// A new outbox entry for a sealed 1:1 envelope, under a fresh random envelope id.
+pub(crate) fn new_entry(
+    rng: &mut impl rand::Rng,
+    relay: String,
+    mailbox: Vec<u8>,
+    envelope: Vec<u8>,
+    to: String,
+    queued_at_ms: u64,
+) -> Result<(EnvelopeId, OutboxRecord), Error> {
+    let mut id = [0u8; ENVELOPE_ID_LEN];
+    rng.fill_bytes(&mut id);
+    let envelope_id = EnvelopeId::new(id.to_vec()).map_err(|_| Error::Corrupt("envelope id"))?;
+    let rec = OutboxRecord {
+        relay,
+        mailbox,
+        envelope,
+        to,
+        queued_at_ms,
+        group_id: Vec::new(),
+        epoch: 0,
+    };
+    Ok((envelope_id, rec))
+}
+
 impl<S: Store> Engine<S> {
     /// Sends `body` to the contact `alias`: starts a session from their prekeys if there is
     /// none (fetched with the token of their card), encrypts, seals the envelope with our
