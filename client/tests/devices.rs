@@ -7,6 +7,7 @@ mod common;
 use common::{engine, introduce, relay};
 use hush_client::store::MemoryStore;
 use hush_client::{Engine, Error, EventKind, GroupStatus, LINK_PREFIX};
+use hush_relay::server::RelayHandle;
 use hush_relay_client::RelayUrl;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,16 +175,29 @@ async fn got(e: &mut Engine<MemoryStore>) -> Vec<String> {
         .collect()
 }
 
+/// A relay, and Alice and Bob (one device each, contacts of each other, directories
+/// published).
+async fn alice_and_bob(
+    dir: &std::path::Path,
+) -> (
+    RelayHandle,
+    RelayUrl,
+    Engine<MemoryStore>,
+    Engine<MemoryStore>,
+) {
+    let r = relay(&dir.join("relay")).await;
+    let url = r.url();
+    let mut alice = engine(MemoryStore::new(), "Alice", &url);
+    let mut bob = engine(MemoryStore::new(), "Bob", &url);
+    introduce(&mut alice, "alice", &mut bob, "bob");
+    assert!(got(&mut alice).await.is_empty() && got(&mut bob).await.is_empty());
+    (r, url, alice, bob)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_people_with_two_devices_each() {
     let dir = tempfile::tempdir().unwrap();
-    let r = relay(&dir.path().join("relay")).await;
-    let url = r.url();
-    let mut a_phone = engine(MemoryStore::new(), "Alice", &url);
-    let mut b_phone = engine(MemoryStore::new(), "Bob", &url);
-    introduce(&mut a_phone, "alice", &mut b_phone, "bob");
-    // Each publishes its directory.
-    assert!(got(&mut a_phone).await.is_empty() && got(&mut b_phone).await.is_empty());
+    let (r, url, mut a_phone, mut b_phone) = alice_and_bob(dir.path()).await;
     // Sessions exist before any device is linked.
     a_phone.send("bob", b"before").await.unwrap();
     assert_eq!(got(&mut b_phone).await, ["message alice: before"]);
@@ -261,12 +275,7 @@ async fn two_people_with_two_devices_each() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_device_reads_nothing_new() {
     let dir = tempfile::tempdir().unwrap();
-    let r = relay(&dir.path().join("relay")).await;
-    let url = r.url();
-    let mut a_phone = engine(MemoryStore::new(), "Alice", &url);
-    let mut bob = engine(MemoryStore::new(), "Bob", &url);
-    introduce(&mut a_phone, "alice", &mut bob, "bob");
-    assert!(got(&mut a_phone).await.is_empty() && got(&mut bob).await.is_empty());
+    let (r, url, mut a_phone, mut bob) = alice_and_bob(dir.path()).await;
     let mut a_laptop = link(&mut a_phone, &url, "a-laptop").await;
     assert_eq!(got(&mut bob).await, ["devices alice +1 -0"]);
     bob.send("alice", b"one").await.unwrap();
@@ -316,12 +325,7 @@ async fn a_revoked_device_reads_nothing_new() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_list_update_is_noticed_at_the_next() {
     let dir = tempfile::tempdir().unwrap();
-    let r = relay(&dir.path().join("relay")).await;
-    let url = r.url();
-    let mut a_phone = engine(MemoryStore::new(), "Alice", &url);
-    let mut bob = engine(MemoryStore::new(), "Bob", &url);
-    introduce(&mut a_phone, "alice", &mut bob, "bob");
-    assert!(got(&mut a_phone).await.is_empty() && got(&mut bob).await.is_empty());
+    let (r, url, mut a_phone, mut bob) = alice_and_bob(dir.path()).await;
     bob.send("alice", b"hi").await.unwrap();
     assert_eq!(got(&mut a_phone).await, ["message bob: hi"]);
 
