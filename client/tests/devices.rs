@@ -4,10 +4,11 @@
 
 mod common;
 
-use common::{engine, introduce, relay};
+use common::{engine, introduce, quick_engine, relay, relay_config};
+use hush_client::OutgoingState;
 use hush_client::store::MemoryStore;
 use hush_client::{Engine, Error, EventKind, GroupStatus, LINK_PREFIX};
-use hush_relay::server::RelayHandle;
+use hush_relay::server::{Relay, RelayHandle};
 use hush_relay_client::RelayUrl;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -459,5 +460,45 @@ async fn groups_hold_every_device_of_each_person() {
         seen.contains(&"[team] alice: after the revocation".to_string()),
         "{seen:?}"
     );
+    r.shutdown().await.unwrap();
+}
+
+/// One of the recipient's devices on a relay that is down: the send reaches the others at
+/// once, the envelope for that device waits in the outbox, and goes when the relay is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_whose_relay_is_down_gets_the_message_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(&dir.path().join("relay")).await;
+    let url = r.url();
+    // Alice gives up on a relay that is down within seconds.
+    let mut alice = quick_engine(MemoryStore::new(), "Alice", &url);
+    let mut b_phone = engine(MemoryStore::new(), "Bob", &url);
+    introduce(&mut alice, "alice", &mut b_phone, "bob");
+    assert!(got(&mut alice).await.is_empty() && got(&mut b_phone).await.is_empty());
+    let other_dir = dir.path().join("other");
+    let other = relay(&other_dir).await;
+    let (other_url, addr) = (other.url(), other.local_addr());
+    let mut b_laptop = link(&mut b_phone, &other_url, "b-laptop").await;
+    assert_eq!(got(&mut alice).await, ["devices bob +1 -0"]);
+    alice.send("bob", b"both up").await.unwrap();
+    assert_eq!(got(&mut b_phone).await, ["message alice: both up"]);
+    assert_eq!(got(&mut b_laptop).await, ["message alice: both up"]);
+
+    other.shutdown().await.unwrap();
+    let o = alice.send("bob", b"one down").await.unwrap();
+    assert!(matches!(o.state, OutgoingState::Stored(_)), "{o:?}");
+    assert_eq!(alice.outbox().unwrap().len(), 1);
+    assert_eq!(got(&mut b_phone).await, ["message alice: one down"]);
+
+    let other = Relay::start(relay_config(&other_dir, addr)).await.unwrap();
+    alice.close().await;
+    b_laptop.close().await;
+    let flushed = alice.flush_outbox().await.unwrap();
+    assert!(
+        matches!(&flushed[..], [o] if matches!(o.state, OutgoingState::Stored(_))),
+        "{flushed:?}"
+    );
+    assert_eq!(got(&mut b_laptop).await, ["message alice: one down"]);
+    other.shutdown().await.unwrap();
     r.shutdown().await.unwrap();
 }

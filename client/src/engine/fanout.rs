@@ -319,9 +319,7 @@ impl<S: Store> Engine<S> {
         }
         self.account.store.commit(batch)?;
         let n = queued.len();
-        for (id, rec) in queued {
-            self.deliver(id, rec, false).await;
-        }
+        self.deliver_all(queued).await;
         Ok(n)
     }
 }

@@ -169,12 +169,116 @@ impl<S: Store> Engine<S> {
             write_contact(&mut b, &contact)?;
         }
         self.account.store.commit(b)?;
-        let mut first = None;
-        for (id, rec) in sealed {
-            let out = self.deliver(id, rec, false).await;
-            first.get_or_insert(out);
+        self.deliver_all(sealed)
+            .await
+            .into_iter()
+            .next()
+            .ok_or(Error::Corrupt("a send with no device"))
+    }
+
+    /// Hands the envelopes of one send (one per device) to their relays at once, one request
+    /// each on the connections they share, then records in one commit what the relays
+    /// stored; what they did not stays in the outbox, as [`Engine::deliver`] leaves it.
+    /// Returns where each is, in the order given.
+    pub(crate) async fn deliver_all(
+        &mut self,
+        entries: Vec<(EnvelopeId, OutboxRecord)>,
+    ) -> Vec<Outgoing> {
+        if entries.len() < 2 {
+            let mut out = Vec::with_capacity(1);
+            for (id, rec) in entries {
+                out.push(self.deliver(id, rec, false).await);
+            }
+            return out;
         }
-        first.ok_or(Error::Corrupt("a send with no device"))
+        // Connections first (opened or reopened as `client` does); a relay that cannot be
+        // reached leaves its entries queued.
+        let mut unreachable = std::collections::HashMap::new();
+        for (_, rec) in &entries {
+            if unreachable.contains_key(&rec.relay) {
+                continue;
+            }
+            let reached = match rec.relay.parse::<RelayUrl>() {
+                Ok(url) => self.client(&url).await.map(|_| ()),
+                Err(_) => Err(Error::Corrupt("outbox relay URL")),
+            };
+            if let Err(e) = reached {
+                unreachable.insert(rec.relay.clone(), e.to_string());
+            }
+        }
+        // A connection that closed while another relay was being waited for (idle timeout)
+        // is opened again.
+        for (_, rec) in &entries {
+            if !unreachable.contains_key(&rec.relay)
+                && let Ok(url) = rec.relay.parse::<RelayUrl>()
+                && let Err(e) = self.client(&url).await
+            {
+                unreachable.insert(rec.relay.clone(), e.to_string());
+            }
+        }
+        // Per entry: `Err(why)` when its relay could not be reached, else the relay's answer.
+        type Answer = Result<Result<StoredReceipt, Error>, String>;
+        let results: Vec<Answer> = {
+            let clients = &self.clients;
+            let unreachable = &unreachable;
+            futures_util::future::join_all(entries.iter().map(|(id, rec)| async move {
+                if let Some(why) = unreachable.get(&rec.relay) {
+                    return Err(why.clone());
+                }
+                Ok(async {
+                    let url: RelayUrl = rec
+                        .relay
+                        .parse()
+                        .map_err(|_| Error::Corrupt("outbox relay URL"))?;
+                    let client = clients
+                        .get(&url.to_string())
+                        .ok_or(Error::Corrupt("outbox relay URL"))?;
+                    let mailbox = MailboxAddress::from_slice(&rec.mailbox)
+                        .map_err(|_| Error::Corrupt("outbox"))?;
+                    Ok(client.send(&mailbox, id, rec.envelope.clone()).await?)
+                }
+                .await)
+            }))
+            .await
+        };
+        let mut b = Batch::new();
+        let mut out = Vec::with_capacity(entries.len());
+        for ((envelope_id, rec), result) in entries.into_iter().zip(results) {
+            let state = match result {
+                Err(why) => OutgoingState::Queued(why),
+                Ok(Ok(receipt)) => {
+                    let sent = SentRecord {
+                        relay: rec.relay,
+                        to: rec.to.clone(),
+                        stored_at_ms: receipt.stored_at_ms,
+                    };
+                    b.delete(Table::Outbox, envelope_id.as_bytes()).put(
+                        Table::Sent,
+                        envelope_id.as_bytes().to_vec(),
+                        Zeroizing::new(sent.encode_to_vec()),
+                    );
+                    OutgoingState::Stored(receipt)
+                }
+                Ok(Err(e)) if permanent(&e) => {
+                    b.delete(Table::Outbox, envelope_id.as_bytes());
+                    OutgoingState::Failed(e.to_string())
+                }
+                Ok(Err(e)) => OutgoingState::Queued(e.to_string()),
+            };
+            out.push(Outgoing {
+                envelope_id,
+                to: rec.to,
+                state,
+            });
+        }
+        if let Err(e) = self.account.store.commit(b) {
+            // Nothing recorded: every entry is still in the outbox, and a retry sends the same
+            // bytes under the same id (the relay keeps one copy).
+            for o in &mut out {
+                o.state = OutgoingState::Queued(e.to_string());
+            }
+        }
+        out
     }
 
     /// The outbox entries, oldest first.
