@@ -359,7 +359,13 @@ impl<S: Store> Engine<S> {
         &self,
         device: &IdentityPublicKey,
     ) -> Result<Option<IdentityPublicKey>, Error> {
-        if self.device_list()?.id_of(device).is_some() {
+        // Without a stored list this device is the person's only one (no list is made, which
+        // would cost a signature per message).
+        let own = match self.account.store.get(Table::Account, DEVICE_LIST)? {
+            Some(_) => self.device_list()?.id_of(device).is_some(),
+            None => device == self.account.identity(),
+        };
+        if own {
             return Ok(Some(self.person()?));
         }
         let Some(person) = self

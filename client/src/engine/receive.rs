@@ -386,9 +386,14 @@ impl<S: Store> Engine<S> {
                 alias: self.account.alias_of(&p)?,
                 card,
             },
+            // The device is its person (their first device), or on no list held.
             _ => {
                 self.notice_identity(&c.sender, card.as_deref(), batch, notices)?;
-                self.sender(&c.sender, card)?
+                Sender {
+                    identity: c.sender.fingerprint(),
+                    alias: self.account.alias_of(&c.sender)?,
+                    card,
+                }
             }
         };
         Ok(Some(EventKind::Message {
