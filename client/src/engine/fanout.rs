@@ -17,6 +17,7 @@ use crate::directory;
 use crate::error::Error;
 use crate::records::OutboxRecord;
 use crate::store::{Batch, Store, Table};
+use hush_protocol::devices::DeviceList;
 use hush_protocol::envelope::{self, ContentKind};
 use hush_protocol::{Fingerprint, IdentityPublicKey, Session, SessionConfig};
 use hush_relay_client::{EnvelopeId, MailboxAddress};
@@ -131,6 +132,16 @@ pub(crate) struct Pqxdh {
     pub learned: bool,
 }
 
+/// What every envelope of one send shares, read once per send: its random numbers, this
+/// person's stored device list (`None`: one device, nothing to announce) and our card.
+pub(crate) struct Sending {
+    /// The send's random numbers (keys, nonces, envelope ids).
+    pub rng: StdRng,
+    /// This person's stored device list.
+    pub list: Option<DeviceList>,
+    reply_to: String,
+}
+
 /// One envelope of a send, ready for the outbox.
 pub(crate) type Sealed = (EnvelopeId, OutboxRecord);
 
@@ -151,22 +162,37 @@ impl<S: Store> Engine<S> {
             .collect()
     }
 
-    /// The cards of this person's other devices (none until a device is linked).
-    pub(crate) fn own_cards(&self) -> Result<Vec<Card>, Error> {
-        if self
+    /// What the envelopes of a send share ([`Sending`]).
+    pub(crate) fn sending(&mut self) -> Result<Sending, Error> {
+        Ok(Sending {
+            rng: self.child_rng(),
+            list: self.stored_list()?,
+            reply_to: self.account.card().encode()?,
+        })
+    }
+
+    /// This person's device list when one is stored (`None`: this device is their only one).
+    pub(crate) fn stored_list(&self) -> Result<Option<DeviceList>, Error> {
+        match self
             .account
             .store
             .get(Table::Account, super::devices::DEVICE_LIST)?
-            .is_none()
         {
-            return Ok(Vec::new());
+            Some(_) => Ok(Some(self.device_list()?)),
+            None => Ok(None),
         }
-        let me = self.account.identity().clone();
-        let name = self.account.name().to_string();
-        self.device_list()?
-            .devices()
-            .filter(|(_, d)| d.identity != me)
-            .map(|(_, d)| card_of(&name, d))
+    }
+
+    /// The cards of this person's other devices on `list` (none without a stored list).
+    pub(crate) fn own_cards(&self, list: Option<&DeviceList>) -> Result<Vec<Card>, Error> {
+        let Some(list) = list else {
+            return Ok(Vec::new());
+        };
+        let me = self.account.identity();
+        let name = self.account.name();
+        list.devices()
+            .filter(|(_, d)| d.identity != *me)
+            .map(|(_, d)| card_of(name, d))
             .collect()
     }
 
@@ -177,7 +203,7 @@ impl<S: Store> Engine<S> {
     /// the list already. `pq`: the sticky PQXDH rule of the contact (not for own devices).
     pub(crate) async fn seal_for(
         &mut self,
-        rng: &mut StdRng,
+        sending: &mut Sending,
         to: &str,
         card: &Card,
         body: Option<&[u8]>,
@@ -198,15 +224,10 @@ impl<S: Store> Engine<S> {
             ),
             None => 0,
         };
-        let list = match self
-            .account
-            .store
-            .get(Table::Account, super::devices::DEVICE_LIST)?
-        {
-            Some(_) => Some(self.device_list()?),
-            None => None,
-        };
-        let list = list.filter(|l| new_session || announced < l.counter());
+        let list = sending
+            .list
+            .as_ref()
+            .filter(|l| new_session || announced < l.counter());
         if list.is_none() && body.is_none() {
             return Ok(None);
         }
@@ -228,13 +249,13 @@ impl<S: Store> Engine<S> {
             }
             let me = self.account.identity_key_pair();
             sessions.replace(Session::initiate(
-                rng,
+                &mut sending.rng,
                 me,
                 &bundle,
                 SessionConfig::default(),
             )?);
         }
-        let plain = match (&list, body) {
+        let plain = match (list, body) {
             (Some(l), inner) => {
                 batch.put(
                     Table::Devices,
@@ -246,23 +267,22 @@ impl<S: Store> Engine<S> {
             (None, Some(b)) => Zeroizing::new(b.to_vec()),
             (None, None) => return Ok(None),
         };
-        let reply_to = self.account.card().encode()?;
         let me = self.account.identity_key_pair();
         let session = sessions
             .current
             .as_mut()
             .ok_or(Error::Corrupt("sessions"))?;
-        let message = session.encrypt(rng, &plain)?;
+        let message = session.encrypt(&mut sending.rng, &plain)?;
         let sealed = envelope::seal(
-            rng,
+            &mut sending.rng,
             me,
             &card.identity,
             ContentKind::SessionMessage,
             &message,
-            reply_to.as_bytes(),
+            sending.reply_to.as_bytes(),
         )?;
         let (envelope_id, rec) = new_entry(
-            rng,
+            &mut sending.rng,
             card.relay.to_string(),
             card.mailbox.as_bytes().to_vec(),
             sealed,
@@ -288,7 +308,7 @@ impl<S: Store> Engine<S> {
     /// now (no session and its directory out of reach) gets the list with the next message
     /// to it. Returns how many envelopes were queued.
     pub(crate) async fn announce_list(&mut self) -> Result<usize, Error> {
-        let mut rng = self.child_rng();
+        let mut sending = self.sending()?;
         let mut batch = Batch::new();
         let mut queued = Vec::new();
         // (recipient, device card, whether PQXDH is required of it)
@@ -298,7 +318,7 @@ impl<S: Store> Engine<S> {
                 targets.push((contact.alias.clone(), card, contact.offers_pqxdh));
             }
         }
-        for card in self.own_cards()? {
+        for card in self.own_cards(sending.list.as_ref())? {
             targets.push((OWN_DEVICE.to_string(), card, true));
         }
         for (to, card, sticky) in targets {
@@ -310,7 +330,7 @@ impl<S: Store> Engine<S> {
                 learned: false,
             };
             if let Ok(Some(s)) = self
-                .seal_for(&mut rng, &to, &card, None, Some(&mut pq), &mut one)
+                .seal_for(&mut sending, &to, &card, None, Some(&mut pq), &mut one)
                 .await
             {
                 batch.append(one);

@@ -118,8 +118,8 @@ impl<S: Store> Engine<S> {
         self.check_generation().await?;
         let person = contact.card.identity.fingerprint();
         let theirs = self.device_cards(&contact)?;
-        let ours = self.own_cards()?;
-        let mut rng = self.child_rng();
+        let mut sending = self.sending()?;
+        let ours = self.own_cards(sending.list.as_ref())?;
         let mut b = Batch::new();
         let mut pq = Pqxdh {
             sticky: contact.offers_pqxdh,
@@ -130,7 +130,7 @@ impl<S: Store> Engine<S> {
         let mut sealed = Vec::with_capacity(theirs.len() + ours.len());
         for card in &theirs {
             let s = self
-                .seal_for(&mut rng, alias, card, Some(body), Some(&mut pq), &mut b)
+                .seal_for(&mut sending, alias, card, Some(body), Some(&mut pq), &mut b)
                 .await?;
             sealed.extend(s);
         }
@@ -147,7 +147,7 @@ impl<S: Store> Engine<S> {
                 let mut one = Batch::new();
                 let s = self
                     .seal_for(
-                        &mut rng,
+                        &mut sending,
                         OWN_DEVICE,
                         card,
                         Some(&copy),

@@ -112,7 +112,8 @@ impl<S: Store> Engine<S> {
     /// Our other devices not among `present`, with a KeyPackage of each that could be had.
     async fn own_invitees(&mut self, present: &[IdentityPublicKey]) -> Result<Vec<Invitee>, Error> {
         let mut out = Vec::new();
-        for card in self.own_cards()? {
+        let list = self.stored_list()?;
+        for card in self.own_cards(list.as_ref())? {
             if present.contains(&card.identity) {
                 continue;
             }
