@@ -119,15 +119,29 @@ pub(crate) async fn publish<R: CryptoRng + ?Sized>(
         replace_one_time: true,
     };
     let stock = client.upload_prekey_set(mailbox, upload).await?;
-    let last_resort = seal(rng, keys, EntryKind::LastResortKeyPackage, &p.last_resort)?;
-    let kps = key_package_entries(rng, keys, &p.key_packages)?;
-    client
-        .replace_key_packages(mailbox, kps, Some(last_resort))
-        .await?;
+    replace_key_packages(rng, client, mailbox, keys, &p.key_packages, &p.last_resort).await?;
     client
         .register_fetch_verifier(mailbox, keys.fetch_token().verifier())
         .await?;
     Ok(stock)
+}
+
+/// Replaces the mailbox's KeyPackages, the last-resort one included, with `kps` and
+/// `last_resort` sealed under `keys`. `mailbox` must be authenticated on `client`.
+pub(crate) async fn replace_key_packages<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    client: &Client,
+    mailbox: &MailboxAddress,
+    keys: &DirectoryKeys,
+    kps: &[Vec<u8>],
+    last_resort: &[u8],
+) -> Result<(), Error> {
+    let last_resort = seal(rng, keys, EntryKind::LastResortKeyPackage, last_resort)?;
+    let kps = key_package_entries(rng, keys, kps)?;
+    client
+        .replace_key_packages(mailbox, kps, Some(last_resort))
+        .await?;
+    Ok(())
 }
 
 fn fetch_error(alias: &str, what: &'static str, e: hush_relay_client::ClientError) -> Error {

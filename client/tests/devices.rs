@@ -103,6 +103,22 @@ async fn bad_and_expired_requests_are_refused() {
     r.shutdown().await.unwrap();
 }
 
+/// A person's first device that has linked another one (its list stored, no contacts) cannot
+/// ask to be linked to someone else's account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_with_a_linked_device_cannot_be_linked() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(&dir.path().join("relay")).await;
+    let url = r.url();
+    let mut phone = engine(MemoryStore::new(), "Alice", &url);
+    assert!(phone.receive().await.unwrap().is_empty());
+    assert!(phone.account().contacts().unwrap().is_empty());
+    let _laptop = link(&mut phone, &url, "laptop").await;
+    let e = phone.link_request().unwrap_err();
+    assert!(matches!(e, Error::Link(_)), "{e}");
+    r.shutdown().await.unwrap();
+}
+
 /// Links a new device to the person of `primary` (the new device publishes its directory
 /// first, as `hush link` does), and returns it once the approval arrived.
 async fn link(
@@ -459,6 +475,73 @@ async fn groups_hold_every_device_of_each_person() {
     assert!(
         seen.contains(&"[team] alice: after the revocation".to_string()),
         "{seen:?}"
+    );
+    r.shutdown().await.unwrap();
+}
+
+/// A member who is not the person's contact, and holds no list of theirs, names the person
+/// from the device's credential (`spec/multi-device.md` §5): a device linked before the group
+/// joins with a KeyPackage that names the person, and one linked after it brings its leaf
+/// up to date with a self-update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_in_a_group_sees_the_person_of_each_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, url, mut a_phone, mut bob) = alice_and_bob(dir.path()).await;
+    let mut carol = engine(MemoryStore::new(), "Carol", &url);
+    introduce(&mut bob, "bob", &mut carol, "carol");
+    assert!(got(&mut bob).await.is_empty() && got(&mut carol).await.is_empty());
+    let alice = a_phone.person().unwrap().fingerprint();
+    let mut a_laptop = link(&mut a_phone, &url, "a-laptop").await;
+    assert_ne!(a_laptop.account().identity().fingerprint(), alice);
+    assert_eq!(got(&mut bob).await, ["devices alice +1 -0"]);
+
+    bob.create_group("team").unwrap();
+    bob.add_members("team", &["alice", "carol"]).await.unwrap();
+    assert_eq!(bob.group("team").unwrap().members.len(), 4);
+    for e in [&mut a_phone, &mut a_laptop, &mut carol] {
+        assert_eq!(got(e).await, ["joined team by bob"]);
+    }
+    // Carol knows neither Alice nor her list: each of Alice's devices shows Alice's person.
+    let from_alice = |e: &mut Engine<MemoryStore>| {
+        let events = e.pending_events().unwrap();
+        let froms: Vec<_> = events
+            .iter()
+            .filter_map(|ev| match &ev.kind {
+                EventKind::GroupMessage { from, .. } => Some((from.identity, from.alias.clone())),
+                _ => None,
+            })
+            .collect();
+        e.confirm(&events.iter().map(|ev| ev.id).collect::<Vec<_>>())
+            .unwrap();
+        froms
+    };
+    a_laptop
+        .send_to_group("team", b"from the laptop")
+        .await
+        .unwrap();
+    carol.receive().await.unwrap();
+    assert_eq!(from_alice(&mut carol), [(alice, None)]);
+
+    // A tablet linked now joins with a KeyPackage made before the link: its first receive
+    // updates its leaf, and from then on its messages show Alice to Carol too.
+    let mut a_tablet = link(&mut a_phone, &url, "a-tablet").await;
+    assert_eq!(a_tablet.group("team").unwrap().status, GroupStatus::Member);
+    got(&mut carol).await;
+    a_tablet
+        .send_to_group("team", b"from the tablet")
+        .await
+        .unwrap();
+    carol.receive().await.unwrap();
+    assert_eq!(from_alice(&mut carol), [(alice, None)]);
+    // The member list names the person too, for Bob who holds Alice's list.
+    got(&mut bob).await;
+    let members = bob.group("team").unwrap().members;
+    assert_eq!(
+        members
+            .iter()
+            .filter(|m| m.alias.as_deref() == Some("alice"))
+            .count(),
+        3
     );
     r.shutdown().await.unwrap();
 }

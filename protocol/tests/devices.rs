@@ -379,3 +379,37 @@ proptest! {
         }
     }
 }
+
+/// An approval made before approvals carried the person's word (the vectors' approval as it
+/// was) still opens: the device is linked, its credential names the device alone.
+#[test]
+fn an_approval_without_the_persons_word_still_opens() {
+    let v: serde_json::Value = serde_json::from_str(include_str!("link_approval_v1.json")).unwrap();
+    let unhex = |k: &str| hex::decode(v[k].as_str().unwrap()).unwrap();
+    let request = LinkRequest::reopen(&unhex("request")).unwrap();
+    let secret =
+        hush_protocol::devices::LinkSecret::from_bytes(&unhex("link_secret").try_into().unwrap());
+    let approval = request.open_approval(&secret, &unhex("sealed")).unwrap();
+    assert_eq!(
+        u64::from(approval.device_id),
+        v["device_id"].as_u64().unwrap()
+    );
+    assert!(approval.device_of.is_none());
+}
+
+/// A new approval carries the person's word for the device, checked when it is opened.
+#[test]
+fn an_approval_carries_the_persons_word_for_the_device() {
+    let mut r = rng(90);
+    let (person, list) = person_with(1, &mut r);
+    let laptop = IdentityKeyPair::generate(&mut r);
+    let (request, secret) =
+        LinkRequest::new(&mut r, &laptop, device(&laptop, 9), NOW, 300).unwrap();
+    let (_, sealed) = request.approve(&mut r, &person, &list, b"").unwrap();
+    let approval = request.open_approval(&secret, &sealed).unwrap();
+    let word = approval.device_of.unwrap();
+    assert_eq!(
+        (word.person(), word.device()),
+        (person.public(), laptop.public())
+    );
+}

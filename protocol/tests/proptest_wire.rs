@@ -314,12 +314,18 @@ fn group_client_state() -> impl Strategy<Value = state::GroupClientState> {
     (
         vec(any::<u32>(), 5..=5),
         any::<bool>(),
-        (bytes(33), bytes(33), bytes(33)),
+        (bytes(33), bytes(33), bytes(33), bytes(100)),
         vec(entry, 0..4),
         vec(meta, 0..3),
     )
         .prop_map(
-            |(n, require_hush_credentials, (signing_key, secret, integrity), storage, groups)| {
+            |(
+                n,
+                require_hush_credentials,
+                (signing_key, secret, integrity, device_of),
+                storage,
+                groups,
+            )| {
                 state::GroupClientState {
                     version: n[0],
                     ciphersuite: n[1],
@@ -332,6 +338,7 @@ fn group_client_state() -> impl Strategy<Value = state::GroupClientState> {
                     storage,
                     groups,
                     integrity,
+                    device_of,
                 }
             },
         )

@@ -1586,6 +1586,42 @@ fn devices_vectors_follow_the_spec() {
         (1, request_hash, k["device_id"].as_u64().unwrap())
     );
     assert_eq!(ac.transfer, unhex(&k["transfer"]));
+    // §5: the person's word for the new device, over its two keys, in the approval and in
+    // the group credential identity (the device's IdentityPublicKey fields, then DeviceOf).
+    let d = &v["device_of"];
+    let tablet = wire::IdentityPublicKey::decode(unhex(&d["device"]).as_slice()).unwrap();
+    assert_eq!(Some(&tablet), Some(device));
+    let signed = [
+        &b"Hush-v1-DeviceOf"[..],
+        &tablet.signing_key,
+        &tablet.dh_key,
+    ]
+    .concat();
+    assert_eq!(signed, unhex(&d["signed"]));
+    ed25519_verify(&person.signing_key, &signed, &unhex(&d["signature"]));
+    assert_eq!(ac.device_of, unhex(&d["signature"]));
+    let mi = wire::MemberIdentity::decode(unhex(&d["member_identity"]).as_slice()).unwrap();
+    assert_eq!(
+        (&mi.signing_key, &mi.dh_key, &mi.dh_key_signature),
+        (
+            &tablet.signing_key,
+            &tablet.dh_key,
+            &tablet.dh_key_signature
+        )
+    );
+    let of = mi.device_of.as_ref().unwrap();
+    assert_eq!(
+        (of.person.as_ref(), &of.signature),
+        (Some(&person), &unhex(&d["signature"]))
+    );
+    let rebuilt = wire::MemberIdentity {
+        device_of: Some(wire::DeviceOf {
+            person: Some(person.clone()),
+            signature: unhex(&d["signature"]),
+        }),
+        ..wire::MemberIdentity::decode(tablet.encode_to_vec().as_slice()).unwrap()
+    };
+    assert_eq!(rebuilt.encode_to_vec(), unhex(&d["member_identity"]));
     assert_eq!(ac.device_list.unwrap().encode_to_vec(), lists[3]);
     let v4 = &contents[3];
     let linked = v4.devices.iter().find(|d| d.id == ac.device_id).unwrap();

@@ -272,6 +272,17 @@ impl<S: Store> Engine<S> {
             )
             .delete(Table::Account, LINK_PENDING.to_vec());
         self.account.set_name_in(batch, &transfer.name);
+        // Our group credential names the person from now on (§5): KeyPackages made before
+        // the link are replaced at the end of this receive, and a group joined with one
+        // gets our leaf updated ([`Engine::refresh_credentials`]).
+        if let Some(device_of) = approval.device_of.clone() {
+            self.groups.set_device_of(device_of)?;
+            batch.put(
+                Table::Account,
+                super::stock::KEY_PACKAGES_STALE,
+                Zeroizing::new(vec![1]),
+            );
+        }
         Ok(EventKind::Linked {
             person: person.fingerprint(),
             device: approval.device_id,

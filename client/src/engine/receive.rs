@@ -53,6 +53,7 @@ impl<S: Store> Engine<S> {
             cursor = page.next_cursor;
         }
         self.sync_groups().await?;
+        self.refresh_credentials().await?;
         if std::mem::take(&mut self.announce_due) {
             // Best effort: a device not reached now gets the list with the next message.
             let _ = self.announce_list().await;

@@ -33,6 +33,10 @@ pub const SIGNED_PREKEY_ROTATION_MS: u64 = 7 * 24 * 3600 * 1000;
 /// The account record holding when the current signed prekey was made (u64 BE, Unix ms).
 const SIGNED_PREKEY_AT: &[u8] = b"signed_prekey_at";
 
+/// The account record set when our group credential changed (a link completed): the
+/// KeyPackages in the directory carry the old one and are replaced at the next receive.
+pub(crate) const KEY_PACKAGES_STALE: &[u8] = b"key_packages_stale";
+
 impl<S: Store> Engine<S> {
     /// Replaces the directory on the relay with fresh sealed entries and registers the fetch
     /// verifier; the new keys are in the store before anything is uploaded.
@@ -217,6 +221,14 @@ impl<S: Store> Engine<S> {
                 .upload_prekey_set(mailbox, upload)
                 .await?;
         }
+        if self
+            .account
+            .store
+            .get(Table::Account, KEY_PACKAGES_STALE)?
+            .is_some()
+        {
+            return self.replace_stale_key_packages(url, mailbox).await;
+        }
         if stock.key_packages < KEY_PACKAGE_LOW {
             let kps = self
                 .groups
@@ -228,6 +240,36 @@ impl<S: Store> Engine<S> {
                 .upload_key_packages(mailbox, entries, None)
                 .await?;
         }
+        Ok(())
+    }
+
+    /// Replaces the KeyPackages in our directory with ones made with our current credential
+    /// (`spec/multi-device.md` §5: after a link it names the person), then clears
+    /// [`KEY_PACKAGES_STALE`].
+    async fn replace_stale_key_packages(
+        &mut self,
+        url: &RelayUrl,
+        mailbox: &MailboxAddress,
+    ) -> Result<(), Error> {
+        let mut rng = self.child_rng();
+        let kps = self
+            .groups
+            .generate_key_packages(&mut rng, KEY_PACKAGE_BATCH)?;
+        let last_resort = self.groups.last_resort_key_package(&mut rng)?;
+        self.commit_groups(Batch::new())?;
+        let keys = self.account.directory_keys();
+        directory::replace_key_packages(
+            &mut rng,
+            self.client(url).await?,
+            mailbox,
+            &keys,
+            &kps,
+            &last_resort,
+        )
+        .await?;
+        let mut b = Batch::new();
+        b.delete(Table::Account, KEY_PACKAGES_STALE.to_vec());
+        self.account.store.commit(b)?;
         Ok(())
     }
 }

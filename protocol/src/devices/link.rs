@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
+use super::device_of::DeviceOf;
 use super::list::{Device, DeviceList};
 use super::{signature_of, signed_message};
 use crate::identity::IdentityKeyPair;
@@ -236,6 +237,9 @@ impl LinkRequest {
                         .map_err(|_| Error::Malformed("device list"))?,
                 ),
                 transfer: transfer.to_vec(),
+                device_of: DeviceOf::sign(person, &self.device.identity)
+                    .signature()
+                    .to_vec(),
             }
             .encode_to_vec(),
         );
@@ -291,9 +295,21 @@ impl LinkRequest {
                 "the list does not hold this device under its id",
             ));
         }
+        // An approval made before `device_of` existed has none: the device's credential then
+        // names the device alone.
+        let device_of = if c.device_of.is_empty() {
+            None
+        } else {
+            Some(DeviceOf::from_signature(
+                list.person(),
+                &self.device.identity,
+                &c.device_of,
+            )?)
+        };
         Ok(LinkApproval {
             list,
             device_id: c.device_id,
+            device_of,
             transfer: Zeroizing::new(std::mem::take(&mut c.transfer)),
         })
     }
@@ -305,6 +321,9 @@ pub struct LinkApproval {
     pub list: DeviceList,
     /// The new device's id on `list`.
     pub device_id: u32,
+    /// The person's word that the new device is theirs, for its group credential (`None`
+    /// from an approval made before it existed).
+    pub device_of: Option<DeviceOf>,
     /// The account the new device takes on (the client engine's encoding), wiped on drop.
     pub transfer: Zeroizing<Vec<u8>>,
 }
@@ -314,6 +333,7 @@ impl core::fmt::Debug for LinkApproval {
         f.debug_struct("LinkApproval")
             .field("list", &self.list)
             .field("device_id", &self.device_id)
+            .field("device_of", &self.device_of.is_some())
             .field("transfer_len", &self.transfer.len())
             .finish()
     }

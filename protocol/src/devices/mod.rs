@@ -2,7 +2,9 @@
 //! identities it vouches for in a signed, versioned [`DeviceList`]. A new device is linked by
 //! a [`LinkRequest`] it signs and shows (as text or a QR code); a device holding the person's
 //! identity approves it ([`LinkRequest::approve`]), which yields the next list and an approval
-//! sealed to the request's one-time link key, opened by [`LinkRequest::open_approval`].
+//! sealed to the request's one-time link key, opened by [`LinkRequest::open_approval`]. The
+//! approval carries a [`DeviceOf`]: the person's signature a linked device's group credential
+//! shows, so that group members can name the person from the leaf.
 //!
 //! ```
 //! use hush_protocol::IdentityKeyPair;
@@ -34,13 +36,18 @@
 //! assert_eq!(approval.device_id, 2);
 //! assert_eq!(approval.list.person(), person.public());
 //! assert_eq!(&approval.transfer[..], b"contacts and groups");
+//! // It carries the person's word that the laptop is theirs, for its group credential.
+//! assert_eq!(approval.device_of.as_ref().map(|d| d.person()), Some(person.public()));
 //! // An older list is refused from then on.
 //! assert!(newer.check_update(&list).is_err());
 //! # Ok::<(), hush_protocol::Error>(())
 //! ```
 
+mod device_of;
 mod link;
 mod list;
+
+pub use device_of::{DEVICE_OF_CONTEXT, DeviceOf};
 
 pub use link::{
     LINK_APPROVAL_CONTEXT, LINK_CLOCK_SKEW_SECS, LINK_REQUEST_CONTEXT, LINK_SEAL_INFO,

@@ -33,13 +33,28 @@ impl core::fmt::Debug for GroupId {
     }
 }
 
-/// A member of a group: its leaf and its Hush identity.
+/// A member of a group: its leaf, its Hush identity (the device's), and the person that
+/// vouched for the device when its credential carries the person's word.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupMember {
     /// The member's leaf index in the ratchet tree (stable while it stays in the group).
     pub leaf_index: u32,
     /// The member's identity (credential checked against the leaf's signature key).
     pub identity: IdentityPublicKey,
+    /// The person whose device this is, from the person's signature in the credential
+    /// (`spec/multi-device.md` section 5, checked). `None`: the credential names the device
+    /// alone (a person's first device is the person; a device linked before credentials
+    /// named persons shows none). Whether the device is still on the person's list is for a
+    /// holder of that list to check.
+    pub person: Option<IdentityPublicKey>,
+}
+
+impl GroupMember {
+    /// The person to show for this member: [`GroupMember::person`] if the credential names
+    /// one, else the member's own identity.
+    pub fn shown_person(&self) -> &IdentityPublicKey {
+        self.person.as_ref().unwrap_or(&self.identity)
+    }
 }
 
 /// A member a commit adds, and the KeyPackage it was added with.

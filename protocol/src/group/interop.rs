@@ -124,6 +124,8 @@ impl GroupClient {
             identity: None,
             signer,
             credential,
+            device_of: None,
+            header_changed: false,
             config: GroupConfig {
                 ciphersuite,
                 padding_size: 0,

@@ -40,6 +40,8 @@ mod client;
 mod codec;
 mod config;
 mod credential;
+#[cfg(feature = "vectors")]
+pub(crate) use credential::member_identity;
 mod error;
 mod events;
 mod interop;

@@ -17,6 +17,7 @@ use super::error::{GroupError, GroupResult};
 use super::events::GroupId;
 use super::signer::GroupSigner;
 use super::storage::{GroupStorage, wipe_entries};
+use crate::devices::DeviceOf;
 use crate::identity::IdentityKeyPair;
 use crate::proto::state;
 
@@ -124,6 +125,11 @@ impl GroupClient {
             storage: Vec::new(),
             groups: Vec::new(),
             integrity: Vec::new(),
+            device_of: self
+                .device_of
+                .as_ref()
+                .map(DeviceOf::to_bytes)
+                .unwrap_or_default(),
         })
     }
 
@@ -196,7 +202,7 @@ impl GroupClient {
             future_buffer_capacity: usize_field(st.future_buffer_capacity),
         };
         config.check()?;
-        let (signer, credential, public, interop) = match identity {
+        let (signer, credential, public, interop, device_of) = match identity {
             Some(id) => {
                 if !st.require_hush_credentials || !st.interop_signature_secret.is_empty() {
                     return Err(GroupError::Malformed("group state (interop client)"));
@@ -206,11 +212,20 @@ impl GroupClient {
                         "group state belongs to another identity",
                     ));
                 }
+                let device_of = if st.device_of.is_empty() {
+                    None
+                } else {
+                    Some(
+                        DeviceOf::from_bytes(id.public(), &st.device_of)
+                            .map_err(|_| GroupError::Malformed("group state (device of)"))?,
+                    )
+                };
                 (
                     GroupSigner::new(id.signing_key().clone()),
-                    credential_for(id.public()),
+                    credential_for(id.public(), device_of.as_ref()),
                     Some(id.public().clone()),
                     false,
+                    device_of,
                 )
             }
             None => {
@@ -232,6 +247,7 @@ impl GroupClient {
                     super::interop::placeholder_credential(&st.signing_key),
                     None,
                     true,
+                    None,
                 )
             }
         };
@@ -279,6 +295,8 @@ impl GroupClient {
             identity: public,
             signer,
             credential,
+            device_of,
+            header_changed: false,
             config,
             interop,
             crypto: RustCrypto::default(),

@@ -22,8 +22,9 @@ pub type RecordChange = Option<Zeroizing<Vec<u8>>>;
 /// of it in one atomic batch of the app's store. Everything in it is secret.
 #[derive(Default)]
 pub struct GroupChanges {
-    /// The client's own record (its configuration and the identity it belongs to): only in
-    /// the first changes taken from a client that was not restored from records.
+    /// The client's own record (its configuration, the identity it belongs to and the
+    /// person's word its credential carries): in the first changes taken from a client that
+    /// was not restored from records, and after [`GroupClient::set_device_of`].
     pub header: Option<Zeroizing<Vec<u8>>>,
     /// openmls store entries, sorted by key: the new value, or `None` when the entry was
     /// removed.
@@ -58,7 +59,7 @@ impl GroupClient {
     /// [`GroupClient::to_bytes`].
     pub fn take_changes(&mut self) -> GroupResult<GroupChanges> {
         let first = !self.groups.tracked();
-        let header = if first {
+        let header = if first || std::mem::take(&mut self.header_changed) {
             let mut st = self.header_state()?;
             st.integrity = integrity(&st);
             let out = Zeroizing::new(st.encode_to_vec());

@@ -1,6 +1,7 @@
 //! `test-vectors/devices.json` (spec/multi-device.md sections 2 and 3): a person's device
 //! lists through an addition and a revocation, a link request and its sealed approval with
-//! every intermediate value, and the refusals of both.
+//! every intermediate value, the person's word for the linked device and the group
+//! credential identity that carries it (section 5), and the refusals.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
@@ -11,7 +12,9 @@ use sha2::Sha256;
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use super::{VectorRng, refused, render};
-use crate::devices::{Device, DeviceList, LINK_SEAL_INFO, LinkRequest};
+use crate::devices::{
+    DEVICE_OF_CONTEXT, Device, DeviceList, DeviceOf, LINK_SEAL_INFO, LinkRequest,
+};
 use crate::directory::DirectorySecret;
 use crate::identity::IdentityKeyPair;
 use crate::proto::wire;
@@ -132,10 +135,22 @@ pub fn devices_vectors() -> String {
         )
         .expect("the vector approval opens");
     let approval = wire::LinkApproval::decode(plain.as_slice()).expect("its own encoding");
+    let opened = request.open_approval(&secret, &sealed).expect("opens");
+    assert_eq!(opened.list, v4, "the approval carries v4");
+    // The person's word for the tablet, and the group credential identity carrying it.
+    let device_of = DeviceOf::sign(&person, tablet.public());
+    assert_eq!(opened.device_of.as_ref(), Some(&device_of));
+    let device_of_signed = [
+        DEVICE_OF_CONTEXT,
+        &tablet.public().signing_key_bytes(),
+        &tablet.public().dh_key_bytes(),
+    ]
+    .concat();
+    let member_identity = crate::group::member_identity(tablet.public(), Some(&device_of));
     assert_eq!(
-        request.open_approval(&secret, &sealed).expect("opens").list,
-        v4,
-        "the approval carries v4"
+        crate::group::member_identity(tablet.public(), None),
+        tablet.public().to_bytes(),
+        "without the person's word, a credential is the identity's encoding"
     );
 
     // Refusals.
@@ -188,7 +203,7 @@ pub fn devices_vectors() -> String {
     .collect();
 
     render(json!({
-        "description": "Hush multi-device vectors (spec/multi-device.md sections 2 and 3): device lists v1 (the person's own identity as device 1), v2 (a laptop added), v3 (the laptop revoked), v4 (a tablet linked by the approval); the link request and its sealed approval with every intermediate value; update and request refusals with their errors.",
+        "description": "Hush multi-device vectors (spec/multi-device.md sections 2, 3 and 5): device lists v1 (the person's own identity as device 1), v2 (a laptop added), v3 (the laptop revoked), v4 (a tablet linked by the approval); the link request and its sealed approval with every intermediate value; the person's DeviceOf signature for the tablet (carried in the approval) and the tablet's MLS BasicCredential identity (hush.v1.MemberIdentity) carrying it; update and request refusals with their errors.",
         "rng": "VectorRng: SHA-256(\"Hush-v1-VectorRNG\" || seed || counter_u64_be), counter = 0, 1, ...; bytes consumed in order: person, laptop and tablet identities (64 each: Ed25519 seed, X25519 secret), then per device (phone, laptop, tablet) its mailbox address (32) and directory secret (32), the link secret (32), the approval's ephemeral secret (32), the stranger's identity (64)",
         "seed": hex::encode(seed.as_bytes()),
         "person": hex::encode(person.public().to_bytes()),
@@ -213,6 +228,12 @@ pub fn devices_vectors() -> String {
             "seal_nonce": hex::encode(&okm[32..]),
             "sealed": hex::encode(&sealed),
             "device_id": 3,
+        },
+        "device_of": {
+            "device": hex::encode(tablet.public().to_bytes()),
+            "signed": hex::encode(&device_of_signed),
+            "signature": hex::encode(device_of.signature()),
+            "member_identity": hex::encode(&member_identity),
         },
         "update_cases": updates,
         "request_refusals": request_refusals,

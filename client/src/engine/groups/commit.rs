@@ -153,6 +153,30 @@ impl<S: Store> Engine<S> {
         Ok(failed)
     }
 
+    /// On a linked device: our leaf in a group we joined with a KeyPackage made before the
+    /// link names the device alone; one self-update per such group gives it our credential,
+    /// which names the person (`spec/multi-device.md` §5). Best effort, group by group: a
+    /// group not done now is tried at the next receive.
+    pub(crate) async fn refresh_credentials(&mut self) -> Result<(), Error> {
+        if self.groups.device_of().is_none() {
+            return Ok(());
+        }
+        for (name, rec) in self.group_records()? {
+            if rec.state != STATE_MEMBER || rec.leaving {
+                continue;
+            }
+            let gid = GroupId::from_slice(&rec.id);
+            if !self.groups.group_ids().contains(&gid)
+                || !self.groups.is_active(&gid)?
+                || !self.groups.own_leaf_outdated(&gid)?
+            {
+                continue;
+            }
+            let _ = self.run_commit(&name, Change::Update).await;
+        }
+        Ok(())
+    }
+
     /// Removes `device` (revoked) from every group we are a member of that holds it. Best
     /// effort, group by group: returns the groups where that could not be done now.
     pub(crate) async fn remove_device_everywhere(

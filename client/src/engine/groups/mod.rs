@@ -195,7 +195,7 @@ impl<S: Store> Engine<S> {
                     .map(|m| {
                         Ok(Member {
                             identity: m.identity.fingerprint(),
-                            alias: self.person_alias(&m.identity)?.1,
+                            alias: self.member_alias(&m)?.1,
                             me: m.identity == *me,
                         })
                     })

@@ -9,7 +9,7 @@ use crate::event::{EventKind, Sender};
 use crate::records::{GroupRecord, HeldInvitation};
 use crate::store::{Batch, Store, Table};
 use futures_util::future::join_all;
-use hush_protocol::group::{GroupEvent, GroupId, GroupInvitation};
+use hush_protocol::group::{GroupEvent, GroupId, GroupInvitation, GroupMember};
 use hush_protocol::{Fingerprint, IdentityPublicKey};
 use hush_relay_client::{GroupEntry, GroupFetchResult, GroupId as LogId, RelayUrl};
 use sha2::{Digest, Sha256};
@@ -336,7 +336,7 @@ impl<S: Store> Engine<S> {
                     sender, plaintext, ..
                 } => kinds.push(EventKind::GroupMessage {
                     group: name.to_string(),
-                    from: self.page_sender(&sender.identity, aliases)?,
+                    from: self.page_sender(&sender, aliases)?,
                     body: plaintext,
                 }),
                 GroupEvent::Commit {
@@ -366,16 +366,12 @@ impl<S: Store> Engine<S> {
 
     /// A sender as events show it.
     /// [`Engine::sender`] of a group entry, its alias looked up once per page.
-    fn page_sender(
-        &self,
-        identity: &IdentityPublicKey,
-        aliases: &mut Aliases,
-    ) -> Result<Sender, Error> {
-        let device = identity.fingerprint();
+    fn page_sender(&self, member: &GroupMember, aliases: &mut Aliases) -> Result<Sender, Error> {
+        let device = member.identity.fingerprint();
         let (identity, alias) = match aliases.get(&device.0) {
             Some(known) => known.clone(),
             None => {
-                let known = self.person_alias(identity)?;
+                let known = self.member_alias(member)?;
                 aliases.insert(device.0, known.clone());
                 known
             }
@@ -394,6 +390,23 @@ impl<S: Store> Engine<S> {
         device: &IdentityPublicKey,
     ) -> Result<(Fingerprint, Option<String>), Error> {
         let person = self.person_of(device)?.unwrap_or_else(|| device.clone());
+        Ok((person.fingerprint(), self.account.alias_of(&person)?))
+    }
+
+    /// [`Engine::person_alias`] of a group member. When no list we hold places the device,
+    /// the person its credential names (its signature checked by the protocol) stands,
+    /// unless that person is us or a contact whose list we hold and it does not name the
+    /// device (a revoked device, or one that list has not caught up with): then the device
+    /// shows as itself (`spec/multi-device.md` §5).
+    pub(crate) fn member_alias(
+        &self,
+        member: &GroupMember,
+    ) -> Result<(Fingerprint, Option<String>), Error> {
+        let person = match (self.person_of(&member.identity)?, &member.person) {
+            (Some(person), _) => person,
+            (None, Some(p)) if *p != self.person()? && self.contact_list(p)?.is_none() => p.clone(),
+            _ => member.identity.clone(),
+        };
         Ok((person.fingerprint(), self.account.alias_of(&person)?))
     }
 

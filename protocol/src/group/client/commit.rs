@@ -135,19 +135,28 @@ impl GroupClient {
         )
     }
 
-    /// Refreshes our own leaf (new HPKE key and path secrets): post-compromise security.
+    /// Refreshes our own leaf (new HPKE key and path secrets): post-compromise security. A
+    /// leaf whose credential is older than ours ([`GroupClient::own_leaf_outdated`]) takes
+    /// ours.
     pub fn self_update<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
         group: &GroupId,
     ) -> GroupResult<CommitOutput> {
         self.ready_to_commit(group)?;
+        let params = if self.own_leaf_outdated(group)? {
+            LeafNodeParameters::builder()
+                .with_credential_with_key(self.credential.clone())
+                .build()
+        } else {
+            LeafNodeParameters::default()
+        };
         let provider = Provider::new(&self.crypto, &self.storage, rng);
         let slot = self.groups.get_mut(group).ok_or(GroupError::UnknownGroup)?;
         let epoch = slot.mls.epoch().as_u64();
         let bundle = slot
             .mls
-            .self_update(&provider, &self.signer, LeafNodeParameters::default())
+            .self_update(&provider, &self.signer, params)
             .map_err(mls)?;
         let welcome = bundle.to_welcome_msg();
         finish_commit(

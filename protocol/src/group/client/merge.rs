@@ -98,10 +98,8 @@ pub(super) fn merge_commit<R: CryptoRng + ?Sized>(
                     .any(|k| k.as_slice() == m.signature_key.as_slice())
             })
             .filter_map(|m| {
-                Some(GroupMember {
-                    leaf_index: m.index.u32(),
-                    identity: cache.get(&m.credential, &m.signature_key).ok()?,
-                })
+                let id = cache.get(&m.credential, &m.signature_key).ok()?;
+                Some(super::group_member(m.index, id))
             })
             .collect()
     };

@@ -18,11 +18,12 @@ use openmls_rust_crypto::RustCrypto;
 
 use super::buffer::FutureBuffer;
 use super::config::GroupConfig;
-use super::credential::{IdentityCache, credential_for, leaf_identity};
+use super::credential::{IdentityCache, LeafIdentity, credential_for, leaf_identity};
 use super::error::{GroupError, GroupResult};
 use super::events::{GroupId, GroupMember};
 use super::signer::GroupSigner;
 use super::storage::GroupStorage;
+use crate::devices::DeviceOf;
 use crate::identity::{IdentityKeyPair, IdentityPublicKey};
 use crate::safety_number::SafetyNumber;
 
@@ -83,6 +84,10 @@ pub struct GroupClient {
     pub(crate) identity: Option<IdentityPublicKey>,
     pub(crate) signer: GroupSigner,
     pub(crate) credential: CredentialWithKey,
+    /// The person's word the credential carries (a linked device), persisted with the state.
+    pub(crate) device_of: Option<DeviceOf>,
+    /// The header record changed since the last [`GroupClient::take_changes`].
+    pub(crate) header_changed: bool,
     pub(crate) config: GroupConfig,
     pub(crate) interop: bool,
     pub(crate) crypto: RustCrypto,
@@ -108,7 +113,9 @@ impl GroupClient {
         Ok(Self {
             identity: Some(identity.public().clone()),
             signer: GroupSigner::new(identity.signing_key().clone()),
-            credential: credential_for(identity.public()),
+            credential: credential_for(identity.public(), None),
+            device_of: None,
+            header_changed: false,
             config,
             interop: false,
             crypto: RustCrypto::default(),
@@ -116,6 +123,40 @@ impl GroupClient {
             groups: Slots::default(),
             identities: IdentityCache::default(),
         })
+    }
+
+    /// Makes the client's credential carry its person's word (`spec/multi-device.md` section
+    /// 5): KeyPackages made from now on, and our leaf at the next [`GroupClient::self_update`]
+    /// of each group, name the person. Refused (`InvalidCredential`) if `device_of` is for
+    /// another device; persist the client after it.
+    pub fn set_device_of(&mut self, device_of: DeviceOf) -> GroupResult<()> {
+        let identity = self.identity.as_ref().ok_or(GroupError::InvalidCredential(
+            "an interop client has no person",
+        ))?;
+        if device_of.device() != identity {
+            return Err(GroupError::InvalidCredential(
+                "the person's word is for another device",
+            ));
+        }
+        self.credential = credential_for(identity, Some(&device_of));
+        self.device_of = Some(device_of);
+        self.header_changed = true;
+        Ok(())
+    }
+
+    /// The person's word our credential carries, if [`GroupClient::set_device_of`] gave one.
+    pub fn device_of(&self) -> Option<&DeviceOf> {
+        self.device_of.as_ref()
+    }
+
+    /// Whether our leaf in `group` shows an older credential than ours (made before
+    /// [`GroupClient::set_device_of`]): a [`GroupClient::self_update`] brings it up to date.
+    pub fn own_leaf_outdated(&self, group: &GroupId) -> GroupResult<bool> {
+        let slot = self.slot(group)?;
+        Ok(slot
+            .mls
+            .own_leaf_node()
+            .is_some_and(|leaf| *leaf.credential() != self.credential.credential))
     }
 
     /// The client's configuration.
@@ -235,10 +276,18 @@ fn leaf_of(group: &MlsGroup, key: &[u8; 32]) -> Option<LeafNodeIndex> {
 }
 
 fn member(m: &Member) -> GroupResult<GroupMember> {
-    Ok(GroupMember {
-        leaf_index: m.index.u32(),
-        identity: leaf_identity(&m.credential, &m.signature_key)?,
-    })
+    Ok(group_member(
+        m.index,
+        leaf_identity(&m.credential, &m.signature_key)?,
+    ))
+}
+
+fn group_member(leaf: LeafNodeIndex, id: LeafIdentity) -> GroupMember {
+    GroupMember {
+        leaf_index: leaf.u32(),
+        identity: id.device,
+        person: id.person,
+    }
 }
 
 /// A group member as an event names it; interop clients (non-Hush credentials) fall back to
@@ -249,8 +298,8 @@ fn member_at(
     cache: &mut IdentityCache,
 ) -> GroupResult<GroupMember> {
     let m = group.member_at(leaf).ok_or(GroupError::NoSuchMember)?;
-    Ok(GroupMember {
-        leaf_index: m.index.u32(),
-        identity: cache.get(&m.credential, &m.signature_key)?,
-    })
+    Ok(group_member(
+        m.index,
+        cache.get(&m.credential, &m.signature_key)?,
+    ))
 }
