@@ -43,10 +43,18 @@ impl<S: Store> Engine<S> {
     /// The person this device belongs to: the one recorded when it was linked, else its own
     /// identity (the device that made the account).
     pub fn person(&self) -> Result<IdentityPublicKey, Error> {
-        match self.account.store.get(Table::Account, PERSON)? {
-            Some(b) => IdentityPublicKey::from_bytes(&b).map_err(|_| Error::Corrupt("person")),
-            None => Ok(self.account.identity().clone()),
+        let Some(b) = self.account.store.get(Table::Account, PERSON)? else {
+            return Ok(self.account.identity().clone());
+        };
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((bytes, person)) = &verified.person
+            && bytes.as_slice() == b.as_slice()
+        {
+            return Ok(person.clone());
         }
+        let person = IdentityPublicKey::from_bytes(&b).map_err(|_| Error::Corrupt("person"))?;
+        verified.person = Some((b.to_vec(), person.clone()));
+        Ok(person)
     }
 
     /// The person's device list as this device knows it. An account that never linked a
@@ -54,8 +62,20 @@ impl<S: Store> Engine<S> {
     /// deterministic, so it is the same list every time).
     pub fn device_list(&self) -> Result<DeviceList, Error> {
         match self.account.store.get(Table::Account, DEVICE_LIST)? {
-            Some(b) => DeviceList::from_bytes_of(&b, &self.person()?)
-                .map_err(|_| Error::Corrupt("device list")),
+            Some(b) => {
+                let person = self.person()?;
+                let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(list) = &verified.list
+                    && list.to_bytes() == b.as_slice()
+                    && *list.person() == person
+                {
+                    return Ok(list.clone());
+                }
+                let list = DeviceList::from_bytes_of(&b, &person)
+                    .map_err(|_| Error::Corrupt("device list"))?;
+                verified.list = Some(list.clone());
+                Ok(list)
+            }
             None => Ok(DeviceList::first(
                 self.account.identity_key_pair(),
                 self.own_device(),

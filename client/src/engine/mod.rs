@@ -71,6 +71,17 @@ pub struct Engine<S: Store> {
     /// A contact's list named devices of theirs we had not sent our device list to: the
     /// receive sends it before it returns (`Engine::announce_list`).
     pub(crate) announce_due: bool,
+    /// The person and device-list records as last read and verified
+    /// ([`Engine::person`], [`Engine::device_list`]): naming the sender of each message
+    /// compares the stored bytes instead of verifying the same signatures again.
+    pub(crate) verified: std::sync::Mutex<Verified>,
+}
+
+/// What [`Engine::verified`] holds: the records' bytes and what they were verified to be.
+#[derive(Default)]
+pub(crate) struct Verified {
+    pub(crate) person: Option<(Vec<u8>, IdentityPublicKey)>,
+    pub(crate) list: Option<hush_protocol::devices::DeviceList>,
 }
 
 /// A source of the current time, Unix ms.
@@ -104,6 +115,7 @@ impl<S: Store> Engine<S> {
             unreported: Vec::new(),
             seen_swept_at_ms: None,
             announce_due: false,
+            verified: Default::default(),
             lost_commits: 0,
             generation_checked: false,
             live: None,
