@@ -119,7 +119,11 @@ fn decode_credential(
 /// binding signature, and the person's word for the device when it carries one: a leaf's own
 /// signature cannot vouch for the person it names.
 pub(crate) fn check_credential(credential: &Credential, signature_key: &[u8]) -> GroupResult<()> {
-    leaf_identity(credential, signature_key).map(|_| ())
+    let p = decode_credential(credential, signature_key)?;
+    if p.device_of.is_none() {
+        return Ok(());
+    }
+    person_of(&endorsed_device(&p)?, &p).map(|_| ())
 }
 
 /// The identity of a leaf that is already in the group's tree. The device's binding signature
@@ -131,10 +135,16 @@ pub(crate) fn leaf_identity(
     signature_key: &[u8],
 ) -> GroupResult<LeafIdentity> {
     let p = decode_credential(credential, signature_key)?;
-    let device = IdentityPublicKey::from_proto_endorsed(&device_proto(&p))
-        .map_err(|_| GroupError::InvalidCredential("identity is not a Hush identity key"))?;
+    let device = endorsed_device(&p)?;
     let person = person_of(&device, &p)?;
     Ok(LeafIdentity { device, person })
+}
+
+/// The device's identity of a leaf's credential, its binding signature not checked (see
+/// [`leaf_identity`]).
+fn endorsed_device(p: &wire::MemberIdentity) -> GroupResult<IdentityPublicKey> {
+    IdentityPublicKey::from_proto_endorsed(&device_proto(p))
+        .map_err(|_| GroupError::InvalidCredential("identity is not a Hush identity key"))
 }
 
 /// Most identities remembered by an [`IdentityCache`] before it starts over.
