@@ -9,6 +9,16 @@ use group_common::*;
 use hush_protocol::IdentityKeyPair;
 use hush_protocol::devices::DeviceOf;
 use hush_protocol::group::{GroupClient, GroupConfig, GroupError, GroupEvent, GroupId};
+use hush_protocol::proto::{state, wire};
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::{
+    BasicCredential, Ciphersuite, CredentialWithKey, KeyPackage, MlsGroup, MlsGroupCreateConfig,
+    MlsMessageBodyIn, MlsMessageIn, MlsMessageOut, ProtocolVersion, SignatureScheme,
+};
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::OpenMlsRustCrypto;
+use openmls_traits::OpenMlsProvider as _;
+use prost::Message as _;
 use rand::rngs::StdRng;
 
 /// A device of `person`, its credential carrying the person's word.
@@ -126,25 +136,26 @@ fn a_word_for_another_device_is_refused() {
     assert!(m.client.device_of().is_none());
 }
 
+/// openmls' signer for a Hush identity's Ed25519 key.
+fn mls_signer(id: &IdentityKeyPair) -> SignatureKeyPair {
+    let secret = state::IdentityKeyPairState::decode(id.to_bytes().as_slice()).unwrap();
+    SignatureKeyPair::from_raw(
+        SignatureScheme::ED25519,
+        secret.signing_secret.clone(),
+        id.public().signing_key_bytes().to_vec(),
+    )
+}
+
+const SUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
+
 /// A KeyPackage of a real device (its binding and leaf signatures valid) whose credential
 /// carries a person's word that does not verify: signed by someone else than the person it
 /// names, or the person's real word for another device.
-fn key_package_with_forged_word(rng: &mut StdRng, word_for_other_device: bool) -> Vec<u8> {
-    use hush_protocol::proto::{state, wire};
-    use openmls::prelude::tls_codec::Serialize as _;
-    use openmls::prelude::*;
-    use openmls_basic_credential::SignatureKeyPair;
-    use prost::Message as _;
-
+fn forged_word_key_package(rng: &mut StdRng, word_for_other_device: bool) -> KeyPackage {
     let device = IdentityKeyPair::generate(rng);
     let person = IdentityKeyPair::generate(rng);
     let stranger = IdentityKeyPair::generate(rng);
-    let secret = state::IdentityKeyPairState::decode(device.to_bytes().as_slice()).unwrap();
-    let signer = SignatureKeyPair::from_raw(
-        SignatureScheme::ED25519,
-        secret.signing_secret.clone(),
-        device.public().signing_key_bytes().to_vec(),
-    );
+    let signer = mls_signer(&device);
     let word = if word_for_other_device {
         DeviceOf::sign(&person, stranger.public())
     } else {
@@ -161,18 +172,78 @@ fn key_package_with_forged_word(rng: &mut StdRng, word_for_other_device: bool) -
         credential: BasicCredential::new(identity.encode_to_vec()).into(),
         signature_key: signer.public().into(),
     };
-    let provider = openmls_rust_crypto::OpenMlsRustCrypto::default();
-    let kp = KeyPackage::builder()
-        .build(
-            Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519,
-            &provider,
-            &signer,
-            cred,
-        )
-        .unwrap();
-    MlsMessageOut::from(kp.key_package().clone())
+    let provider = OpenMlsRustCrypto::default();
+    KeyPackage::builder()
+        .build(SUITE, &provider, &signer, cred)
+        .unwrap()
+        .key_package()
+        .clone()
+}
+
+fn key_package_with_forged_word(rng: &mut StdRng, word_for_other_device: bool) -> Vec<u8> {
+    MlsMessageOut::from(forged_word_key_package(rng, word_for_other_device))
         .tls_serialize_detached()
         .unwrap()
+}
+
+/// A member that is not a Hush client (raw openmls, with a Hush credential) commits `kps`
+/// into a new group it made; returns the Welcome.
+fn raw_group_welcome(rng: &mut StdRng, kps: &[KeyPackage]) -> Vec<u8> {
+    let provider = OpenMlsRustCrypto::default();
+    let mallory = IdentityKeyPair::generate(rng);
+    let signer = mls_signer(&mallory);
+    let cred = CredentialWithKey {
+        credential: BasicCredential::new(mallory.public().to_bytes()).into(),
+        signature_key: signer.public().into(),
+    };
+    let config = MlsGroupCreateConfig::builder()
+        .ciphersuite(SUITE)
+        .use_ratchet_tree_extension(true)
+        .build();
+    let mut group = MlsGroup::new(&provider, &signer, &config, cred).unwrap();
+    let (_, welcome, _) = group.add_members(&provider, &signer, kps).unwrap();
+    group.merge_pending_commit(&provider).unwrap();
+    welcome.tls_serialize_detached().unwrap()
+}
+
+/// Carol's KeyPackage, as openmls reads it.
+fn hush_key_package(rng: &mut StdRng, m: &mut Member) -> KeyPackage {
+    let bytes = m.key_package(rng);
+    let MlsMessageBodyIn::KeyPackage(kp) = MlsMessageIn::tls_deserialize_exact(&bytes)
+        .unwrap()
+        .extract()
+    else {
+        panic!("a KeyPackage")
+    };
+    kp.validate(
+        OpenMlsRustCrypto::default().crypto(),
+        ProtocolVersion::Mls10,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_welcome_whose_tree_holds_a_forged_word_is_refused() {
+    let mut rng = rng(75);
+    // Control: a Welcome from the same kind of group without the forged leaf is joined.
+    let mut carol = Member::new(&mut rng);
+    let kp = hush_key_package(&mut rng, &mut carol);
+    let welcome = raw_group_welcome(&mut rng, &[kp]);
+    carol.client.join(&mut rng, &welcome, None).unwrap();
+    for other_device in [false, true] {
+        let mut dave = Member::new(&mut rng);
+        let kp = hush_key_package(&mut rng, &mut dave);
+        let forged = forged_word_key_package(&mut rng, other_device);
+        let welcome = raw_group_welcome(&mut rng, &[kp, forged]);
+        assert!(
+            matches!(
+                dave.client.join(&mut rng, &welcome, None),
+                Err(GroupError::InvalidCredential(_))
+            ),
+            "other_device={other_device}"
+        );
+        assert!(dave.client.group_ids().is_empty());
+    }
 }
 
 #[test]

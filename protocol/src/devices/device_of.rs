@@ -145,5 +145,15 @@ mod tests {
             Err(Error::Malformed(_))
         ));
         assert!(DeviceOf::from_bytes(device.public(), b"\xff").is_err());
+        // Debug names the two identities, never the signature's bytes.
+        let shown = format!("{of:?}");
+        assert!(
+            shown.starts_with("DeviceOf") && shown.contains("person"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains(&hex::encode(&of.signature()[..8])),
+            "{shown}"
+        );
     }
 }
