@@ -206,6 +206,47 @@ fn raw_group_welcome(rng: &mut StdRng, kps: &[KeyPackage]) -> Vec<u8> {
     welcome.tls_serialize_detached().unwrap()
 }
 
+/// A KeyPackage signed by its leaf key whose credential's X25519 key (`short_dh`) or binding
+/// signature is one byte short.
+fn short_field_key_package(rng: &mut StdRng, short_dh: bool) -> KeyPackage {
+    let device = IdentityKeyPair::generate(rng);
+    let signer = mls_signer(&device);
+    let mut identity =
+        wire::IdentityPublicKey::decode(device.public().to_bytes().as_slice()).unwrap();
+    if short_dh {
+        identity.dh_key.pop();
+    } else {
+        identity.dh_key_signature.pop();
+    }
+    let cred = CredentialWithKey {
+        credential: BasicCredential::new(identity.encode_to_vec()).into(),
+        signature_key: signer.public().into(),
+    };
+    KeyPackage::builder()
+        .build(SUITE, &OpenMlsRustCrypto::default(), &signer, cred)
+        .unwrap()
+        .key_package()
+        .clone()
+}
+
+#[test]
+fn a_welcome_whose_tree_holds_a_malformed_credential_is_refused() {
+    let mut rng = rng(76);
+    for short_dh in [true, false] {
+        let mut dave = Member::new(&mut rng);
+        let kp = hush_key_package(&mut rng, &mut dave);
+        let bad = short_field_key_package(&mut rng, short_dh);
+        let welcome = raw_group_welcome(&mut rng, &[kp, bad]);
+        assert!(
+            matches!(
+                dave.client.join(&mut rng, &welcome, None),
+                Err(GroupError::InvalidCredential(_))
+            ),
+            "short_dh={short_dh}"
+        );
+    }
+}
+
 /// Carol's KeyPackage, as openmls reads it.
 fn hush_key_package(rng: &mut StdRng, m: &mut Member) -> KeyPackage {
     let bytes = m.key_package(rng);
