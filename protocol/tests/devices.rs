@@ -1,7 +1,10 @@
 //! Device lists and linking (`spec/multi-device.md`): every refusal of sections 2 and 3, and
 //! the update rules under random sequences of additions and revocations.
 
-use hush_protocol::devices::{Device, DeviceList, LinkRequest, MAX_DEVICES};
+use hush_protocol::devices::{
+    Device, DeviceList, DeviceListChange, LinkRequest, MAX_DEVICES, MAX_RELAY_URL_LEN,
+    MAX_SEALED_APPROVAL_LEN,
+};
 use hush_protocol::directory::DirectorySecret;
 use hush_protocol::proto::wire;
 use hush_protocol::{Error, IdentityKeyPair};
@@ -263,6 +266,21 @@ fn linking_a_device_and_every_refusal() {
         LinkRequest::from_bytes(request.to_bytes(), NOW - 400).err(),
         Some(Error::InvalidLink("expiry more than 600 s ahead"))
     );
+    // The edges: expiring exactly 600 + 60 s ahead is accepted, one second more is not.
+    assert!(LinkRequest::from_bytes(request.to_bytes(), NOW + 300 - 660).is_ok());
+    assert_eq!(
+        LinkRequest::from_bytes(request.to_bytes(), NOW + 300 - 661).err(),
+        Some(Error::InvalidLink("expiry more than 600 s ahead"))
+    );
+    // Size: over 2 KiB is refused before anything is decoded; 2 KiB exactly is decoded.
+    assert_eq!(
+        LinkRequest::from_bytes(&[0u8; 2049], NOW).err(),
+        Some(Error::InvalidLink("request larger than 2 KiB"))
+    );
+    assert!(matches!(
+        LinkRequest::from_bytes(&[0u8; 2048], NOW),
+        Err(Error::Malformed(_))
+    ));
     assert!(LinkRequest::new(&mut r, &laptop, device(&laptop, 2), NOW, 601).is_err());
     // A request for a device whose identity is not the signer's.
     let other = IdentityKeyPair::generate(&mut r);
@@ -302,6 +320,14 @@ fn linking_a_device_and_every_refusal() {
     }
     assert!(request.open_approval(&secret, &sealed[..20]).is_err());
     assert!(request.open_approval(&secret, &[]).is_err());
+
+    // Debug shows what each is, never the link secret's or the transfer's bytes.
+    let shown = format!("{secret:?} {request:?} {approval:?}");
+    for name in ["LinkSecret", "LinkRequest", "LinkApproval", "transfer_len"] {
+        assert!(shown.contains(name), "{shown}");
+    }
+    assert!(shown.contains("LinkSecret(..)"), "{shown}");
+    assert!(!shown.contains("transfer\""), "{shown}");
 }
 
 #[test]
@@ -411,5 +437,105 @@ fn an_approval_carries_the_persons_word_for_the_device() {
     assert_eq!(
         (word.person(), word.device()),
         (person.public(), laptop.public())
+    );
+}
+
+/// The edges of the sizes: a relay URL of exactly 512 bytes, a sealed approval of exactly
+/// 4 MiB (sealed and opened; one byte more is refused), a sealed approval one byte too short
+/// to hold a key and a tag (malformed) against one that holds them (fails to decrypt); and
+/// `Device`'s `Debug`.
+#[test]
+fn size_edges_and_debug() {
+    let mut r = rng(91);
+    let (person, list) = person_with(1, &mut r);
+    let laptop = IdentityKeyPair::generate(&mut r);
+    let mut d = device(&laptop, 7);
+    d.relay = format!("hush://{}", "r".repeat(MAX_RELAY_URL_LEN - 7));
+    assert_eq!(d.relay.len(), MAX_RELAY_URL_LEN);
+    assert!(list.with_device(&person, d.clone()).is_ok());
+    d.relay.push('r');
+    assert_eq!(
+        list.with_device(&person, d).err(),
+        Some(Error::InvalidDeviceList("relay URL empty or too long"))
+    );
+
+    // A list over 32 KiB is refused before anything is decoded; 32 KiB exactly is decoded.
+    assert_eq!(
+        DeviceList::from_bytes(&vec![0u8; 32 * 1024 + 1]).err(),
+        Some(Error::InvalidDeviceList("larger than 32 KiB"))
+    );
+    assert!(matches!(
+        DeviceList::from_bytes(&vec![0u8; 32 * 1024]),
+        Err(Error::Malformed(_))
+    ));
+    // A change is empty only when nothing was added, removed or moved.
+    for change in [
+        DeviceListChange {
+            added: vec![2],
+            ..Default::default()
+        },
+        DeviceListChange {
+            removed: vec![2],
+            ..Default::default()
+        },
+        DeviceListChange {
+            moved: vec![2],
+            ..Default::default()
+        },
+    ] {
+        assert!(!change.is_empty(), "{change:?}");
+    }
+    assert!(DeviceListChange::default().is_empty());
+    let shown = format!("{list:?}");
+    assert!(
+        shown.contains("DeviceList") && shown.contains("ids: [1]"),
+        "{shown}"
+    );
+    let laptop_device = device(&laptop, 2);
+    let shown = format!("{laptop_device:?}");
+    assert!(shown.contains(&"02".repeat(8)), "{shown}");
+    assert!(!shown.contains(&"02".repeat(9)), "{shown}");
+    let (request, secret) = LinkRequest::new(&mut r, &laptop, laptop_device, NOW, 300).unwrap();
+    // The sealed length grows with the transfer one for one at this size: aim at 4 MiB.
+    let probe = 4 * 1024 * 1024 - 4096;
+    let (_, sealed) = request
+        .approve(&mut r, &person, &list, &vec![7; probe])
+        .unwrap();
+    let exact = probe + MAX_SEALED_APPROVAL_LEN - sealed.len();
+    let (_, sealed) = request
+        .approve(&mut r, &person, &list, &vec![7; exact])
+        .unwrap();
+    assert_eq!(sealed.len(), MAX_SEALED_APPROVAL_LEN);
+    assert_eq!(
+        request
+            .open_approval(&secret, &sealed)
+            .unwrap()
+            .transfer
+            .len(),
+        exact
+    );
+    assert_eq!(
+        request
+            .approve(&mut r, &person, &list, &vec![7; exact + 1])
+            .err(),
+        Some(Error::InvalidLink("approval larger than 4 MiB"))
+    );
+    let mut longer = sealed.clone();
+    longer.push(0);
+    assert_eq!(
+        request.open_approval(&secret, &longer).err(),
+        Some(Error::InvalidLink("approval larger than 4 MiB"))
+    );
+    // Version, ephemeral key and tag: 49 bytes decrypt (and fail), 48 are malformed.
+    for n in [49, 100] {
+        assert_eq!(
+            request.open_approval(&secret, &sealed[..n]).err(),
+            Some(Error::DecryptionFailed),
+            "{n}"
+        );
+    }
+    assert_eq!(
+        request.open_approval(&secret, &sealed[..48]).err(),
+        Some(Error::Malformed("sealed approval"))
     );
 }
