@@ -61,26 +61,33 @@ impl<S: Store> Engine<S> {
     /// device has one device, itself (the list is made, not stored: signatures are
     /// deterministic, so it is the same list every time).
     pub fn device_list(&self) -> Result<DeviceList, Error> {
-        match self.account.store.get(Table::Account, DEVICE_LIST)? {
-            Some(b) => {
-                let person = self.person()?;
-                let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(list) = &verified.list
-                    && list.to_bytes() == b.as_slice()
-                    && *list.person() == person
-                {
-                    return Ok(list.clone());
-                }
-                let list = DeviceList::from_bytes_of(&b, &person)
-                    .map_err(|_| Error::Corrupt("device list"))?;
-                verified.list = Some(list.clone());
-                Ok(list)
-            }
+        match self.stored_list()? {
+            Some(list) => Ok(list),
             None => Ok(DeviceList::first(
                 self.account.identity_key_pair(),
                 self.own_device(),
             )?),
         }
+    }
+
+    /// This person's device list when one is stored (`None`: this device is their only one),
+    /// verified once and then kept by its bytes ([`Engine::verified`]).
+    pub(crate) fn stored_list(&self) -> Result<Option<DeviceList>, Error> {
+        let Some(b) = self.account.store.get(Table::Account, DEVICE_LIST)? else {
+            return Ok(None);
+        };
+        let person = self.person()?;
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = &verified.list
+            && list.to_bytes() == b.as_slice()
+            && *list.person() == person
+        {
+            return Ok(Some(list.clone()));
+        }
+        let list =
+            DeviceList::from_bytes_of(&b, &person).map_err(|_| Error::Corrupt("device list"))?;
+        verified.list = Some(list.clone());
+        Ok(Some(list))
     }
 
     /// On a new device: asks to be linked to a person's account. Returns the one-line request
@@ -392,8 +399,8 @@ impl<S: Store> Engine<S> {
     ) -> Result<Option<IdentityPublicKey>, Error> {
         // Without a stored list this device is the person's only one (no list is made, which
         // would cost a signature per message).
-        let own = match self.account.store.get(Table::Account, DEVICE_LIST)? {
-            Some(_) => self.device_list()?.id_of(device).is_some(),
+        let own = match self.stored_list()? {
+            Some(list) => list.id_of(device).is_some(),
             None => device == self.account.identity(),
         };
         if own {

@@ -171,18 +171,6 @@ impl<S: Store> Engine<S> {
         })
     }
 
-    /// This person's device list when one is stored (`None`: this device is their only one).
-    pub(crate) fn stored_list(&self) -> Result<Option<DeviceList>, Error> {
-        match self
-            .account
-            .store
-            .get(Table::Account, super::devices::DEVICE_LIST)?
-        {
-            Some(_) => Ok(Some(self.device_list()?)),
-            None => Ok(None),
-        }
-    }
-
     /// The cards of this person's other devices on `list` (none without a stored list).
     pub(crate) fn own_cards(&self, list: Option<&DeviceList>) -> Result<Vec<Card>, Error> {
         let Some(list) = list else {

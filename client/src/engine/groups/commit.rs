@@ -161,18 +161,22 @@ impl<S: Store> Engine<S> {
         if self.groups.device_of().is_none() {
             return Ok(());
         }
-        for (name, rec) in self.group_records()? {
-            if rec.state != STATE_MEMBER || rec.leaving {
-                continue;
+        // Decided from the MLS client in memory: a receive reads no group record unless a
+        // leaf is outdated.
+        let mut outdated = Vec::new();
+        for gid in self.groups.group_ids() {
+            if self.groups.is_active(&gid)? && self.groups.own_leaf_outdated(&gid)? {
+                outdated.push(gid);
             }
-            let gid = GroupId::from_slice(&rec.id);
-            if !self.groups.group_ids().contains(&gid)
-                || !self.groups.is_active(&gid)?
-                || !self.groups.own_leaf_outdated(&gid)?
-            {
+        }
+        for gid in outdated {
+            let Some(name) = self.group_name(gid.as_slice())? else {
                 continue;
+            };
+            let rec = self.group_record(&name)?;
+            if rec.state == STATE_MEMBER && !rec.leaving {
+                let _ = self.run_commit(&name, Change::Update).await;
             }
-            let _ = self.run_commit(&name, Change::Update).await;
         }
         Ok(())
     }
