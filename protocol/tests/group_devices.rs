@@ -146,6 +146,20 @@ fn mls_signer(id: &IdentityKeyPair) -> SignatureKeyPair {
     )
 }
 
+/// A KeyPackage whose credential identity is `identity`, signed with `signer` (the leaf key
+/// checks out whatever the identity says).
+fn signed_key_package(signer: &SignatureKeyPair, identity: Vec<u8>) -> KeyPackage {
+    let cred = CredentialWithKey {
+        credential: BasicCredential::new(identity).into(),
+        signature_key: signer.public().into(),
+    };
+    KeyPackage::builder()
+        .build(SUITE, &OpenMlsRustCrypto::default(), signer, cred)
+        .unwrap()
+        .key_package()
+        .clone()
+}
+
 const SUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
 
 /// A KeyPackage of a real device (its binding and leaf signatures valid) whose credential
@@ -168,16 +182,7 @@ fn forged_word_key_package(rng: &mut StdRng, word_for_other_device: bool) -> Key
         ),
         signature: word.signature().to_vec(),
     });
-    let cred = CredentialWithKey {
-        credential: BasicCredential::new(identity.encode_to_vec()).into(),
-        signature_key: signer.public().into(),
-    };
-    let provider = OpenMlsRustCrypto::default();
-    KeyPackage::builder()
-        .build(SUITE, &provider, &signer, cred)
-        .unwrap()
-        .key_package()
-        .clone()
+    signed_key_package(&signer, identity.encode_to_vec())
 }
 
 fn key_package_with_forged_word(rng: &mut StdRng, word_for_other_device: bool) -> Vec<u8> {
@@ -218,15 +223,7 @@ fn short_field_key_package(rng: &mut StdRng, short_dh: bool) -> KeyPackage {
     } else {
         identity.dh_key_signature.pop();
     }
-    let cred = CredentialWithKey {
-        credential: BasicCredential::new(identity.encode_to_vec()).into(),
-        signature_key: signer.public().into(),
-    };
-    KeyPackage::builder()
-        .build(SUITE, &OpenMlsRustCrypto::default(), &signer, cred)
-        .unwrap()
-        .key_package()
-        .clone()
+    signed_key_package(&signer, identity.encode_to_vec())
 }
 
 #[test]
