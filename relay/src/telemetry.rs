@@ -88,7 +88,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "hush_relay_commit_batch_size",
         Kind::Histogram,
-        "Operations per group commit of the embedded store",
+        "Operations per group commit (embedded store; PostgreSQL backend: sends and acks per batch)",
     ),
     (
         "hush_relay_prekey_bundles_without_one_time_total",

@@ -1375,7 +1375,7 @@ async fn pg_routines_do_what_the_transactions_did() {
         }
         assert_eq!(
             rows("SELECT count(*) FROM pg_proc WHERE proname LIKE 'hush\\_%'").await,
-            4
+            5
         );
         assert_eq!(
             rows("SELECT max(version)::bigint FROM hush_schema_version").await,

@@ -202,6 +202,15 @@ CREATE TABLE hush_blob_owners (
 /// `hush_ack_envelopes_2` does the same, except that an envelope past its expiry
 /// (`expires_at_ms <= p_now`) is marked expired at its expiry time instead of delivered and is
 /// not counted: an expired envelope stays expired whenever the sweep runs.
+///
+/// `hush_write_batch_1` is the relay's group commit: the sends and acks that arrived together,
+/// in one statement and so one transaction and one WAL flush. Operation `i` is a send when
+/// `p_kind[i] = 0` (a call of `hush_put_envelope_1` with the `i`-th element of each array) and
+/// an ack when it is 1 (a call of `hush_ack_envelopes_2` on `p_address[i]` with the next
+/// `p_ack_len[i]` sequence numbers of `p_ack_seqs`, at `p_now[i]`; its other arrays' elements
+/// are unused). The caller sorts the operations by mailbox address, so that two batches lock
+/// mailbox rows in the same order. One row per operation, in order: a send's outcome as
+/// `hush_put_envelope_1` gives it, an ack's count of envelopes removed in `r_seq` (outcome 0).
 pub(crate) const ROUTINES: &str = r#"
 CREATE OR REPLACE FUNCTION hush_put_envelope_1(
     p_address bytea, p_envelope_id bytea, p_digest bytea, p_now bigint, p_expires bigint,
@@ -375,6 +384,33 @@ BEGIN
     )
     SELECT count(*) INTO v_acked FROM d WHERE d.expires_at_ms > p_now;
     RETURN v_acked;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION hush_write_batch_1(
+    p_kind smallint[], p_address bytea[], p_envelope_id bytea[], p_digest bytea[],
+    p_now bigint[], p_expires bigint[], p_forget bigint[], p_ciphertext bytea[],
+    p_max_count bigint[], p_max_bytes bigint[], p_ack_len int[], p_ack_seqs bigint[])
+RETURNS TABLE (r_outcome smallint, r_seq bigint, r_stored_at_ms bigint, r_count bigint,
+               r_bytes bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_at int := 1;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_kind, 1), 0) LOOP
+        IF p_kind[i] = 0 THEN
+            SELECT p.o_outcome, p.o_seq, p.o_stored_at_ms, p.o_count, p.o_bytes
+              INTO r_outcome, r_seq, r_stored_at_ms, r_count, r_bytes
+              FROM hush_put_envelope_1(p_address[i], p_envelope_id[i], p_digest[i], p_now[i],
+                  p_expires[i], p_forget[i], p_ciphertext[i], p_max_count[i], p_max_bytes[i]) p;
+        ELSE
+            r_outcome := 0; r_stored_at_ms := 0; r_count := 0; r_bytes := 0;
+            r_seq := hush_ack_envelopes_2(p_address[i],
+                p_ack_seqs[v_at : v_at + p_ack_len[i] - 1], p_now[i]);
+            v_at := v_at + p_ack_len[i];
+        END IF;
+        RETURN NEXT;
+    END LOOP;
 END
 $fn$;
 "#;

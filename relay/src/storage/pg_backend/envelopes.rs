@@ -10,20 +10,20 @@ const PUT_ENVELOPE_SQL: &str =
     "SELECT * FROM hush_put_envelope_1($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 /// [`PUT_ENVELOPE_SQL`]'s parameters.
-struct PutArgs<'a> {
-    mailbox: &'a [u8],
-    envelope_id: &'a [u8],
-    digest: Vec<u8>,
-    now: i64,
-    expires: i64,
-    forget: i64,
-    ciphertext: &'a [u8],
-    max_count: i64,
-    max_bytes: i64,
+pub(super) struct PutArgs<'a> {
+    pub(super) mailbox: &'a [u8],
+    pub(super) envelope_id: &'a [u8],
+    pub(super) digest: Vec<u8>,
+    pub(super) now: i64,
+    pub(super) expires: i64,
+    pub(super) forget: i64,
+    pub(super) ciphertext: &'a [u8],
+    pub(super) max_count: i64,
+    pub(super) max_bytes: i64,
 }
 
 impl<'a> PutArgs<'a> {
-    fn new(env: &'a NewEnvelope, quota: MailboxQuota) -> Self {
+    pub(super) fn new(env: &'a NewEnvelope, quota: MailboxQuota) -> Self {
         PutArgs {
             mailbox: env.mailbox.0.as_slice(),
             envelope_id: env.envelope_id.as_bytes(),
@@ -69,8 +69,12 @@ pub(super) async fn put_envelope_on<C: GenericClient>(
     Ok(out)
 }
 
-/// What [`PUT_ENVELOPE_SQL`]'s row says.
-fn put_outcome(r: &Row, env: &NewEnvelope, quota: MailboxQuota) -> Result<PutOutcome, Fail> {
+/// What [`PUT_ENVELOPE_SQL`]'s row says (or a row of the group commit's routine).
+pub(super) fn put_outcome(
+    r: &Row,
+    env: &NewEnvelope,
+    quota: MailboxQuota,
+) -> Result<PutOutcome, Fail> {
     let outcome: i16 = r.get(0);
     match outcome {
         // Stored, or stored before (a retry).
@@ -124,13 +128,16 @@ const PAGE_SQL: &str = concat!(
     ORDER BY k.seq"
 );
 
-impl PgStorage {
-    pub(super) async fn put_envelope_pg(
+impl Conns {
+    /// Stores one envelope on its own: one routine call, a transaction of its own, and the
+    /// wake-up of the other nodes pipelined behind it. The group commit (`batch.rs`) writes a
+    /// batch of one this way, and any send a batch could not answer.
+    pub(super) async fn put_one(
         &self,
-        env: NewEnvelope,
+        env: &NewEnvelope,
         quota: MailboxQuota,
     ) -> Result<PutOutcome, StorageError> {
-        let args = PutArgs::new(&env, quota);
+        let args = PutArgs::new(env, quota);
         let wake = pg_listen::mailbox_payload(&env.mailbox.0);
         retrying!("put envelope", async {
             let c = self.client().await?;
@@ -157,8 +164,36 @@ impl PgStorage {
             if let Err(e) = woke {
                 notify_failed(&e);
             }
-            put_outcome(&row?, &env, quota)
+            put_outcome(&row?, env, quota)
         })
+    }
+
+    /// Acknowledges envelopes of one mailbox on its own: one call of the
+    /// `hush_ack_envelopes_2` routine (see [`pg_schema::ROUTINES`]). `seqs` sorted, distinct,
+    /// not empty.
+    pub(super) async fn ack_one(
+        &self,
+        mailbox: MailboxAddress,
+        seqs: &[i64],
+        now_ms: u64,
+    ) -> Result<u32, StorageError> {
+        let row = on_client!(self, "ack envelopes", |c| query_one(
+            &c,
+            "SELECT hush_ack_envelopes_2($1, $2, $3)",
+            &[&mailbox.0.as_slice(), &seqs, &to_i(now_ms)]
+        ))?;
+        Ok(u32::try_from(row.get::<_, i64>(0)).unwrap_or(u32::MAX))
+    }
+}
+
+impl PgStorage {
+    /// Stores one envelope, in the next group commit of this node's sends and acks.
+    pub(super) async fn put_envelope_pg(
+        &self,
+        env: NewEnvelope,
+        quota: MailboxQuota,
+    ) -> Result<PutOutcome, StorageError> {
+        self.put_batched(env, quota).await
     }
 
     pub(super) async fn fetch_envelopes_pg(
@@ -271,13 +306,8 @@ impl PgStorage {
         if seqs.is_empty() {
             return Ok(0);
         }
-        // One call of the `hush_ack_envelopes_2` routine (see [`pg_schema::ROUTINES`]).
-        let row = on_client!(self, "ack envelopes", |c| query_one(
-            &c,
-            "SELECT hush_ack_envelopes_2($1, $2, $3)",
-            &[&mailbox.0.as_slice(), &seqs, &to_i(now_ms)]
-        ))?;
-        Ok(u32::try_from(row.get::<_, i64>(0)).unwrap_or(u32::MAX))
+        // In the next group commit (`batch.rs`), as one call of `hush_ack_envelopes_2`.
+        self.ack_batched(mailbox, seqs, now_ms).await
     }
 
     pub(super) async fn envelope_status_pg(

@@ -42,10 +42,14 @@ async fn append_group_on<C: GenericClient>(
     let current_epoch = r.get::<_, Option<i64>>(2).map(unflip);
     match outcome {
         0 | 1 => {
-            let mut outs = Vec::with_capacity(welcomes.len());
-            for w in welcomes {
-                outs.push(put_envelope_on(c, w, quota, wakes).await?);
+            // In mailbox order (the lock order of every write), answered in the given order.
+            let mut order: Vec<usize> = (0..welcomes.len()).collect();
+            order.sort_by_key(|&i| welcomes[i].mailbox.0);
+            let mut outs: Vec<Option<PutOutcome>> = vec![None; welcomes.len()];
+            for i in order {
+                outs[i] = Some(put_envelope_on(c, &welcomes[i], quota, wakes).await?);
             }
+            let outs = outs.into_iter().flatten().collect();
             wakes.push(pg_listen::group_payload(&g));
             Ok(GroupAppendOutcome {
                 seq: to_u(r.get(1)),

@@ -20,9 +20,13 @@
 //!   node sweeps, the others skip their turn; each row removal is a `DELETE .. RETURNING`
 //!   whose counts come from the rows actually removed.
 //!
-//! Locks are always taken in the order group row, then mailbox rows, then envelope rows.
-//! A commit returns only after PostgreSQL reports it durable (`synchronous_commit` as the
-//! server is configured; its default `on` waits for the WAL flush).
+//! Sends and acks go through a group commit (`batch.rs`): those that arrive together are
+//! written in one transaction, one routine call, and each gets the answer it would get alone.
+//!
+//! Locks are always taken in the order group row, then mailbox rows (by address, when one
+//! transaction locks several), then envelope rows. A commit returns only after PostgreSQL
+//! reports it durable (`synchronous_commit` as the server is configured; its default `on`
+//! waits for the WAL flush).
 //!
 //! Operations that fail because a connection broke (or on a serialization failure or a
 //! deadlock) are retried a few times on a fresh connection. Every operation is safe to repeat
@@ -33,7 +37,7 @@
 //! The files of this module, by concern: `pool.rs` connects (migrations included), hands
 //! out pooled connections and closes; `retry.rs` runs an operation in a transaction or on a
 //! connection and retries it, and sends the wake-ups of committed writes; `envelopes.rs`
-//! the mailboxes and their envelopes; `stock.rs` the directory stock and takes; `groups.rs`
+//! the mailboxes and their envelopes; `batch.rs` the group commit of sends and acks; `stock.rs` the directory stock and takes; `groups.rs`
 //! the group logs; `sweep.rs` the expiry sweep; the directory writes are in
 //! `../pg_directory.rs`, the state generation, storage usage and health probe in
 //! `generation.rs`, `usage.rs` and `health.rs`.
@@ -46,8 +50,8 @@ use super::*;
 use crate::types::sha256;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -112,19 +116,29 @@ fn unflip(v: i64) -> u64 {
 
 /// The PostgreSQL-backed [`Storage`], for several relay nodes on one database.
 pub struct PgStorage {
-    pool: Pool,
+    conns: Conns,
     config: tokio_postgres::Config,
     /// The TLS connector for the URL's `sslmode` (also used by the wake-up listener).
     tls: MakeRustlsConnect,
-    closed: AtomicBool,
     stop: watch::Sender<bool>,
     listener: Mutex<Option<JoinHandle<()>>>,
+    /// The group commit of sends and acks (started on first use, see `batch.rs`).
+    batcher: Mutex<Option<batch::Queue>>,
+}
+
+/// The pooled connections, shared with the group commit's tasks.
+#[derive(Clone)]
+pub(super) struct Conns {
+    pool: Pool,
+    closed: Arc<AtomicBool>,
+    /// Batches of two or more operations written by the group commit, and their operations.
+    batches: Arc<(AtomicU64, AtomicU64)>,
 }
 
 impl std::fmt::Debug for PgStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStorage")
-            .field("pool", &self.pool.status())
+            .field("pool", &self.conns.pool.status())
             .finish_non_exhaustive()
     }
 }
@@ -138,6 +152,7 @@ mod retry;
 #[macro_use]
 mod stock;
 
+mod batch;
 mod envelopes;
 mod groups;
 mod kem;
@@ -309,7 +324,7 @@ impl Storage for PgStorage {
     }
 
     fn blob_pool(&self) -> Option<Pool> {
-        Some(self.pool.clone())
+        Some(self.conns.pool.clone())
     }
 }
 

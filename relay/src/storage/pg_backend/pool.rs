@@ -97,51 +97,52 @@ impl PgStorage {
         );
         let (stop, _) = watch::channel(false);
         Ok(PgStorage {
-            pool,
+            conns: Conns {
+                pool,
+                closed: Arc::new(AtomicBool::new(false)),
+                batches: Arc::default(),
+            },
             config,
             tls,
-            closed: AtomicBool::new(false),
             stop,
             listener: Mutex::new(None),
+            batcher: Mutex::new(None),
         })
     }
 
     /// Connections open now and the pool's bound.
     pub fn pool_status(&self) -> (usize, usize) {
-        let s = self.pool.status();
+        let s = self.conns.pool.status();
         (s.size, s.max_size)
     }
 
-    pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, Fail> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(Fail::Storage(StorageError::Closed));
-        }
-        self.pool.get().await.map_err(|e| match e {
-            // A broken connection or a server going down is retried (and ends as
-            // "unreachable" if it lasts); a server that refuses this node's connections (no
-            // connections allowed, a bad password...) is unreachable at once.
-            deadpool_postgres::PoolError::Backend(db) if retry::transient(&db) => Fail::Db(db),
-            deadpool_postgres::PoolError::Backend(db) => Fail::Storage(retry::db_unreachable(
-                &format!("cannot connect: {}", describe(&db)),
-            )),
-            deadpool_postgres::PoolError::Closed => Fail::Storage(StorageError::Closed),
-            other => Fail::Storage(retry::db_unreachable(&format!(
-                "no database connection: {}",
-                with_causes(&other)
-            ))),
-        })
+    /// How many batches of two or more sends and acks this instance's group commit has
+    /// written in one transaction, and how many operations they held.
+    pub fn group_commits(&self) -> (u64, u64) {
+        let (batches, ops) = &*self.conns.batches;
+        (batches.load(Ordering::Relaxed), ops.load(Ordering::Relaxed))
     }
 
-    /// Closes the storage: stops the wake-up listener (waiting up to 5 s) and the pool.
+    pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, Fail> {
+        self.conns.client().await
+    }
+
+    /// Closes the storage: stops the wake-up listener (waiting up to 5 s), the group commit
+    /// and the pool.
     pub(super) async fn close_pg(&self) -> Result<(), StorageError> {
-        self.closed.store(true, Ordering::Release);
+        self.conns.closed.store(true, Ordering::Release);
         let _ = self.stop.send(true);
         let listener = self.listener.lock().ok().and_then(|mut g| g.take());
         if let Some(l) = listener {
             let _ = tokio::time::timeout(Duration::from_secs(5), l).await;
         }
-        self.pool.close();
+        self.conns.pool.close();
         Ok(())
+    }
+
+    /// The stop signal (turns true when the storage closes).
+    pub(super) fn stopping(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
     }
 
     /// Starts (or restarts) the listener that hands the other nodes' wake-ups to `sink`.
@@ -161,6 +162,29 @@ impl PgStorage {
         {
             old.abort();
         }
+    }
+}
+
+impl Conns {
+    /// A pooled connection, unless the storage is closed.
+    pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, Fail> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Fail::Storage(StorageError::Closed));
+        }
+        self.pool.get().await.map_err(|e| match e {
+            // A broken connection or a server going down is retried (and ends as
+            // "unreachable" if it lasts); a server that refuses this node's connections (no
+            // connections allowed, a bad password...) is unreachable at once.
+            deadpool_postgres::PoolError::Backend(db) if retry::transient(&db) => Fail::Db(db),
+            deadpool_postgres::PoolError::Backend(db) => Fail::Storage(retry::db_unreachable(
+                &format!("cannot connect: {}", describe(&db)),
+            )),
+            deadpool_postgres::PoolError::Closed => Fail::Storage(StorageError::Closed),
+            other => Fail::Storage(retry::db_unreachable(&format!(
+                "no database connection: {}",
+                with_causes(&other)
+            ))),
+        })
     }
 }
 
