@@ -64,6 +64,13 @@ async fn batched_sends_and_acks_answer_as_if_alone() {
     };
     tokio::time::timeout(Duration::from_secs(120), async {
         let s = Arc::new(PgStorage::connect(&db.url, 8).await.unwrap());
+        // A second node, listening for the first one's wake-ups.
+        let other = PgStorage::connect(&db.url, 2).await.unwrap();
+        let (tx, mut wakes) = tokio::sync::mpsc::unbounded_channel();
+        other.set_wake_sink(Arc::new(move |w| {
+            let _ = tx.send(w);
+        }));
+        assert_eq!(wakes.recv().await, Some(Wake::All));
         // Round 1, all at once: 20 sends into each of 10 mailboxes; in each mailbox one id
         // sent three times with the same bytes; ids sent to two mailboxes (one must be
         // refused); and 20 sends into a mailbox with room for 5.
@@ -166,6 +173,29 @@ async fn batched_sends_and_acks_answer_as_if_alone() {
             assert_eq!(seqs[&m].len(), 21 + usize::from(won), "mailbox {m}");
         }
 
+        // The other node is woken for every mailbox that got an envelope, and for no other.
+        let mut woken = BTreeSet::new();
+        while woken.len() < seqs.len() {
+            match wakes.recv().await {
+                Some(Wake::Mailbox(a)) => {
+                    woken.insert(u16::from_be_bytes([a.0[0], a.0[1]]));
+                }
+                other => panic!("unexpected wake-up {other:?}"),
+            }
+        }
+        assert_eq!(woken, seqs.keys().copied().collect::<BTreeSet<_>>());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        while let Ok(w) = wakes.try_recv() {
+            let Wake::Mailbox(a) = w else {
+                panic!("unexpected wake-up {w:?}")
+            };
+            let m = u16::from_be_bytes([a.0[0], a.0[1]]);
+            assert!(
+                seqs.contains_key(&m),
+                "mailbox {m} woken without an envelope"
+            );
+        }
+
         // Round 2, all at once: two acks per mailbox (seqs 0..5 and the same again, so one
         // of them removes what the other did not), new sends into the same mailboxes, and an
         // ack of a mailbox that does not exist.
@@ -241,6 +271,7 @@ async fn batched_sends_and_acks_answer_as_if_alone() {
             "{batches} batches, {ops} ops"
         );
 
+        other.close().await.unwrap();
         s.close().await.unwrap();
         assert_eq!(
             s.put_envelope(env(1, 77, b"late"), Q).await,

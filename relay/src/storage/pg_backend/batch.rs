@@ -25,7 +25,10 @@
 //!
 //! An answer is sent only after the batch's statement has returned, so after its commit: a
 //! receipt still means durable. The wake-up of the other nodes for the batch's stored
-//! envelopes is one statement pipelined behind the batch on the same connection.
+//! envelopes is one statement, sent on the batch's connection once the answers are out. (A
+//! statement pipelined behind the batch would have to look the batch's ids up to know which
+//! were stored; the generic plan PostgreSQL caches for such a join of an array with the id
+//! table scans the whole table, a cost that grows with every id the relay remembers.)
 
 use super::envelopes::{PutArgs, put_outcome};
 use super::*;
@@ -43,16 +46,6 @@ const QUEUE: usize = 4096;
 /// The group commit's routine: one row per operation, in order.
 const BATCH_SQL: &str = "SELECT * FROM hush_write_batch_1($1, $2, $3, $4, $5, $6, $7, $8, $9, \
      $10, $11, $12) WITH ORDINALITY AS r ORDER BY r.ordinality";
-
-/// Wakes the other nodes for the mailboxes of a batch's stored envelopes: `$1` the channel,
-/// then the ids, mailboxes and ciphertext digests of the batch's sends. A mailbox is woken if
-/// one of its sends is stored with those bytes (new or a duplicate, whose first wake-up may
-/// have been lost), once however many it got.
-const NOTIFY_BATCH_SQL: &str = "SELECT pg_notify($1, 'm' || encode(s.address, 'hex')) FROM (
-        SELECT DISTINCT i.address FROM hush_envelope_ids i
-        JOIN unnest($2::bytea[], $3::bytea[], $4::bytea[]) AS u(id, address, digest)
-          ON i.envelope_id = u.id AND i.address = u.address AND i.digest = u.digest
-     ) s";
 
 /// The queue of a running group commit.
 pub(super) type Queue = mpsc::Sender<Op>;
@@ -211,9 +204,6 @@ async fn run(mut rx: mpsc::Receiver<Op>, conns: Conns, mut stop: watch::Receiver
     }
 }
 
-/// A `bytea[]` parameter.
-type Column<'a> = Vec<&'a [u8]>;
-
 /// The routine's arguments for a batch (in the order of `hush_write_batch_1`'s parameters).
 struct BatchArgs<'a> {
     kind: Vec<i16>,
@@ -304,21 +294,6 @@ impl<'a> BatchArgs<'a> {
             &self.ack_seqs,
         ]
     }
-
-    /// The ids, mailboxes and digests of the batch's sends, for [`NOTIFY_BATCH_SQL`].
-    fn sends(&self) -> (Column<'a>, Column<'a>, Column<'_>) {
-        let mut ids = Vec::new();
-        let mut mailboxes = Vec::new();
-        let mut digests = Vec::new();
-        for (i, k) in self.kind.iter().enumerate() {
-            if *k == 0 {
-                ids.push(self.envelope_id[i]);
-                mailboxes.push(self.address[i]);
-                digests.push(self.digest[i].as_slice());
-            }
-        }
-        (ids, mailboxes, digests)
-    }
 }
 
 /// Writes one batch and answers its operations; `_slot` is released when it is done.
@@ -331,31 +306,17 @@ async fn write(conns: Conns, mut ops: Vec<Op>, _slot: OwnedSemaphorePermit) {
         return;
     }
     ops.sort_by(|a, b| a.mailbox().cmp(b.mailbox()));
-    let rows = {
+    let written = {
         let args = BatchArgs::new(&ops);
-        let (ids, mailboxes, digests) = args.sends();
         retrying!("write batch", async {
             let c = conns.client().await?;
-            let batch = c.prepare_cached(BATCH_SQL).await?;
-            let params = args.params();
-            if ids.is_empty() {
-                return Ok(c.query(&batch, &params).await?);
-            }
-            // As for a single send: the wake-up goes out behind the batch without waiting
-            // for its answer, and PostgreSQL runs it after the batch's commit.
-            let notify = c.prepare_cached(NOTIFY_BATCH_SQL).await?;
-            let wake_params: [&(dyn ToSql + Sync); 4] = [&CHANNEL, &ids, &mailboxes, &digests];
-            let (rows, woke) =
-                tokio::join!(c.query(&batch, &params), c.execute(&notify, &wake_params));
-            if let Err(e) = woke {
-                notify_failed(&e);
-            }
-            Ok(rows?)
+            let rows = query(&c, BATCH_SQL, &args.params()).await?;
+            Ok((c, rows))
         })
     };
-    let rows = match rows {
-        Ok(rows) if rows.len() == ops.len() => rows,
-        Ok(rows) => {
+    let (c, rows) = match written {
+        Ok((c, rows)) if rows.len() == ops.len() => (c, rows),
+        Ok((_, rows)) => {
             tracing::error!(
                 ops = ops.len(),
                 rows = rows.len(),
@@ -379,10 +340,16 @@ async fn write(conns: Conns, mut ops: Vec<Op>, _slot: OwnedSemaphorePermit) {
     batches.fetch_add(1, Ordering::Relaxed);
     batched.fetch_add(ops.len() as u64, Ordering::Relaxed);
     let mut again = Vec::new();
+    let mut wakes = Vec::new();
     for (op, row) in ops.into_iter().zip(rows) {
         match op {
             Op::Put { env, quota, reply } => match put_outcome(&row, &env, quota) {
                 Ok(out) => {
+                    // Stored, or stored before (whose first wake-up may have been lost).
+                    let wake = pg_listen::mailbox_payload(&env.mailbox.0);
+                    if wakes.last() != Some(&wake) {
+                        wakes.push(wake);
+                    }
                     let _ = reply.send(Ok(out));
                 }
                 Err(Fail::Storage(e)) => {
@@ -398,6 +365,9 @@ async fn write(conns: Conns, mut ops: Vec<Op>, _slot: OwnedSemaphorePermit) {
             }
         }
     }
+    // The answers are out; now the other nodes' wake-up, one statement for the batch.
+    notify_committed(&c, wakes).await;
+    drop(c);
     one_by_one(&conns, again).await;
 }
 
