@@ -130,7 +130,7 @@ impl PgStorage {
     }
 
     /// Stores `env` in the next batch.
-    pub(super) async fn put_batched(
+    pub(super) async fn put_envelope_pg(
         &self,
         env: NewEnvelope,
         quota: MailboxQuota,
@@ -139,11 +139,7 @@ impl PgStorage {
             return self.conns.put_one(&env, quota).await;
         };
         let (reply, answer) = oneshot::channel();
-        if let Err(mpsc::error::SendError(op)) = q.send(Op::Put { env, quota, reply }).await {
-            // The group commit ended (the storage is closing, or its runtime ended).
-            op.fail(StorageError::Closed);
-        }
-        answer.await.unwrap_or(Err(StorageError::Closed))
+        submit(q, Op::Put { env, quota, reply }, answer).await
     }
 
     /// Acknowledges `seqs` (sorted, distinct, not empty) of `mailbox` in the next batch.
@@ -163,11 +159,21 @@ impl PgStorage {
             now_ms,
             reply,
         };
-        if let Err(mpsc::error::SendError(op)) = q.send(op).await {
-            op.fail(StorageError::Closed);
-        }
-        answer.await.unwrap_or(Err(StorageError::Closed))
+        submit(q, op, answer).await
     }
+}
+
+/// Queues `op` and waits for its `answer`: "closed" if the group commit has ended (the
+/// storage is closing, or the runtime it ran on has ended) or drops the operation.
+async fn submit<T>(
+    q: Queue,
+    op: Op,
+    answer: oneshot::Receiver<Result<T, StorageError>>,
+) -> Result<T, StorageError> {
+    if let Err(mpsc::error::SendError(op)) = q.send(op).await {
+        op.fail(StorageError::Closed);
+    }
+    answer.await.unwrap_or(Err(StorageError::Closed))
 }
 
 /// The group commit's task: gathers batches and starts their writes, until the storage

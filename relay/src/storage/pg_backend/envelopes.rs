@@ -186,16 +186,8 @@ impl Conns {
     }
 }
 
+// Storing an envelope (`put_envelope_pg`) goes through the group commit, in `batch.rs`.
 impl PgStorage {
-    /// Stores one envelope, in the next group commit of this node's sends and acks.
-    pub(super) async fn put_envelope_pg(
-        &self,
-        env: NewEnvelope,
-        quota: MailboxQuota,
-    ) -> Result<PutOutcome, StorageError> {
-        self.put_batched(env, quota).await
-    }
-
     pub(super) async fn fetch_envelopes_pg(
         &self,
         mailbox: MailboxAddress,

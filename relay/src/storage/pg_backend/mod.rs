@@ -37,8 +37,8 @@
 //! The files of this module, by concern: `pool.rs` connects (migrations included), hands
 //! out pooled connections and closes; `retry.rs` runs an operation in a transaction or on a
 //! connection and retries it, and sends the wake-ups of committed writes; `envelopes.rs`
-//! the mailboxes and their envelopes; `batch.rs` the group commit of sends and acks; `stock.rs` the directory stock and takes; `groups.rs`
-//! the group logs; `sweep.rs` the expiry sweep; the directory writes are in
+//! the mailboxes and their envelopes; `batch.rs` the group commit of sends and acks;
+//! `stock.rs` the directory stock and takes; `groups.rs` the group logs; `sweep.rs` the expiry sweep; the directory writes are in
 //! `../pg_directory.rs`, the state generation, storage usage and health probe in
 //! `generation.rs`, `usage.rs` and `health.rs`.
 
