@@ -46,6 +46,9 @@ pub(crate) use pg_backend::{is_transient as pg_transient, with_causes as pg_erro
 #[cfg(feature = "postgres")]
 pub use pg_schema::SCHEMA_VERSION;
 #[cfg(feature = "postgres")]
+#[doc(hidden)]
+pub use pg_schema::migrate_up_to;
+#[cfg(feature = "postgres")]
 pub use pg_tls::PgSslMode;
 #[cfg(feature = "redb")]
 pub use redb_backend::{CommitStats, RedbStorage};

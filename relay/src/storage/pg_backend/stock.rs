@@ -1,18 +1,17 @@
-//! The directory stock of a mailbox, read in SQL that larger queries embed, the directory
-//! lock of the uploads, and the takes of a prekey bundle or KeyPackage.
+//! The directory stock of a mailbox, read from its counters in SQL that larger queries
+//! embed, the directory lock of the uploads, and the takes of a prekey bundle or KeyPackage.
 
 use super::*;
 
 /// The directory stock of a mailbox, as SQL that a larger query can embed (`$1` is the
-/// mailbox address): one row of [`STOCK_COLUMNS`] columns.
+/// mailbox address): one row of [`STOCK_COLUMNS`] columns, read from the mailbox's counter
+/// row (migration 6, kept by triggers), zeros and `false` when it has none.
 macro_rules! stock_sql {
     () => {
-        "SELECT (SELECT count(*) FROM hush_one_time_prekeys WHERE address = $1),
-            (SELECT count(*) FROM hush_key_packages WHERE address = $1),
-            EXISTS (SELECT 1 FROM hush_signed_prekeys WHERE address = $1),
-            EXISTS (SELECT 1 FROM hush_last_resort_key_packages WHERE address = $1),
-            (SELECT count(*) FROM hush_one_time_kem_prekeys WHERE address = $1),
-            EXISTS (SELECT 1 FROM hush_last_resort_kem_prekeys WHERE address = $1)"
+        "SELECT coalesce(d.one_time_prekeys, 0), coalesce(d.key_packages, 0),
+            coalesce(d.signed_prekeys, 0) > 0, coalesce(d.last_resort_key_packages, 0) > 0,
+            coalesce(d.one_time_kem_prekeys, 0), coalesce(d.last_resort_kem_prekeys, 0) > 0
+         FROM (SELECT) AS one LEFT JOIN hush_directories d ON d.address = $1"
     };
 }
 
@@ -49,6 +48,18 @@ pub(super) async fn lock_directory(tx: &Tx<'_>, a: &[u8]) -> Result<(), Fail> {
     Ok(())
 }
 
+/// Locks the counter row of a mailbox (its `hush_directories` row) for the rest of the
+/// transaction, if it has one: a mailbox without one has no directory entries to take.
+async fn lock_stock(tx: &Tx<'_>, a: &[u8]) -> Result<(), Fail> {
+    query_opt(
+        tx,
+        "SELECT 1 FROM hush_directories WHERE address = $1 FOR UPDATE",
+        &[&a],
+    )
+    .await?;
+    Ok(())
+}
+
 impl PgStorage {
     pub(super) async fn take_prekey_bundle_pg(
         &self,
@@ -58,9 +69,14 @@ impl PgStorage {
         // One statement: the signed prekey, and a one-time prekey and a one-time KEM prekey
         // taken only if there is a signed one (a data-modifying CTE runs once, whether or not
         // the query reads it), or else the last-resort KEM prekey (kept).
-        let row = on_client!(self, "take prekey", |c| query_opt(
-            &c,
-            "WITH s AS (
+        // In a transaction that first locks the mailbox's counter row, which the take's
+        // triggers update: the lock order of the uploads (counter row, then the keys), so a
+        // take and an upload replacing the keys cannot deadlock.
+        let row = in_tx!(self, "take prekey", |tx| async {
+            lock_stock(&tx, a).await?;
+            query_opt(
+                &tx,
+                "WITH s AS (
                          SELECT id, blob FROM hush_signed_prekeys WHERE address = $1
                      ), o AS (
                          DELETE FROM hush_one_time_prekeys
@@ -82,8 +98,10 @@ impl PgStorage {
                      )
                      SELECT s.id, s.blob, o.id, o.blob, k.id, k.blob, k.last_resort
                      FROM s LEFT JOIN o ON true LEFT JOIN k ON true",
-            &[&a]
-        ))?;
+                &[&a],
+            )
+            .await
+        })?;
         let Some(r) = row else { return Ok(None) };
         let signed = SignedPrekey {
             id: u32::try_from(r.get::<_, i64>(0))
@@ -125,9 +143,12 @@ impl PgStorage {
     ) -> Result<Option<KeyPackage>, StorageError> {
         let a = mailbox.0.as_slice();
         // One statement: a KeyPackage taken, or else the last-resort one (kept).
-        let row = on_client!(self, "take key package", |c| query_opt(
-            &c,
-            "WITH k AS (
+        // After the counter row, as the prekey take.
+        let row = in_tx!(self, "take key package", |tx| async {
+            lock_stock(&tx, a).await?;
+            query_opt(
+                &tx,
+                "WITH k AS (
                          DELETE FROM hush_key_packages
                          WHERE address = $1 AND digest = (
                              SELECT digest FROM hush_key_packages WHERE address = $1
@@ -138,8 +159,10 @@ impl PgStorage {
                      UNION ALL
                      SELECT blob, true FROM hush_last_resort_key_packages
                      WHERE address = $1 AND NOT EXISTS (SELECT 1 FROM k)",
-            &[&a]
-        ))?;
+                &[&a],
+            )
+            .await
+        })?;
         Ok(row.map(|r| KeyPackage {
             blob: r.get(0),
             last_resort: r.get(1),
