@@ -38,9 +38,9 @@
 //! out pooled connections and closes; `retry.rs` runs an operation in a transaction or on a
 //! connection and retries it, and sends the wake-ups of committed writes; `envelopes.rs`
 //! the mailboxes and their envelopes; `batch.rs` the group commit of sends and acks;
-//! `stock.rs` the directory stock and takes; `groups.rs` the group logs; `sweep.rs` the expiry sweep; the directory writes are in
-//! `../pg_directory.rs`, the state generation, storage usage and health probe in
-//! `generation.rs`, `usage.rs` and `health.rs`.
+//! `stock.rs` the directory stock and takes; `groups.rs` the group logs; `sweep.rs` the
+//! expiry sweep; the directory writes are in `../pg_directory.rs`, the state generation,
+//! storage usage and health probe in `generation.rs`, `usage.rs` and `health.rs`.
 
 use super::pg_listen::{self, CHANNEL};
 use super::pg_schema;
